@@ -1,0 +1,52 @@
+/*
+ * api.h - the ways mail and requests come in: the SMTP injection listener
+ *         and the HTTP API (inject, metrics, stats).
+ *
+ * SMTP (RFC 5321): one listener thread running an engine loop and many
+ * non-blocking sessions. Extensions advertised: PIPELINING, SIZE, 8BITMIME,
+ * ENHANCEDSTATUSCODES, SMTPUTF8. A message is acknowledged with 250 only once
+ * the spool's done callback reports it durable; a spool failure answers 451.
+ * Relaying (any recipient) is allowed only to clients in relay_from_hosts;
+ * others get 550 5.7.1 at RCPT (spate holds no local domains yet).
+ *
+ * HTTP (libmicrohttpd, its own threads):
+ *   POST /api/v1/inject    single message or {"messages": [...]}; 200 only
+ *                          after the commit; 400 naming the bad field;
+ *                          503 when the spool cannot commit.
+ *   GET  /metrics          Prometheus text exposition format 0.0.4
+ *   GET  /api/v1/stats     the same figures as JSON
+ *   GET  /api/v1/queue     per-destination summary (JSON)
+ *
+ * Thread rules: start/stop from the main thread.
+ */
+#ifndef SPATE_API_API_H
+#define SPATE_API_API_H
+
+#include <stddef.h>
+
+#include "engine/config.h"
+#include "spool/spool.h"
+
+/* api_smtp_start - bind every smtp_listen address and start serving; 0 or -1 with err */
+int api_smtp_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen);
+/* api_smtp_stop - stop accepting; sessions waiting for a commit get their
+ * answer; others get 421; returns when the listener thread has ended */
+void api_smtp_stop(void);
+
+/* api_http_start - bind every http_listen address; 0 or -1 with err */
+int api_http_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen);
+void api_http_stop(void);
+
+/* api_received_header - build the Received: trace header spate prepends
+ * (CRLF-terminated, folded) into a malloc'd string. with_proto e.g. "esmtp"
+ * or "http"; helo and host may be NULL/""; rcpt is given only when the
+ * message has a single recipient (as Exim does). */
+char *api_received_header(const struct cfg *cfg, const char *helo, const char *host,
+                          const char *with_proto, const char *id, const char *rcpt);
+
+/* api_normalize_body - message text to CRLF wire form: LF and bare CR become
+ * CRLF; a final line without a newline gets CRLF. Returns a malloc'd buffer
+ * of *outlen bytes with `prefix` (may be NULL) in front. */
+char *api_normalize_body(const char *prefix, const char *text, size_t len, size_t *outlen);
+
+#endif

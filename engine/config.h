@@ -1,0 +1,196 @@
+/*
+ * config.h - the configuration: Exim-style syntax parsed once into an
+ *            immutable structure.
+ *
+ * Syntax (SPEC §2): "name = value" main options; '#' comments (whole lines);
+ * a trailing '\' continues a line (leading white space of the next line is
+ * dropped); macros "NAME = value" whose name starts with an upper-case letter,
+ * substituted in later lines wherever NAME appears as a whole word;
+ * "hostlist NAME = ..." / "domainlist NAME = ..." named lists, referred to as
+ * "+NAME"; "begin routers|transports|retry|acl|destinations" sections; in the
+ * driver sections an instance starts with "name:" and is followed by its
+ * options. Boolean options may be written "name", "no_name", "name = true".
+ * Times use Exim's units: 30s, 5m, 2h, 1d, 1w, combined as 1h30m; a bare number is
+ * seconds. Sizes: 10M, 512K, 1G or bytes.
+ *
+ * Every error stops the load with "FILE:LINE: why" in err (unknown option,
+ * bad value, option in the wrong section, unknown driver, a router naming an
+ * unknown transport, duplicate instance names, unknown section).
+ *
+ * Lists follow Exim: items separated by ':' with "::" meaning a literal colon,
+ * and a leading "<X" choosing X as the separator (e.g. "<; 127.0.0.1 ; ::1").
+ * Address options that take several addresses (smtp_listen, http_listen,
+ * dns_servers) also accept ',' or white space between items, with IPv6
+ * addresses in brackets: "[::1]:2525".
+ *
+ * Thread rules: a struct cfg is immutable after cfg_load_*() returns and may
+ * be read from any thread. SIGHUP builds a new one and swaps the pointer.
+ */
+#ifndef SPATE_ENGINE_CONFIG_H
+#define SPATE_ENGINE_CONFIG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CFG_ERR_MAX 512
+
+/* A socket address from "ip", "ip:port" or "[ipv6]:port". */
+struct cfg_sockaddr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64]; /* as written, normalised to ip:port / [ip]:port */
+};
+
+/* One item of a host list: a CIDR block, or "*" (any). */
+struct cfg_hostitem {
+    int any;    /* "*" */
+    int negate; /* "!" prefix */
+    int family; /* AF_INET / AF_INET6 */
+    uint8_t addr[16];
+    int prefix; /* bits */
+};
+struct cfg_hostlist {
+    struct cfg_hostitem *items;
+    size_t n;
+};
+
+/* One item of a domain list: exact name, "*.suffix" wildcard, "*" any,
+ * with optional "!" negation. Matching is case-insensitive. */
+struct cfg_domainitem {
+    int negate;
+    int kind; /* 0 exact, 1 "*.suffix" (matches sub-domains only), 2 "*" */
+    char *name;
+};
+struct cfg_domainlist {
+    struct cfg_domainitem *items;
+    size_t n;
+};
+
+/* A manualroute route_list rule: "domain-pattern host-list [options]". */
+struct cfg_route_host {
+    char *name; /* host name or IP literal */
+    uint16_t port; /* 0 = transport's port */
+};
+struct cfg_route_rule {
+    struct cfg_domainitem pattern;
+    struct cfg_route_host *hosts;
+    size_t nhosts;
+    int randomize; /* "randomize" option on the rule */
+};
+
+enum cfg_router_driver { CFG_ROUTER_DNSLOOKUP, CFG_ROUTER_MANUALROUTE, CFG_ROUTER_ACCEPT };
+
+struct cfg_router {
+    char *name;
+    enum cfg_router_driver driver;
+    struct cfg_domainlist domains; /* n == 0: all domains */
+    int has_domains;
+    char *transport_name;
+    struct cfg_transport *transport; /* resolved at load */
+    struct cfg_route_rule *route_list; /* manualroute */
+    size_t nroutes;
+    int dsn_lasthop;
+    const char *file;
+    int line;
+};
+
+enum cfg_transport_driver { CFG_TRANSPORT_SMTP };
+
+struct cfg_transport {
+    char *name;
+    enum cfg_transport_driver driver;
+    uint16_t port;            /* default 25 */
+    char *helo_data;          /* NULL: primary_hostname */
+    int connect_timeout_s;    /* default 30 */
+    int command_timeout_s;    /* default 300 */
+    int data_timeout_s;       /* default 300 */
+    int max_rcpt;             /* recipients per transaction, default 100 */
+    int hosts_avoid_pipelining_all; /* "hosts_avoid_pipelining = *" */
+    int chunking;             /* use BDAT when offered (default 0 for now) */
+    const char *file;
+    int line;
+};
+
+/* A retry rule: "pattern error-type rule; rule; ..." (Exim's retry section). */
+enum cfg_retry_kind { CFG_RETRY_F = 'F', CFG_RETRY_G = 'G', CFG_RETRY_H = 'H' };
+struct cfg_retry_step {
+    enum cfg_retry_kind kind;
+    int cutoff_s;  /* applies while time since first failure < cutoff */
+    int interval_s;
+    double factor; /* G and H */
+};
+struct cfg_retry_rule {
+    struct cfg_domainitem pattern; /* matched against the recipient domain, or "*" */
+    char *error;                   /* "*" or an Exim error name; only "*" acted on so far */
+    struct cfg_retry_step *steps;
+    size_t nsteps;
+};
+
+struct cfg {
+    char *primary_hostname;      /* default: gethostname() */
+    char *spool_directory;       /* default "./var/spool" */
+    char *log_file_path;         /* default "" = stderr only; "%s" form not supported */
+    struct cfg_sockaddr *smtp_listen; /* default 127.0.0.1:2525 */
+    size_t n_smtp_listen;
+    struct cfg_sockaddr *http_listen; /* default 127.0.0.1:8025 */
+    size_t n_http_listen;
+    int worker_threads;          /* default: number of cores; >= 1 */
+    struct cfg_hostlist relay_from_hosts; /* default 127.0.0.0/8 and ::1 */
+    struct cfg_sockaddr *dns_servers; /* empty: /etc/resolv.conf */
+    size_t n_dns_servers;
+    uint64_t message_size_limit; /* bytes, default 50M; 0 = no limit */
+    int smtp_accept_max;         /* concurrent inbound SMTP sessions, default 1000 */
+    int smtp_receive_timeout_s;  /* default 300 */
+    int queue_run_interval_s;    /* how often deferred mail is re-examined, default 60 */
+    int bounce_return_size_limit; /* bytes of the original returned in a notice, default 100K */
+    int spool_commit_max_batch;  /* messages per group commit, default 512 */
+    int json_log;                /* also write JSON lines (log_file_path + ".json"), default 0 */
+    struct cfg_hostlist proxy_required_hosts; /* reserved for the inbound issue */
+
+    struct cfg_router *routers;
+    size_t nrouters;
+    struct cfg_transport *transports;
+    size_t ntransports;
+    struct cfg_retry_rule *retry;
+    size_t nretry;
+
+    /* storage kept alive for the structure's lifetime (names, strings) */
+    void *arena;
+};
+
+/* The built-in configuration used when spated runs without -c. */
+extern const char cfg_default_text[];
+
+/* cfg_load_file - parse path; overrides are "name=value" main options applied
+ * after the file (as if written at its end). 0 and *out set, or -1 with err. */
+int cfg_load_file(const char *path, const char *const *overrides, size_t noverrides,
+                  struct cfg **out, char *err, size_t errlen);
+/* cfg_load_string - the same from memory; name is used in error messages */
+int cfg_load_string(const char *text, const char *name, const char *const *overrides,
+                    size_t noverrides, struct cfg **out, char *err, size_t errlen);
+/* cfg_free - release a configuration nobody reads any more */
+void cfg_free(struct cfg *c);
+
+/* cfg_parse_time - Exim time ("1h30m", "45s", "2d", "90") to seconds; -1 if bad */
+long cfg_parse_time(const char *s);
+/* cfg_parse_size - "10M", "512K", "1G", "1000" to bytes; -1 if bad */
+long long cfg_parse_size(const char *s);
+/* cfg_parse_sockaddr - "ip", "ip:port", "[v6]:port" (default_port when none); 0 or -1 */
+int cfg_parse_sockaddr(const char *s, uint16_t default_port, struct cfg_sockaddr *out);
+
+/* cfg_hostlist_match - does the address match the list? First matching item
+ * decides (a negated match means no). 1 match, 0 not. */
+int cfg_hostlist_match(const struct cfg_hostlist *l, const struct sockaddr *sa);
+/* cfg_domain_match - one item against a domain (case-insensitive), ignoring negate */
+int cfg_domain_match(const struct cfg_domainitem *it, const char *domain);
+/* cfg_domainlist_match - first matching item decides; 1 match, 0 not */
+int cfg_domainlist_match(const struct cfg_domainlist *l, const char *domain);
+
+/* cfg_router_find_route - for a manualroute router, the first rule matching domain, or NULL */
+const struct cfg_route_rule *cfg_router_find_route(const struct cfg_router *r, const char *domain);
+/* cfg_retry_find - the first retry rule matching the domain, or NULL */
+const struct cfg_retry_rule *cfg_retry_find(const struct cfg *c, const char *domain);
+
+#endif

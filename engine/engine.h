@@ -1,0 +1,44 @@
+/*
+ * engine.h - the delivery engine: scheduler and worker pool.
+ *
+ *   spool writer --commit hook--> scheduler thread --job--> worker threads
+ *                                  (routing, DNS,    <-result--  (epoll loop,
+ *                                   destinations,                 SMTP client
+ *                                   retry heap)                    sessions)
+ *
+ * The scheduler owns every queued message and all routing state; it resolves
+ * each recipient domain through the configured routers (dnslookup: MX via
+ * dns/, manualroute: route_list), groups recipients by destination (the
+ * resolved host set, plus port), and hands delivery jobs to workers through
+ * their loop inboxes (lock-free). Workers own SMTP sessions and an idle
+ * connection cache per destination; results come back the same way.
+ * Recipient state changes are persisted with spool_update(); a message whose
+ * recipients are all final is removed from the spool ("Completed").
+ *
+ * Thread rules: eng_start/eng_stop from the main thread. eng_commit_hook is
+ * the spool's commit hook (runs on the writer thread, only posts).
+ */
+#ifndef SPATE_ENGINE_ENGINE_H
+#define SPATE_ENGINE_ENGINE_H
+
+#include <stddef.h>
+
+#include "engine/config.h"
+#include "spool/spool.h"
+
+/* eng_start - start the scheduler and cfg->worker_threads workers; queued
+ * messages handed over by eng_adopt() before start are scheduled at once */
+int eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen);
+/* eng_adopt - take a recovered message (before eng_start, main thread) */
+void eng_adopt(struct spool_msg *msg, void *arg);
+/* eng_commit_hook - spool commit hook: takes ownership of msg */
+void eng_commit_hook(struct spool_msg *msg, void *arg);
+/* eng_stop - stop workers (open sessions are closed with QUIT or dropped;
+ * undelivered recipients stay queued) and the scheduler */
+void eng_stop(void);
+
+/* eng_queue_json - per-destination queue summary as a malloc'd JSON text;
+ * any thread (asks the scheduler and waits up to 2 s) */
+char *eng_queue_json(void);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * metrics.h - counters kept per thread, summed on read; gauges as atomics.
+ *
+ * Writers call metrics_inc()/metrics_add() on their own thread: the first call
+ * on a thread registers a private slot (no lock on the hot path afterwards:
+ * a relaxed atomic add to a cache line owned by that thread). Readers
+ * (the stats endpoint) call metrics_snapshot(), which sums every slot.
+ * Gauges are set by their single owner with metrics_gauge_set().
+ *
+ * Names are the Prometheus names without the "spate_" prefix; see
+ * metrics_counter_name(). Add, never rename: operators' dashboards use them.
+ */
+#ifndef SPATE_ENGINE_METRICS_H
+#define SPATE_ENGINE_METRICS_H
+
+#include <stdint.h>
+
+enum metrics_counter {
+    MC_RECEIVED,          /* messages accepted onto the spool (SMTP + HTTP + notices) */
+    MC_RECEIVED_SMTP,     /* of which over SMTP */
+    MC_RECEIVED_HTTP,     /* of which over HTTP */
+    MC_REJECTED,          /* messages or recipients refused at injection */
+    MC_DELIVERED,         /* recipient deliveries that got a 2xx */
+    MC_DEFERRED,          /* recipient deferrals (4xx, connection or DNS trouble) */
+    MC_FAILED,            /* recipients failed permanently (5xx, null MX, timeout) */
+    MC_BOUNCES_SENT,      /* failure notices generated */
+    MC_COMPLETED,         /* messages whose every recipient reached a final state */
+    MC_CONN_OPENED,       /* outbound SMTP connections established */
+    MC_CONN_FAILED,       /* outbound connection attempts that failed */
+    MC_CONN_REUSED,       /* messages sent on an already open (cached) connection */
+    MC_SPOOL_COMMITS,     /* group commits (fsync batches) */
+    MC_SPOOL_COMMIT_MSGS, /* messages written by those commits */
+    MC_DNS_QUERIES,       /* DNS queries sent */
+    MC_DNS_CACHE_HITS,    /* answers served from the DNS cache */
+    MC__COUNT
+};
+
+enum metrics_gauge {
+    MG_QUEUED,            /* messages on the spool, not yet completed */
+    MG_QUEUED_RCPTS,      /* recipients not yet in a final state */
+    MG_CONN_OPEN,         /* outbound connections open now */
+    MG_CONN_CACHED,       /* of which idle in a connection cache */
+    MG__COUNT
+};
+
+/* Spool commit latency histogram buckets, seconds (upper bounds). */
+#define METRICS_COMMIT_BUCKETS 10
+extern const double metrics_commit_bounds[METRICS_COMMIT_BUCKETS];
+
+struct metrics_snapshot {
+    uint64_t counter[MC__COUNT];
+    int64_t gauge[MG__COUNT];
+    uint64_t commit_bucket[METRICS_COMMIT_BUCKETS + 1]; /* cumulative-ready counts; last = +Inf */
+    uint64_t commit_count;
+    double commit_sum_s;
+};
+
+void metrics_inc(enum metrics_counter c);
+void metrics_add(enum metrics_counter c, uint64_t n);
+void metrics_gauge_set(enum metrics_gauge g, int64_t v);
+void metrics_gauge_add(enum metrics_gauge g, int64_t delta);
+/* metrics_commit_latency - record one spool commit that took seconds */
+void metrics_commit_latency(double seconds);
+/* metrics_snapshot - sum every thread's slot into out; any thread */
+void metrics_snapshot(struct metrics_snapshot *out);
+/* metrics_counter_name / metrics_gauge_name - Prometheus name without "spate_" */
+const char *metrics_counter_name(enum metrics_counter c);
+const char *metrics_gauge_name(enum metrics_gauge g);
+const char *metrics_counter_help(enum metrics_counter c);
+const char *metrics_gauge_help(enum metrics_gauge g);
+
+#endif
