@@ -14,6 +14,9 @@
  *     CLOCK_MONOTONIC.
  *   - I/O watchers are caller-owned (struct eng_io); events are EPOLLIN,
  *     EPOLLOUT (level-triggered). EPOLLERR/EPOLLHUP are reported as given.
+ *     Once eng_io_set(loop, io, 0) returns, no callback will be made for io
+ *     (even one already fetched in the current round), so the owner may close
+ *     the fd and free io right away, also from inside a callback.
  */
 #ifndef SPATE_ENGINE_LOOP_H
 #define SPATE_ENGINE_LOOP_H
