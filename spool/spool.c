@@ -1,0 +1,936 @@
+/*
+ * spool.c - the durable queue: LMDB records and append-only body segments,
+ *           written by one thread doing group commit. See spool.h.
+ *
+ * The writer runs an engine loop. Every operation (submission, update,
+ * removal) is posted to it; the first one of a batch arms a zero-delay timer,
+ * and since the loop drains its whole inbox before it runs timers, the timer
+ * fires with everything that arrived meanwhile collected: that is the batch.
+ * While one batch is being fsynced, the next one gathers in the inbox.
+ */
+#include "spool/spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/log.h"
+#include "engine/loop.h"
+#include "engine/metrics.h"
+
+#define SEG_MAX_BYTES (64u << 20) /* start a new segment past this size */
+#define MAP_SIZE (16ull << 30)    /* LMDB map: address space only, grows on disk */
+#define REC_VERSION 1
+#define IOV_BATCH 64
+
+enum op_kind { OP_SUBMIT, OP_UPDATE, OP_REMOVE, OP_STOP };
+
+struct op {
+    enum op_kind kind;
+    struct spool_submission *sub; /* OP_SUBMIT */
+    char id[SPOOL_ID_SIZE];       /* OP_UPDATE, OP_REMOVE */
+    void *rec;                    /* OP_UPDATE: encoded record */
+    size_t reclen;
+    uint32_t seg; /* OP_REMOVE: the body's segment */
+    struct spool *sp;
+    struct op *next;
+};
+
+struct segref {
+    uint32_t seg;
+    long refs;
+};
+
+struct spool {
+    char *dir;
+    MDB_env *env;
+    MDB_dbi msgs;
+    eng_loop *loop;
+    pthread_t thread;
+    int started;
+    struct eng_timer commit_timer;
+    struct op *head, **tail; /* the batch being gathered (writer thread only) */
+    size_t nops;
+    int max_batch;
+    spool_commit_hook hook;
+    void *hook_arg;
+    int segfd;
+    uint32_t seg_cur;
+    uint64_t seg_off;
+    struct segref *segs;
+    size_t nsegs;
+    atomic_uint_least64_t last_us;
+    atomic_uint seq;
+};
+
+/* ---------------------------------------------------------------- ids */
+
+static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/* put_b62 - fixed-width base-62 digits of v */
+static void
+put_b62(char *out, int width, uint64_t v)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        out[i] = b62[v % 62];
+        v /= 62;
+    }
+}
+
+/* now_us - wall clock in microseconds */
+static uint64_t
+now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* spool_new_id - a unique id, sortable by arrival time */
+void
+spool_new_id(spool *sp, char out[SPOOL_ID_SIZE])
+{
+    uint64_t last = atomic_load(&sp->last_us), v;
+    do {
+        v = now_us();
+        if (v <= last)
+            v = last + 1;
+    } while (!atomic_compare_exchange_weak(&sp->last_us, &last, v));
+    put_b62(out, 11, v);
+    out[11] = '-';
+    put_b62(out + 12, 4, atomic_fetch_add(&sp->seq, 1) % (62u * 62u * 62u * 62u));
+    out[SPOOL_ID_LEN] = '\0';
+}
+
+/* ------------------------------------------------------- record codec */
+
+struct wbuf {
+    unsigned char *p;
+    size_t len, cap;
+};
+
+/* wb_put - append bytes, growing the buffer */
+static void
+wb_put(struct wbuf *w, const void *d, size_t n)
+{
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 256;
+        while (cap < w->len + n)
+            cap *= 2;
+        w->p = realloc(w->p, cap);
+        if (w->p == NULL)
+            abort();
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, d, n);
+    w->len += n;
+}
+
+/* wb_str - append a length-prefixed string (NULL as empty) */
+static void
+wb_str(struct wbuf *w, const char *s)
+{
+    uint32_t n = s ? (uint32_t)strlen(s) : 0;
+    wb_put(w, &n, sizeof(n));
+    wb_put(w, s ? s : "", n);
+}
+
+/* spool_msg_encode - the record for msg */
+void *
+spool_msg_encode(const struct spool_msg *m, size_t *len)
+{
+    struct wbuf w = {0};
+    uint8_t ver = REC_VERSION;
+    wb_put(&w, &ver, 1);
+    wb_put(&w, m->id, SPOOL_ID_LEN);
+    wb_put(&w, &m->arrival_us, 8);
+    wb_put(&w, &m->flags, 4);
+    wb_put(&w, &m->body_len, 8);
+    wb_put(&w, &m->body_seg, 4);
+    wb_put(&w, &m->body_off, 8);
+    wb_str(&w, m->sender);
+    wb_str(&w, m->proto);
+    wb_str(&w, m->host);
+    wb_str(&w, m->helo);
+    wb_put(&w, &m->nrcpt, 4);
+    for (uint32_t i = 0; i < m->nrcpt; i++) {
+        const struct spool_rcpt *r = &m->rcpt[i];
+        wb_str(&w, r->address);
+        wb_put(&w, &r->state, 1);
+        wb_put(&w, &r->attempts, 2);
+        wb_put(&w, &r->first_failure, 8);
+        wb_put(&w, &r->next_try, 8);
+        wb_put(&w, &r->last_interval, 4);
+    }
+    *len = w.len;
+    return w.p;
+}
+
+struct rbuf {
+    const unsigned char *p;
+    size_t len, off;
+    int bad;
+};
+
+/* rb_get - take n bytes, or mark the record bad */
+static void
+rb_get(struct rbuf *r, void *d, size_t n)
+{
+    if (r->bad || r->len - r->off < n) {
+        r->bad = 1;
+        memset(d, 0, n);
+        return;
+    }
+    memcpy(d, r->p + r->off, n);
+    r->off += n;
+}
+
+/* rb_str - take a length-prefixed string as a malloc'd C string */
+static char *
+rb_str(struct rbuf *r)
+{
+    uint32_t n;
+    char *s;
+    rb_get(r, &n, 4);
+    if (r->bad || r->len - r->off < n || memchr(r->p + r->off, '\0', n) != NULL) {
+        r->bad = 1;
+        return NULL;
+    }
+    s = malloc((size_t)n + 1);
+    if (s == NULL)
+        abort();
+    memcpy(s, r->p + r->off, n);
+    s[n] = '\0';
+    r->off += n;
+    return s;
+}
+
+/* rc_state_bad - nonzero if a decoded record holds impossible values */
+static int
+rc_state_bad(const struct spool_msg *m)
+{
+    for (int i = 0; i < SPOOL_ID_LEN; i++)
+        if (m->id[i] == '\0')
+            return 1;
+    for (uint32_t i = 0; i < m->nrcpt; i++)
+        if (m->rcpt[i].state > SPOOL_RCPT_FAILED || m->rcpt[i].address == NULL)
+            return 1;
+    return 0;
+}
+
+/* spool_msg_decode - parse a record; NULL if malformed */
+struct spool_msg *
+spool_msg_decode(const void *buf, size_t len)
+{
+    struct rbuf r = {.p = buf, .len = len};
+    struct spool_msg *m = calloc(1, sizeof(*m));
+    uint8_t ver = 0;
+    if (m == NULL)
+        abort();
+    rb_get(&r, &ver, 1);
+    rb_get(&r, m->id, SPOOL_ID_LEN);
+    rb_get(&r, &m->arrival_us, 8);
+    rb_get(&r, &m->flags, 4);
+    rb_get(&r, &m->body_len, 8);
+    rb_get(&r, &m->body_seg, 4);
+    rb_get(&r, &m->body_off, 8);
+    m->sender = rb_str(&r);
+    m->proto = rb_str(&r);
+    m->host = rb_str(&r);
+    m->helo = rb_str(&r);
+    rb_get(&r, &m->nrcpt, 4);
+    if (r.bad || ver != REC_VERSION || m->nrcpt == 0 || m->nrcpt > (len - r.off) / 27) {
+        m->nrcpt = 0;
+        spool_msg_free(m);
+        return NULL;
+    }
+    m->rcpt = calloc(m->nrcpt, sizeof(*m->rcpt));
+    if (m->rcpt == NULL)
+        abort();
+    for (uint32_t i = 0; i < m->nrcpt && !r.bad; i++) {
+        struct spool_rcpt *rc = &m->rcpt[i];
+        rc->address = rb_str(&r);
+        rb_get(&r, &rc->state, 1);
+        rb_get(&r, &rc->attempts, 2);
+        rb_get(&r, &rc->first_failure, 8);
+        rb_get(&r, &rc->next_try, 8);
+        rb_get(&r, &rc->last_interval, 4);
+    }
+    if (r.bad || r.off != len || rc_state_bad(m)) {
+        spool_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* spool_msg_free - free a record */
+void
+spool_msg_free(struct spool_msg *m)
+{
+    if (m == NULL)
+        return;
+    for (uint32_t i = 0; i < m->nrcpt && m->rcpt; i++)
+        free(m->rcpt[i].address);
+    free(m->rcpt);
+    free(m->sender);
+    free(m->proto);
+    free(m->host);
+    free(m->helo);
+    free(m);
+}
+
+/* spool_submission_free - free a submission and what it points to */
+void
+spool_submission_free(struct spool_submission *sub)
+{
+    if (sub == NULL)
+        return;
+    for (size_t i = 0; i < sub->nrcpt && sub->rcpts; i++)
+        free(sub->rcpts[i]);
+    free(sub->rcpts);
+    free(sub->sender);
+    free(sub->body);
+    free(sub->proto);
+    free(sub->host);
+    free(sub->helo);
+    free(sub);
+}
+
+/* ----------------------------------------------------------- segments */
+
+/* seg_path - the file name of segment n */
+static void
+seg_path(const spool *sp, uint32_t n, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/bodies/%08x.seg", sp->dir, n);
+}
+
+/* segref_find - the refcount slot of seg, created when add */
+static struct segref *
+segref_find(spool *sp, uint32_t seg, int add)
+{
+    for (size_t i = 0; i < sp->nsegs; i++)
+        if (sp->segs[i].seg == seg)
+            return &sp->segs[i];
+    if (!add)
+        return NULL;
+    sp->segs = realloc(sp->segs, (sp->nsegs + 1) * sizeof(*sp->segs));
+    if (sp->segs == NULL)
+        abort();
+    sp->segs[sp->nsegs] = (struct segref){.seg = seg, .refs = 0};
+    return &sp->segs[sp->nsegs++];
+}
+
+/* seg_release - drop one reference; unlink a finished segment nobody needs */
+static void
+seg_release(spool *sp, uint32_t seg)
+{
+    struct segref *r = segref_find(sp, seg, 0);
+    char path[4096];
+    if (r == NULL || --r->refs > 0 || seg == sp->seg_cur)
+        return;
+    seg_path(sp, seg, path, sizeof(path));
+    unlink(path);
+    *r = sp->segs[--sp->nsegs];
+}
+
+/* seg_open_new - start writing segment n; the previous one is unlinked if
+ * nothing refers to it */
+static int
+seg_open_new(spool *sp, uint32_t n)
+{
+    char path[4096];
+    uint32_t prev = sp->seg_cur;
+    int had = sp->segfd >= 0, fd;
+    struct segref *r;
+
+    seg_path(sp, n, path, sizeof(path));
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (sp->segfd >= 0)
+        close(sp->segfd);
+    sp->segfd = fd;
+    sp->seg_cur = n;
+    sp->seg_off = (uint64_t)lseek(fd, 0, SEEK_END);
+    if (had && prev != n && ((r = segref_find(sp, prev, 0)) == NULL || r->refs <= 0)) {
+        seg_path(sp, prev, path, sizeof(path));
+        unlink(path);
+        if (r != NULL)
+            *r = sp->segs[--sp->nsegs];
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------- the writer */
+
+/* writev_all - write every iovec fully; 0 or -errno */
+static int
+writev_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t k = writev(fd, iov, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        while (n > 0 && (size_t)k >= iov->iov_len) {
+            k -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + k;
+            iov->iov_len -= (size_t)k;
+        }
+    }
+    return 0;
+}
+
+/* write_bodies - append the batch's bodies to the current segment, note each
+ * one's offset in offs[], and fdatasync; 0 or -errno */
+static int
+write_bodies(spool *sp, struct op *ops, uint64_t *offs)
+{
+    struct iovec iov[IOV_BATCH];
+    int niov = 0, rc = 0;
+    size_t k = 0;
+    uint64_t off;
+
+    if (sp->seg_off > SEG_MAX_BYTES && (rc = seg_open_new(sp, sp->seg_cur + 1)) < 0)
+        return rc;
+    off = sp->seg_off;
+    for (struct op *o = ops; o; o = o->next) {
+        if (o->kind != OP_SUBMIT)
+            continue;
+        offs[k++] = off;
+        off += o->sub->body_len;
+        iov[niov].iov_base = o->sub->body;
+        iov[niov++].iov_len = o->sub->body_len;
+        if (niov == IOV_BATCH) {
+            if ((rc = writev_all(sp->segfd, iov, niov)) < 0)
+                goto fail;
+            niov = 0;
+        }
+    }
+    if (k == 0)
+        return 0;
+    if (niov > 0 && (rc = writev_all(sp->segfd, iov, niov)) < 0)
+        goto fail;
+    if (fdatasync(sp->segfd) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    sp->seg_off = off;
+    return 0;
+fail:
+    sp->seg_off = (uint64_t)lseek(sp->segfd, 0, SEEK_END);
+    return rc;
+}
+
+/* msg_from_sub - the record for a committed submission (moves its strings) */
+static struct spool_msg *
+msg_from_sub(spool *sp, struct spool_submission *sub, uint64_t off)
+{
+    struct spool_msg *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        abort();
+    memcpy(m->id, sub->id, SPOOL_ID_SIZE);
+    m->sender = sub->sender ? strdup(sub->sender) : strdup("");
+    m->proto = strdup(sub->proto ? sub->proto : "local");
+    m->host = strdup(sub->host ? sub->host : "");
+    m->helo = strdup(sub->helo ? sub->helo : "");
+    m->arrival_us = (int64_t)now_us();
+    m->flags = sub->flags;
+    m->body_len = sub->body_len;
+    m->body_seg = sp->seg_cur;
+    m->body_off = off;
+    m->nrcpt = (uint32_t)sub->nrcpt;
+    m->rcpt = calloc(sub->nrcpt, sizeof(*m->rcpt));
+    if (m->rcpt == NULL || !m->sender || !m->proto || !m->host || !m->helo)
+        abort();
+    for (size_t i = 0; i < sub->nrcpt; i++)
+        if ((m->rcpt[i].address = strdup(sub->rcpts[i])) == NULL)
+            abort();
+    return m;
+}
+
+/* txn_apply - write the batch's records in one LMDB transaction and commit */
+static int
+txn_apply(spool *sp, struct op *ops, struct spool_msg **msgs)
+{
+    MDB_txn *txn;
+    size_t k = 0;
+    int rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
+    if (rc != 0)
+        return rc;
+    for (struct op *o = ops; o && rc == 0; o = o->next) {
+        MDB_val key = {.mv_size = SPOOL_ID_LEN}, val;
+        if (o->kind == OP_SUBMIT) {
+            size_t len;
+            void *rec = spool_msg_encode(msgs[k], &len);
+            key.mv_data = msgs[k++]->id;
+            val = (MDB_val){.mv_size = len, .mv_data = rec};
+            rc = mdb_put(txn, sp->msgs, &key, &val, 0);
+            free(rec);
+        } else if (o->kind == OP_UPDATE) {
+            key.mv_data = o->id;
+            val = (MDB_val){.mv_size = o->reclen, .mv_data = o->rec};
+            rc = mdb_put(txn, sp->msgs, &key, &val, 0);
+        } else if (o->kind == OP_REMOVE) {
+            key.mv_data = o->id;
+            rc = mdb_del(txn, sp->msgs, &key, NULL);
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+        }
+    }
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* lmdb_errno - an errno for an LMDB result code */
+static int
+lmdb_errno(int rc)
+{
+    if (rc == MDB_MAP_FULL)
+        return -ENOSPC;
+    return rc > 0 ? -rc : -EIO;
+}
+
+/* finish_ops - answer submitters, hand committed messages on, free the ops */
+static void
+finish_ops(spool *sp, struct op *ops, struct spool_msg **msgs, int status)
+{
+    size_t k = 0;
+    struct op *next;
+    for (struct op *o = ops; o; o = next) {
+        next = o->next;
+        if (o->kind == OP_SUBMIT) {
+            struct spool_msg *m = msgs ? msgs[k++] : NULL;
+            if (o->sub->done)
+                o->sub->done(o->sub, status, o->sub->arg);
+            spool_submission_free(o->sub);
+            if (status == 0 && m != NULL && sp->hook)
+                sp->hook(m, sp->hook_arg);
+            else
+                spool_msg_free(m);
+        } else if (o->kind == OP_REMOVE && status == 0) {
+            seg_release(sp, o->seg);
+        }
+        free(o->rec);
+        free(o);
+    }
+}
+
+/* elapsed_s - seconds between two monotonic time stamps */
+static double
+elapsed_s(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* commit_batch - one group commit: bodies, fsync, records, commit, answers */
+static void
+commit_batch(spool *sp, struct op *ops)
+{
+    size_t nsub = 0, k = 0;
+    uint64_t *offs;
+    struct spool_msg **msgs;
+    int rc, mrc;
+    struct timespec a, b;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (struct op *o = ops; o; o = o->next)
+        nsub += o->kind == OP_SUBMIT;
+    offs = calloc(nsub + 1, sizeof(*offs));
+    msgs = calloc(nsub + 1, sizeof(*msgs));
+    if (offs == NULL || msgs == NULL)
+        abort();
+    rc = write_bodies(sp, ops, offs);
+    if (rc < 0)
+        log_err("spool: writing message bodies failed: %s", strerror(-rc));
+    for (struct op *o = ops; o && rc == 0; o = o->next)
+        if (o->kind == OP_SUBMIT) {
+            msgs[k] = msg_from_sub(sp, o->sub, offs[k]);
+            k++;
+        }
+    if (rc == 0 && (mrc = txn_apply(sp, ops, msgs)) != 0) {
+        log_err("spool: LMDB commit failed: %s", mdb_strerror(mrc));
+        rc = lmdb_errno(mrc);
+    }
+    if (rc == 0)
+        segref_find(sp, sp->seg_cur, 1)->refs += (long)nsub;
+    else
+        for (size_t i = 0; i < k; i++)
+            spool_msg_free(msgs[i]), msgs[i] = NULL;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    metrics_commit_latency(elapsed_s(&a, &b));
+    metrics_inc(MC_SPOOL_COMMITS);
+    metrics_add(MC_SPOOL_COMMIT_MSGS, rc == 0 ? nsub : 0);
+    finish_ops(sp, ops, rc == 0 ? msgs : NULL, rc);
+    free(offs);
+    free(msgs);
+}
+
+/* commit_pending - commit everything gathered, max_batch submissions at a time */
+static void
+commit_pending(spool *sp)
+{
+    while (sp->head != NULL) {
+        struct op *batch = sp->head, **pp = &sp->head;
+        int nsub = 0;
+        while (*pp && !((*pp)->kind == OP_SUBMIT && nsub >= sp->max_batch)) {
+            nsub += (*pp)->kind == OP_SUBMIT;
+            pp = &(*pp)->next;
+        }
+        sp->head = *pp;
+        *pp = NULL;
+        commit_batch(sp, batch);
+    }
+    sp->tail = &sp->head;
+}
+
+/* on_commit_timer - the inbox has been drained: commit what was gathered */
+static void
+on_commit_timer(eng_loop *loop, struct eng_timer *t)
+{
+    (void)loop;
+    commit_pending(t->data);
+}
+
+/* on_op - an operation arrived on the writer thread: add it to the batch */
+static void
+on_op(eng_loop *loop, void *arg)
+{
+    struct op *o = arg;
+    spool *sp = o->sp;
+    if (o->kind == OP_STOP) {
+        free(o);
+        eng_timer_stop(loop, &sp->commit_timer);
+        commit_pending(sp);
+        eng_loop_stop(loop);
+        return;
+    }
+    o->next = NULL;
+    *sp->tail = o;
+    sp->tail = &o->next;
+    if (!eng_timer_armed(&sp->commit_timer))
+        eng_timer_start(loop, &sp->commit_timer, 0);
+}
+
+/* post_op - hand an operation to the writer; out of memory is fatal */
+static void
+post_op(spool *sp, struct op *o)
+{
+    o->sp = sp;
+    if (eng_loop_post(sp->loop, on_op, o) < 0)
+        abort();
+}
+
+/* new_op - a zeroed operation */
+static struct op *
+new_op(enum op_kind kind)
+{
+    struct op *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        abort();
+    o->kind = kind;
+    return o;
+}
+
+/* spool_submit - queue a submission for the next group commit */
+void
+spool_submit(spool *sp, struct spool_submission *sub)
+{
+    struct op *o = new_op(OP_SUBMIT);
+    o->sub = sub;
+    post_op(sp, o);
+}
+
+/* spool_update - persist msg's recipient states with the next commit */
+void
+spool_update(spool *sp, const struct spool_msg *msg)
+{
+    struct op *o = new_op(OP_UPDATE);
+    memcpy(o->id, msg->id, SPOOL_ID_SIZE);
+    o->rec = spool_msg_encode(msg, &o->reclen);
+    post_op(sp, o);
+}
+
+/* spool_remove - delete msg's record with the next commit */
+void
+spool_remove(spool *sp, const struct spool_msg *msg)
+{
+    struct op *o = new_op(OP_REMOVE);
+    memcpy(o->id, msg->id, SPOOL_ID_SIZE);
+    o->seg = msg->body_seg;
+    post_op(sp, o);
+}
+
+/* spool_body_read - read a stored body into a malloc'd buffer */
+int
+spool_body_read(spool *sp, const struct spool_msg *msg, char **buf, size_t *len)
+{
+    char path[4096];
+    size_t got = 0;
+    int fd, err = 0;
+    char *b = malloc(msg->body_len + 1);
+    if (b == NULL)
+        return -ENOMEM;
+    seg_path(sp, msg->body_seg, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        free(b);
+        return -errno;
+    }
+    while (got < msg->body_len) {
+        ssize_t k = pread(fd, b + got, msg->body_len - got, (off_t)(msg->body_off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            err = k < 0 ? -errno : -EIO;
+            break;
+        }
+        got += (size_t)k;
+    }
+    close(fd);
+    if (err) {
+        free(b);
+        return err;
+    }
+    b[got] = '\0';
+    *buf = b;
+    *len = got;
+    return 0;
+}
+
+/* ------------------------------------------------- open, recover, run */
+
+/* mkdir_p - create dir and its parents */
+static int
+mkdir_p(const char *dir)
+{
+    char tmp[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    memcpy(tmp, dir, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* open_env - open the LMDB environment and the messages table */
+static int
+open_env(spool *sp, const char *dbdir)
+{
+    MDB_txn *txn;
+    int rc = mdb_env_create(&sp->env);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(sp->env, MAP_SIZE);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(sp->env, 4);
+    if (rc == 0)
+        rc = mdb_env_open(sp->env, dbdir, MDB_NOTLS, 0600);
+    if (rc == 0)
+        rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
+    if (rc != 0)
+        return rc;
+    rc = mdb_dbi_open(txn, "msgs", MDB_CREATE, &sp->msgs);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* max_segment - the highest segment number present, or 0 */
+static uint32_t
+max_segment(const spool *sp)
+{
+    char path[4096];
+    struct dirent *de;
+    uint32_t max = 0;
+    snprintf(path, sizeof(path), "%s/bodies", sp->dir);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        unsigned n;
+        char tail[8];
+        if (sscanf(de->d_name, "%8x%7s", &n, tail) == 2 && strcmp(tail, ".seg") == 0 && n > max)
+            max = n;
+    }
+    closedir(d);
+    return max;
+}
+
+/* spool_open - create or open the spool */
+spool *
+spool_open(const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    int rc;
+    spool *sp = calloc(1, sizeof(*sp));
+    if (sp == NULL || (sp->dir = strdup(dir)) == NULL)
+        abort();
+    sp->segfd = -1;
+    sp->tail = &sp->head;
+    sp->max_batch = 512;
+    snprintf(path, sizeof(path), "%s/db", dir);
+    if ((rc = mkdir_p(path)) < 0 ||
+        (snprintf(path, sizeof(path), "%s/bodies", dir), (rc = mkdir_p(path)) < 0)) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
+        goto fail;
+    }
+    snprintf(path, sizeof(path), "%s/db", dir);
+    if ((rc = open_env(sp, path)) != 0) {
+        snprintf(err, errlen, "cannot open spool database %s: %s", path, mdb_strerror(rc));
+        goto fail;
+    }
+    if ((sp->loop = eng_loop_new()) == NULL) {
+        snprintf(err, errlen, "cannot create the spool writer's loop: %s", strerror(errno));
+        goto fail;
+    }
+    eng_timer_init(&sp->commit_timer, on_commit_timer, sp);
+    sp->seg_cur = max_segment(sp);
+    return sp;
+fail:
+    if (sp->env)
+        mdb_env_close(sp->env);
+    free(sp->dir);
+    free(sp);
+    return NULL;
+}
+
+/* id_time_us - the arrival time encoded in an id */
+static uint64_t
+id_time_us(const char *id)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 11; i++) {
+        const char *p = strchr(b62, id[i]);
+        v = v * 62 + (p && *p ? (uint64_t)(p - b62) : 0);
+    }
+    return v;
+}
+
+/* drop_unused_segments - unlink segments no queued message refers to */
+static void
+drop_unused_segments(spool *sp, uint32_t max)
+{
+    char path[4096];
+    for (uint32_t n = 0; n <= max; n++) {
+        struct segref *r = segref_find(sp, n, 0);
+        if (r != NULL && r->refs > 0)
+            continue;
+        seg_path(sp, n, path, sizeof(path));
+        unlink(path);
+    }
+}
+
+/* spool_recover - hand every queued message to fn */
+long
+spool_recover(spool *sp, spool_commit_hook fn, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    long count = 0, bad = 0;
+    uint64_t maxus = 0;
+    uint32_t maxseg = sp->seg_cur;
+    int rc = mdb_txn_begin(sp->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return lmdb_errno(rc);
+    if ((rc = mdb_cursor_open(txn, sp->msgs, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return lmdb_errno(rc);
+    }
+    while ((rc = mdb_cursor_get(cur, &k, &v, count + bad == 0 ? MDB_FIRST : MDB_NEXT)) == 0) {
+        struct spool_msg *m = spool_msg_decode(v.mv_data, v.mv_size);
+        if (m == NULL) {
+            log_err("spool: record %.*s is malformed; left in place", (int)k.mv_size,
+                    (const char *)k.mv_data);
+            bad++;
+            continue;
+        }
+        segref_find(sp, m->body_seg, 1)->refs++;
+        if (id_time_us(m->id) > maxus)
+            maxus = id_time_us(m->id);
+        count++;
+        fn(m, arg);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (maxus > atomic_load(&sp->last_us))
+        atomic_store(&sp->last_us, maxus);
+    drop_unused_segments(sp, maxseg);
+    return count;
+}
+
+/* writer_main - the writer thread */
+static void *
+writer_main(void *arg)
+{
+    spool *sp = arg;
+    eng_loop_run(sp->loop);
+    return NULL;
+}
+
+/* spool_start - open a fresh segment and start the writer thread */
+int
+spool_start(spool *sp, spool_commit_hook hook, void *arg, int max_batch)
+{
+    int rc;
+    sp->hook = hook;
+    sp->hook_arg = arg;
+    if (max_batch > 0)
+        sp->max_batch = max_batch;
+    if ((rc = seg_open_new(sp, sp->seg_cur + 1)) < 0)
+        return rc;
+    if ((rc = pthread_create(&sp->thread, NULL, writer_main, sp)) != 0)
+        return -rc;
+    sp->started = 1;
+    return 0;
+}
+
+/* spool_close - drain, stop the writer, free */
+void
+spool_close(spool *sp)
+{
+    if (sp == NULL)
+        return;
+    if (sp->started) {
+        post_op(sp, new_op(OP_STOP));
+        pthread_join(sp->thread, NULL);
+    }
+    if (sp->segfd >= 0)
+        close(sp->segfd);
+    eng_loop_free(sp->loop);
+    mdb_env_close(sp->env);
+    free(sp->segs);
+    free(sp->dir);
+    free(sp);
+}
