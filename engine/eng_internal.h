@@ -1,0 +1,112 @@
+/*
+ * eng_internal.h - what the scheduler (sched.c), the workers (worker.c) and
+ *                  the failure notices (bounce.c) share inside engine/.
+ *
+ * Ownership: destinations, queued messages and jobs belong to the scheduler
+ * thread. A job is lent to one worker from the post that sends it until the
+ * post that returns it; while lent, the worker reads the job's message fields
+ * that never change (id, sender, recipient addresses, body location) and
+ * writes only the job's result fields. Sessions belong to their worker; the
+ * scheduler holds them only as opaque handles in a destination's idle list.
+ */
+#ifndef SPATE_ENGINE_INTERNAL_H
+#define SPATE_ENGINE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns/dns.h"
+#include "engine/config.h"
+#include "engine/loop.h"
+#include "spool/spool.h"
+
+struct eng_session; /* worker.c */
+struct eng_worker;  /* worker.c */
+
+/* Per-destination limits (the "begin destinations" section will fill these). */
+struct eng_policy {
+    int max_connections;             /* sessions open at once */
+    int max_messages_per_connection; /* transactions before QUIT */
+    int connection_idle_timeout_ms;  /* an idle cached session is closed after this */
+};
+
+/* An idle cached session, as the scheduler knows it. */
+struct eng_idle {
+    struct eng_worker *w;
+    struct eng_session *s;
+};
+
+/* A destination: the resolved host set (and port) that messages go to. */
+struct eng_dest {
+    char *key; /* "transport|port|host1,host2" */
+    const struct cfg_transport *tp;
+    const struct cfg_router *router;
+    uint16_t port;
+    size_t nhosts;
+    struct dns_host *hosts; /* delivery order, with addresses */
+    struct eng_policy pol;
+    struct eng_job *ready_head, **ready_tail; /* jobs waiting for a session */
+    size_t nready;
+    int nconn;             /* sessions owned for this destination */
+    struct eng_idle *idle; /* idle cached sessions (handles) */
+    size_t nidle, idlecap;
+    int64_t backoff_until;                             /* unix s: no attempt before, 0 = none */
+    int64_t first_conn_failure;                        /* unix s of the first failure in a row */
+    long backoff_interval;                             /* last back-off interval, s */
+    uint64_t delivered, deferred, failed, conn_opened; /* for the queue summary */
+    struct eng_dest *hnext;
+};
+
+enum eng_rcpt_result { ENG_R_OK = 0, ENG_R_DEFER, ENG_R_FAIL };
+
+/* A delivery job: some recipients of one message, to one destination. */
+struct eng_job {
+    struct eng_qmsg *q;
+    struct eng_dest *d;
+    size_t n;
+    uint32_t *ridx; /* indexes into q->m->rcpt */
+    /* results, written by the worker */
+    uint8_t *res;             /* enum eng_rcpt_result per recipient */
+    char **text;              /* explanation per recipient (malloc'd) */
+    char host[320];           /* "H=name [ip]:port" of the host that answered */
+    int conn_failed;          /* no host could be reached: back off the destination */
+    int sess_closed;          /* the session ended with this job */
+    struct eng_session *sess; /* session to use / that was used */
+    struct eng_worker *worker;
+    struct eng_job *next;
+};
+
+/* A queued message as the scheduler sees it. */
+struct eng_qmsg {
+    struct spool_msg *m;
+    uint8_t *busy;          /* per recipient: routing or in a job */
+    char **fail_text;       /* per recipient: why it failed (for the notice) */
+    int inflight;           /* recipients busy */
+    int completing;         /* notice being committed, removal pending */
+    int dirty;              /* recipient state changed since the last spool_update */
+    struct eng_timer timer; /* next retry */
+};
+
+/* worker.c */
+struct eng_worker *eng_worker_new(int index, const struct cfg *cfg, spool *sp, char *err,
+                                  size_t errlen);
+int eng_worker_start(struct eng_worker *w);
+void eng_worker_stop(struct eng_worker *w);
+/* eng_worker_give - lend job to w (job->sess: an idle session of w, or NULL
+ * for a new one); any thread */
+void eng_worker_give(struct eng_worker *w, struct eng_job *job);
+/* eng_worker_close - tell w to QUIT and free an idle session; any thread */
+void eng_worker_close(struct eng_worker *w, struct eng_session *s);
+
+/* sched.c, called from workers (any thread: they post) */
+void eng_sched_job_done(struct eng_job *job);
+void eng_sched_idle_expired(struct eng_worker *w, struct eng_session *s, struct eng_dest *d);
+
+/* bounce.c: the failure notice for msg (RFC 3464 DSNs come later). rcpts
+ * and whys name the failed recipients; body is the original message. Returns
+ * a malloc'd CRLF message (headers and body). */
+char *eng_bounce_build(const struct cfg *cfg, const struct spool_msg *msg, const char *const *rcpts,
+                       const char *const *whys, size_t n, const char *body, size_t body_len,
+                       const char *notice_id, size_t *outlen);
+
+#endif

@@ -1,0 +1,933 @@
+/*
+ * worker.c - a delivery worker: one thread, one event loop, many concurrent
+ *            non-blocking SMTP client sessions (RFC 5321, PIPELINING per
+ *            RFC 2920), each kept open after its transaction so that the
+ *            scheduler can lend it the next job for the same destination.
+ *
+ * A session is a small state machine; every state has its own reply
+ * handler. Replies to pipelined commands are matched against a list of what
+ * was sent (the "expect" list), in order.
+ *
+ * Thread rules: everything here runs on the worker's thread except
+ * eng_worker_give/eng_worker_close/eng_worker_stop, which only post.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine/eng_internal.h"
+#include "engine/log.h"
+#include "engine/metrics.h"
+
+#define IN_MAX 16384 /* reply bytes buffered; longer lines are cut */
+
+enum sess_state {
+    SS_CONNECTING,
+    SS_GREETING,
+    SS_EHLO,
+    SS_HELO,
+    SS_TXN,  /* MAIL/RCPT/DATA replies outstanding */
+    SS_DATA, /* body sent, waiting for the final reply */
+    SS_IDLE, /* between jobs, in the scheduler's cache */
+    SS_DEAD, /* connection gone while idle; the handle is still lent */
+    SS_GONE, /* freed at the end of this loop round */
+};
+
+enum expect { EX_RSET, EX_MAIL, EX_RCPT, EX_DATA };
+
+struct eng_worker {
+    int index;
+    const struct cfg *cfg;
+    spool *sp;
+    eng_loop *loop;
+    pthread_t thread;
+    struct eng_session *sessions; /* all live sessions, for shutdown */
+};
+
+struct eng_session {
+    struct eng_worker *w;
+    struct eng_dest *d;
+    struct eng_job *job;
+    int fd;
+    struct eng_io io;
+    struct eng_timer timer;
+    enum sess_state st;
+    size_t host_i, addr_i; /* the address being tried or in use */
+    char host_desc[300];   /* "H=name [ip]:port" */
+    char last_err[512];    /* why the last host could not be used */
+    unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, expiring : 1;
+    int msgs; /* transactions on this connection */
+    char *out;
+    size_t outlen, outoff, outcap;
+    char in[IN_MAX];
+    size_t inlen;
+    char reply[1024]; /* last line of the reply being read */
+    int ehlo_lines;
+    enum expect *ex; /* replies expected, in order */
+    size_t nex, iex, excap;
+    size_t rcpt_next; /* without pipelining: next RCPT to send */
+    size_t rcpt_sent;
+    int accepted; /* recipients accepted at RCPT */
+    int mail_ok;
+    uint8_t *rcpt_ok;
+    char *body;
+    size_t body_len;
+    struct eng_session *prev, *next;
+};
+
+static void sess_connect_next(struct eng_session *s);
+static void sess_fail_host(struct eng_session *s, const char *why);
+static void sess_broken(struct eng_session *s, const char *why);
+static void sess_start_txn(struct eng_session *s);
+
+/* ------------------------------------------------------------ output */
+
+/* out_add - append bytes to the session's output buffer */
+static void
+out_add(struct eng_session *s, const char *p, size_t n)
+{
+    if (s->outlen + n > s->outcap) {
+        size_t cap = s->outcap ? s->outcap : 4096;
+        while (cap < s->outlen + n)
+            cap *= 2;
+        if ((s->out = realloc(s->out, cap)) == NULL)
+            abort();
+        s->outcap = cap;
+    }
+    memcpy(s->out + s->outlen, p, n);
+    s->outlen += n;
+}
+
+/* out_printf - append a formatted command */
+static void out_printf(struct eng_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+out_printf(struct eng_session *s, const char *fmt, ...)
+{
+    char buf[1200];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        out_add(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* out_flush - write what can be written; watch for writability if not all */
+static int
+out_flush(struct eng_session *s)
+{
+    while (s->outoff < s->outlen) {
+        ssize_t k = send(s->fd, s->out + s->outoff, s->outlen - s->outoff, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (k < 0)
+            return -errno;
+        s->outoff += (size_t)k;
+    }
+    if (s->outoff == s->outlen)
+        s->outoff = s->outlen = 0;
+    return eng_io_set(s->w->loop, &s->io, s->outlen ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/* expect_push - note a command whose reply is to come */
+static void
+expect_push(struct eng_session *s, enum expect e)
+{
+    if (s->nex == s->excap) {
+        s->excap = s->excap ? s->excap * 2 : 16;
+        if ((s->ex = realloc(s->ex, s->excap * sizeof(*s->ex))) == NULL)
+            abort();
+    }
+    s->ex[s->nex++] = e;
+}
+
+/* ------------------------------------------------------ session life */
+
+/* sess_close_fd - close the connection (the session object stays) */
+static void
+sess_close_fd(struct eng_session *s)
+{
+    if (s->fd < 0)
+        return;
+    eng_io_set(s->w->loop, &s->io, 0);
+    close(s->fd);
+    s->fd = -1;
+    s->inlen = s->outlen = s->outoff = 0;
+    metrics_gauge_add(MG_CONN_OPEN, -1);
+}
+
+/* sess_release - free a session's memory (posted, so callers up the stack
+ * can still look at s->st) */
+static void
+sess_release(eng_loop *loop, void *arg)
+{
+    struct eng_session *s = arg;
+    (void)loop;
+    free(s->out);
+    free(s->ex);
+    free(s->rcpt_ok);
+    free(s->body);
+    free(s);
+}
+
+/* sess_free - forget a session for good */
+static void
+sess_free(struct eng_session *s)
+{
+    struct eng_worker *w = s->w;
+    s->st = SS_GONE;
+    eng_timer_stop(w->loop, &s->timer);
+    if (s->fd >= 0) {
+        eng_io_set(w->loop, &s->io, 0);
+        close(s->fd);
+        metrics_gauge_add(MG_CONN_OPEN, -1);
+    }
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (eng_loop_post(w->loop, sess_release, s) < 0)
+        abort();
+}
+
+/* job_return - give the job back to the scheduler */
+static void
+job_return(struct eng_session *s, int closed)
+{
+    struct eng_job *j = s->job;
+    s->job = NULL;
+    free(s->body);
+    s->body = NULL;
+    free(s->rcpt_ok);
+    s->rcpt_ok = NULL;
+    j->sess_closed = closed;
+    j->sess = closed ? NULL : s;
+    snprintf(j->host, sizeof(j->host), "%s", s->host_desc);
+    if (closed)
+        sess_free(s);
+    eng_sched_job_done(j);
+}
+
+/* job_set - set a recipient's result unless it has one */
+static void
+job_set(struct eng_job *j, size_t k, int code, const char *fmt, ...)
+{
+    char buf[1200];
+    va_list ap;
+    if (j->text[k] != NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    j->res[k] = code >= 200 && code < 300 ? ENG_R_OK : code >= 500 ? ENG_R_FAIL : ENG_R_DEFER;
+    if ((j->text[k] = strdup(buf)) == NULL)
+        abort();
+}
+
+/* job_defer_rest - every recipient without a result is deferred */
+static void
+job_defer_rest(struct eng_job *j, const char *why)
+{
+    for (size_t k = 0; k < j->n; k++)
+        job_set(j, k, 400, "%s", why);
+}
+
+/* on_idle_timer - a cached session waited long enough */
+static void
+on_sess_timer(eng_loop *loop, struct eng_timer *t)
+{
+    struct eng_session *s = t->data;
+    (void)loop;
+    if (s->st == SS_IDLE || s->st == SS_DEAD) {
+        if (!s->expiring) {
+            s->expiring = 1;
+            eng_sched_idle_expired(s->w, s, s->d);
+        }
+        return;
+    }
+    if (s->st == SS_CONNECTING) {
+        sess_fail_host(s, "connection timed out");
+        return;
+    }
+    sess_broken(s, s->st == SS_DATA ? "timeout waiting for the reply to the end of data"
+                                    : "timeout waiting for a reply");
+}
+
+/* sess_timer - (re)arm the session's timer, seconds */
+static void
+sess_timer(struct eng_session *s, int secs)
+{
+    eng_timer_start(s->w->loop, &s->timer, (uint64_t)(secs > 0 ? secs : 1) * 1000u);
+}
+
+/* ------------------------------------------------------- connecting */
+
+/* sess_addr - the socket address being tried, with the destination's port */
+static socklen_t
+sess_addr(const struct eng_session *s, struct sockaddr_storage *ss, char *ip, size_t iplen)
+{
+    const struct dns_host *h = &s->d->hosts[s->host_i];
+    *ss = h->addrs[s->addr_i];
+    if (ss->ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_port = htons(s->d->port);
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, (socklen_t)iplen);
+        return sizeof(*a);
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_port = htons(s->d->port);
+    inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)iplen);
+    return sizeof(*a);
+}
+
+/* sess_give_up - no host could be used: defer the job, back off the destination */
+static void
+sess_give_up(struct eng_session *s)
+{
+    s->job->conn_failed = 1;
+    job_defer_rest(s->job, s->last_err[0] ? s->last_err : "no host could be reached");
+    job_return(s, 1);
+}
+
+/* sess_try_addr - start a non-blocking connect to the current address */
+static int
+sess_try_addr(struct eng_session *s)
+{
+    struct sockaddr_storage ss;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    socklen_t len = sess_addr(s, &ss, ip, sizeof(ip));
+    int one = 1;
+
+    snprintf(s->host_desc, sizeof(s->host_desc), "H=%s [%s]:%u", s->d->hosts[s->host_i].name, ip,
+             s->d->port);
+    s->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->fd < 0)
+        return -errno;
+    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    metrics_gauge_add(MG_CONN_OPEN, 1);
+    if (connect(s->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        sess_close_fd(s);
+        return -e;
+    }
+    eng_io_init(&s->io, s->fd, s->io.cb, s);
+    s->st = SS_CONNECTING;
+    eng_io_set(s->w->loop, &s->io, EPOLLOUT);
+    sess_timer(s, s->d->tp->connect_timeout_s);
+    return 0;
+}
+
+/* sess_connect_next - connect to the next address in delivery order */
+static void
+sess_connect_next(struct eng_session *s)
+{
+    for (;;) {
+        int rc;
+        if (s->host_i >= s->d->nhosts) {
+            sess_give_up(s);
+            return;
+        }
+        if (s->addr_i >= s->d->hosts[s->host_i].naddr) {
+            s->host_i++;
+            s->addr_i = 0;
+            continue;
+        }
+        if ((rc = sess_try_addr(s)) == 0)
+            return;
+        metrics_inc(MC_CONN_FAILED);
+        snprintf(s->last_err, sizeof(s->last_err), "%s: connect: %s", s->host_desc, strerror(-rc));
+        s->addr_i++;
+    }
+}
+
+/* sess_fail_host - this host cannot be used: note why and try the next one */
+static void
+sess_fail_host(struct eng_session *s, const char *why)
+{
+    snprintf(s->last_err, sizeof(s->last_err), "%s: %s", s->host_desc, why);
+    sess_close_fd(s);
+    eng_timer_stop(s->w->loop, &s->timer);
+    s->addr_i++;
+    sess_connect_next(s);
+}
+
+/* sess_broken - the connection failed after the greeting */
+static void
+sess_broken(struct eng_session *s, const char *why)
+{
+    eng_timer_stop(s->w->loop, &s->timer);
+    if (s->job == NULL) { /* idle in the cache: tell the scheduler */
+        sess_close_fd(s);
+        s->st = SS_DEAD;
+        if (!s->expiring) {
+            s->expiring = 1;
+            eng_sched_idle_expired(s->w, s, s->d);
+        }
+        return;
+    }
+    if (s->st == SS_GREETING || s->st == SS_EHLO || s->st == SS_HELO) {
+        sess_fail_host(s, why);
+        return;
+    }
+    job_defer_rest(s->job, why);
+    job_return(s, 1);
+}
+
+/* sess_connected - the TCP connection is up: wait for the greeting */
+static void
+sess_connected(struct eng_session *s)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err != 0) {
+        char why[128];
+        metrics_inc(MC_CONN_FAILED);
+        snprintf(why, sizeof(why), "connect: %s", strerror(err));
+        sess_fail_host(s, why);
+        return;
+    }
+    metrics_inc(MC_CONN_OPENED);
+    s->msgs = 0;
+    s->st = SS_GREETING;
+    eng_io_set(s->w->loop, &s->io, EPOLLIN);
+    sess_timer(s, s->d->tp->command_timeout_s);
+}
+
+/* ------------------------------------------------------ transactions */
+
+/* has_8bit - does the body hold bytes above 127? */
+static int
+has_8bit(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] & 0x80)
+            return 1;
+    return 0;
+}
+
+/* send_rcpt - queue RCPT TO for recipient k */
+static void
+send_rcpt(struct eng_session *s, size_t k)
+{
+    const struct spool_msg *m = s->job->q->m;
+    out_printf(s, "RCPT TO:<%s>\r\n", m->rcpt[s->job->ridx[k]].address);
+    expect_push(s, EX_RCPT);
+    s->rcpt_sent = k + 1;
+}
+
+/* send_body - the message, dot-stuffed (RFC 5321 §4.5.2), then "." */
+static void
+send_body(struct eng_session *s)
+{
+    const char *p = s->body, *end = s->body + s->body_len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        if (*p == '.')
+            out_add(s, ".", 1);
+        out_add(s, p, n);
+        p += n;
+    }
+    if (s->body_len > 0 && s->body[s->body_len - 1] != '\n')
+        out_add(s, "\r\n", 2);
+    out_add(s, ".\r\n", 3);
+}
+
+/* txn_end - the transaction is over: keep the session or close it */
+static void
+txn_end(struct eng_session *s)
+{
+    s->msgs++;
+    if (s->msgs >= s->d->pol.max_messages_per_connection) {
+        out_add(s, "QUIT\r\n", 6);
+        out_flush(s);
+        job_return(s, 1);
+        return;
+    }
+    s->st = SS_IDLE;
+    s->expiring = 0;
+    eng_timer_start(s->w->loop, &s->timer, (uint64_t)s->d->pol.connection_idle_timeout_ms);
+    job_return(s, 0);
+}
+
+/* sess_start_txn - send MAIL (and, pipelining, every RCPT and DATA) */
+static void
+sess_start_txn(struct eng_session *s)
+{
+    struct eng_job *j = s->job;
+    const struct spool_msg *m = j->q->m;
+    int rc = spool_body_read(s->w->sp, m, &s->body, &s->body_len);
+    if (rc < 0) {
+        char why[160];
+        snprintf(why, sizeof(why), "spool read error: %s", strerror(-rc));
+        job_defer_rest(j, why);
+        txn_end(s);
+        return;
+    }
+    if (s->msgs > 0)
+        metrics_inc(MC_CONN_REUSED);
+    if ((s->rcpt_ok = calloc(j->n, 1)) == NULL)
+        abort();
+    s->st = SS_TXN;
+    s->nex = s->iex = 0;
+    s->accepted = s->mail_ok = 0;
+    s->rcpt_sent = 0;
+    if (s->msgs > 0) {
+        out_add(s, "RSET\r\n", 6);
+        expect_push(s, EX_RSET);
+    }
+    out_printf(s, "MAIL FROM:<%s> SIZE=%zu%s\r\n", m->sender, s->body_len,
+               s->eightbit && has_8bit(s->body, s->body_len) ? " BODY=8BITMIME" : "");
+    expect_push(s, EX_MAIL);
+    if (s->pipelining) {
+        for (size_t k = 0; k < j->n; k++)
+            send_rcpt(s, k);
+        out_add(s, "DATA\r\n", 6);
+        expect_push(s, EX_DATA);
+    }
+    sess_timer(s, s->d->tp->command_timeout_s);
+    if (out_flush(s) < 0)
+        sess_broken(s, "write error");
+}
+
+/* reply_error - "SMTP error from remote mail server after CMD: reply" */
+static void
+set_all(struct eng_session *s, int code, const char *after)
+{
+    for (size_t k = 0; k < s->job->n; k++)
+        job_set(s->job, k, code, "SMTP error from remote mail server after %s: %s", after,
+                s->reply);
+}
+
+/* on_mail_reply - the reply to MAIL FROM */
+static void
+on_mail_reply(struct eng_session *s, int code)
+{
+    char after[400];
+    if (code / 100 == 2) {
+        s->mail_ok = 1;
+        if (!s->pipelining)
+            send_rcpt(s, 0);
+        return;
+    }
+    snprintf(after, sizeof(after), "MAIL FROM:<%s>", s->job->q->m->sender);
+    set_all(s, code, after);
+    if (!s->pipelining)
+        txn_end(s);
+}
+
+/* on_rcpt_reply - the reply to one RCPT TO */
+static void
+on_rcpt_reply(struct eng_session *s, int code, size_t k)
+{
+    struct eng_job *j = s->job;
+    if (code / 100 == 2) {
+        s->rcpt_ok[k] = 1;
+        s->accepted++;
+    } else {
+        job_set(j, k, code, "SMTP error from remote mail server after RCPT TO:<%s>: %s",
+                j->q->m->rcpt[j->ridx[k]].address, s->reply);
+    }
+    if (s->pipelining)
+        return;
+    if (s->rcpt_sent < j->n) {
+        send_rcpt(s, s->rcpt_sent);
+    } else if (s->accepted > 0) {
+        out_add(s, "DATA\r\n", 6);
+        expect_push(s, EX_DATA);
+    } else {
+        txn_end(s);
+    }
+}
+
+/* on_data_reply - the reply to DATA: send the body, or the transaction ends */
+static void
+on_data_reply(struct eng_session *s, int code)
+{
+    if (code == 354) {
+        send_body(s);
+        s->st = SS_DATA;
+        sess_timer(s, s->d->tp->data_timeout_s);
+        return;
+    }
+    set_all(s, code, "DATA");
+    txn_end(s);
+}
+
+/* on_txn_reply - match a reply to the command it answers */
+static void
+on_txn_reply(struct eng_session *s, int code)
+{
+    size_t rcpt_k = 0;
+    enum expect e;
+    if (s->iex >= s->nex) {
+        sess_broken(s, "unexpected reply from the remote server");
+        return;
+    }
+    for (size_t i = 0; i < s->iex; i++)
+        rcpt_k += s->ex[i] == EX_RCPT;
+    e = s->ex[s->iex++];
+    switch (e) {
+    case EX_RSET:
+        if (code / 100 != 2)
+            sess_broken(s, "RSET was refused");
+        break;
+    case EX_MAIL:
+        on_mail_reply(s, code);
+        break;
+    case EX_RCPT:
+        on_rcpt_reply(s, code, rcpt_k);
+        break;
+    case EX_DATA:
+        on_data_reply(s, code);
+        break;
+    }
+}
+
+/* on_dot_reply - the final reply to the message */
+static void
+on_dot_reply(struct eng_session *s, int code)
+{
+    struct eng_job *j = s->job;
+    for (size_t k = 0; k < j->n; k++) {
+        if (!s->rcpt_ok[k])
+            continue;
+        if (code / 100 == 2)
+            job_set(j, k, code, "%s", s->reply);
+        else
+            job_set(j, k, code, "SMTP error from remote mail server after end of data: %s",
+                    s->reply);
+    }
+    txn_end(s);
+}
+
+/* ----------------------------------------------------------- replies */
+
+/* ehlo_keyword - note one extension from an EHLO reply line */
+static void
+ehlo_keyword(struct eng_session *s, const char *kw)
+{
+    if (strncasecmp(kw, "PIPELINING", 10) == 0 && (kw[10] == '\0' || kw[10] == ' '))
+        s->pipelining = !s->d->tp->hosts_avoid_pipelining_all;
+    else if (strncasecmp(kw, "8BITMIME", 8) == 0)
+        s->eightbit = 1;
+    else if (strncasecmp(kw, "SMTPUTF8", 8) == 0)
+        s->smtputf8 = 1;
+}
+
+/* on_greeting_reply - 220 expected */
+static void
+on_greeting_reply(struct eng_session *s, int code)
+{
+    char why[1200];
+    if (code / 100 != 2) {
+        snprintf(why, sizeof(why),
+                 "SMTP error from remote mail server after initial connection: %s", s->reply);
+        sess_fail_host(s, why);
+        return;
+    }
+    s->pipelining = s->eightbit = s->smtputf8 = 0;
+    out_printf(s, "EHLO %s\r\n",
+               s->d->tp->helo_data ? s->d->tp->helo_data : s->w->cfg->primary_hostname);
+    s->st = SS_EHLO;
+    s->ehlo_lines = 0;
+}
+
+/* on_ehlo_reply - extensions known: start the first transaction */
+static void
+on_ehlo_reply(struct eng_session *s, int code)
+{
+    if (code / 100 == 2) {
+        if (s->ehlo_lines > 0) /* the final line is an extension too */
+            ehlo_keyword(s, s->reply + 4);
+        sess_start_txn(s);
+        return;
+    }
+    out_printf(s, "HELO %s\r\n",
+               s->d->tp->helo_data ? s->d->tp->helo_data : s->w->cfg->primary_hostname);
+    s->st = SS_HELO;
+}
+
+/* on_helo_reply - no extensions */
+static void
+on_helo_reply(struct eng_session *s, int code)
+{
+    char why[1200];
+    if (code / 100 == 2) {
+        s->pipelining = s->eightbit = s->smtputf8 = 0;
+        sess_start_txn(s);
+        return;
+    }
+    snprintf(why, sizeof(why), "SMTP error from remote mail server after HELO: %s", s->reply);
+    sess_fail_host(s, why);
+}
+
+/* on_reply - a complete reply arrived: hand it to the state's handler */
+static void
+on_reply(struct eng_session *s, int code)
+{
+    sess_timer(s, s->d->tp->command_timeout_s);
+    switch (s->st) {
+    case SS_GREETING:
+        on_greeting_reply(s, code);
+        break;
+    case SS_EHLO:
+        on_ehlo_reply(s, code);
+        break;
+    case SS_HELO:
+        on_helo_reply(s, code);
+        break;
+    case SS_TXN:
+        on_txn_reply(s, code);
+        break;
+    case SS_DATA:
+        on_dot_reply(s, code);
+        break;
+    default: /* idle: a server that talks unasked (421) is going away */
+        sess_broken(s, "the remote server closed the cached connection");
+        break;
+    }
+}
+
+/* reply_line - one line "ddd-text" or "ddd text": -1 if malformed, else the
+ * code; *more set for a continuation line */
+static int
+reply_line(const char *line, size_t n, int *more)
+{
+    if (n < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+        line[2] < '0' || line[2] > '9' || (n > 3 && line[3] != ' ' && line[3] != '-'))
+        return -1;
+    *more = n > 3 && line[3] == '-';
+    return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+}
+
+/* parse_replies - act on every complete reply line in the input buffer */
+static void
+parse_replies(struct eng_session *s)
+{
+    size_t off = 0;
+    while (s->st != SS_GONE && s->fd >= 0) {
+        char *nl = memchr(s->in + off, '\n', s->inlen - off);
+        size_t n;
+        int more, code;
+        if (nl == NULL)
+            break;
+        n = (size_t)(nl - (s->in + off));
+        if (n > 0 && s->in[off + n - 1] == '\r')
+            n--;
+        code = reply_line(s->in + off, n, &more);
+        snprintf(s->reply, sizeof(s->reply), "%.*s", (int)n, s->in + off);
+        off = (size_t)(nl - s->in) + 1;
+        if (code < 0) {
+            sess_broken(s, "malformed reply from the remote server");
+            return;
+        }
+        if (more) {
+            if (s->st == SS_EHLO && s->ehlo_lines++ > 0)
+                ehlo_keyword(s, s->reply + 4);
+            else if (s->st == SS_EHLO)
+                s->ehlo_lines = 1;
+            continue;
+        }
+        on_reply(s, code);
+    }
+    if (s->st == SS_GONE || s->fd < 0)
+        return;
+    memmove(s->in, s->in + off, s->inlen - off);
+    s->inlen -= off;
+    if (s->inlen == sizeof(s->in))
+        sess_broken(s, "reply line too long");
+}
+
+/* sess_read - read what arrived and act on it */
+static void
+sess_read(struct eng_session *s)
+{
+    for (;;) {
+        ssize_t k = recv(s->fd, s->in + s->inlen, sizeof(s->in) - s->inlen, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (k <= 0) {
+            sess_broken(s, k == 0 ? "connection closed by the remote server"
+                                  : "read error on the connection");
+            return;
+        }
+        s->inlen += (size_t)k;
+        parse_replies(s);
+        if (s->st == SS_GONE || s->fd < 0)
+            return;
+    }
+    if (s->outlen > 0 && out_flush(s) < 0)
+        sess_broken(s, "write error");
+}
+
+/* on_sess_io - socket events */
+static void
+on_sess_io(eng_loop *loop, struct eng_io *io, uint32_t events)
+{
+    struct eng_session *s = io->data;
+    (void)loop;
+    if (s->st == SS_CONNECTING) {
+        sess_connected(s);
+        return;
+    }
+    if ((events & EPOLLOUT) && out_flush(s) < 0) {
+        sess_broken(s, "write error");
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        sess_read(s);
+}
+
+/* ---------------------------------------------------- worker thread */
+
+/* sess_new - a session for destination d, not yet connected */
+static struct eng_session *
+sess_new(struct eng_worker *w, struct eng_dest *d)
+{
+    struct eng_session *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        abort();
+    s->w = w;
+    s->d = d;
+    s->fd = -1;
+    eng_io_init(&s->io, -1, on_sess_io, s);
+    eng_timer_init(&s->timer, on_sess_timer, s);
+    s->next = w->sessions;
+    if (w->sessions)
+        w->sessions->prev = s;
+    w->sessions = s;
+    return s;
+}
+
+/* on_job - the scheduler lent a job */
+static void
+on_job(eng_loop *loop, void *arg)
+{
+    struct eng_job *j = arg;
+    struct eng_worker *w = j->worker;
+    struct eng_session *s = j->sess;
+    (void)loop;
+    if (s == NULL) {
+        s = sess_new(w, j->d);
+        s->job = j;
+        sess_connect_next(s);
+        return;
+    }
+    s->job = j;
+    s->expiring = 0;
+    eng_timer_stop(loop, &s->timer);
+    if (s->st == SS_IDLE && s->fd >= 0) {
+        sess_start_txn(s);
+        return;
+    }
+    s->host_i = s->addr_i = 0; /* it died while cached: connect afresh */
+    s->last_err[0] = '\0';
+    sess_connect_next(s);
+}
+
+/* on_close - the scheduler took an idle session out of its cache */
+static void
+on_close(eng_loop *loop, void *arg)
+{
+    struct eng_session *s = arg;
+    (void)loop;
+    if (s->fd >= 0 && s->st == SS_IDLE) {
+        ssize_t k = send(s->fd, "QUIT\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)k;
+    }
+    sess_free(s);
+}
+
+/* eng_worker_give - lend a job to w */
+void
+eng_worker_give(struct eng_worker *w, struct eng_job *job)
+{
+    if (eng_loop_post(w->loop, on_job, job) < 0)
+        abort();
+}
+
+/* eng_worker_close - close an idle session of w */
+void
+eng_worker_close(struct eng_worker *w, struct eng_session *s)
+{
+    if (eng_loop_post(w->loop, on_close, s) < 0)
+        abort();
+}
+
+/* worker_main - the worker thread */
+static void *
+worker_main(void *arg)
+{
+    struct eng_worker *w = arg;
+    eng_loop_run(w->loop);
+    return NULL;
+}
+
+/* eng_worker_new - a worker, not yet running */
+struct eng_worker *
+eng_worker_new(int index, const struct cfg *cfg, spool *sp, char *err, size_t errlen)
+{
+    struct eng_worker *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        abort();
+    w->index = index;
+    w->cfg = cfg;
+    w->sp = sp;
+    if ((w->loop = eng_loop_new()) == NULL) {
+        snprintf(err, errlen, "worker %d: cannot create its loop: %s", index, strerror(errno));
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* eng_worker_start - run the worker's thread */
+int
+eng_worker_start(struct eng_worker *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
+/* on_stop - close every session and leave the loop */
+static void
+on_stop(eng_loop *loop, void *arg)
+{
+    struct eng_worker *w = arg;
+    while (w->sessions != NULL) {
+        struct eng_session *s = w->sessions;
+        if (s->job != NULL) /* its recipients stay queued in the spool */
+            s->job = NULL;
+        sess_free(s);
+    }
+    eng_loop_stop(loop);
+}
+
+/* eng_worker_stop - stop the thread; sessions are dropped */
+void
+eng_worker_stop(struct eng_worker *w)
+{
+    eng_loop_post(w->loop, on_stop, w);
+    pthread_join(w->thread, NULL);
+    eng_loop_free(w->loop);
+    free(w);
+}
