@@ -295,28 +295,44 @@ eng_loop_free(eng_loop *l)
     free(l);
 }
 
+/* loop_round - one round: posts, due timers, then wait for I/O at most max_ms
+ * (-1: until the next timer) and dispatch it */
+static void
+loop_round(eng_loop *l, int max_ms)
+{
+    struct epoll_event evs[LOOP_MAX_EVENTS];
+    int timeout, n;
+    drain_inbox(l);
+    timeout = run_timers(l);
+    if (max_ms >= 0 && (timeout < 0 || timeout > max_ms))
+        timeout = max_ms;
+    atomic_store(&l->sleeping, 1);
+    if (!cds_wfcq_empty(&l->inbox_head, &l->inbox_tail))
+        timeout = 0; /* a post raced with going to sleep */
+    n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
+    atomic_store(&l->sleeping, 0);
+    l->disp = evs;
+    l->disp_n = n;
+    for (int i = 0; i < n; i++) {
+        struct eng_io *io = evs[i].data.ptr;
+        if (io != NULL)
+            io->cb(l, io, evs[i].events);
+    }
+    l->disp_n = 0;
+}
+
 /* eng_loop_run - dispatch until stopped */
 int
 eng_loop_run(eng_loop *l)
 {
-    struct epoll_event evs[LOOP_MAX_EVENTS];
-    while (!atomic_load(&l->stop)) {
-        int timeout, n;
-        drain_inbox(l);
-        timeout = run_timers(l);
-        atomic_store(&l->sleeping, 1);
-        if (!cds_wfcq_empty(&l->inbox_head, &l->inbox_tail))
-            timeout = 0; /* a post raced with going to sleep */
-        n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
-        atomic_store(&l->sleeping, 0);
-        l->disp = evs;
-        l->disp_n = n;
-        for (int i = 0; i < n; i++) {
-            struct eng_io *io = evs[i].data.ptr;
-            if (io != NULL)
-                io->cb(l, io, evs[i].events);
-        }
-        l->disp_n = 0;
-    }
+    while (!atomic_load(&l->stop))
+        loop_round(l, -1);
     return 0;
+}
+
+/* eng_loop_run_once - one round, waiting at most max_ms */
+void
+eng_loop_run_once(eng_loop *l, int max_ms)
+{
+    loop_round(l, max_ms);
 }

@@ -58,6 +58,9 @@ eng_loop *eng_loop_new(void);
 void eng_loop_free(eng_loop *loop);
 /* eng_loop_run - dispatch events until eng_loop_stop(); returns 0 */
 int eng_loop_run(eng_loop *loop);
+/* eng_loop_run_once - one round of posts, timers and I/O, waiting at most
+ * max_ms for I/O (for tools that drive a loop by hand, such as spated -bt) */
+void eng_loop_run_once(eng_loop *loop, int max_ms);
 /* eng_loop_stop - make eng_loop_run() return; any thread */
 void eng_loop_stop(eng_loop *loop);
 /* eng_loop_post - run fn(loop, arg) on the loop's thread; any thread; 0 or -ENOMEM */

@@ -1,0 +1,313 @@
+/*
+ * main.c - spated: the daemon.
+ *
+ *   spated [-c FILE] [-o name=value]... [--check-config] [--version]
+ *   spated -bV                 version and compiled-in features
+ *   spated -bt ADDRESS...      how each address routes (router, transport,
+ *                              hosts and addresses), then exit
+ *
+ * Runs in the foreground, logging to stderr and to log_file_path. Without
+ * -c it runs on the embedded default configuration. SIGTERM/SIGINT: stop
+ * accepting, let messages waiting for their commit be answered, stop the
+ * workers (undelivered recipients stay queued) and exit 0.
+ *
+ * Start-up order matters: the spool is recovered before the engine starts,
+ * the engine before the spool writer (whose commit hook feeds it), the writer
+ * before the listeners. Shut-down goes the other way, except that the engine
+ * stops before the spool closes, so no update reaches a closed spool.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "dns/dns.h"
+#include "engine/address.h"
+#include "engine/config.h"
+#include "engine/engine.h"
+#include "engine/log.h"
+#include "spool/spool.h"
+#include "tls/tls.h"
+
+#define SPATE_VERSION "0.1.0"
+
+struct opts {
+    const char *config;
+    const char **overrides;
+    size_t noverrides;
+    int check, version, bV;
+    char **bt;
+    size_t nbt;
+};
+
+/* usage - print how to call spated and exit */
+static void
+usage(int rc)
+{
+    fprintf(rc ? stderr : stdout,
+            "usage: spated [-c FILE] [-o name=value]... [--check-config] [--version]\n"
+            "       spated -bV\n"
+            "       spated [-c FILE] -bt ADDRESS...\n");
+    exit(rc);
+}
+
+/* parse_args - the command line into opts */
+static void
+parse_args(int argc, char **argv, struct opts *o)
+{
+    o->overrides = calloc((size_t)argc, sizeof(char *));
+    o->bt = calloc((size_t)argc, sizeof(char *));
+    if (o->overrides == NULL || o->bt == NULL)
+        abort();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-c") == 0 && i + 1 < argc)
+            o->config = argv[++i];
+        else if (strcmp(a, "-o") == 0 && i + 1 < argc)
+            o->overrides[o->noverrides++] = argv[++i];
+        else if (strcmp(a, "--check-config") == 0)
+            o->check = 1;
+        else if (strcmp(a, "--version") == 0)
+            o->version = 1;
+        else if (strcmp(a, "-bV") == 0)
+            o->bV = 1;
+        else if (strcmp(a, "-bt") == 0) {
+            while (i + 1 < argc && argv[i + 1][0] != '-')
+                o->bt[o->nbt++] = argv[++i];
+            if (o->nbt == 0)
+                usage(2);
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            usage(0);
+        else {
+            fprintf(stderr, "spated: unknown argument %s\n", a);
+            usage(2);
+        }
+    }
+}
+
+/* print_version - -bV / --version */
+static void
+print_version(int full)
+{
+    printf("spate version %s\n", SPATE_VERSION);
+    if (!full)
+        return;
+    printf("TLS library: %s\n", tls_version_text());
+    printf("Spool: LMDB with append-only body segments, group commit\n");
+    printf("DNS: c-ares (asynchronous, per-thread), shared cache\n");
+    printf("Routers: dnslookup manualroute\n");
+    printf("Transports: smtp (PIPELINING)\n");
+    printf("Interfaces: SMTP injection, HTTP API (inject, metrics, stats, queue)\n");
+}
+
+struct bt_state {
+    const char *addr;
+    int done;
+};
+
+/* on_bt_result - print a -bt routing result */
+static void
+on_bt_result(struct dns_result *res, void *arg)
+{
+    struct bt_state *st = arg;
+    static const char *names[] = {"ok", "retry", "fail", "null MX"};
+    printf("  lookup: %s%s%s\n", names[res->status], res->status ? ": " : "",
+           res->status ? res->why : "");
+    for (size_t i = 0; i < res->nhosts; i++) {
+        printf("  host %s pref=%u%s\n", res->hosts[i].name, res->hosts[i].pref,
+               res->implicit_mx ? " (implicit MX)" : "");
+        for (size_t k = 0; k < res->hosts[i].naddr; k++) {
+            char ip[64];
+            const struct sockaddr_storage *ss = &res->hosts[i].addrs[k];
+            const void *a = ss->ss_family == AF_INET6
+                                ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                                : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+            inet_ntop(ss->ss_family, a, ip, sizeof(ip));
+            printf("    address %s\n", ip);
+        }
+    }
+    dns_result_free(res);
+    st->done = 1;
+}
+
+/* bt_one - route one address and print how */
+static int
+bt_one(const struct cfg *c, eng_loop *loop, dns_resolver *r, const char *addr)
+{
+    char dom[256];
+    const char *why;
+    struct bt_state st = {.addr = addr};
+    if (!addr_valid_mailbox(addr, 1, &why) || addr_domain_lower(addr, dom, sizeof(dom)) < 0) {
+        printf("%s is not a valid address: %s\n", addr, why ? why : "bad syntax");
+        return 1;
+    }
+    for (size_t i = 0; i < c->nrouters; i++) {
+        const struct cfg_router *rt = &c->routers[i];
+        const struct cfg_route_rule *rule = NULL;
+        if (rt->has_domains && !cfg_domainlist_match(&rt->domains, dom))
+            continue;
+        if (rt->driver == CFG_ROUTER_MANUALROUTE && (rule = cfg_router_find_route(rt, dom)) == NULL)
+            continue;
+        printf("%s\n  router = %s, transport = %s, port = %u\n", addr, rt->name,
+               rt->transport ? rt->transport->name : "-", rt->transport ? rt->transport->port : 0);
+        if (rule != NULL) {
+            const char **names = calloc(rule->nhosts, sizeof(char *));
+            for (size_t k = 0; k < rule->nhosts; k++)
+                names[k] = rule->hosts[k].name;
+            dns_resolve_hosts(r, names, rule->nhosts, on_bt_result, &st);
+            free(names);
+        } else {
+            dns_resolve_mx(r, dom, on_bt_result, &st);
+        }
+        while (!st.done)
+            eng_loop_run_once(loop, 100);
+        return 0;
+    }
+    printf("%s is undeliverable: Unrouteable address\n", addr);
+    return 2;
+}
+
+/* run_bt - -bt: route the addresses with a private loop and resolver */
+static int
+run_bt(const struct cfg *c, char **addrs, size_t n)
+{
+    char err[256];
+    int rc = 0;
+    eng_loop *loop = eng_loop_new();
+    dns_resolver *r =
+        loop ? dns_resolver_new(loop, c->dns_servers, c->n_dns_servers, err, sizeof(err)) : NULL;
+    if (r == NULL) {
+        fprintf(stderr, "spated: cannot start a resolver\n");
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (bt_one(c, loop, r, addrs[i]) != 0)
+            rc = 2;
+    dns_resolver_free(r);
+    eng_loop_free(loop);
+    return rc;
+}
+
+/* load_config - the file, or the embedded default; exits on error */
+static struct cfg *
+load_config(const struct opts *o)
+{
+    char err[CFG_ERR_MAX];
+    struct cfg *c = NULL;
+    int rc = o->config ? cfg_load_file(o->config, o->overrides, o->noverrides, &c, err, sizeof(err))
+                       : cfg_load_string(cfg_default_text, "(embedded default)", o->overrides,
+                                         o->noverrides, &c, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "spated: configuration error: %s\n", err);
+        exit(1);
+    }
+    return c;
+}
+
+/* start_all - recover the spool, start engine, spool writer and listeners */
+static spool *
+start_all(const struct cfg *c)
+{
+    char err[512];
+    long n;
+    spool *sp = spool_open(c->spool_directory, err, sizeof(err));
+    if (sp == NULL) {
+        log_err("spool: %s", err);
+        exit(1);
+    }
+    if ((n = spool_recover(sp, eng_adopt, NULL)) < 0) {
+        log_err("spool recovery failed: %s", strerror((int)-n));
+        exit(1);
+    }
+    if (eng_start(c, sp, err, sizeof(err)) != 0) {
+        log_err("engine: %s", err);
+        exit(1);
+    }
+    if (spool_start(sp, eng_commit_hook, NULL, c->spool_commit_max_batch) != 0) {
+        log_err("spool: cannot start the writer");
+        exit(1);
+    }
+    if (api_smtp_start(c, sp, err, sizeof(err)) != 0 ||
+        api_http_start(c, sp, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        exit(1);
+    }
+    log_info("spated %s started: pid %d, %ld queued message(s) recovered, %d worker(s), "
+             "SMTP %s, HTTP %s",
+             SPATE_VERSION, (int)getpid(), n, c->worker_threads,
+             c->n_smtp_listen ? c->smtp_listen[0].text : "-",
+             c->n_http_listen ? c->http_listen[0].text : "-");
+    return sp;
+}
+
+/* wait_for_signals - serve until SIGTERM/SIGINT */
+static void
+wait_for_signals(const sigset_t *set)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_warn("SIGHUP: configuration reload is not implemented yet; restart spated to "
+                     "apply changes (queued mail is kept either way)");
+            continue;
+        }
+        log_info("signal %d received: shutting down", sig);
+        return;
+    }
+}
+
+/* main - spated */
+int
+main(int argc, char **argv)
+{
+    struct opts o = {0};
+    struct cfg *c;
+    sigset_t set;
+    spool *sp;
+
+    parse_args(argc, argv, &o);
+    if (o.version || o.bV) {
+        print_version(o.bV);
+        return 0;
+    }
+    c = load_config(&o);
+    if (o.check) {
+        printf("spated: configuration %s is valid\n", o.config ? o.config : "(embedded default)");
+        return 0;
+    }
+    if (dns_init() != 0 || tls_init() != 0) {
+        fprintf(stderr, "spated: library initialisation failed\n");
+        return 1;
+    }
+    if (o.nbt > 0)
+        return run_bt(c, o.bt, o.nbt);
+    if (log_open(c->log_file_path, 1) < 0) {
+        fprintf(stderr, "spated: cannot open log file %s: %s\n", c->log_file_path, strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this */
+    sp = start_all(c);
+    wait_for_signals(&set);
+    api_smtp_stop();
+    api_http_stop();
+    eng_stop();
+    spool_close(sp);
+    log_info("spated stopped");
+    log_close();
+    cfg_free(c);
+    free(o.overrides);
+    free(o.bt);
+    return 0;
+}
