@@ -10,7 +10,7 @@ build_pkgs=(
     build-essential cmake pkg-config
     libssl-dev libc-ares-dev libunbound-dev libhiredis-dev liblmdb-dev
     libjemalloc-dev liburcu-dev libmicrohttpd-dev libjansson-dev libpcre2-dev
-    libcmocka-dev
+    libcmocka-dev libevent-dev
 )
 test_pkgs=(
     nsd ldnsutils swaks postfix lmdb-utils redis-server curl python3 openssl
