@@ -16,6 +16,19 @@
 
 #define LOOP_MAX_EVENTS 256
 
+/* liburcu's queue synchronises with atomics ThreadSanitizer cannot see
+ * (inline assembly in an uninstrumented library): tell it about the
+ * hand-off explicitly. */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TSAN_ACQUIRE(p) __tsan_acquire(p)
+#define TSAN_RELEASE(p) __tsan_release(p)
+#else
+#define TSAN_ACQUIRE(p) ((void)(p))
+#define TSAN_RELEASE(p) ((void)(p))
+#endif
+
 struct loop_post {
     struct cds_wfcq_node node;
     eng_post_fn fn;
@@ -201,6 +214,7 @@ drain_inbox(eng_loop *l)
     struct cds_wfcq_node *node;
     while ((node = __cds_wfcq_dequeue_blocking(&l->inbox_head, &l->inbox_tail)) != NULL) {
         struct loop_post *p = caa_container_of(node, struct loop_post, node);
+        TSAN_ACQUIRE(p);
         p->fn(l, p->arg);
         free(p);
     }
@@ -238,6 +252,7 @@ eng_loop_post(eng_loop *l, eng_post_fn fn, void *arg)
     cds_wfcq_node_init(&p->node);
     p->fn = fn;
     p->arg = arg;
+    TSAN_RELEASE(p);
     cds_wfcq_enqueue(&l->inbox_head, &l->inbox_tail, &p->node);
     wake(l);
     return 0;
