@@ -1,0 +1,277 @@
+/*
+ * test_address.c - RFC 5321 path and mailbox syntax (engine/address.c).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* cmocka needs the headers above first */
+/* clang-format off */
+#include <cmocka.h>
+/* clang-format on */
+
+#include "engine/address.h"
+
+/* parse - addr_parse_path on a C string; returns rc, mailbox in out */
+static int
+parse(const char *s, int allow_null, int utf8, char *out, const char **end)
+{
+    const char *why = NULL, *e = NULL;
+    int rc = addr_parse_path(s, strlen(s), allow_null, utf8, out, ADDR_MAX + 1, &e, &why);
+    if (rc != 0)
+        assert_non_null(why);
+    if (end != NULL)
+        *end = e;
+    return rc;
+}
+
+/* test_path_simple - plain path, end pointer past '>' */
+static void
+test_path_simple(void **state)
+{
+    char out[ADDR_MAX + 1];
+    const char *s = "<user@example.com> SIZE=10", *end;
+    (void)state;
+    assert_int_equal(parse(s, 0, 0, out, &end), 0);
+    assert_string_equal(out, "user@example.com");
+    assert_ptr_equal(end, s + 18);
+}
+
+/* test_path_null - "<>" only when allowed */
+static void
+test_path_null(void **state)
+{
+    char out[ADDR_MAX + 1] = "x";
+    (void)state;
+    assert_int_equal(parse("<>", 1, 0, out, NULL), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(parse("<>", 0, 0, out, NULL), -1);
+}
+
+/* test_path_brackets - missing '<' or '>' */
+static void
+test_path_brackets(void **state)
+{
+    char out[ADDR_MAX + 1];
+    (void)state;
+    assert_int_equal(parse("user@example.com", 1, 0, out, NULL), -1);
+    assert_int_equal(parse("<user@example.com", 1, 0, out, NULL), -1);
+    assert_int_equal(parse("<user@example.com x>", 1, 0, out, NULL), -1);
+    assert_int_equal(parse("", 1, 0, out, NULL), -1);
+    assert_int_equal(parse("<", 1, 0, out, NULL), -1);
+}
+
+/* test_path_source_route - obsolete route is dropped, bad route refused */
+static void
+test_path_source_route(void **state)
+{
+    char out[ADDR_MAX + 1];
+    (void)state;
+    assert_int_equal(parse("<@a.example,@b.example:u@d.example>", 0, 0, out, NULL), 0);
+    assert_string_equal(out, "u@d.example");
+    assert_int_equal(parse("<@a.example:u@d.example>", 0, 0, out, NULL), 0);
+    assert_string_equal(out, "u@d.example");
+    assert_int_equal(parse("<@a.example u@d.example>", 0, 0, out, NULL), -1);
+    assert_int_equal(parse("<@:u@d.example>", 0, 0, out, NULL), -1);
+    assert_int_equal(parse("<@a.example,u@d.example>", 0, 0, out, NULL), -1);
+}
+
+/* test_path_quoted - quoted local parts kept as written; unbalanced quotes refused */
+static void
+test_path_quoted(void **state)
+{
+    char out[ADDR_MAX + 1];
+    (void)state;
+    assert_int_equal(parse("<\"john doe\"@example.com>", 0, 0, out, NULL), 0);
+    assert_string_equal(out, "\"john doe\"@example.com");
+    assert_int_equal(parse("<\"a>b\\\"c\"@example.com>", 0, 0, out, NULL), 0);
+    assert_string_equal(out, "\"a>b\\\"c\"@example.com");
+    assert_int_equal(parse("<\"john doe@example.com>", 0, 0, out, NULL), -1);
+    assert_int_equal(parse("<\"a\tb\"@example.com>", 0, 0, out, NULL), -1);
+    assert_int_equal(parse("<\"ab\"c@example.com>", 0, 0, out, NULL), -1);
+}
+
+/* test_path_too_long - 256 octets with brackets at most */
+static void
+test_path_too_long(void **state)
+{
+    char s[400], out[ADDR_MAX + 1];
+    (void)state;
+    /* 64-octet local part + '@' + domain of 4 labels of 61 + dots */
+    memset(s, 0, sizeof(s));
+    strcpy(s, "<");
+    memset(s + 1, 'a', 64);
+    strcat(s, "@");
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(s);
+        memset(s + n, 'b', 61);
+        strcat(s, ".");
+    }
+    strcat(s, "cc>"); /* 1 + 64 + 1 + 186 + 2 + 1 = 255 octets */
+    assert_int_equal(parse(s, 0, 0, out, NULL), 0);
+    s[strlen(s) - 1] = '\0';
+    strcat(s, "cc>"); /* 257 */
+    assert_int_equal(parse(s, 0, 0, out, NULL), -1);
+}
+
+/* test_mailbox_valid - dot-atoms, address literals, single-label domains */
+static void
+test_mailbox_valid(void **state)
+{
+    (void)state;
+    assert_int_equal(addr_valid_mailbox("user@example.com", 0, NULL), 1);
+    assert_int_equal(addr_valid_mailbox("first.last+tag@sub.example-x.co", 0, NULL), 1);
+    assert_int_equal(addr_valid_mailbox("!#$%&'*+-/=?^_`{|}~@example.com", 0, NULL), 1);
+    assert_int_equal(addr_valid_mailbox("postmaster@localhost", 0, NULL), 1);
+    assert_int_equal(addr_valid_mailbox("u@[192.0.2.1]", 0, NULL), 1);
+    assert_int_equal(addr_valid_mailbox("u@[IPv6:2001:db8::1]", 0, NULL), 1);
+    assert_int_equal(addr_valid_mailbox("u@[ipv6:::1]", 0, NULL), 1);
+    assert_int_equal(addr_valid_mailbox("\"\"@example.com", 0, NULL), 1);
+}
+
+/* test_mailbox_invalid - every syntax error has a reason */
+static void
+test_mailbox_invalid(void **state)
+{
+    static const char *bad[] = {
+        "",
+        "user",
+        "user@",
+        "@example.com",
+        ".user@example.com",
+        "user.@example.com",
+        "us..er@example.com",
+        "user@example..com",
+        "user@.example.com",
+        "user@example.com.",
+        "user@-example.com",
+        "user@example-.com",
+        "user@exa_mple.com",
+        "us er@example.com",
+        "user@example.com>",
+        "user@[192.0.2.256]",
+        "user@[192.0.2.1",
+        "user@[IPv6:2001:db8::g]",
+        "user@[x:1]",
+        "user@[]",
+        "a@b@example.com",
+        "user@exa\x01mple.com",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *why = NULL;
+        if (addr_valid_mailbox(bad[i], 1, &why) != 0)
+            fail_msg("accepted \"%s\"", bad[i]);
+        assert_non_null(why);
+    }
+    assert_int_equal(addr_valid_mailbox(NULL, 0, NULL), 0);
+}
+
+/* test_mailbox_limits - 64-octet local part, 63-octet labels, 255-octet domain */
+static void
+test_mailbox_limits(void **state)
+{
+    char s[600];
+    (void)state;
+    memset(s, 'a', 64);
+    strcpy(s + 64, "@example.com");
+    assert_int_equal(addr_valid_mailbox(s, 0, NULL), 1);
+    memset(s, 'a', 65);
+    strcpy(s + 65, "@example.com");
+    assert_int_equal(addr_valid_mailbox(s, 0, NULL), 0);
+
+    strcpy(s, "u@");
+    memset(s + 2, 'l', 63);
+    strcpy(s + 65, ".com");
+    assert_int_equal(addr_valid_mailbox(s, 0, NULL), 1);
+    strcpy(s, "u@");
+    memset(s + 2, 'l', 64);
+    strcpy(s + 66, ".com");
+    assert_int_equal(addr_valid_mailbox(s, 0, NULL), 0);
+
+    /* domain of 5 labels of 60 + 4 dots = 304 octets */
+    strcpy(s, "u@");
+    for (int i = 0; i < 5; i++) {
+        size_t n = strlen(s);
+        memset(s + n, 'd', 60);
+        s[n + 60] = i < 4 ? '.' : '\0';
+        s[n + 61] = '\0';
+    }
+    assert_int_equal(addr_valid_mailbox(s, 0, NULL), 0);
+}
+
+/* test_utf8 - UTF-8 only when allowed, and only well-formed */
+static void
+test_utf8(void **state)
+{
+    char out[ADDR_MAX + 1];
+    (void)state;
+    assert_int_equal(addr_valid_mailbox("j\xc3\xb6rg@b\xc3\xbc"
+                                        "cher.example",
+                                        1, NULL),
+                     1);
+    assert_int_equal(addr_valid_mailbox("j\xc3\xb6rg@example.com", 0, NULL), 0);
+    assert_int_equal(addr_valid_mailbox("user@b\xc3\xbc"
+                                        "cher.example",
+                                        0, NULL),
+                     0);
+    assert_int_equal(addr_valid_mailbox("\xe7\x94\xa8\xe6\x88\xb7@example.com", 1, NULL), 1);
+    assert_int_equal(addr_valid_mailbox("\"\xc3\xb6\"@example.com", 1, NULL), 1);
+    assert_int_equal(addr_valid_mailbox("\"\xc3\xb6\"@example.com", 0, NULL), 0);
+    /* overlong, surrogate, truncated, beyond U+10FFFF, lone continuation */
+    assert_int_equal(addr_valid_mailbox("\xc0\xafu@example.com", 1, NULL), 0);
+    assert_int_equal(addr_valid_mailbox("\xed\xa0\x80u@example.com", 1, NULL), 0);
+    assert_int_equal(addr_valid_mailbox("u\xc3@example.com", 1, NULL), 0);
+    assert_int_equal(addr_valid_mailbox("\xf4\x90\x80\x80@example.com", 1, NULL), 0);
+    assert_int_equal(addr_valid_mailbox("\x80u@example.com", 1, NULL), 0);
+    assert_int_equal(parse("<j\xc3\xb6rg@example.com>", 0, 1, out, NULL), 0);
+    assert_int_equal(parse("<j\xc3\xb6rg@example.com>", 0, 0, out, NULL), -1);
+}
+
+/* test_domain_helpers - addr_domain and addr_domain_lower */
+static void
+test_domain_helpers(void **state)
+{
+    char out[16];
+    (void)state;
+    assert_string_equal(addr_domain("user@Example.COM"), "Example.COM");
+    assert_string_equal(addr_domain("\"a@b\"@c.example"), "c.example");
+    assert_string_equal(addr_domain("nodomain"), "");
+    assert_string_equal(addr_domain(""), "");
+    assert_int_equal(addr_domain_lower("user@Example.COM", out, sizeof(out)), 0);
+    assert_string_equal(out, "example.com");
+    assert_int_equal(addr_domain_lower("u@a-very-long-domain.example", out, sizeof(out)), -1);
+}
+
+/* test_outlen - a mailbox that does not fit the output buffer is refused */
+static void
+test_outlen(void **state)
+{
+    char out[8];
+    const char *why = NULL, *end = NULL;
+    const char *s = "<user@example.com>";
+    (void)state;
+    assert_int_equal(addr_parse_path(s, strlen(s), 0, 0, out, sizeof(out), &end, &why), -1);
+    assert_non_null(why);
+    /* len bounds the scan: a shorter len cuts the path */
+    assert_int_equal(addr_parse_path(s, 10, 0, 0, out, sizeof(out), &end, &why), -1);
+}
+
+const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_path_simple),    cmocka_unit_test(test_path_null),
+    cmocka_unit_test(test_path_brackets),  cmocka_unit_test(test_path_source_route),
+    cmocka_unit_test(test_path_quoted),    cmocka_unit_test(test_path_too_long),
+    cmocka_unit_test(test_mailbox_valid),  cmocka_unit_test(test_mailbox_invalid),
+    cmocka_unit_test(test_mailbox_limits), cmocka_unit_test(test_utf8),
+    cmocka_unit_test(test_domain_helpers), cmocka_unit_test(test_outlen),
+};
+
+int
+main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
