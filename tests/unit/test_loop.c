@@ -2,7 +2,6 @@
  * test_loop.c - the event loop: timer order and cancellation, posts from
  *               other threads, I/O dispatch and removal inside a round.
  */
-#include <cmocka.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +11,8 @@
 #include <unistd.h>
 
 #include "engine/loop.h"
+
+#include <cmocka.h>
 
 static int order[64], norder;
 

@@ -2,7 +2,6 @@
  * test_spool.c - the durable queue: record codec, group commit, recovery,
  *                bodies, ids.
  */
-#include <cmocka.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +13,8 @@
 #include <unistd.h>
 
 #include "spool/spool.h"
+
+#include <cmocka.h>
 
 struct waiter {
     pthread_mutex_t mu;
