@@ -28,16 +28,16 @@
 enum dns_status { DNS_OK = 0, DNS_RETRY, DNS_FAIL, DNS_NULLMX };
 
 struct dns_host {
-    char *name;            /* MX target or host name, lower case, no trailing dot */
-    uint16_t pref;         /* MX preference (0 for implicit MX / plain hosts) */
+    char *name;    /* MX target or host name, lower case, no trailing dot */
+    uint16_t pref; /* MX preference (0 for implicit MX / plain hosts) */
     size_t naddr;
     struct sockaddr_storage *addrs; /* IPv4 first then IPv6, ports 0 */
 };
 
 struct dns_result {
     enum dns_status status;
-    char why[160];         /* human text for logs when status != DNS_OK */
-    int implicit_mx;       /* no MX records: the domain itself is the host */
+    char why[160];   /* human text for logs when status != DNS_OK */
+    int implicit_mx; /* no MX records: the domain itself is the host */
     size_t nhosts;
     struct dns_host *hosts; /* in delivery order */
 };
@@ -52,14 +52,31 @@ int dns_init(void);
 /* dns_resolver_new - servers: n == 0 means /etc/resolv.conf; NULL with err */
 dns_resolver *dns_resolver_new(eng_loop *loop, const struct cfg_sockaddr *servers, size_t n,
                                char *err, size_t errlen);
-/* dns_resolver_free - cancels pending lookups (their callbacks get DNS_RETRY) */
+/* Tuning for dns_resolver_new_opts(); a zero field takes the default. */
+struct dns_opts {
+    int timeout_ms;   /* first try's timeout per server, default 2000 */
+    int tries;        /* tries per server, default 2 */
+    size_t cache_max; /* cached answers kept, default 100000 (expired evicted first) */
+};
+/* dns_resolver_new_opts - dns_resolver_new() with tuning (opts may be NULL) */
+dns_resolver *dns_resolver_new_opts(eng_loop *loop, const struct cfg_sockaddr *servers, size_t n,
+                                    const struct dns_opts *opts, char *err, size_t errlen);
+/* dns_resolver_free - cancels pending lookups (their callbacks get DNS_RETRY)
+ * On the loop thread, before the loop is freed. Every lookup not yet
+ * delivered gets its callback from inside dns_resolver_free(), before it
+ * returns: cancelled ones with DNS_RETRY ("lookup cancelled: resolver shut
+ * down"), finished ones with their result. dns_resolve_*() called from such a
+ * callback returns -ESHUTDOWN. */
 void dns_resolver_free(dns_resolver *r);
 
 /* dns_resolve_mx - MX for domain, ordered per RFC 5321 §5.1 (preference,
  * random among equals), every target's A/AAAA resolved; implicit MX when the
- * domain has no MX; DNS_NULLMX for "MX 0 ."; 0 or -ENOMEM */
+ * domain has no MX; DNS_NULLMX for "MX 0 ."; 0 or -ENOMEM (-ESHUTDOWN while
+ * the resolver is being freed). A malformed domain (empty label, over 253
+ * octets) is answered DNS_FAIL through the callback, with no query. */
 int dns_resolve_mx(dns_resolver *r, const char *domain, dns_cb cb, void *arg);
-/* dns_resolve_hosts - the given names in order (manualroute), each resolved */
+/* dns_resolve_hosts - the given names in order (manualroute), each resolved;
+ * IP literals ("192.0.2.1", "2001:db8::1", "[2001:db8::1]") need no query */
 int dns_resolve_hosts(dns_resolver *r, const char *const *names, size_t n, dns_cb cb, void *arg);
 
 void dns_result_free(struct dns_result *res);
@@ -68,7 +85,53 @@ void dns_result_free(struct dns_result *res);
  * rnd (a function returning uniform random values); pure, for tests */
 void dns_mx_order(struct dns_host *hosts, size_t n, uint32_t (*rnd)(void *), void *rnd_arg);
 
-/* dns_cache_stats - lookups served from cache / sent (this resolver) */
+/* dns_cache_stats - lookups served from cache or joined to one in flight /
+ * queries sent (this resolver) */
 void dns_cache_stats(const dns_resolver *r, uint64_t *hits, uint64_t *queries);
+/* dns_cache_size - entries held now: cached answers and lookups in flight */
+size_t dns_cache_size(const dns_resolver *r);
+
+/* ---- Module internals, shared by the dns/ sources, the unit tests and fuzz targets ---- */
+
+#define DNS__MAX_ADDRS 32 /* addresses kept per A or AAAA answer */
+#define DNS__MAX_MX 64    /* MX records kept per answer */
+
+enum dns__astatus { DNS__ANS_OK, DNS__ANS_NXDOMAIN, DNS__ANS_NODATA, DNS__ANS_TEMP };
+
+struct dns__mx {
+    uint16_t pref;
+    char name[256]; /* normalised; "" is the root (null MX target) */
+};
+struct dns__addr {
+    uint8_t family; /* AF_INET or AF_INET6 */
+    uint8_t a[16];
+};
+/* One parsed answer for (name, type); shared by the cache and its readers. */
+struct dns__answer {
+    unsigned refs;
+    int type; /* 1 A, 28 AAAA, 15 MX */
+    enum dns__astatus status;
+    int ares_status; /* for DNS__ANS_TEMP: why */
+    uint32_t ttl;    /* seconds to keep it (unused for TEMP) */
+    size_t n;
+    struct dns__mx *mx;      /* MX: n records */
+    struct dns__addr *addrs; /* A/AAAA: n addresses */
+};
+
+/* dns__answer_parse - turn a c-ares query result (status, reply bytes) into
+ * an answer with refs = 1; abuf may be NULL; never NULL (aborts on no memory) */
+struct dns__answer *dns__answer_parse(int type, int ares_status, const unsigned char *abuf,
+                                      int alen);
+/* dns__answer_temp - a TEMP answer for ares_status, refs = 1 */
+struct dns__answer *dns__answer_temp(int type, int ares_status);
+/* dns__answer_unref - drop one reference, freeing on the last */
+void dns__answer_unref(struct dns__answer *a);
+/* dns__scan_ttls - min TTL of the answer RRs of type (*ans_ttl) and the
+ * negative TTL min(SOA TTL, SOA MINIMUM) from the authority section (*neg_ttl);
+ * -1 where absent; 0 or -1 on a malformed message */
+int dns__scan_ttls(const unsigned char *m, size_t len, int type, long *ans_ttl, long *neg_ttl);
+/* dns__name_norm - lower-case in, strip one trailing dot; 0, or -1 when empty,
+ * over 253 octets, with an empty or over-long label or odd characters */
+int dns__name_norm(const char *in, char *out, size_t outlen);
 
 #endif
