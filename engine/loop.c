@@ -342,6 +342,7 @@ eng_loop_run(eng_loop *l)
 {
     while (!atomic_load(&l->stop))
         loop_round(l, -1);
+    atomic_store(&l->stop, 0); /* the loop may be run again */
     return 0;
 }
 

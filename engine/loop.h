@@ -56,7 +56,8 @@ uint64_t eng_now_ms(void);
 eng_loop *eng_loop_new(void);
 /* eng_loop_free - release a loop that is not running; pending posts are dropped */
 void eng_loop_free(eng_loop *loop);
-/* eng_loop_run - dispatch events until eng_loop_stop(); returns 0 */
+/* eng_loop_run - dispatch events until eng_loop_stop(); returns 0. The stop
+ * request is consumed, so the loop may be run again afterwards. */
 int eng_loop_run(eng_loop *loop);
 /* eng_loop_run_once - one round of posts, timers and I/O, waiting at most
  * max_ms for I/O (for tools that drive a loop by hand, such as spated -bt) */
