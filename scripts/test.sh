@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
 # test.sh - install every build and test dependency, build spate with
-# AddressSanitizer + UndefinedBehaviorSanitizer, and run the whole test suite
-# (unit, integration and end-to-end tests against real peers on loopback).
+# AddressSanitizer + UndefinedBehaviorSanitizer and run the whole test suite
+# (unit, integration and end-to-end tests against real peers on loopback),
+# then build with ThreadSanitizer and run the concurrency tests again.
 #
-#   scripts/test.sh              everything
-#   scripts/test.sh -L unit      only tests with that ctest label (unit, e2e, ...)
+#   scripts/test.sh              everything (what CI runs)
+#   scripts/test.sh -L unit      only the ASan run, only tests with that label
 #
-# Environment: SPATE_TEST_BUILD (default build-asan), SPATE_SANITIZE
-# (default address,undefined; "thread" for a TSan build, "" for none).
+# Environment: SPATE_TEST_BUILD (default build-asan), SPATE_TSAN_BUILD
+# (default build-tsan), SPATE_SKIP_TSAN=1 to skip the second build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
-build=${SPATE_TEST_BUILD:-build-asan}
-san=${SPATE_SANITIZE-address,undefined}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DSPATE_SANITIZE="$san" >/dev/null
-cmake --build "$build" -j"$(nproc)"
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+jobs=$(nproc)
+src=$(pwd)
+
+asan=${SPATE_TEST_BUILD:-build-asan}
+cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DSPATE_SANITIZE=address,undefined >/dev/null
+cmake --build "$asan" -j"$jobs"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-cd "$build"
-ctest -j"$(nproc)" --output-on-failure --timeout 600 "$@"
+(cd "$asan" && ctest -j"$jobs" --output-on-failure --timeout 600 "$@")
+
+if [ $# -gt 0 ] || [ "${SPATE_SKIP_TSAN:-0}" = 1 ]; then
+    exit 0
+fi
+tsan=${SPATE_TSAN_BUILD:-build-tsan}
+cmake -S "$src" -B "$tsan" -DCMAKE_BUILD_TYPE=Debug -DSPATE_SANITIZE=thread >/dev/null
+cmake --build "$tsan" -j"$jobs"
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+(cd "$tsan" && ctest -j"$jobs" --output-on-failure --timeout 600 -L concurrency)
