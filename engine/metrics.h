@@ -8,11 +8,20 @@
  * Gauges are set by their single owner with metrics_gauge_set().
  *
  * Names are the Prometheus names without the "spate_" prefix; see
- * metrics_counter_name(). Add, never rename: operators' dashboards use them.
+ * metrics_counter_name(). Counter names end in "_total" (the sample name of
+ * text format 0.0.4), gauges do not. Add, never rename: operators'
+ * dashboards use them.
+ *
+ * Slots of threads that have exited are kept (never freed), so their counts
+ * stay in the sums. The commit latency histogram is usually fed by the spool
+ * writer alone, but its updates are atomic, so any thread may record; a
+ * snapshot taken during an update may see count and sum one observation
+ * apart.
  */
 #ifndef SPATE_ENGINE_METRICS_H
 #define SPATE_ENGINE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum metrics_counter {
@@ -36,10 +45,10 @@ enum metrics_counter {
 };
 
 enum metrics_gauge {
-    MG_QUEUED,            /* messages on the spool, not yet completed */
-    MG_QUEUED_RCPTS,      /* recipients not yet in a final state */
-    MG_CONN_OPEN,         /* outbound connections open now */
-    MG_CONN_CACHED,       /* of which idle in a connection cache */
+    MG_QUEUED,       /* messages on the spool, not yet completed */
+    MG_QUEUED_RCPTS, /* recipients not yet in a final state */
+    MG_CONN_OPEN,    /* outbound connections open now */
+    MG_CONN_CACHED,  /* of which idle in a connection cache */
     MG__COUNT
 };
 
@@ -47,10 +56,15 @@ enum metrics_gauge {
 #define METRICS_COMMIT_BUCKETS 10
 extern const double metrics_commit_bounds[METRICS_COMMIT_BUCKETS];
 
+/* Prometheus name (without "spate_") of the commit latency histogram */
+#define METRICS_COMMIT_NAME "spool_commit_duration_seconds"
+
 struct metrics_snapshot {
     uint64_t counter[MC__COUNT];
     int64_t gauge[MG__COUNT];
-    uint64_t commit_bucket[METRICS_COMMIT_BUCKETS + 1]; /* cumulative-ready counts; last = +Inf */
+    /* per-bucket counts, not cumulative: [i] counts observations v with
+     * bounds[i-1] < v <= bounds[i]; the last one those above every bound */
+    uint64_t commit_bucket[METRICS_COMMIT_BUCKETS + 1];
     uint64_t commit_count;
     double commit_sum_s;
 };
@@ -68,5 +82,15 @@ const char *metrics_counter_name(enum metrics_counter c);
 const char *metrics_gauge_name(enum metrics_gauge g);
 const char *metrics_counter_help(enum metrics_counter c);
 const char *metrics_gauge_help(enum metrics_gauge g);
+
+/* metrics_process - resident set size (bytes, from /proc/self/statm) and CPU
+ * time used (user + system seconds, getrusage); 0 or -errno (rss 0 then) */
+int metrics_process(uint64_t *rss_bytes, double *cpu_seconds);
+
+/* metrics_prometheus_text - every counter, gauge, the commit histogram and
+ * the process figures in Prometheus text exposition format 0.0.4, each name
+ * prefixed "spate_"; a malloc'd NUL-terminated string (*len bytes), NULL when
+ * out of memory. */
+char *metrics_prometheus_text(const struct metrics_snapshot *snap, size_t *len);
 
 #endif

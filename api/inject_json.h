@@ -1,0 +1,79 @@
+/*
+ * inject_json.h - the request body of POST /api/v1/inject, validated.
+ *
+ * Accepted forms (SPEC §2):
+ *   {"envelope_sender": "a@example.com", "recipients": ["b@example.net"],
+ *    "content": "<RFC 5322 message>", "dsn": {...}}
+ *   {"messages": [ ...objects of the form above... ]}
+ * envelope_sender "" is the null sender. "dsn" is optional:
+ *   {"notify": "SUCCESS,FAILURE" | ["SUCCESS", "DELAY"] | "NEVER",
+ *    "ret": "FULL" | "HDRS", "envid": "text",
+ *    "orcpt": {"<one of the recipients>": "rfc822;original@example.net"}}
+ * (RFC 3461: NEVER stands alone; ENVID at most 100 printable ASCII
+ * characters; ORCPT at most 500.)
+ *
+ * Validation is all-or-nothing: the first problem found ends it, with the
+ * HTTP status to answer (400 bad input, 413 too large), a message, and the
+ * path of the offending field in the form "messages[3].recipients[1]"
+ * (single form: "recipients[1]"; empty for a JSON syntax error). Unknown
+ * fields are errors too, so a misspelt "recipient" is not silently dropped.
+ *
+ * The parsed batch keeps a reference to the JSON tree; its strings point into
+ * it and stay valid until inject_batch_free(). Pure: any thread.
+ */
+#ifndef SPATE_API_INJECT_JSON_H
+#define SPATE_API_INJECT_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define INJECT_MAX_MESSAGES 10000 /* messages in one request */
+#define INJECT_MAX_RCPTS 10000    /* recipients of one message */
+#define INJECT_ENVID_MAX 100      /* RFC 3461 §4.4 */
+#define INJECT_ORCPT_MAX 500      /* RFC 3461 §4.2 */
+
+/* DSN NOTIFY bits (RFC 3461 §4.1); 0 = not given */
+#define INJECT_NOTIFY_NEVER 0x1u
+#define INJECT_NOTIFY_SUCCESS 0x2u
+#define INJECT_NOTIFY_FAILURE 0x4u
+#define INJECT_NOTIFY_DELAY 0x8u
+
+enum inject_ret { INJECT_RET_NONE = 0, INJECT_RET_FULL, INJECT_RET_HDRS };
+
+struct inject_msg {
+    const char *sender; /* "" = null sender */
+    const char **rcpts;
+    size_t nrcpt;
+    const char *content;
+    size_t content_len;
+    /* DSN; orcpt[i] belongs to rcpts[i] and is NULL when not given */
+    unsigned notify;
+    enum inject_ret ret;
+    const char *envid;  /* NULL when not given */
+    const char **orcpt; /* nrcpt entries, or NULL when the message has none */
+};
+
+struct inject_batch {
+    json_t *root;
+    struct inject_msg *msgs;
+    size_t n;
+    size_t nrcpt; /* recipients over all messages */
+};
+
+struct inject_error {
+    int status;      /* 400 or 413 */
+    char error[320]; /* what is wrong */
+    char field[160]; /* offending field path, "" for none */
+};
+
+/* inject_json_parse - parse and validate body (len bytes, need not be NUL-
+ * terminated). size_limit: largest content in bytes, 0 = no limit. 0 and
+ * *out filled (free with inject_batch_free), or -1 and *err filled. */
+int inject_json_parse(const char *body, size_t len, uint64_t size_limit, struct inject_batch *out,
+                      struct inject_error *err);
+
+/* inject_batch_free - release what inject_json_parse filled in */
+void inject_batch_free(struct inject_batch *b);
+
+#endif
