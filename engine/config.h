@@ -43,13 +43,16 @@ struct cfg_sockaddr {
     char text[64]; /* as written, normalised to ip:port / [ip]:port */
 };
 
-/* One item of a host list: a CIDR block, or "*" (any). */
+/* One item of a host list: a CIDR block, "*" (any), or "+name" (a named
+ * host list, sub). An IPv4 item also matches an IPv4-mapped IPv6 client. */
+struct cfg_hostlist;
 struct cfg_hostitem {
     int any;    /* "*" */
     int negate; /* "!" prefix */
-    int family; /* AF_INET / AF_INET6 */
+    int family; /* AF_INET / AF_INET6; 0 for "*" and "+name" */
     uint8_t addr[16];
-    int prefix; /* bits */
+    int prefix;                     /* bits */
+    const struct cfg_hostlist *sub; /* "+name": the named list */
 };
 struct cfg_hostlist {
     struct cfg_hostitem *items;
@@ -57,11 +60,14 @@ struct cfg_hostlist {
 };
 
 /* One item of a domain list: exact name, "*.suffix" wildcard, "*" any,
- * with optional "!" negation. Matching is case-insensitive. */
+ * "+name" a named domain list, with optional "!" negation. Matching is
+ * case-insensitive; names are stored lower-case without a trailing dot. */
+struct cfg_domainlist;
 struct cfg_domainitem {
     int negate;
-    int kind; /* 0 exact, 1 "*.suffix" (matches sub-domains only), 2 "*" */
-    char *name;
+    int kind;   /* 0 exact, 1 "*.suffix" (matches sub-domains only), 2 "*", 3 "+name" */
+    char *name; /* kind 1: the suffix without "*."; kind 3: the list's name */
+    const struct cfg_domainlist *sub; /* kind 3 */
 };
 struct cfg_domainlist {
     struct cfg_domainitem *items;
@@ -70,7 +76,7 @@ struct cfg_domainlist {
 
 /* A manualroute route_list rule: "domain-pattern host-list [options]". */
 struct cfg_route_host {
-    char *name; /* host name or IP literal */
+    char *name;    /* host name or IP literal */
     uint16_t port; /* 0 = transport's port */
 };
 struct cfg_route_rule {
@@ -78,6 +84,7 @@ struct cfg_route_rule {
     struct cfg_route_host *hosts;
     size_t nhosts;
     int randomize; /* "randomize" option on the rule */
+    int byname;    /* "byname": resolve hosts with the system resolver */
 };
 
 enum cfg_router_driver { CFG_ROUTER_DNSLOOKUP, CFG_ROUTER_MANUALROUTE, CFG_ROUTER_ACCEPT };
@@ -88,7 +95,8 @@ struct cfg_router {
     struct cfg_domainlist domains; /* n == 0: all domains */
     int has_domains;
     char *transport_name;
-    struct cfg_transport *transport; /* resolved at load */
+    struct cfg_transport *transport;   /* resolved at load */
+    int transport_line;                /* where "transport =" was written */
     struct cfg_route_rule *route_list; /* manualroute */
     size_t nroutes;
     int dsn_lasthop;
@@ -101,14 +109,15 @@ enum cfg_transport_driver { CFG_TRANSPORT_SMTP };
 struct cfg_transport {
     char *name;
     enum cfg_transport_driver driver;
-    uint16_t port;            /* default 25 */
-    char *helo_data;          /* NULL: primary_hostname */
-    int connect_timeout_s;    /* default 30 */
-    int command_timeout_s;    /* default 300 */
-    int data_timeout_s;       /* default 300 */
-    int max_rcpt;             /* recipients per transaction, default 100 */
-    int hosts_avoid_pipelining_all; /* "hosts_avoid_pipelining = *" */
-    int chunking;             /* use BDAT when offered (default 0 for now) */
+    uint16_t port;                              /* default 25 */
+    char *helo_data;                            /* NULL: primary_hostname */
+    int connect_timeout_s;                      /* default 30 */
+    int command_timeout_s;                      /* default 300 */
+    int data_timeout_s;                         /* default 300 */
+    int max_rcpt;                               /* recipients per transaction, default 100 */
+    int hosts_avoid_pipelining_all;             /* "hosts_avoid_pipelining = *" */
+    struct cfg_hostlist hosts_avoid_pipelining; /* the list as written */
+    int chunking;                               /* use BDAT when offered (default 0 for now) */
     const char *file;
     int line;
 };
@@ -117,7 +126,7 @@ struct cfg_transport {
 enum cfg_retry_kind { CFG_RETRY_F = 'F', CFG_RETRY_G = 'G', CFG_RETRY_H = 'H' };
 struct cfg_retry_step {
     enum cfg_retry_kind kind;
-    int cutoff_s;  /* applies while time since first failure < cutoff */
+    int cutoff_s; /* applies while time since first failure < cutoff */
     int interval_s;
     double factor; /* G and H */
 };
@@ -125,28 +134,28 @@ struct cfg_retry_rule {
     struct cfg_domainitem pattern; /* matched against the recipient domain, or "*" */
     char *error;                   /* "*" or an Exim error name; only "*" acted on so far */
     struct cfg_retry_step *steps;
-    size_t nsteps;
+    size_t nsteps; /* 0: no retrying, fail at once */
 };
 
 struct cfg {
-    char *primary_hostname;      /* default: gethostname() */
-    char *spool_directory;       /* default "./var/spool" */
-    char *log_file_path;         /* default "" = stderr only; "%s" form not supported */
+    char *primary_hostname;           /* default: gethostname() */
+    char *spool_directory;            /* default "./var/spool" */
+    char *log_file_path;              /* default "" = stderr only; "%s" form not supported */
     struct cfg_sockaddr *smtp_listen; /* default 127.0.0.1:2525 */
     size_t n_smtp_listen;
     struct cfg_sockaddr *http_listen; /* default 127.0.0.1:8025 */
     size_t n_http_listen;
-    int worker_threads;          /* default: number of cores; >= 1 */
+    int worker_threads;                   /* default: number of cores; >= 1 */
     struct cfg_hostlist relay_from_hosts; /* default 127.0.0.0/8 and ::1 */
-    struct cfg_sockaddr *dns_servers; /* empty: /etc/resolv.conf */
+    struct cfg_sockaddr *dns_servers;     /* empty: /etc/resolv.conf */
     size_t n_dns_servers;
-    uint64_t message_size_limit; /* bytes, default 50M; 0 = no limit */
-    int smtp_accept_max;         /* concurrent inbound SMTP sessions, default 1000 */
-    int smtp_receive_timeout_s;  /* default 300 */
-    int queue_run_interval_s;    /* how often deferred mail is re-examined, default 60 */
+    uint64_t message_size_limit;  /* bytes, default 50M; 0 = no limit */
+    int smtp_accept_max;          /* concurrent inbound SMTP sessions, default 1000 */
+    int smtp_receive_timeout_s;   /* default 300 */
+    int queue_run_interval_s;     /* how often deferred mail is re-examined, default 60 */
     int bounce_return_size_limit; /* bytes of the original returned in a notice, default 100K */
-    int spool_commit_max_batch;  /* messages per group commit, default 512 */
-    int json_log;                /* also write JSON lines (log_file_path + ".json"), default 0 */
+    int spool_commit_max_batch;   /* messages per group commit, default 512 */
+    int json_log;                 /* also write JSON lines (log_file_path + ".json"), default 0 */
     struct cfg_hostlist proxy_required_hosts; /* reserved for the inbound issue */
 
     struct cfg_router *routers;
@@ -181,16 +190,24 @@ long long cfg_parse_size(const char *s);
 int cfg_parse_sockaddr(const char *s, uint16_t default_port, struct cfg_sockaddr *out);
 
 /* cfg_hostlist_match - does the address match the list? First matching item
- * decides (a negated match means no). 1 match, 0 not. */
+ * decides (a negated match means no); when nothing matches, the answer is
+ * yes only if the last item is negated (Exim: "! +list" means "all others").
+ * 1 match, 0 not. */
 int cfg_hostlist_match(const struct cfg_hostlist *l, const struct sockaddr *sa);
 /* cfg_domain_match - one item against a domain (case-insensitive), ignoring negate */
 int cfg_domain_match(const struct cfg_domainitem *it, const char *domain);
-/* cfg_domainlist_match - first matching item decides; 1 match, 0 not */
+/* cfg_domainlist_match - first matching item decides (no match: yes only if
+ * the last item is negated, as for host lists); 1 match, 0 not */
 int cfg_domainlist_match(const struct cfg_domainlist *l, const char *domain);
 
 /* cfg_router_find_route - for a manualroute router, the first rule matching domain, or NULL */
 const struct cfg_route_rule *cfg_router_find_route(const struct cfg_router *r, const char *domain);
-/* cfg_retry_find - the first retry rule matching the domain, or NULL */
+/* cfg_retry_find - the first retry rule matching the domain whose error type
+ * is "*", or NULL (then use retry_default_rule) */
 const struct cfg_retry_rule *cfg_retry_find(const struct cfg *c, const char *domain);
+/* cfg_retry_find_error - the same, also accepting rules for this error name
+ * (e.g. "timeout", "rcpt_4xx"); error NULL behaves as cfg_retry_find */
+const struct cfg_retry_rule *cfg_retry_find_error(const struct cfg *c, const char *domain,
+                                                  const char *error);
 
 #endif

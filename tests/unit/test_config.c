@@ -1,0 +1,964 @@
+/*
+ * test_config.c - unit tests for the configuration parser (engine/config.c).
+ *
+ * Each case loads a small configuration from memory (named "t.conf" so error
+ * positions can be checked) and asserts on the parsed structure or on the
+ * exact error position and wording.
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/config.h"
+#include "engine/retry.h"
+
+#include <cmocka.h>
+
+static char err[CFG_ERR_MAX];
+
+/* load - parse text as "t.conf"; NULL on error (err holds why) */
+static struct cfg *
+load(const char *text)
+{
+    struct cfg *c = NULL;
+    err[0] = '\0';
+    if (cfg_load_string(text, "t.conf", NULL, 0, &c, err, sizeof err) < 0)
+        return NULL;
+    return c;
+}
+
+/* load_fails - assert that text is refused and err contains each given fragment */
+static void
+load_fails(const char *text, const char *frag1, const char *frag2)
+{
+    struct cfg *c = load(text);
+    if (c != NULL) {
+        cfg_free(c);
+        fail_msg("accepted: %s", text);
+    }
+    if (frag1 != NULL && strstr(err, frag1) == NULL)
+        fail_msg("error \"%s\" lacks \"%s\"", err, frag1);
+    if (frag2 != NULL && strstr(err, frag2) == NULL)
+        fail_msg("error \"%s\" lacks \"%s\"", err, frag2);
+}
+
+/* sa4 - an IPv4 socket address */
+static struct sockaddr_storage
+sa4(const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+    s->sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, ip, &s->sin_addr), 1);
+    return ss;
+}
+
+/* sa6 - an IPv6 socket address */
+static struct sockaddr_storage
+sa6(const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+    s->sin6_family = AF_INET6;
+    assert_int_equal(inet_pton(AF_INET6, ip, &s->sin6_addr), 1);
+    return ss;
+}
+
+/* host_in - does ip (v4 or v6 text) match list? */
+static int
+host_in(const struct cfg_hostlist *l, const char *ip)
+{
+    struct sockaddr_storage ss = strchr(ip, ':') ? sa6(ip) : sa4(ip);
+    return cfg_hostlist_match(l, (struct sockaddr *)&ss);
+}
+
+/* test_defaults - an empty file gives every documented default */
+static void
+test_defaults(void **state)
+{
+    (void)state;
+    struct cfg *c = load("");
+    assert_non_null(c);
+    char host[256] = "";
+    gethostname(host, sizeof host);
+    assert_string_equal(c->primary_hostname, host[0] ? host : "localhost");
+    assert_string_equal(c->spool_directory, "./var/spool");
+    assert_string_equal(c->log_file_path, "");
+    assert_int_equal(c->n_smtp_listen, 1);
+    assert_string_equal(c->smtp_listen[0].text, "127.0.0.1:2525");
+    assert_int_equal(c->n_http_listen, 1);
+    assert_string_equal(c->http_listen[0].text, "127.0.0.1:8025");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(c->worker_threads, ncpu < 1 ? 1 : ncpu > 256 ? 256 : ncpu);
+    assert_true(host_in(&c->relay_from_hosts, "127.0.0.1"));
+    assert_true(host_in(&c->relay_from_hosts, "127.9.8.7"));
+    assert_true(host_in(&c->relay_from_hosts, "::1"));
+    assert_false(host_in(&c->relay_from_hosts, "10.0.0.1"));
+    assert_int_equal(c->n_dns_servers, 0);
+    assert_int_equal(c->message_size_limit, 50 * 1024 * 1024);
+    assert_int_equal(c->smtp_accept_max, 1000);
+    assert_int_equal(c->smtp_receive_timeout_s, 300);
+    assert_int_equal(c->queue_run_interval_s, 60);
+    assert_int_equal(c->bounce_return_size_limit, 100 * 1024);
+    assert_int_equal(c->spool_commit_max_batch, 512);
+    assert_int_equal(c->json_log, 0);
+    assert_int_equal(c->proxy_required_hosts.n, 0);
+    assert_int_equal(c->nrouters, 0);
+    assert_int_equal(c->ntransports, 0);
+    assert_int_equal(c->nretry, 0);
+    cfg_free(c);
+}
+
+/* test_main_options - each main option is parsed into its field */
+static void
+test_main_options(void **state)
+{
+    (void)state;
+    struct cfg *c = load("primary_hostname = mx.example.org\n"
+                         "spool_directory = /tmp/spool\n"
+                         "log_file_path = /tmp/spate.log\n"
+                         "smtp_listen = 127.0.0.2:25, [::1]:2526 127.0.0.3\n"
+                         "http_listen = <; [::1]:9000 ; 127.0.0.1\n"
+                         "worker_threads = 7\n"
+                         "relay_from_hosts = 10.0.0.0/8 : 192.168.1.1\n"
+                         "dns_servers = 127.0.0.53 [::1]:5353, 127.0.0.1:5300\n"
+                         "message_size_limit = 10M\n"
+                         "smtp_accept_max = 20\n"
+                         "smtp_receive_timeout = 1h30m\n"
+                         "queue_run_interval = 45s\n"
+                         "bounce_return_size_limit = 512K\n"
+                         "spool_commit_max_batch = 64\n"
+                         "json_log = true\n"
+                         "proxy_required_hosts=127.0.0.5\n");
+    assert_non_null(c);
+    assert_string_equal(c->primary_hostname, "mx.example.org");
+    assert_string_equal(c->spool_directory, "/tmp/spool");
+    assert_string_equal(c->log_file_path, "/tmp/spate.log");
+    assert_int_equal(c->n_smtp_listen, 3);
+    assert_string_equal(c->smtp_listen[0].text, "127.0.0.2:25");
+    assert_string_equal(c->smtp_listen[1].text, "[::1]:2526");
+    assert_string_equal(c->smtp_listen[2].text, "127.0.0.3:2525");
+    assert_int_equal(c->smtp_listen[1].ss.ss_family, AF_INET6);
+    assert_int_equal(c->smtp_listen[1].len, sizeof(struct sockaddr_in6));
+    assert_int_equal(c->n_http_listen, 2);
+    assert_string_equal(c->http_listen[0].text, "[::1]:9000");
+    assert_string_equal(c->http_listen[1].text, "127.0.0.1:8025");
+    assert_int_equal(c->worker_threads, 7);
+    assert_true(host_in(&c->relay_from_hosts, "10.1.2.3"));
+    assert_true(host_in(&c->relay_from_hosts, "192.168.1.1"));
+    assert_false(host_in(&c->relay_from_hosts, "192.168.1.2"));
+    assert_false(host_in(&c->relay_from_hosts, "127.0.0.1"));
+    assert_int_equal(c->n_dns_servers, 3);
+    assert_string_equal(c->dns_servers[0].text, "127.0.0.53:53");
+    assert_string_equal(c->dns_servers[1].text, "[::1]:5353");
+    assert_string_equal(c->dns_servers[2].text, "127.0.0.1:5300");
+    assert_int_equal(c->message_size_limit, 10 * 1024 * 1024);
+    assert_int_equal(c->smtp_accept_max, 20);
+    assert_int_equal(c->smtp_receive_timeout_s, 5400);
+    assert_int_equal(c->queue_run_interval_s, 45);
+    assert_int_equal(c->bounce_return_size_limit, 512 * 1024);
+    assert_int_equal(c->spool_commit_max_batch, 64);
+    assert_int_equal(c->json_log, 1);
+    assert_true(host_in(&c->proxy_required_hosts, "127.0.0.5"));
+    assert_false(host_in(&c->proxy_required_hosts, "127.0.0.6"));
+    cfg_free(c);
+}
+
+/* test_bool_forms - name, no_name and name = true|false|yes|no */
+static void
+test_bool_forms(void **state)
+{
+    (void)state;
+    const struct {
+        const char *text;
+        int want;
+    } cases[] = {
+        {"json_log\n", 1},
+        {"no_json_log\n", 0},
+        {"json_log = yes\n", 1},
+        {"json_log = no\n", 0},
+        {"json_log = TRUE\n", 1},
+        {"json_log = false\n", 0},
+        {"json_log\nno_json_log\n", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cfg *c = load(cases[i].text);
+        if (c == NULL)
+            fail_msg("%s: %s", cases[i].text, err);
+        assert_int_equal(c->json_log, cases[i].want);
+        cfg_free(c);
+    }
+    load_fails("json_log = maybe\n", "t.conf:1:", "json_log");
+    load_fails("no_json_log = true\n", "t.conf:1:", "no_json_log");
+    load_fails("no_worker_threads\n", "t.conf:1:", "worker_threads");
+}
+
+/* test_comments_and_continuation - comment lines and backslash continuations */
+static void
+test_comments_and_continuation(void **state)
+{
+    (void)state;
+    struct cfg *c = load("# a comment\n"
+                         "json_log=yes\n"
+                         "   # an indented comment\n"
+                         "\n"
+                         "relay_from_hosts = 10.0.0.1 : \\\n"
+                         "      10.0.0.2 : \\\n"
+                         "# a comment inside the continuation is skipped\n"
+                         "      10.0.0.3\n"
+                         "primary_hostname = a\\\n"
+                         "   b.example\r\n"
+                         "worker_threads = 3\n");
+    assert_non_null(c);
+    assert_int_equal(c->relay_from_hosts.n, 3);
+    assert_true(host_in(&c->relay_from_hosts, "10.0.0.3"));
+    assert_string_equal(c->primary_hostname, "ab.example");
+    assert_int_equal(c->worker_threads, 3);
+    assert_int_equal(c->json_log, 1);
+    cfg_free(c);
+
+    /* the error is reported on the first physical line of the logical one */
+    load_fails("\n\nworker_threads = \\\n  nine\n", "t.conf:3:", "worker_threads");
+    load_fails("worker_threads = 2\nrelay_from_hosts = 10.0.0.1 : \\\n",
+               "t.conf:2:", "continuation");
+}
+
+/* test_macros - macro definition, whole-word substitution, redefinition */
+static void
+test_macros(void **state)
+{
+    (void)state;
+    struct cfg *c = load("SPOOL = /var/spool/spate\n"
+                         "PORT = 2600\n"
+                         "ADDR = 127.0.0.9:PORT\n"
+                         "spool_directory = SPOOL\n"
+                         "smtp_listen = ADDR\n"
+                         "primary_hostname = SPOOLX.example\n"
+                         "PORT == 2700\n"
+                         "http_listen = 127.0.0.1:PORT\n");
+    assert_non_null(c);
+    assert_string_equal(c->spool_directory, "/var/spool/spate");
+    assert_string_equal(c->smtp_listen[0].text, "127.0.0.9:2600"); /* expanded when defined */
+    assert_string_equal(c->primary_hostname, "SPOOLX.example");    /* not a whole word */
+    assert_string_equal(c->http_listen[0].text, "127.0.0.1:2700");
+    cfg_free(c);
+
+    load_fails("PORT = 1\nPORT = 2\n", "t.conf:2:", "PORT");
+    load_fails("LIMIT = 12Q\nmessage_size_limit = LIMIT\n", "t.conf:2:", "12Q");
+}
+
+/* test_named_lists - hostlist/domainlist definitions and +name references */
+static void
+test_named_lists(void **state)
+{
+    (void)state;
+    struct cfg *c = load("hostlist trusted = 10.1.0.0/16 : 10.2.0.1\n"
+                         "hostlist relays = <; ::1 ; +trusted\n"
+                         "domainlist local_domains = example.com : *.example.com\n"
+                         "relay_from_hosts = ! 10.1.2.3 : +relays\n"
+                         "begin routers\n"
+                         "remote:\n"
+                         "  driver = dnslookup\n"
+                         "  domains = ! +local_domains\n"
+                         "  transport = t\n"
+                         "begin transports\n"
+                         "t:\n"
+                         "  driver = smtp\n");
+    assert_non_null(c);
+    assert_false(host_in(&c->relay_from_hosts, "10.1.2.3")); /* negated first */
+    assert_true(host_in(&c->relay_from_hosts, "10.1.2.4"));
+    assert_true(host_in(&c->relay_from_hosts, "10.2.0.1"));
+    assert_true(host_in(&c->relay_from_hosts, "::1"));
+    assert_false(host_in(&c->relay_from_hosts, "10.3.0.1"));
+    const struct cfg_router *r = &c->routers[0];
+    assert_true(r->has_domains);
+    assert_false(cfg_domainlist_match(&r->domains, "example.com"));
+    assert_false(cfg_domainlist_match(&r->domains, "a.EXAMPLE.com"));
+    assert_true(cfg_domainlist_match(&r->domains, "example.net")); /* "! +list": all others */
+    cfg_free(c);
+
+    load_fails("relay_from_hosts = +nosuch\n", "t.conf:1:", "+nosuch");
+    load_fails("hostlist a = 10.0.0.1\nhostlist a = 10.0.0.2\n", "t.conf:2:", "hostlist a");
+    load_fails("hostlist a = bad.host.name\n", "t.conf:1:", "bad.host.name");
+    load_fails("domainlist d = exa mple.com\n", "t.conf:1:", "exa mple.com");
+    load_fails("hostlist = 10.0.0.1\n", "t.conf:1:", "hostlist");
+}
+
+static const char router_text[] =
+    "begin routers\n"
+    "\n"
+    "smarthost:\n"
+    "  driver = manualroute\n"
+    "  domains = *.example.com : example.com\n"
+    "  route_list = *.example.com 10.0.0.1::2526 : relay.example.net "
+    "randomize ; \\\n"
+    "     example.com \"[::1]::2527 : [2001:db8::1] : 10.0.0.2\" ; \\\n"
+    "     * <,[2001:db8::2]:25,host.example byname\n"
+    "  transport = remote\n"
+    "  dsn_lasthop\n"
+    "\n"
+    "dns: driver = dnslookup\n"
+    "  transport = remote\n"
+    "\n"
+    "local:\n"
+    "  driver = accept\n"
+    "\n"
+    "begin transports\n"
+    "\n"
+    "remote:\n"
+    "  driver = smtp\n"
+    "  port = 2525\n"
+    "  helo_data = \"helo.example \\\"q\\\"\"\n"
+    "  connect_timeout = 10s\n"
+    "  command_timeout = 2m\n"
+    "  data_timeout = 1h\n"
+    "  max_rcpt = 50\n"
+    "  hosts_avoid_pipelining = *\n"
+    "  chunking\n"
+    "plain:\n"
+    "  driver = smtp\n";
+
+/* test_routers_transports - router and transport instances with all their options */
+static void
+test_routers_transports(void **state)
+{
+    (void)state;
+    struct cfg *c = load(router_text);
+    if (c == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(c->nrouters, 3);
+    assert_int_equal(c->ntransports, 2);
+    const struct cfg_router *r = &c->routers[0];
+    assert_string_equal(r->name, "smarthost");
+    assert_int_equal(r->driver, CFG_ROUTER_MANUALROUTE);
+    assert_true(r->has_domains);
+    assert_true(cfg_domainlist_match(&r->domains, "mail.example.com"));
+    assert_false(cfg_domainlist_match(&r->domains, "example.org"));
+    assert_ptr_equal(r->transport, &c->transports[0]);
+    assert_int_equal(r->dsn_lasthop, 1);
+    assert_string_equal(r->file, "t.conf");
+    assert_int_equal(r->line, 3);
+    assert_int_equal(c->routers[1].driver, CFG_ROUTER_DNSLOOKUP);
+    assert_string_equal(c->routers[1].name, "dns");
+    assert_int_equal(c->routers[1].has_domains, 0);
+    assert_int_equal(c->routers[1].dsn_lasthop, 0);
+    assert_int_equal(c->routers[2].driver, CFG_ROUTER_ACCEPT);
+    assert_null(c->routers[2].transport);
+
+    const struct cfg_transport *t = &c->transports[0];
+    assert_string_equal(t->name, "remote");
+    assert_int_equal(t->driver, CFG_TRANSPORT_SMTP);
+    assert_int_equal(t->port, 2525);
+    assert_string_equal(t->helo_data, "helo.example \"q\"");
+    assert_int_equal(t->connect_timeout_s, 10);
+    assert_int_equal(t->command_timeout_s, 120);
+    assert_int_equal(t->data_timeout_s, 3600);
+    assert_int_equal(t->max_rcpt, 50);
+    assert_int_equal(t->hosts_avoid_pipelining_all, 1);
+    assert_int_equal(t->chunking, 1);
+    t = &c->transports[1];
+    assert_int_equal(t->port, 25);
+    assert_null(t->helo_data);
+    assert_int_equal(t->connect_timeout_s, 30);
+    assert_int_equal(t->command_timeout_s, 300);
+    assert_int_equal(t->data_timeout_s, 300);
+    assert_int_equal(t->max_rcpt, 100);
+    assert_int_equal(t->hosts_avoid_pipelining_all, 0);
+    assert_int_equal(t->chunking, 0);
+    cfg_free(c);
+}
+
+/* test_route_list - manualroute rules with ports, IPv6, randomize and byname */
+static void
+test_route_list(void **state)
+{
+    (void)state;
+    struct cfg *c = load(router_text);
+    assert_non_null(c);
+    const struct cfg_router *r = &c->routers[0];
+    assert_int_equal(r->nroutes, 3);
+
+    const struct cfg_route_rule *rule = cfg_router_find_route(r, "a.b.example.com");
+    assert_ptr_equal(rule, &r->route_list[0]);
+    assert_int_equal(rule->pattern.kind, 1);
+    assert_int_equal(rule->randomize, 1);
+    assert_int_equal(rule->nhosts, 2);
+    assert_string_equal(rule->hosts[0].name, "10.0.0.1");
+    assert_int_equal(rule->hosts[0].port, 2526);
+    assert_string_equal(rule->hosts[1].name, "relay.example.net");
+    assert_int_equal(rule->hosts[1].port, 0);
+
+    rule = cfg_router_find_route(r, "EXAMPLE.COM");
+    assert_ptr_equal(rule, &r->route_list[1]);
+    assert_int_equal(rule->randomize, 0);
+    assert_int_equal(rule->nhosts, 3);
+    assert_string_equal(rule->hosts[0].name, "::1");
+    assert_int_equal(rule->hosts[0].port, 2527);
+    assert_string_equal(rule->hosts[1].name, "2001:db8::1");
+    assert_int_equal(rule->hosts[1].port, 0);
+    assert_string_equal(rule->hosts[2].name, "10.0.0.2");
+
+    rule = cfg_router_find_route(r, "other.org");
+    assert_ptr_equal(rule, &r->route_list[2]);
+    assert_int_equal(rule->byname, 1);
+    assert_int_equal(rule->nhosts, 2);
+    assert_string_equal(rule->hosts[0].name, "2001:db8::2");
+    assert_int_equal(rule->hosts[0].port, 25);
+    assert_string_equal(rule->hosts[1].name, "host.example");
+
+    assert_null(cfg_router_find_route(&c->routers[1], "example.com")); /* not manualroute */
+    cfg_free(c);
+}
+
+/* test_route_list_errors - bad route_list rules and driver-dependent checks */
+static void
+test_route_list_errors(void **state)
+{
+    (void)state;
+    const char *tp = "begin transports\nt:\n  driver = smtp\n";
+    char buf[1024];
+    snprintf(buf, sizeof buf, "begin routers\nr:\n  driver = manualroute\n  transport = t\n%s", tp);
+    load_fails(buf, "t.conf:2:", "route_list");
+    snprintf(buf, sizeof buf,
+             "begin routers\nr:\n  driver = manualroute\n  transport = t\n"
+             "  route_list = * bad_host!name\n%s",
+             tp);
+    load_fails(buf, "t.conf:5:", "bad_host!name");
+    snprintf(buf, sizeof buf,
+             "begin routers\nr:\n  driver = manualroute\n  transport = t\n"
+             "  route_list = * 10.0.0.1::99999\n%s",
+             tp);
+    load_fails(buf, "t.conf:5:", "10.0.0.1:99999");
+    snprintf(buf, sizeof buf,
+             "begin routers\nr:\n  driver = manualroute\n  transport = t\n"
+             "  route_list = example.com\n%s",
+             tp);
+    load_fails(buf, "t.conf:5:", "no host list");
+    snprintf(buf, sizeof buf,
+             "begin routers\nr:\n  driver = dnslookup\n  transport = t\n"
+             "  route_list = * 10.0.0.1\n%s",
+             tp);
+    load_fails(buf, "t.conf:2:", "manualroute");
+    snprintf(buf, sizeof buf, "begin routers\nr:\n  driver = dnslookup\n%s", tp);
+    load_fails(buf, "t.conf:2:", "no transport");
+    load_fails("begin routers\nr:\n  transport = t\nbegin transports\nt:\n driver = smtp\n",
+               "t.conf:2:", "no driver");
+}
+
+/* test_unknown_option - unknown options are refused with file:line and the name */
+static void
+test_unknown_option(void **state)
+{
+    (void)state;
+    load_fails("worker_threads = 2\n\nno_such_option = 1\n", "t.conf:3:", "\"no_such_option\"");
+    load_fails("begin routers\nr:\n  driver = accept\n  frobnicate = yes\n",
+               "t.conf:4:", "frobnicate");
+    load_fails("begin transports\nt:\n  driver = smtp\n  nosuch\n", "t.conf:4:", "nosuch");
+    load_fails("worker_threads 4\n", "t.conf:1:", "syntax");
+    load_fails("mystery value\n", "t.conf:1:", "mystery");
+}
+
+/* test_bad_values - bad times, sizes, booleans, numbers and addresses */
+static void
+test_bad_values(void **state)
+{
+    (void)state;
+    const struct {
+        const char *text, *frag;
+    } cases[] = {
+        {"smtp_receive_timeout = 5 minutes\n", "smtp_receive_timeout"},
+        {"queue_run_interval = 0\n", "queue_run_interval"},
+        {"queue_run_interval = -5\n", "queue_run_interval"},
+        {"message_size_limit = 10X\n", "message_size_limit"},
+        {"bounce_return_size_limit = 4G\n", "bounce_return_size_limit"},
+        {"json_log = 2\n", "json_log"},
+        {"worker_threads = 0\n", "worker_threads"},
+        {"worker_threads = 257\n", "worker_threads"},
+        {"worker_threads = 4x\n", "worker_threads"},
+        {"smtp_accept_max = 99999999999999999999\n", "smtp_accept_max"},
+        {"smtp_listen = 127.0.0.1:70000\n", "smtp_listen"},
+        {"smtp_listen = localhost:25\n", "smtp_listen"},
+        {"http_listen = [::1\n", "http_listen"},
+        {"dns_servers = 300.1.1.1\n", "dns_servers"},
+        {"relay_from_hosts = 10.0.0.0/33\n", "relay_from_hosts"},
+        {"relay_from_hosts = <; ::1/129\n", "relay_from_hosts"},
+        {"spool_directory =\n", "spool_directory"},
+        {"primary_hostname = \"unterminated\n", "primary_hostname"},
+        {"worker_threads\n", "worker_threads"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "# line 1\n%s", cases[i].text);
+        load_fails(text, "t.conf:2:", cases[i].frag);
+    }
+    /* the offending value is named too */
+    load_fails("smtp_receive_timeout = 5 minutes\n", "\"5 minutes\"", NULL);
+    load_fails("message_size_limit = 10X\n", "\"10X\"", NULL);
+    load_fails("begin transports\nt:\n driver = smtp\n port = 0\n", "t.conf:4:", "port");
+    load_fails("begin transports\nt:\n driver = smtp\n max_rcpt = 0\n", "t.conf:4:", "max_rcpt");
+    load_fails("begin transports\nt:\n driver = smtp\n connect_timeout = 1y\n",
+               "t.conf:4:", "connect_timeout");
+}
+
+/* test_wrong_section - an option from another section is refused as such */
+static void
+test_wrong_section(void **state)
+{
+    (void)state;
+    load_fails("port = 25\n", "t.conf:1:", "not valid in the main section");
+    load_fails("begin routers\nr:\n  driver = accept\n  worker_threads = 2\n",
+               "t.conf:4:", "worker_threads");
+    load_fails("begin routers\nr:\n  driver = accept\n  port = 2\n",
+               "t.conf:4:", "not valid in the routers section");
+    load_fails("begin routers\n  driver = accept\n", "t.conf:2:", "before any router");
+    load_fails("begin transports\nhostlist x = 10.0.0.1\n", "t.conf:2:", "before any transport");
+}
+
+/* test_unknown_section - "begin" with an unknown or missing section name */
+static void
+test_unknown_section(void **state)
+{
+    (void)state;
+    load_fails("worker_threads = 2\nbegin rewrite\n", "t.conf:2:", "unknown section \"rewrite\"");
+    load_fails("begin acl\n", "t.conf:1:", "unknown section");
+    load_fails("begin\n", "t.conf:1:", "begin");
+    load_fails("begin routers extra\n", "t.conf:1:", "begin");
+}
+
+/* test_unknown_driver - driver names outside the section's table */
+static void
+test_unknown_driver(void **state)
+{
+    (void)state;
+    load_fails("begin routers\nr:\n  driver = ipliteral\n", "t.conf:3:", "ipliteral");
+    load_fails("begin transports\nt:\n  driver = pipe\n", "t.conf:3:", "pipe");
+    load_fails("begin transports\nt:\n  driver = dnslookup\n", "t.conf:3:", "unknown driver");
+}
+
+/* test_unknown_transport - router transport names are resolved after the whole file */
+static void
+test_unknown_transport(void **state)
+{
+    (void)state;
+    /* routers before transports resolve; the error points at "transport =" */
+    load_fails("begin routers\nr:\n  driver = dnslookup\n\n  transport = nosuch\n"
+               "begin transports\nt:\n  driver = smtp\n",
+               "t.conf:5:", "nosuch");
+    struct cfg *c = load("begin transports\nt:\n driver = smtp\nbegin routers\nr:\n"
+                         " driver = dnslookup\n transport = t\n");
+    assert_non_null(c);
+    assert_ptr_equal(c->routers[0].transport, &c->transports[0]);
+    assert_int_equal(c->routers[0].transport_line, 7);
+    cfg_free(c);
+}
+
+/* test_duplicate_instance - two instances with one name */
+static void
+test_duplicate_instance(void **state)
+{
+    (void)state;
+    load_fails("begin routers\nr:\n driver = accept\nr:\n driver = accept\n",
+               "t.conf:4:", "duplicate router name \"r\"");
+    load_fails("begin transports\nt:\n driver = smtp\n\nt:\n driver = smtp\n",
+               "t.conf:5:", "duplicate transport");
+}
+
+/* test_overrides - -o overrides: applied last, errors named "-o NAME" */
+static void
+test_overrides(void **state)
+{
+    (void)state;
+    const char *ov[] = {"worker_threads=3", " json_log ", "smtp_listen = [::1]:2600",
+                        "relay_from_hosts=+mine"};
+    struct cfg *c = NULL;
+    int rc = cfg_load_string("worker_threads = 9\nhostlist mine = 10.9.0.0/16\n", "t.conf", ov, 4,
+                             &c, err, sizeof err);
+    if (rc != 0)
+        fail_msg("%s", err);
+    assert_int_equal(c->worker_threads, 3); /* applied after the file */
+    assert_int_equal(c->json_log, 1);
+    assert_string_equal(c->smtp_listen[0].text, "[::1]:2600");
+    assert_true(host_in(&c->relay_from_hosts, "10.9.1.1"));
+    cfg_free(c);
+
+    const char *bad1[] = {"nosuch=1"};
+    c = (struct cfg *)1;
+    assert_int_equal(cfg_load_string("", "t.conf", bad1, 1, &c, err, sizeof err), -1);
+    assert_null(c);
+    assert_non_null(strstr(err, "-o nosuch:"));
+    assert_non_null(strstr(err, "unknown option \"nosuch\""));
+    const char *bad2[] = {"worker_threads=zero"};
+    assert_int_equal(cfg_load_string("", "t.conf", bad2, 1, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "-o worker_threads:"));
+    assert_non_null(strstr(err, "\"zero\""));
+    const char *bad3[] = {"port=25"};
+    assert_int_equal(cfg_load_string("", "t.conf", bad3, 1, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "-o port:"));
+    const char *bad4[] = {"=5"};
+    assert_int_equal(cfg_load_string("", "t.conf", bad4, 1, &c, err, sizeof err), -1);
+}
+
+/* test_load_file - loading from a file, errors carry the path */
+static void
+test_load_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/spate_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char text[] = "worker_threads = 5\nbogus = 1\n";
+    assert_int_equal(write(fd, text, 19), 19); /* only the first line */
+    close(fd);
+    struct cfg *c = NULL;
+    assert_int_equal(cfg_load_file(path, NULL, 0, &c, err, sizeof err), 0);
+    assert_int_equal(c->worker_threads, 5);
+    cfg_free(c);
+
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(cfg_load_file(path, NULL, 0, &c, err, sizeof err), -1);
+    char want[64];
+    snprintf(want, sizeof want, "%s:2:", path);
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, "bogus"));
+    unlink(path);
+    assert_int_equal(cfg_load_file(path, NULL, 0, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+}
+
+/* test_hostlist_match - CIDR, IPv6, v4-mapped, negation and "*" matching */
+static void
+test_hostlist_match(void **state)
+{
+    (void)state;
+    struct cfg *c = load("relay_from_hosts = <; !192.168.1.7 ; !::1 ; 192.168.1.0/24 ; 10.0.0.1 ; "
+                         "2001:db8::/32\n"
+                         "proxy_required_hosts = *\n");
+    if (c == NULL)
+        fail_msg("%s", err);
+    const struct cfg_hostlist *l = &c->relay_from_hosts;
+    assert_true(host_in(l, "192.168.1.1"));
+    assert_true(host_in(l, "192.168.1.255"));
+    assert_false(host_in(l, "192.168.1.7")); /* negated before the CIDR */
+    assert_false(host_in(l, "192.168.2.1"));
+    assert_true(host_in(l, "10.0.0.1"));
+    assert_false(host_in(l, "10.0.0.2"));
+    assert_true(host_in(l, "2001:db8:1::5"));
+    assert_false(host_in(l, "2001:db9::5"));
+    assert_true(host_in(l, "::ffff:192.168.1.9"));  /* v4-mapped matches v4 items */
+    assert_false(host_in(l, "::ffff:192.168.1.7")); /* and v4 negations */
+    assert_false(host_in(l, "::ffff:10.0.0.2"));
+    assert_false(host_in(l, "::1"));
+    assert_true(host_in(&c->proxy_required_hosts, "203.0.113.1"));
+    assert_true(host_in(&c->proxy_required_hosts, "2001:db8::1"));
+    struct sockaddr sa = {.sa_family = AF_UNIX};
+    assert_false(cfg_hostlist_match(l, &sa));
+    assert_false(cfg_hostlist_match(NULL, &sa));
+    cfg_free(c);
+
+    /* odd prefix lengths, and a list ending in a negation matches the rest */
+    c = load("relay_from_hosts = 10.0.0.0/9\nproxy_required_hosts = !10.0.0.1\n");
+    assert_non_null(c);
+    assert_true(host_in(&c->relay_from_hosts, "10.127.255.255"));
+    assert_false(host_in(&c->relay_from_hosts, "10.128.0.0"));
+    assert_false(host_in(&c->proxy_required_hosts, "10.0.0.1"));
+    assert_true(host_in(&c->proxy_required_hosts, "10.0.0.2"));
+    cfg_free(c);
+}
+
+/* test_domain_match - exact, wildcard, "*", named and negated domain items */
+static void
+test_domain_match(void **state)
+{
+    (void)state;
+    struct cfg *c = load("domainlist d = !bad.example.com : *.example.com : Example.ORG. : "
+                         "xn--bcher-kva.example\n"
+                         "domainlist all = *\n"
+                         "domainlist only_neg = ! a.example : ! b.example\n"
+                         "begin routers\n"
+                         "r1:\n driver = accept\n domains = +d\n"
+                         "r2:\n driver = accept\n domains = +all\n"
+                         "r3:\n driver = accept\n domains = +only_neg\n");
+    if (c == NULL)
+        fail_msg("%s", err);
+    const struct cfg_domainlist *d = &c->routers[0].domains;
+    assert_true(cfg_domainlist_match(d, "mail.example.com"));
+    assert_true(cfg_domainlist_match(d, "a.b.EXAMPLE.com"));
+    assert_false(cfg_domainlist_match(d, "example.com")); /* *.x: sub-domains only */
+    assert_false(cfg_domainlist_match(d, "bad.example.com"));
+    assert_false(cfg_domainlist_match(d, "notexample.com"));
+    assert_true(cfg_domainlist_match(d, "example.org"));
+    assert_true(cfg_domainlist_match(d, "EXAMPLE.org."));
+    assert_false(cfg_domainlist_match(d, "www.example.org"));
+    assert_true(cfg_domainlist_match(d, "XN--BCHER-KVA.example"));
+    assert_true(cfg_domainlist_match(&c->routers[1].domains, "anything.test"));
+    assert_false(cfg_domainlist_match(&c->routers[2].domains, "a.example"));
+    assert_true(cfg_domainlist_match(&c->routers[2].domains, "c.example"));
+
+    struct cfg_domainitem it = {.kind = 1, .name = "example.net"};
+    assert_true(cfg_domain_match(&it, "x.example.net"));
+    assert_false(cfg_domain_match(&it, "example.net"));
+    assert_false(cfg_domain_match(&it, "xexample.net"));
+    it.negate = 1; /* ignored by cfg_domain_match */
+    assert_true(cfg_domain_match(&it, "x.example.net"));
+    struct cfg_domainitem exact = {.kind = 0, .name = "example.net"};
+    assert_true(cfg_domain_match(&exact, "Example.Net"));
+    assert_false(cfg_domain_match(&exact, "example.ne"));
+    assert_false(cfg_domain_match(NULL, "example.net"));
+    cfg_free(c);
+
+    load_fails("domainlist d = ^regex$\n", "t.conf:1:", "^regex$");
+    load_fails("domainlist d = a..b\n", "t.conf:1:", "a..b");
+}
+
+/* test_retry_section - retry rules: patterns, error types, steps, refusals */
+static void
+test_retry_section(void **state)
+{
+    (void)state;
+    struct cfg *c = load("begin retry\n"
+                         "*@slow.example   *        F,1h,5m\n"
+                         "*.example.net    rcpt_4xx F,1d,1h\n"
+                         "*.example.net    *        G,2d,10m,2 ; H,3d,1h,1.5;\n"
+                         "never.example    *\n"
+                         "*                *        F,2h,15m; G,16h,1h,1.5; F,4d,6h\n");
+    if (c == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(c->nretry, 5);
+    const struct cfg_retry_rule *r = cfg_retry_find(c, "SLOW.example");
+    assert_ptr_equal(r, &c->retry[0]);
+    assert_int_equal(r->pattern.kind, 0);
+    assert_string_equal(r->pattern.name, "slow.example");
+    assert_int_equal(r->nsteps, 1);
+    assert_int_equal(r->steps[0].kind, CFG_RETRY_F);
+    assert_int_equal(r->steps[0].cutoff_s, 3600);
+    assert_int_equal(r->steps[0].interval_s, 300);
+
+    r = cfg_retry_find(c, "mx.example.net"); /* skips the rcpt_4xx rule */
+    assert_ptr_equal(r, &c->retry[2]);
+    assert_int_equal(r->nsteps, 2);
+    assert_int_equal(r->steps[1].kind, CFG_RETRY_H);
+    assert_true(r->steps[1].factor > 1.49 && r->steps[1].factor < 1.51);
+    assert_ptr_equal(cfg_retry_find_error(c, "mx.example.net", "rcpt_4xx"), &c->retry[1]);
+    assert_string_equal(c->retry[1].error, "rcpt_4xx");
+
+    r = cfg_retry_find(c, "never.example");
+    assert_int_equal(r->nsteps, 0);
+    assert_int_equal(retry_next_interval(r, 0, 0, 0.5), -1);
+    r = cfg_retry_find(c, "other.org");
+    assert_ptr_equal(r, &c->retry[4]);
+    assert_int_equal(r->nsteps, 3);
+    assert_null(cfg_retry_find(NULL, "x"));
+    cfg_free(c);
+
+    c = load("");
+    assert_null(cfg_retry_find(c, "example.com"));
+    cfg_free(c);
+
+    load_fails("begin retry\n*\n", "t.conf:2:", "retry rule");
+    load_fails("begin retry\n* * F,2h\n", "t.conf:2:", "F needs");
+    load_fails("begin retry\n* F,2h,15m\n", "t.conf:2:", "F,2h,15m"); /* error type left out */
+    load_fails("begin retry\n\n* * G,2h,1h,0.5\n", "t.conf:3:", "factor");
+    load_fails("begin retry\n* * F,2h,15m; F,1h,5m\n", "t.conf:2:", "cutoff");
+    load_fails("begin retry\n* * X,2h,15m\n", "t.conf:2:", "F, G or H");
+    load_fails("begin retry\nuser@example.com * F,2h,15m\n", "t.conf:2:", "user@example.com");
+    load_fails("begin retry\n!example.com * F,2h,15m\n", "t.conf:2:", "!");
+}
+
+/* test_default_config - the embedded default loads with its documented values */
+static void
+test_default_config(void **state)
+{
+    (void)state;
+    struct cfg *c = NULL;
+    assert_int_equal(cfg_load_string(cfg_default_text, "(default)", NULL, 0, &c, err, sizeof err),
+                     0);
+    assert_string_equal(c->spool_directory, "./var/spool");
+    assert_int_equal(c->n_smtp_listen, 1);
+    assert_string_equal(c->smtp_listen[0].text, "127.0.0.1:2525");
+    assert_int_equal(c->n_http_listen, 1);
+    assert_string_equal(c->http_listen[0].text, "127.0.0.1:8025");
+    assert_true(host_in(&c->relay_from_hosts, "127.0.0.1"));
+    assert_true(host_in(&c->relay_from_hosts, "::1"));
+    assert_false(host_in(&c->relay_from_hosts, "192.0.2.1"));
+    assert_int_equal(c->nrouters, 1);
+    assert_int_equal(c->routers[0].driver, CFG_ROUTER_DNSLOOKUP);
+    assert_int_equal(c->routers[0].has_domains, 0);
+    assert_string_equal(c->routers[0].transport_name, "remote_smtp");
+    assert_int_equal(c->ntransports, 1);
+    assert_ptr_equal(c->routers[0].transport, &c->transports[0]);
+    assert_int_equal(c->transports[0].driver, CFG_TRANSPORT_SMTP);
+    assert_int_equal(c->transports[0].port, 25);
+    assert_int_equal(c->nretry, 1);
+    const struct cfg_retry_rule *r = cfg_retry_find(c, "any.example");
+    assert_non_null(r);
+    assert_int_equal(r->nsteps, retry_default_rule.nsteps);
+    for (size_t i = 0; i < r->nsteps; i++) {
+        assert_int_equal(r->steps[i].kind, retry_default_rule.steps[i].kind);
+        assert_int_equal(r->steps[i].cutoff_s, retry_default_rule.steps[i].cutoff_s);
+        assert_int_equal(r->steps[i].interval_s, retry_default_rule.steps[i].interval_s);
+    }
+    cfg_free(c);
+    /* and overrides apply to it like to any file */
+    const char *ov[] = {"smtp_listen=127.0.0.1:2999"};
+    assert_int_equal(cfg_load_string(cfg_default_text, "(default)", ov, 1, &c, err, sizeof err), 0);
+    assert_string_equal(c->smtp_listen[0].text, "127.0.0.1:2999");
+    cfg_free(c);
+}
+
+/* test_parse_time - Exim time values */
+static void
+test_parse_time(void **state)
+{
+    (void)state;
+    assert_int_equal(cfg_parse_time("90"), 90);
+    assert_int_equal(cfg_parse_time("45s"), 45);
+    assert_int_equal(cfg_parse_time("5m"), 300);
+    assert_int_equal(cfg_parse_time("2h"), 7200);
+    assert_int_equal(cfg_parse_time("1d"), 86400);
+    assert_int_equal(cfg_parse_time("1w"), 604800);
+    assert_int_equal(cfg_parse_time("1h30m"), 5400);
+    assert_int_equal(cfg_parse_time("1d2h3m4s"), 93784);
+    assert_int_equal(cfg_parse_time("0"), 0);
+    assert_int_equal(cfg_parse_time(""), -1);
+    assert_int_equal(cfg_parse_time(NULL), -1);
+    assert_int_equal(cfg_parse_time("h"), -1);
+    assert_int_equal(cfg_parse_time("5x"), -1);
+    assert_int_equal(cfg_parse_time("-5"), -1);
+    assert_int_equal(cfg_parse_time("1.5h"), -1);
+    assert_int_equal(cfg_parse_time(" 5m"), -1);
+    assert_int_equal(cfg_parse_time("99999999999"), -1);
+    assert_int_equal(cfg_parse_time("9999999w"), -1);
+}
+
+/* test_parse_size - size values with K/M/G */
+static void
+test_parse_size(void **state)
+{
+    (void)state;
+    assert_int_equal(cfg_parse_size("1000"), 1000);
+    assert_int_equal(cfg_parse_size("512K"), 524288);
+    assert_int_equal(cfg_parse_size("512k"), 524288);
+    assert_int_equal(cfg_parse_size("10M"), 10485760);
+    assert_int_equal(cfg_parse_size("1G"), 1073741824);
+    assert_int_equal(cfg_parse_size("0"), 0);
+    assert_int_equal(cfg_parse_size(""), -1);
+    assert_int_equal(cfg_parse_size("M"), -1);
+    assert_int_equal(cfg_parse_size("-1"), -1);
+    assert_int_equal(cfg_parse_size("10MB"), -1);
+    assert_int_equal(cfg_parse_size("1T"), -1);
+    assert_int_equal(cfg_parse_size("99999999999999999999"), -1);
+    assert_int_equal(cfg_parse_size("9999999999999G"), -1);
+}
+
+/* test_parse_sockaddr - ip, ip:port and [v6]:port addresses */
+static void
+test_parse_sockaddr(void **state)
+{
+    (void)state;
+    struct cfg_sockaddr a;
+    assert_int_equal(cfg_parse_sockaddr("127.0.0.1", 25, &a), 0);
+    assert_string_equal(a.text, "127.0.0.1:25");
+    assert_int_equal(a.len, sizeof(struct sockaddr_in));
+    assert_int_equal(ntohs(((struct sockaddr_in *)&a.ss)->sin_port), 25);
+    assert_int_equal(cfg_parse_sockaddr("10.1.2.3:2525", 25, &a), 0);
+    assert_string_equal(a.text, "10.1.2.3:2525");
+    assert_int_equal(cfg_parse_sockaddr("[::1]:53", 25, &a), 0);
+    assert_string_equal(a.text, "[::1]:53");
+    assert_int_equal(ntohs(((struct sockaddr_in6 *)&a.ss)->sin6_port), 53);
+    assert_int_equal(cfg_parse_sockaddr("[2001:DB8::1]", 8025, &a), 0);
+    assert_string_equal(a.text, "[2001:db8::1]:8025");
+    assert_int_equal(cfg_parse_sockaddr("::1", 53, &a), 0);
+    assert_string_equal(a.text, "[::1]:53");
+    assert_int_equal(cfg_parse_sockaddr("", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr("localhost", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr("1.2.3.4:", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr("1.2.3.4:0", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr("1.2.3.4:65536", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr("1.2.3.4:x", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr("[::1", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr("[::1]x", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr("[1.2.3.4]:25", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr("1.2.3.4.5", 25, &a), -1);
+    assert_int_equal(cfg_parse_sockaddr(NULL, 25, &a), -1);
+}
+
+/* test_garbage_input - malformed lines are refused with a position, never accepted */
+static void
+test_garbage_input(void **state)
+{
+    (void)state;
+    /* nothing here may crash; each must be refused with a position */
+    const char *bad[] = {
+        "=\n",
+        ":\n",
+        "begin routers\n:\n",
+        "begin routers\nr::\n driver\n",
+        "\\",
+        "A=\nA B\n",
+        "begin retry\n* * ;;;\n",
+        "begin retry\n* * F,,\n",
+        "hostlist x = <",
+        "relay_from_hosts = !\n",
+        "begin transports\nt: driver = smtp ;\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct cfg *c = load(bad[i]);
+        if (c != NULL) {
+            cfg_free(c);
+            fail_msg("accepted: %s", bad[i]);
+        }
+        assert_non_null(strstr(err, "t.conf:"));
+    }
+    /* an over-long line after macro expansion is refused, not truncated */
+    char *big = malloc(300000);
+    assert_non_null(big);
+    strcpy(big, "X = ");
+    memset(big + 4, 'a', 40000);
+    strcpy(big + 40004, "\nprimary_hostname = X X\n");
+    load_fails(big, "t.conf:2:", "too long");
+    free(big);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_defaults),
+    cmocka_unit_test(test_main_options),
+    cmocka_unit_test(test_bool_forms),
+    cmocka_unit_test(test_comments_and_continuation),
+    cmocka_unit_test(test_macros),
+    cmocka_unit_test(test_named_lists),
+    cmocka_unit_test(test_routers_transports),
+    cmocka_unit_test(test_route_list),
+    cmocka_unit_test(test_route_list_errors),
+    cmocka_unit_test(test_unknown_option),
+    cmocka_unit_test(test_bad_values),
+    cmocka_unit_test(test_wrong_section),
+    cmocka_unit_test(test_unknown_section),
+    cmocka_unit_test(test_unknown_driver),
+    cmocka_unit_test(test_unknown_transport),
+    cmocka_unit_test(test_duplicate_instance),
+    cmocka_unit_test(test_overrides),
+    cmocka_unit_test(test_load_file),
+    cmocka_unit_test(test_hostlist_match),
+    cmocka_unit_test(test_domain_match),
+    cmocka_unit_test(test_retry_section),
+    cmocka_unit_test(test_default_config),
+    cmocka_unit_test(test_parse_time),
+    cmocka_unit_test(test_parse_size),
+    cmocka_unit_test(test_parse_sockaddr),
+    cmocka_unit_test(test_garbage_input),
+};
+
+/* clang-format off */
+int main(int argc, char **argv) { if (argc > 1) cmocka_set_test_filter(argv[1]); return cmocka_run_group_tests(tests, NULL, NULL); }
+/* clang-format on */
