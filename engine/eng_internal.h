@@ -28,6 +28,9 @@ struct eng_policy {
     int max_connections;             /* sessions open at once */
     int max_messages_per_connection; /* transactions before QUIT */
     int connection_idle_timeout_ms;  /* an idle cached session is closed after this */
+    int connect_timeout_s;           /* 0: the transport's connect_timeout */
+    uint32_t rate_count;             /* max_message_rate: rate_count messages ... */
+    uint32_t rate_period_ms;         /* ... per rate_period_ms; 0 = no limit */
 };
 
 /* An idle cached session, as the scheduler knows it. */
@@ -50,10 +53,12 @@ struct eng_dest {
     int nconn;             /* sessions owned for this destination */
     struct eng_idle *idle; /* idle cached sessions (handles) */
     size_t nidle, idlecap;
-    int64_t backoff_until;                             /* unix s: no attempt before, 0 = none */
-    int64_t first_conn_failure;                        /* unix s of the first failure in a row */
-    long backoff_interval;                             /* last back-off interval, s */
-    uint64_t delivered, deferred, failed, conn_opened; /* for the queue summary */
+    int64_t backoff_until;                /* unix s: no attempt before, 0 = none */
+    int64_t first_conn_failure;           /* unix s of the first failure in a row */
+    long backoff_interval;                /* last back-off interval, s */
+    uint64_t delivered, deferred, failed; /* for the queue summary */
+    uint64_t next_send_ms;                /* max_message_rate: no job before this (monotonic) */
+    struct eng_timer rate_timer;          /* wakes dispatch when the rate allows again */
     struct eng_dest *hnext;
 };
 

@@ -53,6 +53,7 @@ struct route_req {
 
 static void qmsg_schedule(struct eng_qmsg *q);
 static void dest_dispatch(struct eng_dest *d);
+static void on_rate_timer(eng_loop *loop, struct eng_timer *t);
 
 /* now_s - wall clock seconds */
 static int64_t
@@ -172,6 +173,7 @@ qmsg_settle(struct eng_qmsg *q)
 {
     struct spool_msg *m = q->m;
     int failed = 0;
+    metrics_gauge_set(MG_QUEUED_RCPTS, S.queued_rcpts);
     if (q->completing)
         return;
     if (qmsg_final(q) < m->nrcpt) {
@@ -341,9 +343,57 @@ dest_get(const struct cfg_router *r, uint16_t port, const struct dns_result *res
     d->pol.max_messages_per_connection = 100;
     d->pol.connection_idle_timeout_ms = 5000;
     d->ready_tail = &d->ready_head;
+    eng_timer_init(&d->rate_timer, on_rate_timer, d);
     d->hnext = S.dests[b];
     S.dests[b] = d;
     return d;
+}
+
+/* dest_park - keep an idle session in the destination's cache; dispatch
+ * takes the most recent one first, so a session that just finished gets the
+ * next job for its destination */
+static void
+dest_park(struct eng_dest *d, struct eng_worker *w, struct eng_session *s)
+{
+    if (d->nidle == d->idlecap) {
+        d->idlecap = d->idlecap ? d->idlecap * 2 : 8;
+        d->idle = realloc(d->idle, d->idlecap * sizeof(*d->idle));
+        if (d->idle == NULL)
+            abort();
+    }
+    d->idle[d->nidle++] = (struct eng_idle){.w = w, .s = s};
+    metrics_gauge_add(MG_CONN_CACHED, 1);
+}
+
+/* on_rate_timer - the rate limit allows another message */
+static void
+on_rate_timer(eng_loop *loop, struct eng_timer *t)
+{
+    (void)loop;
+    dest_dispatch(t->data);
+}
+
+/* rate_allows - max_message_rate: may one more message start now? If not,
+ * arm the destination's timer for when it may. Messages are spaced evenly,
+ * period/count apart, so the limit holds over any window. */
+static int
+rate_allows(struct eng_dest *d)
+{
+    uint64_t now = eng_now_ms(), step;
+    if (d->pol.rate_count == 0)
+        return 1;
+    if (now < d->next_send_ms) {
+        if (!eng_timer_armed(&d->rate_timer))
+            eng_timer_start(S.loop, &d->rate_timer, d->next_send_ms - now);
+        return 0;
+    }
+    step = d->pol.rate_period_ms / d->pol.rate_count;
+    if (step == 0)
+        step = 1;
+    if (d->next_send_ms < now)
+        d->next_send_ms = now;
+    d->next_send_ms += step;
+    return 1;
 }
 
 /* job_new - a job for n recipients of q */
@@ -424,6 +474,10 @@ dest_dispatch(struct eng_dest *d)
     }
     while (d->ready_head != NULL) {
         struct eng_job *j = d->ready_head;
+        if (d->nidle == 0 && d->nconn >= d->pol.max_connections)
+            return;
+        if (!rate_allows(d))
+            return;
         if (d->nidle > 0) {
             struct eng_idle idle = d->idle[--d->nidle];
             j->worker = idle.w;
@@ -616,6 +670,7 @@ on_new_msg(eng_loop *loop, void *arg)
     S.queued++;
     S.queued_rcpts += m->nrcpt - qmsg_final(q);
     metrics_gauge_set(MG_QUEUED, S.queued);
+    metrics_gauge_set(MG_QUEUED_RCPTS, S.queued_rcpts);
     qmsg_schedule(q);
 }
 
@@ -706,28 +761,10 @@ on_job_done(eng_loop *loop, void *arg)
     (void)loop;
     dest_note_outcome(d, j->conn_failed);
     job_record(j);
-    if (j->sess_closed) {
+    if (j->sess_closed)
         d->nconn--;
-    } else if (d->ready_head != NULL && d->backoff_until <= now_s()) {
-        struct eng_job *next = d->ready_head;
-        d->ready_head = next->next;
-        if (d->ready_head == NULL)
-            d->ready_tail = &d->ready_head;
-        d->nready--;
-        next->next = NULL;
-        next->worker = j->worker;
-        next->sess = j->sess;
-        eng_worker_give(next->worker, next);
-    } else {
-        if (d->nidle == d->idlecap) {
-            d->idlecap = d->idlecap ? d->idlecap * 2 : 8;
-            d->idle = realloc(d->idle, d->idlecap * sizeof(*d->idle));
-            if (d->idle == NULL)
-                abort();
-        }
-        d->idle[d->nidle++] = (struct eng_idle){.w = j->worker, .s = j->sess};
-        metrics_gauge_add(MG_CONN_CACHED, 1);
-    }
+    else
+        dest_park(d, j->worker, j->sess);
     job_free(j);
     qmsg_settle(q);
     dest_dispatch(d);

@@ -42,7 +42,7 @@ enum sess_state {
     SS_GONE, /* freed at the end of this loop round */
 };
 
-enum expect { EX_RSET, EX_MAIL, EX_RCPT, EX_DATA };
+enum expect { EX_RSET, EX_MAIL, EX_RCPT, EX_DATA, EX_BDAT };
 
 struct eng_worker {
     int index;
@@ -64,7 +64,7 @@ struct eng_session {
     size_t host_i, addr_i; /* the address being tried or in use */
     char host_desc[300];   /* "H=name [ip]:port" */
     char last_err[512];    /* why the last host could not be used */
-    unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, expiring : 1;
+    unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, chunking : 1, expiring : 1;
     int msgs; /* transactions on this connection */
     char *out;
     size_t outlen, outoff, outcap;
@@ -88,6 +88,7 @@ static void sess_connect_next(struct eng_session *s);
 static void sess_fail_host(struct eng_session *s, const char *why);
 static void sess_broken(struct eng_session *s, const char *why);
 static void sess_start_txn(struct eng_session *s);
+static void on_dot_reply(struct eng_session *s, int code);
 
 /* ------------------------------------------------------------ output */
 
@@ -450,6 +451,29 @@ send_body(struct eng_session *s)
     out_add(s, ".\r\n", 3);
 }
 
+/* send_bdat - the whole message as one chunk (RFC 3030): no dot-stuffing */
+static void
+send_bdat(struct eng_session *s)
+{
+    out_printf(s, "BDAT %zu LAST\r\n", s->body_len);
+    out_add(s, s->body, s->body_len);
+    expect_push(s, EX_BDAT);
+    s->st = SS_TXN;
+    sess_timer(s, s->d->tp->data_timeout_s);
+}
+
+/* send_data_cmd - DATA, or the message itself when CHUNKING is in use */
+static void
+send_data_cmd(struct eng_session *s)
+{
+    if (s->chunking) {
+        send_bdat(s);
+        return;
+    }
+    out_add(s, "DATA\r\n", 6);
+    expect_push(s, EX_DATA);
+}
+
 /* txn_end - the transaction is over: keep the session or close it */
 static void
 txn_end(struct eng_session *s)
@@ -499,8 +523,7 @@ sess_start_txn(struct eng_session *s)
     if (s->pipelining) {
         for (size_t k = 0; k < j->n; k++)
             send_rcpt(s, k);
-        out_add(s, "DATA\r\n", 6);
-        expect_push(s, EX_DATA);
+        send_data_cmd(s);
     }
     sess_timer(s, s->d->tp->command_timeout_s);
     if (out_flush(s) < 0)
@@ -550,8 +573,7 @@ on_rcpt_reply(struct eng_session *s, int code, size_t k)
     if (s->rcpt_sent < j->n) {
         send_rcpt(s, s->rcpt_sent);
     } else if (s->accepted > 0) {
-        out_add(s, "DATA\r\n", 6);
-        expect_push(s, EX_DATA);
+        send_data_cmd(s);
     } else {
         txn_end(s);
     }
@@ -598,6 +620,9 @@ on_txn_reply(struct eng_session *s, int code)
     case EX_DATA:
         on_data_reply(s, code);
         break;
+    case EX_BDAT:
+        on_dot_reply(s, code);
+        break;
     }
 }
 
@@ -630,6 +655,8 @@ ehlo_keyword(struct eng_session *s, const char *kw)
         s->eightbit = 1;
     else if (strncasecmp(kw, "SMTPUTF8", 8) == 0)
         s->smtputf8 = 1;
+    else if (strncasecmp(kw, "CHUNKING", 8) == 0)
+        s->chunking = s->d->tp->chunking != 0;
 }
 
 /* on_greeting_reply - 220 expected */
@@ -643,7 +670,7 @@ on_greeting_reply(struct eng_session *s, int code)
         sess_fail_host(s, why);
         return;
     }
-    s->pipelining = s->eightbit = s->smtputf8 = 0;
+    s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
     out_printf(s, "EHLO %s\r\n",
                s->d->tp->helo_data ? s->d->tp->helo_data : s->w->cfg->primary_hostname);
     s->st = SS_EHLO;
@@ -671,7 +698,7 @@ on_helo_reply(struct eng_session *s, int code)
 {
     char why[1200];
     if (code / 100 == 2) {
-        s->pipelining = s->eightbit = s->smtputf8 = 0;
+        s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
         sess_start_txn(s);
         return;
     }
