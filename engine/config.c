@@ -193,6 +193,8 @@ struct cfg_drvclass {
     const char *what; /* "router" */
     size_t size, arr_off, n_off, cap_off, name_off, file_off, line_off;
     int (*check)(struct pctx *, void *inst);
+    int no_driver;          /* instances have no driver option (destinations) */
+    const char *name_chars; /* characters allowed in an instance name; NULL: the default */
 };
 
 struct cfg_section {
@@ -218,7 +220,7 @@ struct pctx {
     size_t nmacros, capmacros, macro_bytes;
     struct cfg_named *named;
     size_t nnamed, capnamed;
-    size_t cap_routers, cap_transports, cap_retry;
+    size_t cap_routers, cap_transports, cap_retry, cap_destinations;
     char *lbuf, *xbuf; /* CFG_LINE_MAX + 1 each */
 };
 
@@ -1057,6 +1059,31 @@ cfg_opt_route_list(struct pctx *p, const struct cfg_optdef *d, void *base, const
 #define CFG_M(f) offsetof(struct cfg, f)
 #define CFG_R(f) offsetof(struct cfg_router, f)
 #define CFG_T(f) offsetof(struct cfg_transport, f)
+#define CFG_D(f) offsetof(struct cfg_destination, f)
+
+/* cfg_opt_rate - "N/s", "N/m", "N/h" (also "N / sec", "N/min", "N/hour") */
+static int
+cfg_opt_rate(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    struct cfg_destination *dst = base;
+    char unit[16] = "";
+    unsigned long n = 0;
+    int used = 0;
+    (void)d;
+    if (sscanf(val, "%lu /%15[a-z]%n", &n, unit, &used) != 2 || val[used] != '\0' || n == 0 ||
+        n > 10000000)
+        return cfg_bad_value(p, d, val, "a rate such as 500/s, 100/m or 3600/h");
+    if (strcmp(unit, "s") == 0 || strcmp(unit, "sec") == 0)
+        dst->rate_period_s = 1;
+    else if (strcmp(unit, "m") == 0 || strcmp(unit, "min") == 0)
+        dst->rate_period_s = 60;
+    else if (strcmp(unit, "h") == 0 || strcmp(unit, "hour") == 0)
+        dst->rate_period_s = 3600;
+    else
+        return cfg_bad_value(p, d, val, "a rate such as 500/s, 100/m or 3600/h");
+    dst->rate_count = (uint32_t)n;
+    return 0;
+}
 
 static const struct cfg_optdef cfg_main_opts[] = {
     {"primary_hostname", cfg_opt_str, CFG_M(primary_hostname), 0, 1, 0, NULL},
@@ -1105,6 +1132,17 @@ static const struct cfg_optdef cfg_transport_opts[] = {
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
+static const struct cfg_optdef cfg_destination_opts[] = {
+    {"max_connections", cfg_opt_int, CFG_D(max_connections), 0, 1, 100000, "20"},
+    {"max_messages_per_connection", cfg_opt_int, CFG_D(max_messages_per_connection), 0, 1, 10000000,
+     "100"},
+    {"max_message_rate", cfg_opt_rate, 0, 0, 0, 0, NULL},
+    {"connection_idle_timeout", cfg_opt_time, CFG_D(connection_idle_timeout_s), 0, 0, INT_MAX,
+     "5s"},
+    {"connect_timeout", cfg_opt_time, CFG_D(connect_timeout_s), 0, 1, INT_MAX, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL},
+};
+
 /* cfg_find_opt - an option by name in a table, or NULL */
 static const struct cfg_optdef *
 cfg_find_opt(const struct cfg_optdef *t, const char *name)
@@ -1132,26 +1170,42 @@ static int cfg_driver_line(struct pctx *p, char *line);
 static int cfg_driver_finish(struct pctx *p);
 static int cfg_router_check(struct pctx *p, void *inst);
 static int cfg_retry_line(struct pctx *p, char *line);
+static int cfg_destination_check(struct pctx *p, void *inst);
 
 #define CFG_CLASS(what, type, arr, n, cap, check)                                                  \
     {                                                                                              \
         what, sizeof(type), offsetof(struct cfg, arr), offsetof(struct cfg, n),                    \
             offsetof(struct pctx, cap), offsetof(type, name), offsetof(type, file),                \
-            offsetof(type, line), check                                                            \
+            offsetof(type, line), check, 0, NULL                                                   \
     }
 static const struct cfg_drvclass cfg_router_class =
     CFG_CLASS("router", struct cfg_router, routers, nrouters, cap_routers, cfg_router_check);
 static const struct cfg_drvclass cfg_transport_class =
     CFG_CLASS("transport", struct cfg_transport, transports, ntransports, cap_transports, NULL);
+static const struct cfg_drvclass cfg_destination_class = {
+    "destination",
+    sizeof(struct cfg_destination),
+    offsetof(struct cfg, destinations),
+    offsetof(struct cfg, ndestinations),
+    offsetof(struct pctx, cap_destinations),
+    offsetof(struct cfg_destination, name),
+    offsetof(struct cfg_destination, file),
+    offsetof(struct cfg_destination, line),
+    cfg_destination_check,
+    1,
+    CFG_INSTCHARS "*",
+};
 
 static const struct cfg_section cfg_main_section = {"main", cfg_main_opts, NULL, cfg_main_line,
                                                     NULL};
 
-/* "begin NAME" sections; "acl" and "destinations" join this table later */
+/* "begin NAME" sections; "acl" joins this table later */
 static const struct cfg_section cfg_sections[] = {
     {"routers", cfg_router_opts, &cfg_router_class, cfg_driver_line, cfg_driver_finish},
     {"transports", cfg_transport_opts, &cfg_transport_class, cfg_driver_line, cfg_driver_finish},
     {"retry", NULL, NULL, cfg_retry_line, NULL},
+    {"destinations", cfg_destination_opts, &cfg_destination_class, cfg_driver_line,
+     cfg_driver_finish},
 };
 #define CFG_NSECTIONS (sizeof cfg_sections / sizeof cfg_sections[0])
 
@@ -1255,9 +1309,9 @@ cfg_main_line(struct pctx *p, char *line)
 
 /* cfg_instance_name - if line starts "name:", its length and the text after ':' */
 static size_t
-cfg_instance_name(char *line, char **after)
+cfg_instance_name(char *line, const char *chars, char **after)
 {
-    size_t n = strspn(line, CFG_INSTCHARS);
+    size_t n = strspn(line, chars ? chars : CFG_INSTCHARS);
     char *t = cfg_skip_ws(line + n);
     if (n == 0 || *t != ':')
         return 0;
@@ -1304,7 +1358,7 @@ static int
 cfg_driver_line(struct pctx *p, char *line)
 {
     char *after;
-    size_t n = cfg_instance_name(line, &after);
+    size_t n = cfg_instance_name(line, p->sec->cls->name_chars, &after);
     if (n == 0) {
         if (!p->inst)
             return cfg_perr(p, "option line before any %s (expected \"name:\")", p->sec->cls->what);
@@ -1330,12 +1384,42 @@ cfg_driver_finish(struct pctx *p)
     int saved = p->line;
     p->inst = 0;
     p->line = *CFG_AT(inst, k->line_off, int);
-    if (!p->inst_driver)
+    if (!p->inst_driver && !k->no_driver)
         return cfg_perr(p, "%s %s: no driver set", k->what, name);
     if (k->check != NULL && k->check(p, inst) < 0)
         return -1;
     p->line = saved;
     return 0;
+}
+
+/* cfg_destination_check - the instance name must be a usable pattern */
+static int
+cfg_destination_check(struct pctx *p, void *inst)
+{
+    struct cfg_destination *d = inst;
+    return cfg_parse_domainitem(p, "destination pattern", d->name, &d->pattern, 0);
+}
+
+/* cfg_destination_find - the entry for a destination (see config.h) */
+const struct cfg_destination *
+cfg_destination_find(const struct cfg *c, const char *domain, const char *const *hosts,
+                     size_t nhosts)
+{
+    const struct cfg_destination *star = NULL;
+    for (size_t i = 0; i < c->ndestinations; i++) {
+        const struct cfg_destination *d = &c->destinations[i];
+        if (d->pattern.kind == 2) {
+            if (star == NULL)
+                star = d;
+            continue;
+        }
+        if (domain != NULL && cfg_domain_match(&d->pattern, domain))
+            return d;
+        for (size_t k = 0; k < nhosts; k++)
+            if (cfg_domain_match(&d->pattern, hosts[k]))
+                return d;
+    }
+    return star;
 }
 
 /* cfg_router_check - options that depend on the router's driver */

@@ -137,6 +137,24 @@ struct cfg_retry_rule {
     size_t nsteps; /* 0: no retrying, fail at once */
 };
 
+/* A "begin destinations" entry: limits for the destinations it matches.
+ * The instance name is the pattern ("*", "*.example.net", "mx.example.com"),
+ * matched against the recipient domain that first reached the destination
+ * and against its MX host names; the first matching entry in file order
+ * wins, "*" only when no other matches. */
+struct cfg_destination {
+    char *name; /* the pattern as written */
+    struct cfg_domainitem pattern;
+    int max_connections;             /* sessions open at once, default 20 */
+    int max_messages_per_connection; /* transactions before QUIT, default 100 */
+    uint32_t rate_count;             /* max_message_rate "N/s", "N/m", "N/h": N ... */
+    uint32_t rate_period_s;          /* ... per this many seconds; 0 = unlimited */
+    int connection_idle_timeout_s;   /* idle cached session closed after, default 5s */
+    int connect_timeout_s;           /* 0: the transport's connect_timeout */
+    const char *file;
+    int line;
+};
+
 struct cfg {
     char *primary_hostname;           /* default: gethostname() */
     char *spool_directory;            /* default "./var/spool" */
@@ -164,6 +182,8 @@ struct cfg {
     size_t ntransports;
     struct cfg_retry_rule *retry;
     size_t nretry;
+    struct cfg_destination *destinations;
+    size_t ndestinations;
 
     /* storage kept alive for the structure's lifetime (names, strings) */
     void *arena;
@@ -209,5 +229,11 @@ const struct cfg_retry_rule *cfg_retry_find(const struct cfg *c, const char *dom
  * (e.g. "timeout", "rcpt_4xx"); error NULL behaves as cfg_retry_find */
 const struct cfg_retry_rule *cfg_retry_find_error(const struct cfg *c, const char *domain,
                                                   const char *error);
+
+/* cfg_destination_find - the entry for a destination reached through domain
+ * with these MX host names (see struct cfg_destination), or NULL for the
+ * built-in defaults */
+const struct cfg_destination *cfg_destination_find(const struct cfg *c, const char *domain,
+                                                   const char *const *hosts, size_t nhosts);
 
 #endif

@@ -319,9 +319,31 @@ hosts_copy(const struct dns_result *res)
     return h;
 }
 
+/* dest_policy - the limits of the "begin destinations" entry matching d
+ * (through domain or any of its hosts), or the built-in defaults */
+static void
+dest_policy(struct eng_dest *d, const char *domain)
+{
+    const char **names = calloc(d->nhosts + 1, sizeof(char *));
+    const struct cfg_destination *c;
+    if (names == NULL)
+        abort();
+    for (size_t i = 0; i < d->nhosts; i++)
+        names[i] = d->hosts[i].name;
+    c = cfg_destination_find(S.cfg, domain, names, d->nhosts);
+    free(names);
+    d->pol.max_connections = c ? c->max_connections : 20;
+    d->pol.max_messages_per_connection = c ? c->max_messages_per_connection : 100;
+    d->pol.connection_idle_timeout_ms = c ? c->connection_idle_timeout_s * 1000 : 5000;
+    d->pol.connect_timeout_s = c ? c->connect_timeout_s : 0;
+    d->pol.rate_count = c ? c->rate_count : 0;
+    d->pol.rate_period_ms = c ? c->rate_period_s * 1000u : 0;
+}
+
 /* dest_get - the destination for a resolved host set, made on first use */
 static struct eng_dest *
-dest_get(const struct cfg_router *r, uint16_t port, const struct dns_result *res)
+dest_get(const struct cfg_router *r, uint16_t port, const struct dns_result *res,
+         const char *domain)
 {
     char *key = dest_key(r->transport, port, res);
     uint32_t b = hash_str(key) % DEST_BUCKETS;
@@ -339,9 +361,7 @@ dest_get(const struct cfg_router *r, uint16_t port, const struct dns_result *res
     d->port = port;
     d->nhosts = res->nhosts;
     d->hosts = hosts_copy(res);
-    d->pol.max_connections = 10;
-    d->pol.max_messages_per_connection = 100;
-    d->pol.connection_idle_timeout_ms = 5000;
+    dest_policy(d, domain);
     d->ready_tail = &d->ready_head;
     eng_timer_init(&d->rate_timer, on_rate_timer, d);
     d->hnext = S.dests[b];
@@ -538,7 +558,7 @@ on_routed(struct dns_result *res, void *arg)
     char why[300];
 
     if (res->status == DNS_OK) {
-        struct eng_dest *d = dest_get(rq->router, rq->port, res);
+        struct eng_dest *d = dest_get(rq->router, rq->port, res, rq->domain);
         dest_enqueue(d, q, rq->ridx, rq->n);
         dest_dispatch(d);
     } else {

@@ -329,7 +329,8 @@ sess_try_addr(struct eng_session *s)
     eng_io_init(&s->io, s->fd, s->io.cb, s);
     s->st = SS_CONNECTING;
     eng_io_set(s->w->loop, &s->io, EPOLLOUT);
-    sess_timer(s, s->d->tp->connect_timeout_s);
+    sess_timer(s, s->d->pol.connect_timeout_s ? s->d->pol.connect_timeout_s
+                                              : s->d->tp->connect_timeout_s);
     return 0;
 }
 
