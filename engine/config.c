@@ -1070,7 +1070,7 @@ cfg_opt_rate(struct pctx *p, const struct cfg_optdef *d, void *base, const char 
     unsigned long n = 0;
     int used = 0;
     (void)d;
-    if (sscanf(val, "%lu /%15[a-z]%n", &n, unit, &used) != 2 || val[used] != '\0' || n == 0 ||
+    if (sscanf(val, "%lu / %15[a-z]%n", &n, unit, &used) != 2 || val[used] != '\0' || n == 0 ||
         n > 10000000)
         return cfg_bad_value(p, d, val, "a rate such as 500/s, 100/m or 3600/h");
     if (strcmp(unit, "s") == 0 || strcmp(unit, "sec") == 0)

@@ -930,6 +930,71 @@ test_garbage_input(void **state)
     free(big);
 }
 
+/* test_destinations - the "begin destinations" section and its matching */
+static void
+test_destinations(void **state)
+{
+    (void)state;
+    struct cfg *c = load("begin destinations\n"
+                         "*:\n"
+                         "  max_connections = 7\n"
+                         "mx.d1.example:\n"
+                         "  max_connections = 2\n"
+                         "  max_messages_per_connection = 3\n"
+                         "  max_message_rate = 10/s\n"
+                         "  connection_idle_timeout = 1s\n"
+                         "  connect_timeout = 4s\n"
+                         "*.example.net: max_message_rate = 120 / m\n"
+                         "slow.example: max_message_rate = 3600/h\n");
+    assert_non_null(c);
+    assert_int_equal(c->ndestinations, 4);
+    const char *h1[] = {"mx.d1.example"}, *h2[] = {"mx.other.example"};
+    const struct cfg_destination *d = cfg_destination_find(c, "d1.example", h1, 1);
+    assert_non_null(d);
+    assert_string_equal(d->name, "mx.d1.example");
+    assert_int_equal(d->max_connections, 2);
+    assert_int_equal(d->max_messages_per_connection, 3);
+    assert_int_equal(d->rate_count, 10);
+    assert_int_equal(d->rate_period_s, 1);
+    assert_int_equal(d->connection_idle_timeout_s, 1);
+    assert_int_equal(d->connect_timeout_s, 4);
+    /* the domain matches too; a wildcard matches names below it only */
+    d = cfg_destination_find(c, "a.example.net", h2, 1);
+    assert_string_equal(d->name, "*.example.net");
+    assert_int_equal(d->rate_count, 120);
+    assert_int_equal(d->rate_period_s, 60);
+    assert_int_equal(d->max_connections, 20); /* default, not the "*" entry's */
+    d = cfg_destination_find(c, "slow.example", NULL, 0);
+    assert_int_equal(d->rate_period_s, 3600);
+    /* "*" only when nothing else matches, even though it comes first */
+    d = cfg_destination_find(c, "example.net", h2, 1);
+    assert_string_equal(d->name, "*");
+    assert_int_equal(d->max_connections, 7);
+    assert_int_equal(d->rate_count, 0);
+    cfg_free(c);
+    c = load("primary_hostname = a.example\n");
+    assert_non_null(c);
+    assert_null(cfg_destination_find(c, "x.example", h1, 1));
+    cfg_free(c);
+}
+
+/* test_destinations_errors - bad entries name the file and line */
+static void
+test_destinations_errors(void **state)
+{
+    (void)state;
+    load_fails("begin destinations\nfoo.example:\n  max_message_rate = 10/x\n", "t.conf:3",
+               "max_message_rate");
+    load_fails("begin destinations\nfoo.example:\n  max_message_rate = 0/s\n", "t.conf:3", NULL);
+    load_fails("begin destinations\nfoo.example:\n  max_connections = 0\n", "t.conf:3",
+               "max_connections");
+    load_fails("begin destinations\nfoo.example:\n  driver = smtp\n", "t.conf:3", "driver");
+    load_fails("begin destinations\n  max_connections = 3\n", "t.conf:2", NULL);
+    load_fails("begin destinations\nfoo.example:\n  no_such_option = 1\n", "t.conf:3",
+               "no_such_option");
+    load_fails("begin destinations\nfoo.example:\nfoo.example:\n", "t.conf:3", "duplicate");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_main_options),
@@ -957,6 +1022,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_parse_size),
     cmocka_unit_test(test_parse_sockaddr),
     cmocka_unit_test(test_garbage_input),
+    cmocka_unit_test(test_destinations),
+    cmocka_unit_test(test_destinations_errors),
 };
 
 /* clang-format off */
