@@ -33,9 +33,17 @@ int api_smtp_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen);
  * answer; others get 421; returns when the listener thread has ended */
 void api_smtp_stop(void);
 
+/* api_smtp_reload - sessions use cfg from now on (limits, relay_from_hosts,
+ * host name); listen addresses change only at restart. cfg must outlive the
+ * listener. Main thread. */
+void api_smtp_reload(const struct cfg *cfg);
+
 /* api_http_start - bind every http_listen address; 0 or -1 with err */
 int api_http_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen);
 void api_http_stop(void);
+/* api_http_reload - requests use cfg from now on (listen addresses change
+ * only at restart); cfg must outlive the server. Main thread. */
+void api_http_reload(const struct cfg *cfg);
 
 /* api_received_header - build the Received: trace header spate prepends
  * (CRLF-terminated, folded) into a malloc'd string. with_proto e.g. "esmtp"

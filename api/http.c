@@ -61,7 +61,7 @@ static size_t http_ndaemons;
 static atomic_int http_injects;  /* inject requests handed to the spool, not yet answered */
 static atomic_int http_stopping; /* set by api_http_stop: no new submissions */
 static int http_marker;          /* con_cls of a GET between its two calls */
-static const struct cfg *http_cfg;
+static const struct cfg *_Atomic http_cfg; /* swapped by api_http_reload */
 static spool *http_spool;
 
 /* Body of a POST being received (MHD's con_cls). */
@@ -673,6 +673,13 @@ api_http_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
         log_info("HTTP API listening on %s", cfg->http_listen[i].text);
     }
     return 0;
+}
+
+/* api_http_reload - requests read the new configuration from now on */
+void
+api_http_reload(const struct cfg *cfg)
+{
+    atomic_store(&http_cfg, cfg);
 }
 
 /* api_http_stop - stop accepting, let inject requests get their answer

@@ -916,6 +916,23 @@ api_smtp_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     return 0;
 }
 
+/* on_reload - listener thread: sessions read the new configuration */
+static void
+on_reload(eng_loop *loop, void *arg)
+{
+    (void)loop;
+    if (the_listener != NULL)
+        the_listener->cfg = arg;
+}
+
+/* api_smtp_reload - switch the listener to a new configuration */
+void
+api_smtp_reload(const struct cfg *cfg)
+{
+    if (the_listener != NULL && eng_loop_post(the_listener->loop, on_reload, (void *)cfg) < 0)
+        abort();
+}
+
 /* api_smtp_stop - stop the listener and wait for its thread */
 void
 api_smtp_stop(void)

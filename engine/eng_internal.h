@@ -41,7 +41,8 @@ struct eng_idle {
 
 /* A destination: the resolved host set (and port) that messages go to. */
 struct eng_dest {
-    char *key; /* "transport|port|host1,host2" */
+    char *key;    /* "transport|port|host1,host2" */
+    char *domain; /* the recipient domain that first reached it */
     const struct cfg_transport *tp;
     const struct cfg_router *router;
     uint16_t port;
@@ -102,6 +103,9 @@ void eng_worker_stop(struct eng_worker *w);
 void eng_worker_give(struct eng_worker *w, struct eng_job *job);
 /* eng_worker_close - tell w to QUIT and free an idle session; any thread */
 void eng_worker_close(struct eng_worker *w, struct eng_session *s);
+
+/* eng_worker_reload - w uses cfg from now on (posted) */
+void eng_worker_reload(struct eng_worker *w, const struct cfg *cfg);
 
 /* sched.c, called from workers (any thread: they post) */
 void eng_sched_job_done(struct eng_job *job);

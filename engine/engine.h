@@ -37,6 +37,11 @@ void eng_commit_hook(struct spool_msg *msg, void *arg);
  * undelivered recipients stay queued) and the scheduler */
 void eng_stop(void);
 
+/* eng_reload - use cfg from now on (routers, transports, retry rules,
+ * destination limits, HELO name). cfg must stay alive until eng_stop():
+ * destinations made earlier keep pointing at their transport. Main thread. */
+void eng_reload(const struct cfg *cfg);
+
 /* eng_queue_json - per-destination queue summary as a malloc'd JSON text;
  * any thread (asks the scheduler and waits up to 2 s) */
 char *eng_queue_json(void);

@@ -245,21 +245,66 @@ start_all(const struct cfg *c)
     return sp;
 }
 
-/* wait_for_signals - serve until SIGTERM/SIGINT */
-static void
-wait_for_signals(const sigset_t *set)
+/* addrs_differ - do two address lists differ? */
+static int
+addrs_differ(const struct cfg_sockaddr *a, size_t na, const struct cfg_sockaddr *b, size_t nb)
+{
+    if (na != nb)
+        return 1;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i].text, b[i].text) != 0)
+            return 1;
+    return 0;
+}
+
+/* reload - SIGHUP: read the configuration again and switch to it; a bad
+ * file keeps the running configuration. Returns the one in force. */
+static struct cfg *
+reload(const struct opts *o, struct cfg *cur, struct cfg ***old, size_t *nold)
+{
+    char err[CFG_ERR_MAX];
+    struct cfg *c = NULL;
+    int rc = o->config ? cfg_load_file(o->config, o->overrides, o->noverrides, &c, err, sizeof(err))
+                       : cfg_load_string(cfg_default_text, "(embedded default)", o->overrides,
+                                         o->noverrides, &c, err, sizeof(err));
+    if (rc != 0) {
+        log_err("SIGHUP: configuration error, keeping the running one: %s", err);
+        return cur;
+    }
+    if (strcmp(c->spool_directory, cur->spool_directory) != 0 ||
+        c->worker_threads != cur->worker_threads ||
+        addrs_differ(c->smtp_listen, c->n_smtp_listen, cur->smtp_listen, cur->n_smtp_listen) ||
+        addrs_differ(c->http_listen, c->n_http_listen, cur->http_listen, cur->n_http_listen) ||
+        addrs_differ(c->dns_servers, c->n_dns_servers, cur->dns_servers, cur->n_dns_servers) ||
+        strcmp(c->log_file_path, cur->log_file_path) != 0)
+        log_warn("SIGHUP: spool_directory, worker_threads, smtp_listen, http_listen, "
+                 "dns_servers and log_file_path take effect at the next start");
+    /* the running configuration stays alive: destinations point into it */
+    *old = realloc(*old, (*nold + 1) * sizeof(**old));
+    if (*old == NULL)
+        abort();
+    (*old)[(*nold)++] = cur;
+    eng_reload(c);
+    api_smtp_reload(c);
+    api_http_reload(c);
+    return c;
+}
+
+/* wait_for_signals - serve until SIGTERM/SIGINT; SIGHUP reloads */
+static struct cfg *
+wait_for_signals(const sigset_t *set, const struct opts *o, struct cfg *c, struct cfg ***old,
+                 size_t *nold)
 {
     for (;;) {
         int sig = 0;
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_warn("SIGHUP: configuration reload is not implemented yet; restart spated to "
-                     "apply changes (queued mail is kept either way)");
+            c = reload(o, c, old, nold);
             continue;
         }
         log_info("signal %d received: shutting down", sig);
-        return;
+        return c;
     }
 }
 
@@ -268,7 +313,8 @@ int
 main(int argc, char **argv)
 {
     struct opts o = {0};
-    struct cfg *c;
+    struct cfg *c, **old = NULL;
+    size_t nold = 0;
     sigset_t set;
     spool *sp;
 
@@ -299,7 +345,7 @@ main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this */
     sp = start_all(c);
-    wait_for_signals(&set);
+    c = wait_for_signals(&set, &o, c, &old, &nold);
     api_smtp_stop();
     api_http_stop();
     eng_stop();
@@ -307,6 +353,9 @@ main(int argc, char **argv)
     log_info("spated stopped");
     log_close();
     cfg_free(c);
+    for (size_t i = 0; i < nold; i++)
+        cfg_free(old[i]);
+    free(old);
     free(o.overrides);
     free(o.bt);
     return 0;

@@ -322,7 +322,7 @@ hosts_copy(const struct dns_result *res)
 /* dest_policy - the limits of the "begin destinations" entry matching d
  * (through domain or any of its hosts), or the built-in defaults */
 static void
-dest_policy(struct eng_dest *d, const char *domain)
+dest_policy(struct eng_dest *d)
 {
     const char **names = calloc(d->nhosts + 1, sizeof(char *));
     const struct cfg_destination *c;
@@ -330,7 +330,7 @@ dest_policy(struct eng_dest *d, const char *domain)
         abort();
     for (size_t i = 0; i < d->nhosts; i++)
         names[i] = d->hosts[i].name;
-    c = cfg_destination_find(S.cfg, domain, names, d->nhosts);
+    c = cfg_destination_find(S.cfg, d->domain, names, d->nhosts);
     free(names);
     d->pol.max_connections = c ? c->max_connections : 20;
     d->pol.max_messages_per_connection = c ? c->max_messages_per_connection : 100;
@@ -361,7 +361,9 @@ dest_get(const struct cfg_router *r, uint16_t port, const struct dns_result *res
     d->port = port;
     d->nhosts = res->nhosts;
     d->hosts = hosts_copy(res);
-    dest_policy(d, domain);
+    if ((d->domain = strdup(domain)) == NULL)
+        abort();
+    dest_policy(d);
     d->ready_tail = &d->ready_head;
     eng_timer_init(&d->rate_timer, on_rate_timer, d);
     d->hnext = S.dests[b];
@@ -883,6 +885,33 @@ eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+/* on_reload - scheduler thread: switch configuration, refresh destination limits */
+static void
+on_reload(eng_loop *loop, void *arg)
+{
+    (void)loop;
+    S.cfg = arg;
+    for (size_t b = 0; b < DEST_BUCKETS; b++)
+        for (struct eng_dest *d = S.dests[b]; d; d = d->hnext) {
+            dest_policy(d);
+            dest_dispatch(d);
+        }
+    log_info("configuration reloaded: %zu router(s), %zu transport(s), %zu destination "
+             "entr%s",
+             S.cfg->nrouters, S.cfg->ntransports, S.cfg->ndestinations,
+             S.cfg->ndestinations == 1 ? "y" : "ies");
+}
+
+/* eng_reload - switch the scheduler and the workers to a new configuration */
+void
+eng_reload(const struct cfg *cfg)
+{
+    for (int i = 0; i < S.nworkers; i++)
+        eng_worker_reload(S.workers[i], cfg);
+    if (eng_loop_post(S.loop, on_reload, (void *)cfg) < 0)
+        abort();
 }
 
 /* eng_stop - stop the workers, then the scheduler */

@@ -53,6 +53,11 @@ struct eng_worker {
     struct eng_session *sessions; /* all live sessions, for shutdown */
 };
 
+struct reload_note {
+    struct eng_worker *w;
+    const struct cfg *cfg;
+};
+
 struct eng_session {
     struct eng_worker *w;
     struct eng_dest *d;
@@ -899,6 +904,29 @@ void
 eng_worker_close(struct eng_worker *w, struct eng_session *s)
 {
     if (eng_loop_post(w->loop, on_close, s) < 0)
+        abort();
+}
+
+/* on_reload - take the new configuration */
+static void
+on_reload(eng_loop *loop, void *arg)
+{
+    (void)loop;
+    struct reload_note *n = arg;
+    n->w->cfg = n->cfg;
+    free(n);
+}
+
+/* eng_worker_reload - post the new configuration to w */
+void
+eng_worker_reload(struct eng_worker *w, const struct cfg *cfg)
+{
+    struct reload_note *n = malloc(sizeof(*n));
+    if (n == NULL)
+        abort();
+    n->w = w;
+    n->cfg = cfg;
+    if (eng_loop_post(w->loop, on_reload, n) < 0)
         abort();
 }
 
