@@ -1,0 +1,1300 @@
+/*
+ * sink.c - spate-sink, an SMTP receiver for tests and benchmarks.
+ *
+ * SYNOPSIS
+ *     spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]
+ *                [--chunking] [--no-pipelining] [--greeting-delay MS]
+ *                [-t THREADS] [-q]
+ *
+ * DESCRIPTION
+ *     A real RFC 5321 server that accepts mail and answers per recipient as
+ *     the recipient's local part asks (lower-case prefix match):
+ *         tempfail-once...  first RCPT of that exact address 451 4.3.0, then 250
+ *         tempfail...       always 451 4.3.0
+ *         permfail...       always 550 5.1.1
+ *         datafail...       RCPT 250, but the final DATA reply is 554 5.6.0
+ *         slow...           the final DATA reply is delayed 200 ms
+ *         anything else     250
+ *     EHLO advertises PIPELINING (unless --no-pipelining), SIZE, 8BITMIME,
+ *     ENHANCEDSTATUSCODES, SMTPUTF8, DSN and, with --chunking, CHUNKING
+ *     (BDAT, RFC 3030). Replies to pipelined commands are queued and written
+ *     once the input buffer holds no further complete command (RFC 2920).
+ *
+ *     Listeners are IPv4 "a.b.c.d:port" or IPv6 "[addr]:port". THREADS worker
+ *     threads (default 2) each run an epoll loop over non-blocking sockets;
+ *     every listener is in every loop (EPOLLEXCLUSIVE) and a connection stays
+ *     on the thread that accepted it. Delays run from per-thread FIFO timer
+ *     queues (all delays of one kind are equal, so FIFO order is deadline
+ *     order), never by sleeping.
+ *
+ *     -d DIR: each accepted message is stored as DIR/NNNNNNNN.eml (a global
+ *     sequence from 1), exactly the bytes received after dot-unstuffing, and
+ *     DIR/NNNNNNNN.env, a JSON object {"mail_from", "rcpt_to" (recipients that
+ *     got 250), "peer", "local", "conn_id", "msg_in_conn", "helo"}. Both are
+ *     written to temporary names and renamed, the .env first, so a visible .eml
+ *     always has its .env. Rejected messages are not stored.
+ *
+ *     -s FILE: a JSON object with connections_total, connections_now,
+ *     connections_max (peak concurrent), messages (accepted), recipients
+ *     (recipients of accepted messages), max_messages_per_connection,
+ *     rcpt_tempfail, rcpt_permfail, messages_rejected, and the same under
+ *     "by_local" per listen address. Rewritten (temp + rename) at most every
+ *     100 ms when something changed, and at exit.
+ *
+ *     SIGTERM / SIGINT: write the stats file and exit 0.
+ *
+ * DIAGNOSTICS
+ *     Startup errors on stderr, exit 1. A command line over 1000 octets gets
+ *     500 5.5.2 (the line is consumed); a message over 100 MB gets 552 5.3.4.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SINK_HOSTNAME "sink.spate-test"
+#define LINE_MAX_OCTETS 1000          /* RFC 5321 §4.5.3.1.4, with CRLF */
+#define MSG_MAX ((uint64_t)100 << 20) /* 100 MB */
+#define IN_CAP 65536                  /* per-connection input buffer */
+#define OUT_HIGH (256 * 1024)         /* stop reading above this much pending output */
+#define SPILL_CAP (256 * 1024)        /* body bytes kept in memory before spilling */
+#define MAX_RCPT 1000
+#define SLOW_MS 200
+#define MAX_LISTEN 64
+#define MAX_THREADS 64
+
+enum obj_kind { OBJ_LISTENER = 1, OBJ_CONN, OBJ_WAKE };
+
+/* The counters kept globally and per listener. */
+enum stat_field {
+    ST_CONN_TOTAL,
+    ST_CONN_NOW,
+    ST_CONN_MAX,
+    ST_MESSAGES,
+    ST_RECIPIENTS,
+    ST_MAX_MPC,
+    ST_RCPT_TEMPFAIL,
+    ST_RCPT_PERMFAIL,
+    ST_MSG_REJECTED,
+    ST_NFIELDS
+};
+
+static const char *const stat_names[ST_NFIELDS] = {
+    "connections_total", "connections_now", "connections_max",
+    "messages",          "recipients",      "max_messages_per_connection",
+    "rcpt_tempfail",     "rcpt_permfail",   "messages_rejected",
+};
+
+struct counters {
+    atomic_ulong v[ST_NFIELDS];
+};
+
+struct listener {
+    int kind;
+    int fd;
+    char name[64];
+    struct counters c;
+};
+
+struct conn;
+
+/* A FIFO of connections waiting for a deadline; all entries share one delay. */
+struct timerq {
+    struct conn *head, *tail;
+    int delay_ms;
+};
+
+struct worker {
+    pthread_t tid;
+    int epfd;
+    struct timerq greetq, slowq;
+    struct conn *conns; /* all open connections of this thread, to close at exit */
+};
+
+enum conn_state { CS_GREET, CS_CMD, CS_DATA, CS_BDAT, CS_DELAY, CS_CLOSING };
+
+struct conn {
+    int kind;
+    int fd;
+    struct worker *w;
+    struct listener *l;
+    enum conn_state state;
+    uint32_t events;
+    unsigned long id, nmsg;
+    char peer[64], local[64], helo[256];
+    /* input */
+    size_t in_len, in_pos;
+    bool overlong;
+    /* output */
+    char *out;
+    size_t out_len, out_off, out_cap;
+    /* transaction */
+    bool greeted, in_tx, datafail, slow, too_big, at_bol, bdat_last, bdat_bad;
+    char *mail_from;
+    char **rcpts;
+    size_t nrcpt;
+    uint64_t body_size, bdat_left;
+    char *body;
+    size_t body_len;
+    int spill_fd;
+    char spill_name[1024];
+    /* timer */
+    struct timerq *tq;
+    struct conn *tprev, *tnext;
+    struct conn *lprev, *lnext; /* worker's list of connections */
+    int64_t deadline;
+    char delayed_reply[128];
+    char in[IN_CAP];
+};
+
+static struct {
+    struct listener listeners[MAX_LISTEN];
+    size_t nlisteners;
+    struct worker workers[MAX_THREADS];
+    int nthreads;
+    const char *dir, *statsfile;
+    bool chunking, pipelining, quiet;
+    int greeting_delay;
+    int wakefd;
+    struct counters c;
+    atomic_bool stop;
+    atomic_ulong gen, seq, conn_ids;
+    pthread_mutex_t once_lock;
+    char **once_tab;
+    size_t once_cap, once_n;
+} g = {.pipelining = true, .nthreads = 2};
+
+static int wake_obj = OBJ_WAKE;
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+
+/* now_ms - monotonic time in milliseconds */
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* die - print a startup error and exit 1 */
+static void
+die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("spate-sink: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+/* xmalloc - allocate or die: the sink has no useful way to go on without memory */
+static void *
+xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+/* xstrdup - duplicate a string or die */
+static char *
+xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+/* stat_add - add to a counter globally and for one listener */
+static void
+stat_add(struct listener *l, enum stat_field f, long d)
+{
+    atomic_fetch_add(&g.c.v[f], (unsigned long)d);
+    atomic_fetch_add(&l->c.v[f], (unsigned long)d);
+    atomic_fetch_add(&g.gen, 1);
+}
+
+/* stat_max1 - raise one counter to at least v */
+static void
+stat_max1(struct counters *c, enum stat_field f, unsigned long v)
+{
+    unsigned long cur = atomic_load(&c->v[f]);
+    while (cur < v && !atomic_compare_exchange_weak(&c->v[f], &cur, v))
+        ;
+}
+
+/* stat_max - raise a counter to at least v globally and for one listener */
+static void
+stat_max(struct listener *l, enum stat_field f, unsigned long v)
+{
+    stat_max1(&g.c, f, v);
+    stat_max1(&l->c, f, v);
+    atomic_fetch_add(&g.gen, 1);
+}
+
+/* once_hash - FNV-1a of a string */
+static size_t
+once_hash(const char *s)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* once_insert_locked - insert into the open-addressing set; 1 if new, 0 if present */
+static int
+once_insert_locked(const char *addr)
+{
+    size_t i = once_hash(addr) & (g.once_cap - 1);
+    while (g.once_tab[i]) {
+        if (strcmp(g.once_tab[i], addr) == 0)
+            return 0;
+        i = (i + 1) & (g.once_cap - 1);
+    }
+    g.once_tab[i] = xstrdup(addr);
+    g.once_n++;
+    return 1;
+}
+
+/* once_first - 1 the first time an address is seen (tempfail-once), else 0 */
+static int
+once_first(const char *addr)
+{
+    pthread_mutex_lock(&g.once_lock);
+    if (2 * (g.once_n + 1) > g.once_cap) {
+        char **old = g.once_tab;
+        size_t oldcap = g.once_cap;
+        g.once_cap = oldcap ? oldcap * 2 : 64;
+        g.once_tab = calloc(g.once_cap, sizeof(char *));
+        if (!g.once_tab)
+            die("out of memory");
+        g.once_n = 0;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i]) {
+                once_insert_locked(old[i]);
+                free(old[i]);
+            }
+        free(old);
+    }
+    int r = once_insert_locked(addr);
+    pthread_mutex_unlock(&g.once_lock);
+    return r;
+}
+
+/* json_str - append s as a JSON string to buf (bounded); returns new length */
+static size_t
+json_str(char *buf, size_t len, size_t cap, const char *s)
+{
+    if (len + 2 >= cap)
+        return len;
+    buf[len++] = '"';
+    for (; *s && len + 8 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            buf[len++] = '\\';
+            buf[len++] = (char)ch;
+        } else if (ch < 0x20) {
+            len += (size_t)snprintf(buf + len, cap - len, "\\u%04x", ch);
+        } else {
+            buf[len++] = (char)ch;
+        }
+    }
+    buf[len++] = '"';
+    buf[len] = '\0';
+    return len;
+}
+
+/* counters_json - append one counters object to buf; returns new length */
+static size_t
+counters_json(char *buf, size_t len, size_t cap, struct counters *c)
+{
+    for (int f = 0; f < ST_NFIELDS && len < cap; f++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\": %lu", f ? ", " : "", stat_names[f],
+                                atomic_load(&c->v[f]));
+    return len < cap ? len : cap - 1;
+}
+
+/* write_atomic - write buf to path via path.tmp and rename; 0 or -errno */
+static int
+write_atomic(const char *path, const char *buf, size_t len)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = write(fd, buf, len);
+    int rc = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
+/* stats_write - write the stats JSON to a temp file and rename it into place */
+static void
+stats_write(void)
+{
+    size_t cap = 1024 + g.nlisteners * 640, len = 0;
+    char *buf = xmalloc(cap);
+    len += (size_t)snprintf(buf, cap, "{");
+    len = counters_json(buf, len, cap, &g.c);
+    len += (size_t)snprintf(buf + len, cap - len, ", \"by_local\": {");
+    for (size_t i = 0; i < g.nlisteners; i++) {
+        len += (size_t)snprintf(buf + len, cap - len, "%s", i ? ", " : "");
+        len = json_str(buf, len, cap, g.listeners[i].name);
+        len += (size_t)snprintf(buf + len, cap - len, ": {");
+        len = counters_json(buf, len, cap, &g.listeners[i].c);
+        len += (size_t)snprintf(buf + len, cap - len, "}");
+    }
+    len += (size_t)snprintf(buf + len, cap - len, "}}\n");
+    int rc = write_atomic(g.statsfile, buf, strlen(buf));
+    if (rc < 0 && !g.quiet)
+        fprintf(stderr, "spate-sink: writing %s: %s\n", g.statsfile, strerror(-rc));
+    free(buf);
+}
+
+/* sockaddr_text - "ip:port" or "[ip6]:port" */
+static void
+sockaddr_text(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const void *)ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+        snprintf(out, outlen, "[%s]:%u", ip, ntohs(s6->sin6_port));
+    } else {
+        const struct sockaddr_in *s4 = (const void *)ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+        snprintf(out, outlen, "%s:%u", ip, ntohs(s4->sin_port));
+    }
+}
+
+/* out_append - queue reply bytes */
+static void
+out_append(struct conn *c, const char *s, size_t n)
+{
+    if (c->out_len + n > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 1024;
+        while (cap < c->out_len + n)
+            cap *= 2;
+        c->out = realloc(c->out, cap);
+        if (!c->out)
+            die("out of memory");
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, s, n);
+    c->out_len += n;
+}
+
+/* reply - queue one formatted reply line (CRLF added) */
+__attribute__((format(printf, 2, 3))) static void
+reply(struct conn *c, const char *fmt, ...)
+{
+    char line[600];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(line) - 3)
+        n = sizeof(line) - 3;
+    memcpy(line + n, "\r\n", 2);
+    out_append(c, line, (size_t)n + 2);
+}
+
+/* conn_flush - write queued replies; 0 ok (maybe partial), -1 connection gone */
+static int
+conn_flush(struct conn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0)
+            return -1;
+        c->out_off += (size_t)n;
+    }
+    c->out_off = c->out_len = 0;
+    return 0;
+}
+
+/* conn_update_events - set the epoll interest from the connection's state */
+static void
+conn_update_events(struct conn *c)
+{
+    size_t pending = c->out_len - c->out_off;
+    uint32_t ev = 0;
+    if (c->state != CS_GREET && c->state != CS_DELAY && c->state != CS_CLOSING &&
+        c->in_len < IN_CAP && pending < OUT_HIGH)
+        ev |= EPOLLIN;
+    if (pending)
+        ev |= EPOLLOUT;
+    if (ev == c->events)
+        return;
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &e);
+    c->events = ev;
+}
+
+/* timer_add - put a connection at the tail of a timer queue */
+static void
+timer_add(struct timerq *q, struct conn *c)
+{
+    c->tq = q;
+    c->deadline = now_ms() + q->delay_ms;
+    c->tnext = NULL;
+    c->tprev = q->tail;
+    if (q->tail)
+        q->tail->tnext = c;
+    else
+        q->head = c;
+    q->tail = c;
+}
+
+/* timer_del - take a connection off its timer queue, if on one */
+static void
+timer_del(struct conn *c)
+{
+    struct timerq *q = c->tq;
+    if (!q)
+        return;
+    if (c->tprev)
+        c->tprev->tnext = c->tnext;
+    else
+        q->head = c->tnext;
+    if (c->tnext)
+        c->tnext->tprev = c->tprev;
+    else
+        q->tail = c->tprev;
+    c->tq = NULL;
+    c->tprev = c->tnext = NULL;
+}
+
+/* tx_reset - forget the current transaction (envelope and body) */
+static void
+tx_reset(struct conn *c)
+{
+    free(c->mail_from);
+    c->mail_from = NULL;
+    for (size_t i = 0; i < c->nrcpt; i++)
+        free(c->rcpts[i]);
+    c->nrcpt = 0;
+    c->in_tx = c->datafail = c->slow = c->too_big = c->bdat_bad = false;
+    c->body_size = 0;
+    c->body_len = 0;
+    if (c->spill_fd >= 0) {
+        close(c->spill_fd);
+        unlink(c->spill_name);
+        c->spill_fd = -1;
+    }
+}
+
+/* body_spill - move the in-memory body to the connection's spill file */
+static int
+body_spill(struct conn *c)
+{
+    if (c->spill_fd < 0) {
+        int n = snprintf(c->spill_name, sizeof(c->spill_name), "%s/conn-%lu.tmp", g.dir, c->id);
+        if (n < 0 || (size_t)n >= sizeof(c->spill_name))
+            return -ENAMETOOLONG;
+        c->spill_fd = open(c->spill_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (c->spill_fd < 0)
+            return -errno;
+    }
+    size_t off = 0;
+    while (off < c->body_len) {
+        ssize_t n = write(c->spill_fd, c->body + off, c->body_len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -EIO;
+        off += (size_t)n;
+    }
+    c->body_len = 0;
+    return 0;
+}
+
+/* body_append - add message bytes (already unstuffed) to the transaction */
+static void
+body_append(struct conn *c, const char *p, size_t n)
+{
+    c->body_size += n;
+    if (c->too_big)
+        return;
+    if (c->body_size > MSG_MAX) {
+        c->too_big = true;
+        return;
+    }
+    if (!g.dir)
+        return;
+    if (!c->body)
+        c->body = xmalloc(SPILL_CAP);
+    while (n) {
+        size_t k = SPILL_CAP - c->body_len;
+        if (k > n)
+            k = n;
+        memcpy(c->body + c->body_len, p, k);
+        c->body_len += k;
+        p += k;
+        n -= k;
+        if (c->body_len == SPILL_CAP && body_spill(c) < 0)
+            c->too_big = true; /* cannot store it: refuse at the end */
+    }
+}
+
+/* store_env - write DIR/NNNNNNNN.env for an accepted message */
+static int
+store_env(struct conn *c, unsigned long seq)
+{
+    size_t cap = 4096 + c->nrcpt * 600, len = 0;
+    char *buf = xmalloc(cap), path[4200];
+    len += (size_t)snprintf(buf, cap, "{\"mail_from\": ");
+    len = json_str(buf, len, cap, c->mail_from);
+    len += (size_t)snprintf(buf + len, cap - len, ", \"rcpt_to\": [");
+    for (size_t i = 0; i < c->nrcpt; i++) {
+        len += (size_t)snprintf(buf + len, cap - len, "%s", i ? ", " : "");
+        len = json_str(buf, len, cap, c->rcpts[i]);
+    }
+    len += (size_t)snprintf(buf + len, cap - len, "], \"peer\": \"%s\", \"local\": \"%s\"", c->peer,
+                            c->local);
+    len += (size_t)snprintf(buf + len, cap - len, ", \"conn_id\": %lu, \"msg_in_conn\": %lu", c->id,
+                            c->nmsg);
+    len += (size_t)snprintf(buf + len, cap - len, ", \"helo\": ");
+    len = json_str(buf, len, cap, c->helo);
+    len += (size_t)snprintf(buf + len, cap - len, "}\n");
+    snprintf(path, sizeof(path), "%s/%08lu.env", g.dir, seq);
+    int rc = write_atomic(path, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* store_message - write DIR/NNNNNNNN.env and DIR/NNNNNNNN.eml */
+static int
+store_message(struct conn *c, unsigned long seq)
+{
+    char path[4200];
+    if (store_env(c, seq) < 0)
+        return -EIO;
+    if (body_spill(c) < 0) /* also creates the file for an empty or small body */
+        return -EIO;
+    int rc = close(c->spill_fd);
+    c->spill_fd = -1;
+    snprintf(path, sizeof(path), "%s/%08lu.eml", g.dir, seq);
+    if (rc != 0 || rename(c->spill_name, path) != 0) {
+        unlink(c->spill_name);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* msg_accept - count and store an accepted message; writes the reply text */
+static void
+msg_accept(struct conn *c, char *rep, size_t replen)
+{
+    unsigned long seq = atomic_fetch_add(&g.seq, 1) + 1;
+    c->nmsg++;
+    if (g.dir && store_message(c, seq) < 0) {
+        c->nmsg--;
+        snprintf(rep, replen, "451 4.3.0 cannot store message");
+        return;
+    }
+    stat_add(c->l, ST_MESSAGES, 1);
+    stat_add(c->l, ST_RECIPIENTS, (long)c->nrcpt);
+    stat_max(c->l, ST_MAX_MPC, c->nmsg);
+    snprintf(rep, replen, "250 2.0.0 Ok: queued as %08lu", seq);
+}
+
+/* msg_finish - end of DATA or BDAT LAST: decide, store, reply (maybe later) */
+static void
+msg_finish(struct conn *c)
+{
+    char rep[sizeof(c->delayed_reply)];
+    if (c->too_big) {
+        snprintf(rep, sizeof(rep), "552 5.3.4 message size exceeds fixed limit");
+        stat_add(c->l, ST_MSG_REJECTED, 1);
+    } else if (c->datafail) {
+        snprintf(rep, sizeof(rep), "554 5.6.0 rejected content");
+        stat_add(c->l, ST_MSG_REJECTED, 1);
+    } else {
+        msg_accept(c, rep, sizeof(rep));
+    }
+    bool slow = c->slow;
+    tx_reset(c);
+    if (slow) {
+        memcpy(c->delayed_reply, rep, sizeof(rep));
+        c->state = CS_DELAY;
+        timer_add(&c->w->slowq, c);
+        return;
+    }
+    reply(c, "%s", rep);
+    c->state = CS_CMD;
+}
+
+/* data_feed - consume DATA bytes from the input buffer, unstuffing dots */
+static void
+data_feed(struct conn *c)
+{
+    while (c->in_pos < c->in_len) {
+        char *p = c->in + c->in_pos;
+        size_t avail = c->in_len - c->in_pos;
+        if (c->at_bol && p[0] == '.') {
+            if (avail < 2 || (p[1] == '\r' && avail < 3))
+                return; /* wait for more to tell "." from ".." */
+            size_t end = p[1] == '\n' ? 2 : (p[1] == '\r' && p[2] == '\n') ? 3 : 0;
+            if (end) {
+                c->in_pos += end;
+                msg_finish(c);
+                return;
+            }
+            c->in_pos++; /* a stuffed dot: drop it */
+            c->at_bol = false;
+            continue;
+        }
+        char *lf = memchr(p, '\n', avail);
+        size_t n = lf ? (size_t)(lf - p) + 1 : avail;
+        body_append(c, p, n);
+        c->in_pos += n;
+        c->at_bol = lf != NULL;
+    }
+}
+
+/* bdat_feed - consume BDAT chunk bytes */
+static void
+bdat_feed(struct conn *c)
+{
+    size_t avail = c->in_len - c->in_pos;
+    size_t n = avail < c->bdat_left ? avail : (size_t)c->bdat_left;
+    if (!c->bdat_bad)
+        body_append(c, c->in + c->in_pos, n);
+    c->in_pos += n;
+    c->bdat_left -= n;
+    if (c->bdat_left)
+        return;
+    c->state = CS_CMD;
+    if (c->bdat_bad)
+        reply(c, "503 5.5.1 no valid recipients or no MAIL command");
+    else if (c->bdat_last)
+        msg_finish(c);
+    else
+        reply(c, "250 2.0.0 %llu octets received", (unsigned long long)c->body_size);
+}
+
+/* rcpt_behaviour - classify a recipient by its local part */
+static const char *
+rcpt_behaviour(const char *addr)
+{
+    static const char *const kinds[] = {"tempfail-once", "tempfail", "permfail", "datafail",
+                                        "slow"};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strncasecmp(addr, kinds[i], strlen(kinds[i])) == 0)
+            return kinds[i];
+    return "";
+}
+
+/* parse_path - "<addr>" after "FROM:" / "TO:"; copies addr; returns pointer past '>' or NULL */
+static const char *
+parse_path(const char *s, char *out, size_t outlen)
+{
+    while (*s == ' ')
+        s++;
+    if (*s != '<')
+        return NULL;
+    const char *gt = strchr(s, '>');
+    if (!gt || (size_t)(gt - s - 1) >= outlen)
+        return NULL;
+    memcpy(out, s + 1, (size_t)(gt - s - 1));
+    out[gt - s - 1] = '\0';
+    if (strpbrk(out, " <\t"))
+        return NULL;
+    return gt + 1;
+}
+
+/* cmd_mail - MAIL FROM:<path> [SIZE=n ...]; returns the reply */
+static const char *
+cmd_mail(struct conn *c, const char *arg)
+{
+    char addr[600];
+    if (!c->greeted)
+        return "503 5.5.1 send EHLO/HELO first";
+    if (c->in_tx)
+        return "503 5.5.1 nested MAIL command";
+    const char *rest =
+        strncasecmp(arg, "FROM:", 5) == 0 ? parse_path(arg + 5, addr, sizeof(addr)) : NULL;
+    if (!rest || (*rest && *rest != ' '))
+        return "501 5.5.4 syntax: MAIL FROM:<address>";
+    const char *sz = strcasestr(rest, " SIZE=");
+    if (sz && strtoull(sz + 6, NULL, 10) > MSG_MAX)
+        return "552 5.3.4 message size exceeds fixed limit";
+    c->mail_from = xstrdup(addr);
+    c->in_tx = true;
+    return "250 2.1.0 Ok";
+}
+
+/* cmd_rcpt - RCPT TO:<path> [params]; answers per the local part */
+static const char *
+cmd_rcpt(struct conn *c, const char *arg)
+{
+    char addr[600];
+    if (!c->in_tx)
+        return "503 5.5.1 need MAIL command";
+    const char *rest =
+        strncasecmp(arg, "TO:", 3) == 0 ? parse_path(arg + 3, addr, sizeof(addr)) : NULL;
+    if (!rest || (*rest && *rest != ' ') || !addr[0])
+        return "501 5.5.4 syntax: RCPT TO:<address>";
+    if (c->nrcpt >= MAX_RCPT)
+        return "452 4.5.3 too many recipients";
+    const char *kind = rcpt_behaviour(addr);
+    if (strcmp(kind, "tempfail") == 0 || (strcmp(kind, "tempfail-once") == 0 && once_first(addr))) {
+        stat_add(c->l, ST_RCPT_TEMPFAIL, 1);
+        return "451 4.3.0 try again later";
+    }
+    if (strcmp(kind, "permfail") == 0) {
+        stat_add(c->l, ST_RCPT_PERMFAIL, 1);
+        return "550 5.1.1 no such user";
+    }
+    c->datafail |= strcmp(kind, "datafail") == 0;
+    c->slow |= strcmp(kind, "slow") == 0;
+    if (!c->rcpts)
+        c->rcpts = xmalloc(MAX_RCPT * sizeof(char *));
+    c->rcpts[c->nrcpt++] = xstrdup(addr);
+    return "250 2.1.5 Ok";
+}
+
+/* cmd_data - DATA: 354 and switch to message mode */
+static const char *
+cmd_data(struct conn *c, const char *arg)
+{
+    if (*arg)
+        return "501 5.5.4 syntax: DATA";
+    if (!c->in_tx)
+        return "503 5.5.1 need MAIL command";
+    if (!c->nrcpt)
+        return "554 5.5.1 no valid recipients";
+    if (c->body_size)
+        return "503 5.5.1 BDAT in progress";
+    c->state = CS_DATA;
+    c->at_bol = true;
+    return "354 End data with <CR><LF>.<CR><LF>";
+}
+
+/* cmd_bdat - BDAT size [LAST] (RFC 3030); the reply comes after the chunk */
+static const char *
+cmd_bdat(struct conn *c, const char *arg)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(arg, &end, 10);
+    if (!g.chunking)
+        return "502 5.5.1 CHUNKING not offered";
+    if (end == arg || !isdigit((unsigned char)*arg) || errno)
+        return "501 5.5.4 syntax: BDAT size [LAST]";
+    while (*end == ' ')
+        end++;
+    if (*end && strcasecmp(end, "LAST") != 0)
+        return "501 5.5.4 syntax: BDAT size [LAST]";
+    c->bdat_last = *end != '\0';
+    c->bdat_left = n;
+    c->bdat_bad = !c->in_tx || !c->nrcpt;
+    c->state = CS_BDAT;
+    if (n == 0)
+        bdat_feed(c);
+    return NULL;
+}
+
+/* cmd_ehlo - EHLO/HELO: greet, list extensions, reset the transaction */
+static const char *
+cmd_ehlo(struct conn *c, const char *arg, bool esmtp)
+{
+    const char *ext[8];
+    int n = 0;
+    if (!*arg)
+        return esmtp ? "501 5.5.4 syntax: EHLO hostname" : "501 5.5.4 syntax: HELO hostname";
+    tx_reset(c);
+    c->greeted = true;
+    snprintf(c->helo, sizeof(c->helo), "%s", arg);
+    if (!esmtp)
+        return "250 " SINK_HOSTNAME;
+    if (g.pipelining)
+        ext[n++] = "PIPELINING";
+    ext[n++] = "SIZE 104857600";
+    ext[n++] = "8BITMIME";
+    ext[n++] = "ENHANCEDSTATUSCODES";
+    ext[n++] = "SMTPUTF8";
+    ext[n++] = "DSN";
+    if (g.chunking)
+        ext[n++] = "CHUNKING";
+    reply(c, "250-%s Hello %.200s", SINK_HOSTNAME, arg);
+    for (int i = 0; i < n; i++)
+        reply(c, "250%c%s", i == n - 1 ? ' ' : '-', ext[i]);
+    return NULL;
+}
+
+/* cmd_other - the commands without arguments worth parsing */
+static const char *
+cmd_other(struct conn *c, const char *verb, size_t vlen)
+{
+    if (vlen != 4)
+        return "500 5.5.2 command unrecognized";
+    if (strncasecmp(verb, "RSET", 4) == 0) {
+        tx_reset(c);
+        return "250 2.0.0 Ok";
+    }
+    if (strncasecmp(verb, "NOOP", 4) == 0)
+        return "250 2.0.0 Ok";
+    if (strncasecmp(verb, "QUIT", 4) == 0) {
+        c->state = CS_CLOSING;
+        return "221 2.0.0 Bye";
+    }
+    if (strncasecmp(verb, "VRFY", 4) == 0)
+        return "252 2.1.5 cannot VRFY user";
+    if (strncasecmp(verb, "HELP", 4) == 0)
+        return "214 2.0.0 spate-sink";
+    return "500 5.5.2 command unrecognized";
+}
+
+/* cmd_dispatch - run one command line (CRLF stripped) and queue its reply */
+static void
+cmd_dispatch(struct conn *c, char *line)
+{
+    size_t vlen = strcspn(line, " ");
+    char *arg = line + vlen;
+    const char *r;
+    while (*arg == ' ')
+        arg++;
+    if (vlen == 4 && strncasecmp(line, "EHLO", 4) == 0)
+        r = cmd_ehlo(c, arg, true);
+    else if (vlen == 4 && strncasecmp(line, "HELO", 4) == 0)
+        r = cmd_ehlo(c, arg, false);
+    else if (vlen == 4 && strncasecmp(line, "MAIL", 4) == 0)
+        r = cmd_mail(c, arg);
+    else if (vlen == 4 && strncasecmp(line, "RCPT", 4) == 0)
+        r = cmd_rcpt(c, arg);
+    else if (vlen == 4 && strncasecmp(line, "DATA", 4) == 0)
+        r = cmd_data(c, arg);
+    else if (vlen == 4 && strncasecmp(line, "BDAT", 4) == 0)
+        r = cmd_bdat(c, arg);
+    else
+        r = cmd_other(c, line, vlen);
+    if (r)
+        reply(c, "%s", r);
+}
+
+/* cmd_feed - take complete command lines from the input buffer */
+static void
+cmd_feed(struct conn *c)
+{
+    char line[LINE_MAX_OCTETS + 1];
+    char *p = c->in + c->in_pos;
+    size_t avail = c->in_len - c->in_pos;
+    char *lf = memchr(p, '\n', avail);
+    if (!lf) {
+        if (avail > LINE_MAX_OCTETS) { /* too long: drop what we have, answer at its end */
+            c->overlong = true;
+            c->in_pos = c->in_len;
+        }
+        return;
+    }
+    size_t n = (size_t)(lf - p) + 1;
+    c->in_pos += n;
+    if (c->overlong || n > LINE_MAX_OCTETS) {
+        c->overlong = false;
+        reply(c, "500 5.5.2 line too long");
+        return;
+    }
+    n -= (n >= 2 && p[n - 2] == '\r') ? 2 : 1;
+    memcpy(line, p, n);
+    line[n] = '\0';
+    if (memchr(line, '\0', n)) {
+        reply(c, "500 5.5.2 NUL in command");
+        return;
+    }
+    cmd_dispatch(c, line);
+}
+
+/* conn_process - handle buffered input, then flush replies and set interest */
+static void
+conn_process(struct conn *c)
+{
+    for (;;) {
+        size_t before = c->in_pos;
+        enum conn_state st = c->state;
+        if (st == CS_CMD)
+            cmd_feed(c);
+        else if (st == CS_DATA)
+            data_feed(c);
+        else if (st == CS_BDAT)
+            bdat_feed(c);
+        if (c->in_pos == before && c->state == st)
+            break; /* no progress: need more input or waiting */
+    }
+    if (c->in_pos) {
+        memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
+        c->in_len -= c->in_pos;
+        c->in_pos = 0;
+    }
+    if (conn_flush(c) < 0 || (c->state == CS_CLOSING && c->out_len == 0)) {
+        conn_close(c);
+        return;
+    }
+    conn_update_events(c);
+}
+
+/* conn_read - read what the socket has into the input buffer, then process */
+static void
+conn_read(struct conn *c)
+{
+    ssize_t n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        conn_close(c);
+        return;
+    }
+    c->in_len += (size_t)n;
+    conn_process(c);
+}
+
+/* conn_close - drop a connection and everything it holds */
+static void
+conn_close(struct conn *c)
+{
+    timer_del(c);
+    tx_reset(c);
+    epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->lprev)
+        c->lprev->lnext = c->lnext;
+    else
+        c->w->conns = c->lnext;
+    if (c->lnext)
+        c->lnext->lprev = c->lprev;
+    close(c->fd);
+    stat_add(c->l, ST_CONN_NOW, -1);
+    free(c->rcpts);
+    free(c->body);
+    free(c->out);
+    free(c);
+}
+
+/* conn_new - set up an accepted connection and greet it (or queue the greeting) */
+static void
+conn_new(struct worker *w, struct listener *l, int fd, struct sockaddr_storage *peer)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    struct sockaddr_storage local;
+    socklen_t len = sizeof(local);
+    int one = 1;
+    if (!c)
+        die("out of memory");
+    c->kind = OBJ_CONN;
+    c->fd = fd;
+    c->w = w;
+    c->l = l;
+    c->spill_fd = -1;
+    c->lnext = w->conns;
+    if (w->conns)
+        w->conns->lprev = c;
+    w->conns = c;
+    c->id = atomic_fetch_add(&g.conn_ids, 1) + 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sockaddr_text(peer, c->peer, sizeof(c->peer));
+    if (getsockname(fd, (struct sockaddr *)&local, &len) == 0)
+        sockaddr_text(&local, c->local, sizeof(c->local));
+    stat_add(l, ST_CONN_TOTAL, 1);
+    stat_add(l, ST_CONN_NOW, 1);
+    stat_max(l, ST_CONN_MAX, atomic_load(&l->c.v[ST_CONN_NOW]));
+    stat_max1(&g.c, ST_CONN_MAX, atomic_load(&g.c.v[ST_CONN_NOW]));
+    struct epoll_event e = {.events = 0, .data.ptr = c};
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e);
+    if (g.greeting_delay > 0) {
+        c->state = CS_GREET;
+        timer_add(&w->greetq, c);
+        return;
+    }
+    c->state = CS_CMD;
+    reply(c, "220 %s ESMTP spate-sink", SINK_HOSTNAME);
+    conn_process(c);
+}
+
+/* listener_accept - accept pending connections (bounded per wake-up) */
+static void
+listener_accept(struct worker *w, struct listener *l)
+{
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or a transient error (EMFILE...): try on the next event */
+        conn_new(w, l, fd, &peer);
+    }
+}
+
+/* timers_run - fire expired greeting and slow-reply timers */
+static void
+timers_run(struct worker *w)
+{
+    int64_t now = now_ms();
+    for (struct conn *c; (c = w->greetq.head) && c->deadline <= now;) {
+        timer_del(c);
+        c->state = CS_CMD;
+        reply(c, "220 %s ESMTP spate-sink", SINK_HOSTNAME);
+        conn_process(c);
+    }
+    for (struct conn *c; (c = w->slowq.head) && c->deadline <= now;) {
+        timer_del(c);
+        c->state = CS_CMD;
+        reply(c, "%s", c->delayed_reply);
+        conn_process(c); /* may go on with pipelined input already buffered */
+    }
+}
+
+/* timers_timeout - epoll timeout until the next deadline, or -1 */
+static int
+timers_timeout(struct worker *w)
+{
+    int64_t next = INT64_MAX, now = now_ms();
+    if (w->greetq.head)
+        next = w->greetq.head->deadline;
+    if (w->slowq.head && w->slowq.head->deadline < next)
+        next = w->slowq.head->deadline;
+    if (next == INT64_MAX)
+        return -1;
+    return next <= now ? 0 : (int)(next - now);
+}
+
+/* worker_main - one thread's event loop */
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct epoll_event evs[256];
+    while (!atomic_load(&g.stop)) {
+        int n = epoll_wait(w->epfd, evs, 256, timers_timeout(w));
+        for (int i = 0; i < n; i++) {
+            int kind = *(int *)evs[i].data.ptr;
+            if (kind == OBJ_LISTENER) {
+                listener_accept(w, evs[i].data.ptr);
+            } else if (kind == OBJ_CONN) {
+                struct conn *c = evs[i].data.ptr;
+                if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN))
+                    conn_close(c);
+                else if (evs[i].events & EPOLLIN)
+                    conn_read(c); /* also flushes */
+                else
+                    conn_process(c); /* EPOLLOUT: flush */
+            }
+        }
+        timers_run(w);
+    }
+    while (w->conns) /* at exit: drop unfinished transactions and their temp files */
+        conn_close(w->conns);
+    return NULL;
+}
+
+/* listener_open - bind and listen on "a.b.c.d:port" or "[v6]:port" */
+static void
+listener_open(const char *spec)
+{
+    char host[128];
+    const char *colon = strrchr(spec, ':');
+    if (g.nlisteners == MAX_LISTEN)
+        die("too many listeners");
+    if (!colon || (size_t)(colon - spec) >= sizeof(host))
+        die("bad listen address '%s' (want ADDR:PORT or [ADDR]:PORT)", spec);
+    size_t hl = (size_t)(colon - spec);
+    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+        memcpy(host, spec + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        memcpy(host, spec, hl);
+        host[hl] = '\0';
+    }
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+                             .ai_socktype = SOCK_STREAM},
+                    *ai;
+    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+        die("bad listen address '%s'", spec);
+    struct listener *l = &g.listeners[g.nlisteners++];
+    int one = 1;
+    l->kind = OBJ_LISTENER;
+    l->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (l->fd < 0 || bind(l->fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(l->fd, 4096) != 0)
+        die("listen on %s: %s", spec, strerror(errno));
+    struct sockaddr_storage ss = {0};
+    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    sockaddr_text(&ss, l->name, sizeof(l->name));
+    freeaddrinfo(ai);
+}
+
+/* usage - print the synopsis and exit 2 */
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]\n"
+                    "                  [--chunking] [--no-pipelining] [--greeting-delay MS]\n"
+                    "                  [-t THREADS] [-q]\n");
+    exit(2);
+}
+
+/* parse_args - read the command line into g */
+static void
+parse_args(int argc, char **argv)
+{
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"dir", required_argument, NULL, 'd'},
+                                         {"stats", required_argument, NULL, 's'},
+                                         {"chunking", no_argument, NULL, 'C'},
+                                         {"no-pipelining", no_argument, NULL, 'P'},
+                                         {"greeting-delay", required_argument, NULL, 'G'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "l:d:s:t:q", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'l':
+            listener_open(optarg);
+            break;
+        case 'd':
+            g.dir = optarg;
+            break;
+        case 's':
+            g.statsfile = optarg;
+            break;
+        case 'C':
+            g.chunking = true;
+            break;
+        case 'P':
+            g.pipelining = false;
+            break;
+        case 'G':
+            g.greeting_delay = atoi(optarg);
+            break;
+        case 't':
+            g.nthreads = atoi(optarg);
+            break;
+        case 'q':
+            g.quiet = true;
+            break;
+        default:
+            usage();
+        }
+    }
+    if (optind != argc || g.nlisteners == 0 || g.nthreads < 1 || g.nthreads > MAX_THREADS ||
+        g.greeting_delay < 0)
+        usage();
+    struct stat st;
+    if (g.dir && (stat(g.dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        die("%s: not a directory", g.dir);
+}
+
+/* workers_start - create the epoll loops and their threads */
+static void
+workers_start(void)
+{
+    for (int i = 0; i < g.nthreads; i++) {
+        struct worker *w = &g.workers[i];
+        w->greetq.delay_ms = g.greeting_delay;
+        w->slowq.delay_ms = SLOW_MS;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (w->epfd < 0)
+            die("epoll_create1: %s", strerror(errno));
+        for (size_t k = 0; k < g.nlisteners; k++) {
+            struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                    .data.ptr = &g.listeners[k]};
+            if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, g.listeners[k].fd, &e) != 0)
+                die("epoll_ctl: %s", strerror(errno));
+        }
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = &wake_obj};
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, g.wakefd, &e);
+        if (pthread_create(&w->tid, NULL, worker_main, w) != 0)
+            die("pthread_create failed");
+    }
+}
+
+/* main - parse, listen, run the workers, write stats until a signal */
+int
+main(int argc, char **argv)
+{
+    sigset_t set;
+    struct rlimit rl;
+    pthread_mutex_init(&g.once_lock, NULL);
+    parse_args(argc, argv);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit the mask */
+    g.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    workers_start();
+    if (!g.quiet) {
+        for (size_t i = 0; i < g.nlisteners; i++)
+            fprintf(stderr, "spate-sink: listening on %s\n", g.listeners[i].name);
+    }
+    unsigned long written = (unsigned long)-1;
+    struct timespec tick = {0, 100 * 1000000L};
+    for (;;) {
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        unsigned long gen = atomic_load(&g.gen);
+        if (g.statsfile && gen != written) {
+            written = gen;
+            stats_write();
+        }
+    }
+    atomic_store(&g.stop, true);
+    uint64_t one = 1;
+    if (write(g.wakefd, &one, sizeof(one)) < 0)
+        perror("spate-sink: eventfd");
+    for (int i = 0; i < g.nthreads; i++)
+        pthread_join(g.workers[i].tid, NULL);
+    if (g.statsfile)
+        stats_write();
+    if (!g.quiet)
+        fprintf(stderr, "spate-sink: %lu connections, %lu messages, %lu recipients\n",
+                atomic_load(&g.c.v[ST_CONN_TOTAL]), atomic_load(&g.c.v[ST_MESSAGES]),
+                atomic_load(&g.c.v[ST_RECIPIENTS]));
+    return 0;
+}
