@@ -51,7 +51,8 @@ struct eng_dest {
     struct eng_policy pol;
     struct eng_job *ready_head, **ready_tail; /* jobs waiting for a session */
     size_t nready;
-    int nconn;             /* sessions owned for this destination */
+    int nconn;  /* sessions owned for this destination */
+    int proven; /* a connection succeeded since the last failure: more than one may open */
     struct eng_idle *idle; /* idle cached sessions (handles) */
     size_t nidle, idlecap;
     int64_t backoff_until;                /* unix s: no attempt before, 0 = none */
@@ -77,6 +78,7 @@ struct eng_job {
     char host[320];           /* "H=name [ip]:port" of the host that answered */
     int conn_failed;          /* no host could be reached: back off the destination */
     int sess_closed;          /* the session ended with this job */
+    int sess_closing;         /* the session is saying QUIT: eng_sched_conn_closed follows */
     struct eng_session *sess; /* session to use / that was used */
     struct eng_worker *worker;
     struct eng_job *next;
@@ -101,7 +103,8 @@ void eng_worker_stop(struct eng_worker *w);
 /* eng_worker_give - lend job to w (job->sess: an idle session of w, or NULL
  * for a new one); any thread */
 void eng_worker_give(struct eng_worker *w, struct eng_job *job);
-/* eng_worker_close - tell w to QUIT and free an idle session; any thread */
+/* eng_worker_close - tell w to QUIT and free an idle session; the worker
+ * calls eng_sched_conn_closed() once the connection is gone; any thread */
 void eng_worker_close(struct eng_worker *w, struct eng_session *s);
 
 /* eng_worker_reload - w uses cfg from now on (posted) */
@@ -110,6 +113,9 @@ void eng_worker_reload(struct eng_worker *w, const struct cfg *cfg);
 /* sched.c, called from workers (any thread: they post) */
 void eng_sched_job_done(struct eng_job *job);
 void eng_sched_idle_expired(struct eng_worker *w, struct eng_session *s, struct eng_dest *d);
+/* eng_sched_conn_closed - a session of d that was quitting has closed its
+ * connection (only now does it stop counting against max_connections) */
+void eng_sched_conn_closed(struct eng_dest *d);
 
 /* bounce.c: the failure notice for msg (RFC 3464 DSNs come later). rcpts
  * and whys name the failed recipients; body is the original message. Returns

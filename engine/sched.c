@@ -498,6 +498,8 @@ dest_dispatch(struct eng_dest *d)
         struct eng_job *j = d->ready_head;
         if (d->nidle == 0 && d->nconn >= d->pol.max_connections)
             return;
+        if (d->nidle == 0 && !d->proven && d->nconn > 0)
+            return; /* not known to answer: probe with one connection first */
         if (!rate_allows(d))
             return;
         if (d->nidle > 0) {
@@ -726,6 +728,7 @@ dest_note_outcome(struct eng_dest *d, int conn_failed)
     const struct cfg_retry_rule *rule;
     int64_t now = now_s();
     long iv;
+    d->proven = !conn_failed;
     if (!conn_failed) {
         d->first_conn_failure = 0;
         d->backoff_interval = 0;
@@ -785,7 +788,7 @@ on_job_done(eng_loop *loop, void *arg)
     job_record(j);
     if (j->sess_closed)
         d->nconn--;
-    else
+    else if (!j->sess_closing)
         dest_park(d, j->worker, j->sess);
     job_free(j);
     qmsg_settle(q);
@@ -817,14 +820,31 @@ on_idle_expired(eng_loop *loop, void *arg)
         if (d->idle[i].s != n->s)
             continue;
         d->idle[i] = d->idle[--d->nidle];
-        d->nconn--;
         metrics_gauge_add(MG_CONN_CACHED, -1);
-        eng_worker_close(n->w, n->s);
+        eng_worker_close(n->w, n->s); /* nconn drops when it has closed */
         break;
     }
     /* not found: a job was already lent to that session; the worker goes on */
     free(n);
     dest_dispatch(d);
+}
+
+/* on_conn_closed - a quitting session's connection is gone */
+static void
+on_conn_closed(eng_loop *loop, void *arg)
+{
+    struct eng_dest *d = arg;
+    (void)loop;
+    d->nconn--;
+    dest_dispatch(d);
+}
+
+/* eng_sched_conn_closed - any thread: a quitting session of d has closed */
+void
+eng_sched_conn_closed(struct eng_dest *d)
+{
+    if (eng_loop_post(S.loop, on_conn_closed, d) < 0)
+        abort();
 }
 
 /* eng_sched_idle_expired - any thread: a cached session wants to close */

@@ -39,6 +39,7 @@ enum sess_state {
     SS_DATA, /* body sent, waiting for the final reply */
     SS_IDLE, /* between jobs, in the scheduler's cache */
     SS_DEAD, /* connection gone while idle; the handle is still lent */
+    SS_QUIT, /* QUIT sent: waiting for the reply and the close */
     SS_GONE, /* freed at the end of this loop round */
 };
 
@@ -229,6 +230,51 @@ job_return(struct eng_session *s, int closed)
     eng_sched_job_done(j);
 }
 
+/* quit_done - the quitting session's connection is gone: tell the scheduler */
+static void
+quit_done(struct eng_session *s)
+{
+    struct eng_dest *d = s->d;
+    sess_free(s);
+    eng_sched_conn_closed(d);
+}
+
+/* sess_quit - say QUIT and wait (bounded) for the server to close, so a
+ * replacement connection never overlaps this one at the receiver */
+static void
+sess_quit(struct eng_session *s)
+{
+    if (s->fd < 0) {
+        quit_done(s);
+        return;
+    }
+    s->st = SS_QUIT;
+    out_add(s, "QUIT\r\n", 6);
+    if (out_flush(s) < 0) {
+        quit_done(s);
+        return;
+    }
+    eng_timer_start(s->w->loop, &s->timer, 5000);
+}
+
+/* job_return_quitting - give the job back and close the session politely */
+static void
+job_return_quitting(struct eng_session *s)
+{
+    struct eng_job *j = s->job;
+    s->job = NULL;
+    free(s->body);
+    s->body = NULL;
+    free(s->rcpt_ok);
+    s->rcpt_ok = NULL;
+    j->sess_closed = 0;
+    j->sess_closing = 1;
+    j->sess = NULL;
+    snprintf(j->host, sizeof(j->host), "%s", s->host_desc);
+    eng_sched_job_done(j);
+    sess_quit(s);
+}
+
 /* job_set - set a recipient's result unless it has one */
 static void
 job_set(struct eng_job *j, size_t k, int code, const char *fmt, ...)
@@ -259,6 +305,10 @@ on_sess_timer(eng_loop *loop, struct eng_timer *t)
 {
     struct eng_session *s = t->data;
     (void)loop;
+    if (s->st == SS_QUIT) {
+        quit_done(s);
+        return;
+    }
     if (s->st == SS_IDLE || s->st == SS_DEAD) {
         if (!s->expiring) {
             s->expiring = 1;
@@ -378,6 +428,10 @@ static void
 sess_broken(struct eng_session *s, const char *why)
 {
     eng_timer_stop(s->w->loop, &s->timer);
+    if (s->st == SS_QUIT) { /* the server closed after QUIT, as it should */
+        quit_done(s);
+        return;
+    }
     if (s->job == NULL) { /* idle in the cache: tell the scheduler */
         sess_close_fd(s);
         s->st = SS_DEAD;
@@ -486,9 +540,7 @@ txn_end(struct eng_session *s)
 {
     s->msgs++;
     if (s->msgs >= s->d->pol.max_messages_per_connection) {
-        out_add(s, "QUIT\r\n", 6);
-        out_flush(s);
-        job_return(s, 1);
+        job_return_quitting(s);
         return;
     }
     s->st = SS_IDLE;
@@ -733,6 +785,8 @@ on_reply(struct eng_session *s, int code)
     case SS_DATA:
         on_dot_reply(s, code);
         break;
+    case SS_QUIT: /* 221: now wait for the close */
+        break;
     default: /* idle: a server that talks unasked (421) is going away */
         sess_broken(s, "the remote server closed the cached connection");
         break;
@@ -885,10 +939,10 @@ on_close(eng_loop *loop, void *arg)
     struct eng_session *s = arg;
     (void)loop;
     if (s->fd >= 0 && s->st == SS_IDLE) {
-        ssize_t k = send(s->fd, "QUIT\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)k;
+        sess_quit(s);
+        return;
     }
-    sess_free(s);
+    quit_done(s);
 }
 
 /* eng_worker_give - lend a job to w */

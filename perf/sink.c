@@ -1001,8 +1001,10 @@ conn_close(struct conn *c)
         c->w->conns = c->lnext;
     if (c->lnext)
         c->lnext->lprev = c->lprev;
-    close(c->fd);
+    /* count the connection gone before the peer can see it go, so a client
+     * that reconnects on seeing the close is never counted twice */
     stat_add(c->l, ST_CONN_NOW, -1);
+    close(c->fd);
     free(c->rcpts);
     free(c->body);
     free(c->out);
