@@ -71,7 +71,8 @@ struct eng_session {
     char host_desc[300];   /* "H=name [ip]:port" */
     char last_err[512];    /* why the last host could not be used */
     unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, chunking : 1, expiring : 1;
-    int msgs; /* transactions on this connection */
+    int msgs;            /* transactions on this connection */
+    uint64_t size_limit; /* the server's SIZE (RFC 1870), 0 = none given */
     char *out;
     size_t outlen, outoff, outcap;
     char in[IN_MAX];
@@ -563,6 +564,14 @@ sess_start_txn(struct eng_session *s)
         txn_end(s);
         return;
     }
+    if (s->size_limit > 0 && s->body_len > s->size_limit) {
+        /* RFC 1870: the server said it would refuse it; do not send it */
+        for (size_t k = 0; k < j->n; k++)
+            job_set(j, k, 552, "message is %zu bytes, over the remote host's SIZE limit of %llu",
+                    s->body_len, (unsigned long long)s->size_limit);
+        txn_end(s);
+        return;
+    }
     if (s->msgs > 0)
         metrics_inc(MC_CONN_REUSED);
     if ((s->rcpt_ok = calloc(j->n, 1)) == NULL)
@@ -713,6 +722,8 @@ ehlo_keyword(struct eng_session *s, const char *kw)
         s->eightbit = 1;
     else if (strncasecmp(kw, "SMTPUTF8", 8) == 0)
         s->smtputf8 = 1;
+    else if (strncasecmp(kw, "SIZE", 4) == 0 && (kw[4] == ' ' || kw[4] == '\0'))
+        s->size_limit = strtoull(kw + 4, NULL, 10);
     else if (strncasecmp(kw, "CHUNKING", 8) == 0)
         s->chunking = s->d->tp->chunking != 0;
 }
@@ -729,6 +740,7 @@ on_greeting_reply(struct eng_session *s, int code)
         return;
     }
     s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
+    s->size_limit = 0;
     out_printf(s, "EHLO %s\r\n",
                s->d->tp->helo_data ? s->d->tp->helo_data : s->w->cfg->primary_hostname);
     s->st = SS_EHLO;
@@ -757,6 +769,7 @@ on_helo_reply(struct eng_session *s, int code)
     char why[1200];
     if (code / 100 == 2) {
         s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
+        s->size_limit = 0;
         sess_start_txn(s);
         return;
     }

@@ -3,7 +3,7 @@
  *
  * SYNOPSIS
  *     spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]
- *                [--chunking] [--no-pipelining] [--greeting-delay MS]
+ *                [--chunking] [--no-pipelining] [--greeting-delay MS] [--size BYTES]
  *                [-t THREADS] [-q]
  *
  * DESCRIPTION
@@ -30,7 +30,8 @@
  *     -d DIR: each accepted message is stored as DIR/NNNNNNNN.eml (a global
  *     sequence from 1), exactly the bytes received after dot-unstuffing, and
  *     DIR/NNNNNNNN.env, a JSON object {"mail_from", "rcpt_to" (recipients that
- *     got 250), "peer", "local", "conn_id", "msg_in_conn", "helo"}. Both are
+ *     got 250), "peer", "local", "conn_id", "msg_in_conn", "transfer" ("DATA" or
+ *     "BDAT"), "helo"}. Both are
  *     written to temporary names and renamed, the .env first, so a visible .eml
  *     always has its .env. Rejected messages are not stored.
  *
@@ -150,7 +151,7 @@ struct conn {
     char *out;
     size_t out_len, out_off, out_cap;
     /* transaction */
-    bool greeted, in_tx, datafail, slow, too_big, at_bol, bdat_last, bdat_bad;
+    bool greeted, in_tx, datafail, slow, too_big, at_bol, bdat_last, bdat_bad, via_bdat;
     char *mail_from;
     char **rcpts;
     size_t nrcpt;
@@ -176,6 +177,7 @@ static struct {
     const char *dir, *statsfile;
     bool chunking, pipelining, quiet;
     int greeting_delay;
+    uint64_t size_max; /* --size: the SIZE advertised and enforced, 0 = MSG_MAX */
     int wakefd;
     struct counters c;
     atomic_bool stop;
@@ -186,6 +188,13 @@ static struct {
 } g = {.pipelining = true, .nthreads = 2};
 
 static int wake_obj = OBJ_WAKE;
+
+/* size_max - the largest message accepted (and advertised with SIZE) */
+static uint64_t
+size_max(void)
+{
+    return g.size_max ? g.size_max : MSG_MAX;
+}
 
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
@@ -513,7 +522,7 @@ tx_reset(struct conn *c)
     for (size_t i = 0; i < c->nrcpt; i++)
         free(c->rcpts[i]);
     c->nrcpt = 0;
-    c->in_tx = c->datafail = c->slow = c->too_big = c->bdat_bad = false;
+    c->in_tx = c->datafail = c->slow = c->too_big = c->bdat_bad = c->via_bdat = false;
     c->body_size = 0;
     c->body_len = 0;
     if (c->spill_fd >= 0) {
@@ -555,7 +564,7 @@ body_append(struct conn *c, const char *p, size_t n)
     c->body_size += n;
     if (c->too_big)
         return;
-    if (c->body_size > MSG_MAX) {
+    if (c->body_size > size_max()) {
         c->too_big = true;
         return;
     }
@@ -593,6 +602,8 @@ store_env(struct conn *c, unsigned long seq)
                             c->local);
     len += (size_t)snprintf(buf + len, cap - len, ", \"conn_id\": %lu, \"msg_in_conn\": %lu", c->id,
                             c->nmsg);
+    len += (size_t)snprintf(buf + len, cap - len, ", \"transfer\": \"%s\"",
+                            c->via_bdat ? "BDAT" : "DATA");
     len += (size_t)snprintf(buf + len, cap - len, ", \"helo\": ");
     len = json_str(buf, len, cap, c->helo);
     len += (size_t)snprintf(buf + len, cap - len, "}\n");
@@ -757,7 +768,7 @@ cmd_mail(struct conn *c, const char *arg)
     if (!rest || (*rest && *rest != ' '))
         return "501 5.5.4 syntax: MAIL FROM:<address>";
     const char *sz = strcasestr(rest, " SIZE=");
-    if (sz && strtoull(sz + 6, NULL, 10) > MSG_MAX)
+    if (sz && strtoull(sz + 6, NULL, 10) > size_max())
         return "552 5.3.4 message size exceeds fixed limit";
     c->mail_from = xstrdup(addr);
     c->in_tx = true;
@@ -829,6 +840,7 @@ cmd_bdat(struct conn *c, const char *arg)
     c->bdat_last = *end != '\0';
     c->bdat_left = n;
     c->bdat_bad = !c->in_tx || !c->nrcpt;
+    c->via_bdat = true;
     c->state = CS_BDAT;
     if (n == 0)
         bdat_feed(c);
@@ -850,7 +862,9 @@ cmd_ehlo(struct conn *c, const char *arg, bool esmtp)
         return "250 " SINK_HOSTNAME;
     if (g.pipelining)
         ext[n++] = "PIPELINING";
-    ext[n++] = "SIZE 104857600";
+    static _Thread_local char size_ext[32];
+    snprintf(size_ext, sizeof(size_ext), "SIZE %llu", (unsigned long long)size_max());
+    ext[n++] = size_ext;
     ext[n++] = "8BITMIME";
     ext[n++] = "ENHANCEDSTATUSCODES";
     ext[n++] = "SMTPUTF8";
@@ -1171,6 +1185,7 @@ usage(void)
 {
     fprintf(stderr, "usage: spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]\n"
                     "                  [--chunking] [--no-pipelining] [--greeting-delay MS]\n"
+                    "                  [--size BYTES]\n"
                     "                  [-t THREADS] [-q]\n");
     exit(2);
 }
@@ -1179,15 +1194,12 @@ usage(void)
 static void
 parse_args(int argc, char **argv)
 {
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"dir", required_argument, NULL, 'd'},
-                                         {"stats", required_argument, NULL, 's'},
-                                         {"chunking", no_argument, NULL, 'C'},
-                                         {"no-pipelining", no_argument, NULL, 'P'},
-                                         {"greeting-delay", required_argument, NULL, 'G'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},  {"dir", required_argument, NULL, 'd'},
+        {"stats", required_argument, NULL, 's'},   {"chunking", no_argument, NULL, 'C'},
+        {"no-pipelining", no_argument, NULL, 'P'}, {"greeting-delay", required_argument, NULL, 'G'},
+        {"threads", required_argument, NULL, 't'}, {"size", required_argument, NULL, 'S'},
+        {"quiet", no_argument, NULL, 'q'},         {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "l:d:s:t:q", opts, NULL)) != -1) {
         switch (ch) {
@@ -1211,6 +1223,9 @@ parse_args(int argc, char **argv)
             break;
         case 't':
             g.nthreads = atoi(optarg);
+            break;
+        case 'S':
+            g.size_max = strtoull(optarg, NULL, 10);
             break;
         case 'q':
             g.quiet = true;
