@@ -1105,6 +1105,7 @@ static const struct cfg_optdef cfg_main_opts[] = {
      "100K"},
     {"spool_commit_max_batch", cfg_opt_int, CFG_M(spool_commit_max_batch), 0, 1, 100000, "512"},
     {"json_log", cfg_opt_bool, CFG_M(json_log), 0, 0, 0, "false"},
+    {"queue_only", cfg_opt_bool, CFG_M(queue_only), 0, 0, 0, "false"},
     {"proxy_required_hosts", cfg_opt_hostlist, CFG_M(proxy_required_hosts), 0, 0, 0, ""},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };

@@ -173,6 +173,7 @@ struct cfg {
     int queue_run_interval_s;     /* how often deferred mail is re-examined, default 60 */
     int bounce_return_size_limit; /* bytes of the original returned in a notice, default 100K */
     int spool_commit_max_batch;   /* messages per group commit, default 512 */
+    int queue_only;               /* spool arriving mail without delivering it, default 0 */
     int json_log;                 /* also write JSON lines (log_file_path + ".json"), default 0 */
     struct cfg_hostlist proxy_required_hosts; /* reserved for the inbound issue */
 

@@ -31,6 +31,9 @@
 int eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen);
 /* eng_adopt - take a recovered message (before eng_start, main thread) */
 void eng_adopt(struct spool_msg *msg, void *arg);
+/* eng_force_retry - before recovery: ignore the retry times of recovered
+ * mail and try every pending recipient at once (spated -qf) */
+void eng_force_retry(int on);
 /* eng_commit_hook - spool commit hook: takes ownership of msg */
 void eng_commit_hook(struct spool_msg *msg, void *arg);
 /* eng_stop - stop workers (open sessions are closed with QUIT or dropped;

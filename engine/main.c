@@ -1,7 +1,8 @@
 /*
  * main.c - spated: the daemon.
  *
- *   spated [-c FILE] [-o name=value]... [--check-config] [--version]
+ *   spated [-c FILE] [-o name=value]... [-qf] [--check-config] [--version]
+ *                              -qf: try all recovered mail now, ignoring retry times
  *   spated -bV                 version and compiled-in features
  *   spated -bt ADDRESS...      how each address routes (router, transport,
  *                              hosts and addresses), then exit
@@ -40,7 +41,7 @@ struct opts {
     const char *config;
     const char **overrides;
     size_t noverrides;
-    int check, version, bV;
+    int check, version, bV, qf;
     char **bt;
     size_t nbt;
 };
@@ -50,7 +51,7 @@ static void
 usage(int rc)
 {
     fprintf(rc ? stderr : stdout,
-            "usage: spated [-c FILE] [-o name=value]... [--check-config] [--version]\n"
+            "usage: spated [-c FILE] [-o name=value]... [-qf] [--check-config] [--version]\n"
             "       spated -bV\n"
             "       spated [-c FILE] -bt ADDRESS...\n");
     exit(rc);
@@ -76,6 +77,8 @@ parse_args(int argc, char **argv, struct opts *o)
             o->version = 1;
         else if (strcmp(a, "-bV") == 0)
             o->bV = 1;
+        else if (strcmp(a, "-qf") == 0)
+            o->qf = 1;
         else if (strcmp(a, "-bt") == 0) {
             while (i + 1 < argc && argv[i + 1][0] != '-')
                 o->bt[o->nbt++] = argv[++i];
@@ -344,6 +347,7 @@ main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this */
+    eng_force_retry(o.qf);
     sp = start_all(c);
     c = wait_for_signals(&set, &o, c, &old, &nold);
     api_smtp_stop();

@@ -37,9 +37,11 @@ struct sched {
     size_t nadopted;
     long queued, queued_rcpts;
     uint32_t rnd;
+    int starting; /* handing over recovered mail */
 };
 
 static struct sched S;
+static int force_retry; /* -qf: recovered mail is tried at once */
 
 /* A routing request: the recipients of one message for one domain. */
 struct route_req {
@@ -695,6 +697,8 @@ on_new_msg(eng_loop *loop, void *arg)
     S.queued_rcpts += m->nrcpt - qmsg_final(q);
     metrics_gauge_set(MG_QUEUED, S.queued);
     metrics_gauge_set(MG_QUEUED_RCPTS, S.queued_rcpts);
+    if (S.cfg->queue_only && !S.starting)
+        return; /* queue_only: kept on the spool until a start without it */
     qmsg_schedule(q);
 }
 
@@ -707,11 +711,21 @@ eng_commit_hook(struct spool_msg *msg, void *arg)
         abort();
 }
 
+/* eng_force_retry - -qf: recovered mail ignores its retry times */
+void
+eng_force_retry(int on)
+{
+    force_retry = on;
+}
+
 /* eng_adopt - a recovered message, before eng_start */
 void
 eng_adopt(struct spool_msg *msg, void *arg)
 {
     (void)arg;
+    if (force_retry)
+        for (uint32_t i = 0; i < msg->nrcpt; i++)
+            msg->rcpt[i].next_try = 0;
     S.adopted = realloc(S.adopted, (S.nadopted + 1) * sizeof(*S.adopted));
     if (S.adopted == NULL)
         abort();
@@ -866,8 +880,10 @@ static void *
 sched_main(void *arg)
 {
     (void)arg;
+    S.starting = 1;
     for (size_t i = 0; i < S.nadopted; i++)
         on_new_msg(S.loop, S.adopted[i]);
+    S.starting = 0;
     free(S.adopted);
     S.adopted = NULL;
     S.nadopted = 0;

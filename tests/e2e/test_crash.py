@@ -137,4 +137,35 @@ def test_restart_picks_up_deferred_mail():
         assert set(_delivered(sink).values()) == {1}
 
 
+def test_queue_only_holds_mail_and_qf_sends_it_at_once():
+    with Env("crash-queueonly") as env:
+        env.start_dns(env.mx_zone(1))
+        sink = env.start_spate_sink(env.sink_addrs(1))
+        conf = env.write_config(extra_main="queue_only = true", retry="* * F,1h,10m")
+        spated = env.start_spated(conf)
+        for i in range(5):
+            code, _ = spatetest.smtp_send(env.spated_ip, spatetest.SMTP_PORT, "s@x.%s" % TLD,
+                                          ["u%d@d1.%s" % (i, TLD)], _message(i))
+            assert code == 250
+        time.sleep(1)
+        assert sink.count() == 0, "queue_only delivered mail"
+        assert spatetest.metrics(env.http_url + "/metrics")["spate_queue_messages"] == 5
+        assert spated.stop() == 0
+        # without queue_only: the same mail goes out at the next start
+        env.start_spated(env.write_config(retry="* * F,1h,10m", name="plain.conf"))
+        wait_for(lambda: sink.count() == 5, 20, what="5 delivered after restart")
+        # a deferred message waits for its retry time; -qf ignores it
+        spatetest.smtp_send(env.spated_ip, spatetest.SMTP_PORT, "s@x.%s" % TLD,
+                            ["tempfail-once-q@d1.%s" % TLD], _message(9))
+        wait_for(lambda: env.log_grep(r" == tempfail-once-q@"), 10, what="a deferral")
+        assert env.spated.stop() == 0
+        env.start_spated(env.write_config(retry="* * F,1h,10m", name="plain.conf"))
+        time.sleep(1)
+        assert not env.log_grep(r" => tempfail-once-q@"), "retried before its time"
+        assert env.spated.stop() == 0
+        env.start_spated(env.write_config(retry="* * F,1h,10m", name="plain.conf"),
+                         extra_args=["-qf"])
+        wait_for(lambda: env.log_grep(r" => tempfail-once-q@"), 10, what="-qf delivery")
+
+
 spatetest.main(globals())
