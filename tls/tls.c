@@ -1,10 +1,36 @@
 /*
- * tls.c - OpenSSL set-up. See tls.h.
+ * tls.c - OpenSSL set-up, the client context (CA store, CRLs, client
+ *         certificate) and its TLS session cache. See tls.h.
+ *
+ * The session cache maps a key (the destination key salted with the
+ * connection's verification parameters, see tls_conn.c) to one SSL_SESSION
+ * and the outcome of the handshake that made it. It is a chained hash table
+ * under a mutex, bounded by opts.session_cache_max, evicting the oldest
+ * entry first; a key stored again replaces its entry.
  */
 #include "tls/tls.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tls/tls_int.h"
+
+#define SESS_MAX_DEFAULT 10000
+
+struct tls__sess {
+    char *key;
+    SSL_SESSION *sess;
+    struct tls__outcome o;
+    struct tls__sess *hnext;         /* hash chain */
+    struct tls__sess *older, *newer; /* insertion order */
+};
 
 /* tls_init - load OpenSSL's strings and algorithms */
 int
@@ -21,4 +47,282 @@ const char *
 tls_version_text(void)
 {
     return OpenSSL_version(OPENSSL_VERSION);
+}
+
+/* ssl_err - "what: OpenSSL's first queued error" into err */
+static void
+ssl_err(char *err, size_t errlen, const char *what, const char *path)
+{
+    char e[256] = "unknown error";
+    unsigned long code = ERR_get_error();
+    if (code != 0)
+        ERR_error_string_n(code, e, sizeof(e));
+    snprintf(err, errlen, "%s %s: %s", what, path ? path : "", e);
+    ERR_clear_error();
+}
+
+/* is_dir - is path a directory? */
+static int
+is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* load_cas - tls_verify_certificates: a file, a directory or the system default */
+static int
+load_cas(SSL_CTX *sc, const char *path, char *err, size_t errlen)
+{
+    int ok;
+    if (path == NULL || strcmp(path, "system") == 0)
+        ok = SSL_CTX_set_default_verify_paths(sc);
+    else if (is_dir(path))
+        ok = SSL_CTX_load_verify_dir(sc, path);
+    else
+        ok = SSL_CTX_load_verify_file(sc, path);
+    if (ok != 1) {
+        ssl_err(err, errlen, "tls_verify_certificates", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* load_crls - tls_crl: a PEM file (one or more CRLs) or a hashed directory */
+static int
+load_crls(SSL_CTX *sc, const char *path, char *err, size_t errlen)
+{
+    X509_STORE *st = SSL_CTX_get_cert_store(sc);
+    X509_LOOKUP *lu;
+    int ok;
+    if (path == NULL)
+        return 0;
+    if (is_dir(path)) {
+        lu = X509_STORE_add_lookup(st, X509_LOOKUP_hash_dir());
+        ok = lu != NULL && X509_LOOKUP_add_dir(lu, path, X509_FILETYPE_PEM) == 1;
+    } else {
+        lu = X509_STORE_add_lookup(st, X509_LOOKUP_file());
+        ok = lu != NULL && X509_load_crl_file(lu, path, X509_FILETYPE_PEM) > 0;
+    }
+    if (!ok) {
+        ssl_err(err, errlen, "tls_crl", path);
+        return -1;
+    }
+    X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    return 0;
+}
+
+/* load_client_cert - tls_certificate / tls_privatekey */
+static int
+load_client_cert(SSL_CTX *sc, const struct tls_client_opts *o, char *err, size_t errlen)
+{
+    const char *key = o->privatekey ? o->privatekey : o->certificate;
+    if (o->certificate == NULL)
+        return 0;
+    if (SSL_CTX_use_certificate_chain_file(sc, o->certificate) != 1) {
+        ssl_err(err, errlen, "tls_certificate", o->certificate);
+        return -1;
+    }
+    if (SSL_CTX_use_PrivateKey_file(sc, key, SSL_FILETYPE_PEM) != 1) {
+        ssl_err(err, errlen, "tls_privatekey", key);
+        return -1;
+    }
+    if (SSL_CTX_check_private_key(sc) != 1) {
+        ssl_err(err, errlen, "tls_privatekey does not match tls_certificate", key);
+        return -1;
+    }
+    return 0;
+}
+
+/* make_ssl_ctx - the OpenSSL client context with spate's settings */
+static SSL_CTX *
+make_ssl_ctx(const struct tls_client_opts *o, char *err, size_t errlen)
+{
+    SSL_CTX *sc = SSL_CTX_new(TLS_client_method());
+    if (sc == NULL) {
+        ssl_err(err, errlen, "SSL_CTX_new", NULL);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(sc, TLS1_2_VERSION);
+    /* SMTP replies are line-framed; a peer that closes without close_notify
+     * is not a truncation risk, so read it as an ordinary close */
+    SSL_CTX_set_options(sc, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (load_cas(sc, o->verify_certificates, err, errlen) < 0 ||
+        load_crls(sc, o->crl, err, errlen) < 0 || load_client_cert(sc, o, err, errlen) < 0)
+        goto fail;
+    if (SSL_CTX_dane_enable(sc) <= 0) {
+        ssl_err(err, errlen, "SSL_CTX_dane_enable", NULL);
+        goto fail;
+    }
+    SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(sc, tls__new_session_cb);
+    SSL_CTX_set_tlsext_status_cb(sc, tls__ocsp_cb);
+    return sc;
+fail:
+    SSL_CTX_free(sc);
+    return NULL;
+}
+
+/* tls_client_ctx_new - a context per transport configuration */
+struct tls_client_ctx *
+tls_client_ctx_new(const struct tls_client_opts *o, char *err, size_t errlen)
+{
+    static const struct tls_client_opts none;
+    struct tls_client_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (o == NULL)
+        o = &none;
+    if (ctx == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ERR_clear_error();
+    if ((ctx->ssl_ctx = make_ssl_ctx(o, err, errlen)) == NULL) {
+        free(ctx);
+        return NULL;
+    }
+    ctx->max = o->session_cache_max ? o->session_cache_max : SESS_MAX_DEFAULT;
+    ctx->tabsize = 64;
+    while (ctx->tabsize < ctx->max && ctx->tabsize < (1u << 20))
+        ctx->tabsize *= 2;
+    if ((ctx->tab = calloc(ctx->tabsize, sizeof(*ctx->tab))) == NULL) {
+        SSL_CTX_free(ctx->ssl_ctx);
+        free(ctx);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&ctx->lock, NULL);
+    return ctx;
+}
+
+/* sess_free - release one cache entry */
+static void
+sess_free(struct tls__sess *s)
+{
+    SSL_SESSION_free(s->sess);
+    free(s->key);
+    free(s);
+}
+
+/* tls_client_ctx_free - release the context and every cached session */
+void
+tls_client_ctx_free(struct tls_client_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    for (struct tls__sess *s = ctx->oldest, *n; s != NULL; s = n) {
+        n = s->newer;
+        sess_free(s);
+    }
+    free(ctx->tab);
+    pthread_mutex_destroy(&ctx->lock);
+    SSL_CTX_free(ctx->ssl_ctx);
+    free(ctx);
+}
+
+/* key_hash - FNV-1a of the key */
+static size_t
+key_hash(const char *k)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* unlink_sess - take s out of the table and the order list (lock held) */
+static void
+unlink_sess(struct tls_client_ctx *ctx, struct tls__sess *s)
+{
+    struct tls__sess **pp = &ctx->tab[key_hash(s->key) & (ctx->tabsize - 1)];
+    while (*pp != s)
+        pp = &(*pp)->hnext;
+    *pp = s->hnext;
+    if (s->older)
+        s->older->newer = s->newer;
+    else
+        ctx->oldest = s->newer;
+    if (s->newer)
+        s->newer->older = s->older;
+    else
+        ctx->newest = s->older;
+    ctx->nsess--;
+}
+
+/* find_sess - the entry for key (lock held), or NULL */
+static struct tls__sess *
+find_sess(struct tls_client_ctx *ctx, const char *key)
+{
+    struct tls__sess *s = ctx->tab[key_hash(key) & (ctx->tabsize - 1)];
+    while (s != NULL && strcmp(s->key, key) != 0)
+        s = s->hnext;
+    return s;
+}
+
+/* tls__cache_get - a reference to the stored session, with its outcome */
+SSL_SESSION *
+tls__cache_get(struct tls_client_ctx *ctx, const char *key, struct tls__outcome *out)
+{
+    SSL_SESSION *sess = NULL;
+    struct tls__sess *s;
+    pthread_mutex_lock(&ctx->lock);
+    if ((s = find_sess(ctx, key)) != NULL) {
+        if (SSL_SESSION_is_resumable(s->sess)) {
+            sess = s->sess;
+            SSL_SESSION_up_ref(sess);
+            *out = s->o;
+        } else {
+            unlink_sess(ctx, s);
+            sess_free(s);
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return sess;
+}
+
+/* tls__cache_put - store (replace) the session for key, evicting the oldest */
+void
+tls__cache_put(struct tls_client_ctx *ctx, const char *key, SSL_SESSION *sess,
+               const struct tls__outcome *o)
+{
+    struct tls__sess *s = calloc(1, sizeof(*s)), *old;
+    size_t b;
+    if (s == NULL || (s->key = strdup(key)) == NULL) {
+        free(s);
+        SSL_SESSION_free(sess);
+        return;
+    }
+    s->sess = sess;
+    s->o = *o;
+    pthread_mutex_lock(&ctx->lock);
+    if ((old = find_sess(ctx, key)) != NULL) {
+        unlink_sess(ctx, old);
+        sess_free(old);
+    }
+    while (ctx->nsess >= ctx->max && ctx->oldest != NULL) {
+        old = ctx->oldest;
+        unlink_sess(ctx, old);
+        sess_free(old);
+    }
+    b = key_hash(key) & (ctx->tabsize - 1);
+    s->hnext = ctx->tab[b];
+    ctx->tab[b] = s;
+    s->older = ctx->newest;
+    if (ctx->newest)
+        ctx->newest->newer = s;
+    else
+        ctx->oldest = s;
+    ctx->newest = s;
+    ctx->nsess++;
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+/* tls_session_cache_size - sessions held now */
+size_t
+tls_session_cache_size(struct tls_client_ctx *ctx)
+{
+    size_t n;
+    pthread_mutex_lock(&ctx->lock);
+    n = ctx->nsess;
+    pthread_mutex_unlock(&ctx->lock);
+    return n;
 }
