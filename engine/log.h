@@ -24,14 +24,17 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERR = 3 };
 
 /* log_open - open path for appending (NULL or "" = no file); 0 or -errno */
 int log_open(const char *path, int to_stderr);
-/* log_close - close the file */
+/* log_open_json - also write each record as a JSON line to path (json_log):
+ * {"time","level","id","event","address","text"}, the middle three only for
+ * message records; 0 or -errno */
+int log_open_json(const char *path);
+/* log_close - close the files */
 void log_close(void);
 /* log_set_level - records below level are dropped (default LOG_INFO) */
 void log_set_level(enum log_level level);
 
 /* log_write - one record at the given level */
-void log_write(enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vwrite(enum log_level level, const char *fmt, va_list ap);
 
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)

@@ -341,6 +341,14 @@ main(int argc, char **argv)
         fprintf(stderr, "spated: cannot open log file %s: %s\n", c->log_file_path, strerror(errno));
         return 1;
     }
+    if (c->json_log && c->log_file_path[0] != '\0') {
+        char jpath[4096];
+        snprintf(jpath, sizeof(jpath), "%s.json", c->log_file_path);
+        if (log_open_json(jpath) < 0) {
+            fprintf(stderr, "spated: cannot open %s: %s\n", jpath, strerror(errno));
+            return 1;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

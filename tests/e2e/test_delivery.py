@@ -135,7 +135,7 @@ def test_permanent_failure_sends_one_notice():
     with Env("delivery-notice") as env:
         env.start_dns(env.mx_zone(2))
         sink = env.start_spate_sink(env.sink_addrs(2))
-        env.start_spated(env.write_config())
+        env.start_spated(env.write_config(extra_main="json_log = true"))
         sender = "alice@d2.%s" % TLD
         code, _ = spatetest.smtp_send(
             env.spated_ip, spatetest.SMTP_PORT, sender,
@@ -157,6 +157,15 @@ def test_permanent_failure_sends_one_notice():
                                 r"\S+ \[[\d.]+\]:12526: SMTP error from remote mail server "
                                 r"after RCPT TO:<permfail-\d@d1\.\S+>: 550 ")) == 2
         assert env.log_grep(r" => bob@d1\.")
+        # json_log: the same records as JSON lines, with the fields split out
+        with open(env.log_path + ".json") as f:
+            records = [json.loads(line) for line in f]
+        assert len(records) == len(env.main_log())
+        fails = [r for r in records if r.get("event") == "**"]
+        assert sorted(r["address"] for r in fails) == ["permfail-1@d1.%s" % TLD,
+                                                        "permfail-2@d1.%s" % TLD]
+        assert all(len(r["id"]) == 16 and r["text"].startswith(r["id"]) for r in fails)
+        assert any(r.get("event") == "Completed" for r in records)
 
 
 def test_null_mx_fails_at_once_and_null_sender_gets_no_notice():
