@@ -181,7 +181,8 @@ http_wait_all(struct http_wait *w)
 
 /* http_reply - queue a response taking ownership of body (malloc'd) */
 static enum MHD_Result
-http_reply(struct MHD_Connection *c, unsigned status, const char *ctype, char *body, size_t len)
+http_reply_allow(struct MHD_Connection *c, unsigned status, const char *ctype, char *body,
+                 size_t len, const char *allow)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
@@ -193,16 +194,23 @@ http_reply(struct MHD_Connection *c, unsigned status, const char *ctype, char *b
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (allow != NULL) /* 405: RFC 9110 15.5.6 says which methods are allowed */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
+/* http_reply - queue a response (body malloc'd, taken over) */
+static enum MHD_Result
+http_reply(struct MHD_Connection *c, unsigned status, const char *ctype, char *body, size_t len)
+{
+    return http_reply_allow(c, status, ctype, body, len, NULL);
+}
+
 /* http_reply_json - queue j (reference taken over) as a JSON response */
 static enum MHD_Result
-http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+http_reply_json_allow(struct MHD_Connection *c, unsigned status, json_t *j, const char *allow)
 {
     char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     char *t;
@@ -219,7 +227,25 @@ http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
     }
     t[n++] = '\n';
     t[n] = '\0';
-    return http_reply(c, status, HTTP_JSON, t, n);
+    return http_reply_allow(c, status, HTTP_JSON, t, n, allow);
+}
+
+/* http_reply_json - queue j (reference taken over) as a JSON response */
+static enum MHD_Result
+http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    return http_reply_json_allow(c, status, j, NULL);
+}
+
+/* http_not_allowed - 405 naming the methods the path accepts */
+static enum MHD_Result
+http_not_allowed(struct MHD_Connection *c, const char *allow)
+{
+    char msg[64];
+    snprintf(msg, sizeof(msg), "use %s", allow);
+    return http_reply_json_allow(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                 json_pack("{s:s, s:o}", "error", msg, "field", json_null()),
+                                 allow);
 }
 
 /* http_error - {"error": msg, "field": field-or-null} */
@@ -451,7 +477,7 @@ http_inject_step(struct MHD_Connection *c, const char *method, const char *data,
 
     if (rq == NULL) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-            return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
+            return http_not_allowed(c, "POST");
         rq = calloc(1, sizeof(*rq));
         if (rq == NULL)
             return MHD_NO;
@@ -550,7 +576,7 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url, const char *m
         if (strcmp(url, gets[i].path) != 0)
             continue;
         if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-            return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET", NULL);
+            return http_not_allowed(c, "GET, HEAD");
         /* answer on the second call, once the request is complete: an
          * answer queued earlier makes libmicrohttpd close the connection */
         if (*con_cls == NULL) {

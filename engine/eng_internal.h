@@ -79,7 +79,9 @@ struct eng_job {
     int conn_failed;          /* no host could be reached: back off the destination */
     int sess_closed;          /* the session ended with this job */
     int sess_closing;         /* the session is saying QUIT: eng_sched_conn_closed follows */
+    int abandoned;            /* handed back unfinished at shut-down: no results */
     struct eng_session *sess; /* session to use / that was used */
+    struct eng_policy pol;    /* the destination's limits when lent (reloads change d->pol) */
     struct eng_worker *worker;
     struct eng_job *next;
 };
@@ -87,12 +89,13 @@ struct eng_job {
 /* A queued message as the scheduler sees it. */
 struct eng_qmsg {
     struct spool_msg *m;
-    uint8_t *busy;          /* per recipient: routing or in a job */
-    char **fail_text;       /* per recipient: why it failed (for the notice) */
-    int inflight;           /* recipients busy */
-    int completing;         /* notice being committed, removal pending */
-    int dirty;              /* recipient state changed since the last spool_update */
-    struct eng_timer timer; /* next retry */
+    uint8_t *busy;                /* per recipient: routing or in a job */
+    char **fail_text;             /* per recipient: why it failed (for the notice) */
+    int inflight;                 /* recipients busy */
+    int completing;               /* notice being committed, removal pending */
+    int dirty;                    /* recipient state changed since the last spool_update */
+    struct eng_timer timer;       /* next retry */
+    struct eng_qmsg *prev, *next; /* every queued message, for shut-down */
 };
 
 /* worker.c */

@@ -36,14 +36,18 @@ void eng_adopt(struct spool_msg *msg, void *arg);
 void eng_force_retry(int on);
 /* eng_commit_hook - spool commit hook: takes ownership of msg */
 void eng_commit_hook(struct spool_msg *msg, void *arg);
-/* eng_stop - stop workers (open sessions are closed with QUIT or dropped;
- * undelivered recipients stay queued) and the scheduler */
+/* eng_stop - stop workers (open sessions are dropped; recipients in flight
+ * stay queued as they were) and the scheduler, freeing what they hold */
 void eng_stop(void);
 
 /* eng_reload - use cfg from now on (routers, transports, retry rules,
  * destination limits, HELO name). cfg must stay alive until eng_stop():
  * destinations made earlier keep pointing at their transport. Main thread. */
 void eng_reload(const struct cfg *cfg);
+
+/* eng_finish - after spool_close(): run what the spool writer handed over
+ * last and free the engine; main thread */
+void eng_finish(void);
 
 /* eng_queue_json - per-destination queue summary as a malloc'd JSON text;
  * any thread (asks the scheduler and waits up to 2 s) */

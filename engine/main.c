@@ -57,6 +57,14 @@ usage(int rc)
     exit(rc);
 }
 
+/* free_opts - release what parse_args allocated */
+static void
+free_opts(struct opts *o)
+{
+    free(o->overrides);
+    free(o->bt);
+}
+
 /* parse_args - the command line into opts */
 static void
 parse_args(int argc, char **argv, struct opts *o)
@@ -324,19 +332,26 @@ main(int argc, char **argv)
     parse_args(argc, argv, &o);
     if (o.version || o.bV) {
         print_version(o.bV);
+        free_opts(&o);
         return 0;
     }
     c = load_config(&o);
     if (o.check) {
         printf("spated: configuration %s is valid\n", o.config ? o.config : "(embedded default)");
+        cfg_free(c);
+        free_opts(&o);
         return 0;
     }
     if (dns_init() != 0 || tls_init() != 0) {
         fprintf(stderr, "spated: library initialisation failed\n");
         return 1;
     }
-    if (o.nbt > 0)
-        return run_bt(c, o.bt, o.nbt);
+    if (o.nbt > 0) {
+        int rc = run_bt(c, o.bt, o.nbt);
+        cfg_free(c);
+        free_opts(&o);
+        return rc;
+    }
     if (log_open(c->log_file_path, 1) < 0) {
         fprintf(stderr, "spated: cannot open log file %s: %s\n", c->log_file_path, strerror(errno));
         return 1;
@@ -362,13 +377,13 @@ main(int argc, char **argv)
     api_http_stop();
     eng_stop();
     spool_close(sp);
+    eng_finish();
     log_info("spated stopped");
     log_close();
     cfg_free(c);
     for (size_t i = 0; i < nold; i++)
         cfg_free(old[i]);
     free(old);
-    free(o.overrides);
-    free(o.bt);
+    free_opts(&o);
     return 0;
 }

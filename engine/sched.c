@@ -38,6 +38,8 @@ struct sched {
     long queued, queued_rcpts;
     uint32_t rnd;
     int starting; /* handing over recovered mail */
+    int stopping; /* shutting down: no state changes, only freeing */
+    struct eng_qmsg *qhead;
 };
 
 static struct sched S;
@@ -89,6 +91,12 @@ static void
 qmsg_free(struct eng_qmsg *q)
 {
     eng_timer_stop(S.loop, &q->timer);
+    if (q->prev)
+        q->prev->next = q->next;
+    else if (S.qhead == q)
+        S.qhead = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
     for (uint32_t i = 0; i < q->m->nrcpt; i++)
         free(q->fail_text[i]);
     free(q->fail_text);
@@ -114,6 +122,10 @@ static void
 on_notice_committed_post(eng_loop *loop, void *arg)
 {
     (void)loop;
+    if (S.stopping) { /* the spool may be closed: the next start completes it */
+        qmsg_free(arg);
+        return;
+    }
     finish_remove(arg);
 }
 
@@ -521,6 +533,7 @@ dest_dispatch(struct eng_dest *d)
             d->ready_tail = &d->ready_head;
         d->nready--;
         j->next = NULL;
+        j->pol = d->pol;
         eng_worker_give(j->worker, j);
     }
 }
@@ -563,7 +576,9 @@ on_routed(struct dns_result *res, void *arg)
     struct eng_qmsg *q = rq->q;
     char why[300];
 
-    if (res->status == DNS_OK) {
+    if (S.stopping) { /* cancelled by the shut-down: leave the recipients as they are */
+        route_release(rq);
+    } else if (res->status == DNS_OK) {
         struct eng_dest *d = dest_get(rq->router, rq->port, res, rq->domain);
         dest_enqueue(d, q, rq->ridx, rq->n);
         dest_dispatch(d);
@@ -686,12 +701,21 @@ static void
 on_new_msg(eng_loop *loop, void *arg)
 {
     struct spool_msg *m = arg;
-    struct eng_qmsg *q = calloc(1, sizeof(*q));
+    struct eng_qmsg *q;
     (void)loop;
+    if (S.stopping) { /* durable already: the next start delivers it */
+        spool_msg_free(m);
+        return;
+    }
+    q = calloc(1, sizeof(*q));
     if (q == NULL || (q->busy = calloc(m->nrcpt, 1)) == NULL ||
         (q->fail_text = calloc(m->nrcpt, sizeof(char *))) == NULL)
         abort();
     q->m = m;
+    q->next = S.qhead;
+    if (S.qhead)
+        S.qhead->prev = q;
+    S.qhead = q;
     eng_timer_init(&q->timer, on_qmsg_timer, q);
     S.queued++;
     S.queued_rcpts += m->nrcpt - qmsg_final(q);
@@ -798,6 +822,11 @@ on_job_done(eng_loop *loop, void *arg)
     struct eng_dest *d = j->d;
     struct eng_qmsg *q = j->q;
     (void)loop;
+    if (j->abandoned) { /* shut-down: no result, the recipients stay as they were */
+        job_release_rcpts(j);
+        job_free(j);
+        return;
+    }
     dest_note_outcome(d, j->conn_failed);
     job_record(j);
     if (j->sess_closed)
@@ -950,6 +979,52 @@ eng_reload(const struct cfg *cfg)
         abort();
 }
 
+/* dest_free - release a destination and the jobs waiting in it */
+static void
+dest_free(struct eng_dest *d)
+{
+    struct eng_job *j, *next;
+    for (j = d->ready_head; j; j = next) {
+        next = j->next;
+        job_free(j);
+    }
+    eng_timer_stop(S.loop, &d->rate_timer);
+    for (size_t i = 0; i < d->nhosts; i++) {
+        free(d->hosts[i].name);
+        free(d->hosts[i].addrs);
+    }
+    free(d->hosts);
+    free(d->idle);
+    free(d->key);
+    free(d->domain);
+    free(d);
+}
+
+/* on_shutdown - scheduler thread, after the workers stopped: free it all */
+static void
+on_shutdown(eng_loop *loop, void *arg)
+{
+    struct eng_qmsg *q, *next;
+    (void)arg;
+    S.stopping = 1;
+    dns_resolver_free(S.dns); /* pending lookups call back, and are ignored */
+    S.dns = NULL;
+    for (size_t b = 0; b < DEST_BUCKETS; b++) {
+        struct eng_dest *d, *dn;
+        for (d = S.dests[b]; d; d = dn) {
+            dn = d->hnext;
+            dest_free(d);
+        }
+        S.dests[b] = NULL;
+    }
+    for (q = S.qhead; q; q = next) {
+        next = q->next;
+        if (!q->completing) /* a completing one waits for its notice's commit */
+            qmsg_free(q);
+    }
+    eng_loop_stop(loop);
+}
+
 /* eng_stop - stop the workers, then the scheduler */
 void
 eng_stop(void)
@@ -958,9 +1033,28 @@ eng_stop(void)
         return;
     for (int i = 0; i < S.nworkers; i++)
         eng_worker_stop(S.workers[i]);
-    eng_loop_stop(S.loop);
+    free(S.workers);
+    S.workers = NULL;
+    S.nworkers = 0;
+    if (eng_loop_post(S.loop, on_shutdown, NULL) < 0)
+        abort();
     pthread_join(S.thread, NULL);
-    dns_resolver_free(S.dns);
+}
+
+/* eng_finish - run the spool writer's last hand-overs, then free the loop */
+void
+eng_finish(void)
+{
+    struct eng_qmsg *q, *next;
+    if (S.loop == NULL)
+        return;
+    eng_loop_run_once(S.loop, 0);
+    for (q = S.qhead; q; q = next) {
+        next = q->next;
+        qmsg_free(q);
+    }
+    eng_loop_free(S.loop);
+    S.loop = NULL;
 }
 
 struct queue_req {

@@ -46,6 +46,7 @@ enum sess_state {
 enum expect { EX_RSET, EX_MAIL, EX_RCPT, EX_DATA, EX_BDAT };
 
 struct eng_worker {
+    int stopping; /* lent jobs go straight back */
     int index;
     const struct cfg *cfg;
     spool *sp;
@@ -71,8 +72,9 @@ struct eng_session {
     char host_desc[300];   /* "H=name [ip]:port" */
     char last_err[512];    /* why the last host could not be used */
     unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, chunking : 1, expiring : 1;
-    int msgs;            /* transactions on this connection */
-    uint64_t size_limit; /* the server's SIZE (RFC 1870), 0 = none given */
+    int msgs;              /* transactions on this connection */
+    uint64_t size_limit;   /* the server's SIZE (RFC 1870), 0 = none given */
+    struct eng_policy pol; /* limits from the job in hand (or the last one) */
     char *out;
     size_t outlen, outoff, outcap;
     char in[IN_MAX];
@@ -236,6 +238,14 @@ static void
 quit_done(struct eng_session *s)
 {
     struct eng_dest *d = s->d;
+    if (s->job != NULL) { /* closed to make room: the job goes on a new connection */
+        sess_close_fd(s);
+        eng_timer_stop(s->w->loop, &s->timer);
+        s->host_i = s->addr_i = 0;
+        s->last_err[0] = '\0';
+        sess_connect_next(s);
+        return;
+    }
     sess_free(s);
     eng_sched_conn_closed(d);
 }
@@ -385,8 +395,8 @@ sess_try_addr(struct eng_session *s)
     eng_io_init(&s->io, s->fd, s->io.cb, s);
     s->st = SS_CONNECTING;
     eng_io_set(s->w->loop, &s->io, EPOLLOUT);
-    sess_timer(s, s->d->pol.connect_timeout_s ? s->d->pol.connect_timeout_s
-                                              : s->d->tp->connect_timeout_s);
+    sess_timer(s,
+               s->pol.connect_timeout_s ? s->pol.connect_timeout_s : s->d->tp->connect_timeout_s);
     return 0;
 }
 
@@ -540,13 +550,13 @@ static void
 txn_end(struct eng_session *s)
 {
     s->msgs++;
-    if (s->msgs >= s->d->pol.max_messages_per_connection) {
+    if (s->msgs >= s->pol.max_messages_per_connection) {
         job_return_quitting(s);
         return;
     }
     s->st = SS_IDLE;
     s->expiring = 0;
-    eng_timer_start(s->w->loop, &s->timer, (uint64_t)s->d->pol.connection_idle_timeout_ms);
+    eng_timer_start(s->w->loop, &s->timer, (uint64_t)s->pol.connection_idle_timeout_ms);
     job_return(s, 0);
 }
 
@@ -927,16 +937,27 @@ on_job(eng_loop *loop, void *arg)
     struct eng_worker *w = j->worker;
     struct eng_session *s = j->sess;
     (void)loop;
+    if (w->stopping) {
+        j->abandoned = 1;
+        eng_sched_job_done(j);
+        return;
+    }
     if (s == NULL) {
         s = sess_new(w, j->d);
         s->job = j;
+        s->pol = j->pol;
         sess_connect_next(s);
         return;
     }
     s->job = j;
+    s->pol = j->pol;
     s->expiring = 0;
     eng_timer_stop(loop, &s->timer);
     if (s->st == SS_IDLE && s->fd >= 0) {
+        if (s->msgs >= s->pol.max_messages_per_connection) {
+            sess_quit(s); /* the limit was lowered while it waited: reconnect */
+            return;
+        }
         sess_start_txn(s);
         return;
     }
@@ -1036,10 +1057,14 @@ static void
 on_stop(eng_loop *loop, void *arg)
 {
     struct eng_worker *w = arg;
+    w->stopping = 1;
     while (w->sessions != NULL) {
         struct eng_session *s = w->sessions;
-        if (s->job != NULL) /* its recipients stay queued in the spool */
+        if (s->job != NULL) { /* its recipients stay queued in the spool */
+            s->job->abandoned = 1;
+            eng_sched_job_done(s->job);
             s->job = NULL;
+        }
         sess_free(s);
     }
     eng_loop_stop(loop);
@@ -1051,6 +1076,7 @@ eng_worker_stop(struct eng_worker *w)
 {
     eng_loop_post(w->loop, on_stop, w);
     pthread_join(w->thread, NULL);
+    eng_loop_run_once(w->loop, 0); /* the sessions' deferred frees */
     eng_loop_free(w->loop);
     free(w);
 }
