@@ -39,6 +39,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "engine/expand.h"
 #include "engine/retry.h"
 
 #define CFG_LINE_MAX 65536             /* a logical line, also after macro expansion */
@@ -861,6 +862,17 @@ cfg_opt_time(struct pctx *p, const struct cfg_optdef *d, void *base, const char 
     return 0;
 }
 
+/* cfg_opt_time_ms - an Exim time stored in milliseconds ("500ms" is not Exim: seconds only) */
+static int
+cfg_opt_time_ms(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    long v = cfg_parse_time(val);
+    if (v < 0 || (long long)v * 1000 < d->min || (long long)v * 1000 > d->max)
+        return cfg_bad_value(p, d, val, "a time such as 1s or 2m");
+    *CFG_AT(base, d->off, int) = (int)(v * 1000);
+    return 0;
+}
+
 /* cfg_opt_size - a size in bytes into an int (max <= INT_MAX) or a uint64_t */
 static int
 cfg_opt_size(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
@@ -1061,6 +1073,26 @@ cfg_opt_route_list(struct pctx *p, const struct cfg_optdef *d, void *base, const
 #define CFG_T(f) offsetof(struct cfg_transport, f)
 #define CFG_D(f) offsetof(struct cfg_destination, f)
 
+/* cfg_opt_expand - an expansion string, compiled now so a syntax error
+ * stops the load with its file, line and column */
+static int
+cfg_opt_expand(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    char err[256];
+    struct exp_str **slot = CFG_AT(base, d->off, struct exp_str *);
+    char *v = cfg_unquote(p, d->name, val);
+    struct exp_str *e;
+    if (v == NULL)
+        return -1;
+    if ((e = exp_compile(v, err, sizeof err)) == NULL)
+        return cfg_perr(p, "option %s: %s", d->name, err);
+    if (*slot != NULL) { /* set twice: the later one wins */
+        exp_free(*slot);
+    }
+    *slot = e;
+    return 0;
+}
+
 /* cfg_opt_rate - "N/s", "N/m", "N/h" (also "N / sec", "N/min", "N/hour") */
 static int
 cfg_opt_rate(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
@@ -1106,6 +1138,12 @@ static const struct cfg_optdef cfg_main_opts[] = {
     {"spool_commit_max_batch", cfg_opt_int, CFG_M(spool_commit_max_batch), 0, 1, 100000, "512"},
     {"json_log", cfg_opt_bool, CFG_M(json_log), 0, 0, 0, "false"},
     {"queue_only", cfg_opt_bool, CFG_M(queue_only), 0, 0, 0, "false"},
+    {"redis_servers", cfg_opt_str, CFG_M(redis_servers), 0, 0, 0, NULL},
+    {"redis_connect_timeout", cfg_opt_time_ms, CFG_M(redis_connect_timeout_ms), 0, 1, 3600000,
+     "1s"},
+    {"redis_command_timeout", cfg_opt_time_ms, CFG_M(redis_command_timeout_ms), 0, 1, 3600000,
+     "1s"},
+    {"event_action", cfg_opt_expand, CFG_M(event_action), 0, 0, 0, NULL},
     {"proxy_required_hosts", cfg_opt_hostlist, CFG_M(proxy_required_hosts), 0, 0, 0, ""},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
@@ -1130,6 +1168,7 @@ static const struct cfg_optdef cfg_transport_opts[] = {
     {"hosts_avoid_pipelining", cfg_opt_avoid_pipelining, CFG_T(hosts_avoid_pipelining), 0, 0, 0,
      ""},
     {"chunking", cfg_opt_bool, CFG_T(chunking), 0, 0, 0, "false"},
+    {"event_action", cfg_opt_expand, CFG_T(event_action), 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -1732,15 +1771,11 @@ cfg_load_string(const char *text, const char *name, const char *const *overrides
     if (rc == 0)
         rc = cfg_resolve_transports(&p);
     cfg_ar_free(&p.tmp);
-    if (rc < 0) {
-        cfg_ar_free(a);
+    if (rc < 0 || out == NULL) {
+        cfg_free(c); /* compiled expansions too */
         if (out != NULL)
             *out = NULL;
-        return -1;
-    }
-    if (out == NULL) {
-        cfg_ar_free(a);
-        return 0;
+        return rc < 0 ? -1 : 0;
     }
     *out = c;
     return 0;
@@ -1784,6 +1819,10 @@ cfg_load_file(const char *path, const char *const *overrides, size_t noverrides,
 void
 cfg_free(struct cfg *c)
 {
-    if (c != NULL)
-        cfg_ar_free(c->arena);
+    if (c == NULL)
+        return;
+    exp_free(c->event_action);
+    for (size_t i = 0; i < c->ntransports; i++)
+        exp_free(c->transports[i].event_action);
+    cfg_ar_free(c->arena);
 }

@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct exp_str; /* engine/expand.h */
+
 #define CFG_ERR_MAX 512
 
 /* A socket address from "ip", "ip:port" or "[ipv6]:port". */
@@ -117,7 +119,8 @@ struct cfg_transport {
     int max_rcpt;                               /* recipients per transaction, default 100 */
     int hosts_avoid_pipelining_all;             /* "hosts_avoid_pipelining = *" */
     struct cfg_hostlist hosts_avoid_pipelining; /* the list as written */
-    int chunking;                               /* use BDAT when offered (default 0 for now) */
+    int chunking;                               /* use BDAT when offered, default 0 */
+    struct exp_str *event_action; /* expanded per transport event (seed "Event Actions") */
     const char *file;
     int line;
 };
@@ -174,6 +177,10 @@ struct cfg {
     int bounce_return_size_limit; /* bytes of the original returned in a notice, default 100K */
     int spool_commit_max_batch;   /* messages per group commit, default 512 */
     int queue_only;               /* spool arriving mail without delivering it, default 0 */
+    char *redis_servers;          /* "host/db/password" list for ${lookup redis{...}} */
+    int redis_connect_timeout_ms; /* default 1s */
+    int redis_command_timeout_ms; /* default 1s */
+    struct exp_str *event_action; /* expanded per main-section event */
     int json_log;                 /* also write JSON lines (log_file_path + ".json"), default 0 */
     struct cfg_hostlist proxy_required_hosts; /* reserved for the inbound issue */
 

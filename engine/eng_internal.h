@@ -73,9 +73,15 @@ struct eng_job {
     size_t n;
     uint32_t *ridx; /* indexes into q->m->rcpt */
     /* results, written by the worker */
-    uint8_t *res;             /* enum eng_rcpt_result per recipient */
-    char **text;              /* explanation per recipient (malloc'd) */
-    char host[320];           /* "H=name [ip]:port" of the host that answered */
+    uint8_t *res;        /* enum eng_rcpt_result per recipient */
+    char **text;         /* explanation per recipient (malloc'd) */
+    char host[320];      /* "H=name [ip]:port" of the host that answered */
+    char host_name[256]; /* the same, split out for event variables */
+    char host_ip[64];
+    char host_port[8];
+    char sending_ip[64]; /* our end of the connection */
+    char sending_port[8];
+    int defer_errno;          /* errno of a connection failure, else 0 */
     int conn_failed;          /* no host could be reached: back off the destination */
     int sess_closed;          /* the session ended with this job */
     int sess_closing;         /* the session is saying QUIT: eng_sched_conn_closed follows */

@@ -4,6 +4,8 @@
  *   spated [-c FILE] [-o name=value]... [-qf] [--check-config] [--version]
  *                              -qf: try all recovered mail now, ignoring retry times
  *   spated -bV                 version and compiled-in features
+ *   spated -be ['STRING']      print the expansion of STRING (or of each line
+ *                              of standard input), lookups included
  *   spated -bt ADDRESS...      how each address routes (router, transport,
  *                              hosts and addresses), then exit
  *
@@ -31,7 +33,10 @@
 #include "engine/address.h"
 #include "engine/config.h"
 #include "engine/engine.h"
+#include "engine/event.h"
+#include "engine/expand.h"
 #include "engine/log.h"
+#include "engine/lookup.h"
 #include "spool/spool.h"
 #include "tls/tls.h"
 
@@ -44,6 +49,8 @@ struct opts {
     int check, version, bV, qf;
     char **bt;
     size_t nbt;
+    int be;                /* -be: expansion test mode */
+    const char *be_string; /* its argument, or NULL to read lines from stdin */
 };
 
 /* usage - print how to call spated and exit */
@@ -53,6 +60,7 @@ usage(int rc)
     fprintf(rc ? stderr : stdout,
             "usage: spated [-c FILE] [-o name=value]... [-qf] [--check-config] [--version]\n"
             "       spated -bV\n"
+            "       spated [-c FILE] -be ['STRING']\n"
             "       spated [-c FILE] -bt ADDRESS...\n");
     exit(rc);
 }
@@ -87,7 +95,11 @@ parse_args(int argc, char **argv, struct opts *o)
             o->bV = 1;
         else if (strcmp(a, "-qf") == 0)
             o->qf = 1;
-        else if (strcmp(a, "-bt") == 0) {
+        else if (strcmp(a, "-be") == 0) {
+            o->be = 1;
+            if (i + 1 < argc && argv[i + 1][0] != '-')
+                o->be_string = argv[++i];
+        } else if (strcmp(a, "-bt") == 0) {
             while (i + 1 < argc && argv[i + 1][0] != '-')
                 o->bt[o->nbt++] = argv[++i];
             if (o->nbt == 0)
@@ -204,6 +216,80 @@ run_bt(const struct cfg *c, char **addrs, size_t n)
     return rc;
 }
 
+/* be_var - variables known in -be mode */
+static const char *
+be_var(void *arg, const char *name)
+{
+    const struct cfg *c = arg;
+    if (strcmp(name, "primary_hostname") == 0)
+        return c->primary_hostname;
+    if (strcmp(name, "spool_directory") == 0)
+        return c->spool_directory;
+    if (strcmp(name, "version_number") == 0)
+        return SPATE_VERSION;
+    return NULL;
+}
+
+/* be_one - print one expansion (or why it failed); 0 or 1 */
+static int
+be_one(const struct cfg *c, const char *text)
+{
+    char err[512] = "";
+    char *out = NULL;
+    struct exp_ctx ctx = {.var = be_var, .arg = (void *)c, .err = err, .errlen = sizeof(err)};
+    struct exp_str *e = exp_compile(text, err, sizeof(err));
+    int rc;
+    if (e == NULL) {
+        printf("Failed: %s\n", err);
+        return 1;
+    }
+    rc = exp_eval(e, &ctx, &out);
+    if (rc == EXP_OK)
+        printf("%s\n", out);
+    else if (rc == EXP_FAIL)
+        printf("Failed: forced failure\n");
+    else
+        printf("Failed: %s: %s\n", exp_rc_name(rc), err);
+    free(out);
+    exp_free(e);
+    return rc == EXP_OK ? 0 : 1;
+}
+
+/* run_be - -be: expand the argument, or every line of standard input */
+static int
+run_be(const struct cfg *c, const char *text)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+    if (text != NULL)
+        return be_one(c, text);
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        rc |= be_one(c, line);
+    }
+    free(line);
+    return rc;
+}
+
+/* redis_setup - hand redis_servers to the Redis lookup; 0 or -1 */
+static int
+redis_setup(const struct cfg *c)
+{
+    char err[256];
+    if (c->redis_servers == NULL)
+        return 0;
+    if (lookup_redis_configure(c->redis_servers, c->redis_connect_timeout_ms,
+                               c->redis_command_timeout_ms, err, sizeof(err)) < 0) {
+        fprintf(stderr, "spated: redis_servers: %s\n", err);
+        log_err("redis_servers: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* load_config - the file, or the embedded default; exits on error */
 static struct cfg *
 load_config(const struct opts *o)
@@ -290,7 +376,12 @@ reload(const struct opts *o, struct cfg *cur, struct cfg ***old, size_t *nold)
         strcmp(c->log_file_path, cur->log_file_path) != 0)
         log_warn("SIGHUP: spool_directory, worker_threads, smtp_listen, http_listen, "
                  "dns_servers and log_file_path take effect at the next start");
-    /* the running configuration stays alive: destinations point into it */
+    if (redis_setup(c) < 0) {
+        cfg_free(c);
+        return cur;
+    }
+    /* the running configuration stays alive: destinations and queued events
+     * point into it */
     *old = realloc(*old, (*nold + 1) * sizeof(**old));
     if (*old == NULL)
         abort();
@@ -346,6 +437,17 @@ main(int argc, char **argv)
         fprintf(stderr, "spated: library initialisation failed\n");
         return 1;
     }
+    if (redis_setup(c) < 0) {
+        cfg_free(c);
+        free_opts(&o);
+        return 1;
+    }
+    if (o.be) {
+        int rc = run_be(c, o.be_string);
+        cfg_free(c);
+        free_opts(&o);
+        return rc;
+    }
     if (o.nbt > 0) {
         int rc = run_bt(c, o.bt, o.nbt);
         cfg_free(c);
@@ -378,6 +480,7 @@ main(int argc, char **argv)
     eng_stop();
     spool_close(sp);
     eng_finish();
+    event_pool_stop(); /* runs the events still queued */
     log_info("spated stopped");
     log_close();
     cfg_free(c);

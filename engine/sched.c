@@ -18,6 +18,7 @@
 #include "engine/address.h"
 #include "engine/eng_internal.h"
 #include "engine/engine.h"
+#include "engine/event.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
 #include "engine/retry.h"
@@ -105,12 +106,57 @@ qmsg_free(struct eng_qmsg *q)
     free(q);
 }
 
+/* msg_event - raise a msg:* event off the scheduler's loop (the result is
+ * ignored). i: the recipient (UINT32_MAX for message events); j: the job
+ * that reached a host (NULL when none did). Costs nothing without an action. */
+static void
+msg_event(const struct exp_str *action, const char *name, const struct eng_qmsg *q, uint32_t i,
+          const struct eng_job *j, const char *data, int errnum)
+{
+    struct event_ctx ev = {0};
+    char local[ADDR_MAX + 1] = "", errtext[16];
+    const char *domain = NULL;
+    if (action == NULL)
+        return;
+    if (i != UINT32_MAX) {
+        const char *a = q->m->rcpt[i].address, *at = strrchr(a, '@');
+        size_t n = at ? (size_t)(at - a) : strlen(a);
+        snprintf(local, sizeof(local), "%.*s", (int)(n < ADDR_MAX ? n : ADDR_MAX), a);
+        domain = at ? at + 1 : "";
+        ev.v[EV_LOCAL_PART] = local;
+        ev.v[EV_DOMAIN] = domain;
+    }
+    snprintf(errtext, sizeof(errtext), "%d", errnum);
+    ev.option = strncmp(name, "msg:fail", 8) == 0 || strcmp(name, "msg:complete") == 0
+                    ? "event_action"
+                    : "transport event_action";
+    ev.v[EV_EVENT_NAME] = name;
+    ev.v[EV_EVENT_DATA] = data;
+    ev.v[EV_EVENT_DEFER_ERRNO] = errtext;
+    ev.v[EV_MESSAGE_EXIM_ID] = q->m->id;
+    ev.v[EV_SENDER_ADDRESS] = q->m->sender;
+    ev.v[EV_PRIMARY_HOSTNAME] = S.cfg->primary_hostname;
+    ev.v[EV_TLS_OUT_DANE] = "no";
+    ev.v[EV_LOOKUP_DNSSEC_AUTHENTICATED] = "no";
+    if (j != NULL) {
+        ev.v[EV_ROUTER_NAME] = j->d->router ? j->d->router->name : NULL;
+        ev.v[EV_TRANSPORT_NAME] = j->d->tp->name;
+        ev.v[EV_HOST] = j->host_name;
+        ev.v[EV_HOST_ADDRESS] = j->host_ip;
+        ev.v[EV_HOST_PORT] = j->host_port;
+        ev.v[EV_SENDING_IP_ADDRESS] = j->sending_ip;
+        ev.v[EV_SENDING_PORT] = j->sending_port;
+    }
+    event_raise_async(q->m->id, event_ctx_dup(&ev), action);
+}
+
 /* finish_remove - remove the message from the spool and forget it */
 static void
 finish_remove(struct eng_qmsg *q)
 {
     spool_remove(S.sp, q->m);
     log_info("%s Completed", q->m->id);
+    msg_event(S.cfg->event_action, "msg:complete", q, UINT32_MAX, NULL, NULL, 0);
     metrics_inc(MC_COMPLETED);
     S.queued--;
     metrics_gauge_set(MG_QUEUED, S.queued);
@@ -223,7 +269,7 @@ rcpt_log_names(const struct cfg_router *r, char *out, size_t len)
 /* rcpt_fail - recipient i failed for good */
 static void
 rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
-          const char *why)
+          const char *why, const struct eng_job *j)
 {
     char names[300];
     rcpt_log_names(r, names, sizeof(names));
@@ -235,6 +281,9 @@ rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char
     metrics_inc(MC_FAILED);
     log_info("%s ** %s%s%s%s: %s", q->m->id, q->m->rcpt[i].address, names, host && *host ? " " : "",
              host ? host : "", why);
+    /* a remote host's refusal is a delivery failure; anything else is internal */
+    msg_event(S.cfg->event_action, j != NULL ? "msg:fail:delivery" : "msg:fail:internal", q, i, j,
+              why, 0);
 }
 
 /* rcpt_defer - recipient i deferred: next try per the retry rules, or
@@ -242,7 +291,7 @@ rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char
  * next try (a destination in back-off) */
 static void
 rcpt_defer(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
-           const char *why, int64_t not_before)
+           const char *why, int64_t not_before, const struct eng_job *j)
 {
     struct spool_rcpt *rc = &q->m->rcpt[i];
     const struct cfg_retry_rule *rule = cfg_retry_find(S.cfg, addr_domain(rc->address));
@@ -257,7 +306,7 @@ rcpt_defer(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const cha
     iv = retry_next_interval(rule, (long)(now - rc->first_failure), rc->last_interval, rnd01());
     if (iv < 0) {
         snprintf(text, sizeof(text), "retry timeout exceeded (last error: %s)", why);
-        rcpt_fail(q, i, r, host, text);
+        rcpt_fail(q, i, r, host, text, j);
         return;
     }
     q->dirty = 1;
@@ -493,7 +542,7 @@ dest_defer_ready(struct eng_dest *d)
         for (size_t k = 0; k < j->n; k++)
             rcpt_defer(j->q, j->ridx[k], d->router, NULL,
                        "retry time not reached for any host after a connection failure",
-                       d->backoff_until);
+                       d->backoff_until, NULL);
         qmsg_settle(j->q);
         job_free(j);
     }
@@ -587,13 +636,13 @@ on_routed(struct dns_result *res, void *arg)
         for (size_t k = 0; k < rq->n; k++) {
             if (res->status == DNS_RETRY) {
                 snprintf(why, sizeof(why), "host lookup did not complete: %s", res->why);
-                rcpt_defer(q, rq->ridx[k], rq->router, NULL, why, 0);
+                rcpt_defer(q, rq->ridx[k], rq->router, NULL, why, 0, NULL);
             } else if (res->status == DNS_NULLMX) {
                 rcpt_fail(q, rq->ridx[k], rq->router, NULL,
-                          "domain does not accept mail (null MX, RFC 7505): 556 5.1.10");
+                          "domain does not accept mail (null MX, RFC 7505): 556 5.1.10", NULL);
             } else {
                 snprintf(why, sizeof(why), "Unrouteable address (%s)", res->why);
-                rcpt_fail(q, rq->ridx[k], rq->router, NULL, why);
+                rcpt_fail(q, rq->ridx[k], rq->router, NULL, why, NULL);
             }
         }
         qmsg_settle(q);
@@ -613,7 +662,7 @@ route_start(struct eng_qmsg *q, const char *domain, const uint32_t *ridx, size_t
 
     if (r == NULL) {
         for (size_t k = 0; k < n; k++)
-            rcpt_fail(q, ridx[k], NULL, NULL, "Unrouteable address");
+            rcpt_fail(q, ridx[k], NULL, NULL, "Unrouteable address", NULL);
         return;
     }
     if ((rq = calloc(1, sizeof(*rq))) == NULL || (rq->ridx = malloc(n * sizeof(*ridx))) == NULL)
@@ -791,6 +840,7 @@ job_record(struct eng_job *j)
     struct eng_qmsg *q = j->q;
     struct eng_dest *d = j->d;
     char names[300];
+    int deferred_event = 0;
     rcpt_log_names(d->router, names, sizeof(names));
     job_release_rcpts(j);
     for (size_t k = 0; k < j->n; k++) {
@@ -804,12 +854,16 @@ job_record(struct eng_job *j)
             metrics_inc(MC_DELIVERED);
             log_info("%s => %s%s %s C=\"%s\"", q->m->id, q->m->rcpt[i].address, names, j->host,
                      text);
+            msg_event(d->tp->event_action, "msg:delivery", q, i, j, text, 0);
         } else if (j->res[k] == ENG_R_DEFER) {
             d->deferred++;
-            rcpt_defer(q, i, d->router, j->host, text, j->conn_failed ? d->backoff_until : 0);
+            if (!deferred_event++) /* once per attempt on this host */
+                msg_event(d->tp->event_action, "msg:host:defer", q, i, j, text, j->defer_errno);
+            rcpt_defer(q, i, d->router, j->host, text, j->conn_failed ? d->backoff_until : 0,
+                       j->conn_failed ? NULL : j);
         } else {
             d->failed++;
-            rcpt_fail(q, i, d->router, j->host, text);
+            rcpt_fail(q, i, d->router, j->host, text, j);
         }
     }
 }

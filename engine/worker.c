@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "engine/eng_internal.h"
+#include "engine/event.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
 
@@ -72,9 +73,13 @@ struct eng_session {
     char host_desc[300];   /* "H=name [ip]:port" */
     char last_err[512];    /* why the last host could not be used */
     unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, chunking : 1, expiring : 1;
-    int msgs;              /* transactions on this connection */
-    uint64_t size_limit;   /* the server's SIZE (RFC 1870), 0 = none given */
-    struct eng_policy pol; /* limits from the job in hand (or the last one) */
+    int msgs;                                   /* transactions on this connection */
+    uint64_t size_limit;                        /* the server's SIZE (RFC 1870), 0 = none given */
+    struct eng_policy pol;                      /* limits from the job in hand (or the last one) */
+    char cur_ip[INET6_ADDRSTRLEN], cur_port[8]; /* the address in use */
+    char local_ip[INET6_ADDRSTRLEN], local_port[8]; /* our end of it */
+    int last_errno;                                 /* of the last failed connection attempt */
+    int connected;                                  /* a TCP connection is up (for tcp:close) */
     char *out;
     size_t outlen, outoff, outcap;
     char in[IN_MAX];
@@ -98,6 +103,7 @@ static void sess_fail_host(struct eng_session *s, const char *why);
 static void sess_broken(struct eng_session *s, const char *why);
 static void sess_start_txn(struct eng_session *s);
 static void on_dot_reply(struct eng_session *s, int code);
+static void sess_tcp_close_event(struct eng_session *s);
 
 /* ------------------------------------------------------------ output */
 
@@ -172,6 +178,7 @@ sess_close_fd(struct eng_session *s)
 {
     if (s->fd < 0)
         return;
+    sess_tcp_close_event(s);
     eng_io_set(s->w->loop, &s->io, 0);
     close(s->fd);
     s->fd = -1;
@@ -201,6 +208,7 @@ sess_free(struct eng_session *s)
     s->st = SS_GONE;
     eng_timer_stop(w->loop, &s->timer);
     if (s->fd >= 0) {
+        sess_tcp_close_event(s);
         eng_io_set(w->loop, &s->io, 0);
         close(s->fd);
         metrics_gauge_add(MG_CONN_OPEN, -1);
@@ -215,6 +223,73 @@ sess_free(struct eng_session *s)
         abort();
 }
 
+/* sess_event - the variables of a connection-level event for session s */
+static void
+sess_event(const struct eng_session *s, struct event_ctx *ev, const char *name, const char *data)
+{
+    const struct spool_msg *m = s->job ? s->job->q->m : NULL;
+    memset(ev, 0, sizeof(*ev));
+    ev->option = "transport event_action";
+    ev->v[EV_EVENT_NAME] = name;
+    ev->v[EV_EVENT_DATA] = data;
+    ev->v[EV_ROUTER_NAME] = s->d->router ? s->d->router->name : NULL;
+    ev->v[EV_TRANSPORT_NAME] = s->d->tp->name;
+    ev->v[EV_DOMAIN] = s->d->domain;
+    ev->v[EV_HOST] = s->d->hosts[s->host_i < s->d->nhosts ? s->host_i : 0].name;
+    ev->v[EV_HOST_ADDRESS] = s->cur_ip;
+    ev->v[EV_HOST_PORT] = s->cur_port;
+    ev->v[EV_SENDING_IP_ADDRESS] = s->local_ip;
+    ev->v[EV_SENDING_PORT] = s->local_port;
+    ev->v[EV_TLS_OUT_DANE] = "no";
+    ev->v[EV_LOOKUP_DNSSEC_AUTHENTICATED] = "no";
+    ev->v[EV_PRIMARY_HOSTNAME] = s->w->cfg->primary_hostname;
+    if (m != NULL) {
+        ev->v[EV_MESSAGE_EXIM_ID] = m->id;
+        ev->v[EV_SENDER_ADDRESS] = m->sender;
+    }
+}
+
+/* sess_event_says_no - raise a transport event whose non-empty result
+ * forces something (tcp:connect, smtp:connect); 1 when it does */
+static int
+sess_event_says_no(const struct eng_session *s, const char *name, const char *data)
+{
+    struct event_ctx ev;
+    char *result = NULL;
+    int no;
+    if (s->d->tp->event_action == NULL)
+        return 0;
+    sess_event(s, &ev, name, data);
+    no = event_raise(&ev, s->d->tp->event_action, &result) == EXP_OK && result && *result;
+    free(result);
+    return no;
+}
+
+/* sess_tcp_close_event - tcp:close, off the loop (its result is ignored) */
+static void
+sess_tcp_close_event(struct eng_session *s)
+{
+    struct event_ctx ev;
+    if (!s->connected || s->d->tp->event_action == NULL)
+        return;
+    s->connected = 0;
+    sess_event(s, &ev, "tcp:close", NULL);
+    event_raise_async(s->host_desc, event_ctx_dup(&ev), s->d->tp->event_action);
+}
+
+/* job_fill_host - the job's record of where it went */
+static void
+job_fill_host(const struct eng_session *s, struct eng_job *j)
+{
+    snprintf(j->host, sizeof(j->host), "%s", s->host_desc);
+    snprintf(j->host_name, sizeof(j->host_name), "%s",
+             s->d->hosts[s->host_i < s->d->nhosts ? s->host_i : 0].name);
+    snprintf(j->host_ip, sizeof(j->host_ip), "%s", s->cur_ip);
+    snprintf(j->host_port, sizeof(j->host_port), "%s", s->cur_port);
+    snprintf(j->sending_ip, sizeof(j->sending_ip), "%s", s->local_ip);
+    snprintf(j->sending_port, sizeof(j->sending_port), "%s", s->local_port);
+}
+
 /* job_return - give the job back to the scheduler */
 static void
 job_return(struct eng_session *s, int closed)
@@ -227,7 +302,7 @@ job_return(struct eng_session *s, int closed)
     s->rcpt_ok = NULL;
     j->sess_closed = closed;
     j->sess = closed ? NULL : s;
-    snprintf(j->host, sizeof(j->host), "%s", s->host_desc);
+    job_fill_host(s, j);
     if (closed)
         sess_free(s);
     eng_sched_job_done(j);
@@ -281,7 +356,7 @@ job_return_quitting(struct eng_session *s)
     j->sess_closed = 0;
     j->sess_closing = 1;
     j->sess = NULL;
-    snprintf(j->host, sizeof(j->host), "%s", s->host_desc);
+    job_fill_host(s, j);
     eng_sched_job_done(j);
     sess_quit(s);
 }
@@ -367,6 +442,7 @@ static void
 sess_give_up(struct eng_session *s)
 {
     s->job->conn_failed = 1;
+    s->job->defer_errno = s->last_errno;
     job_defer_rest(s->job, s->last_err[0] ? s->last_err : "no host could be reached");
     job_return(s, 1);
 }
@@ -382,6 +458,11 @@ sess_try_addr(struct eng_session *s)
 
     snprintf(s->host_desc, sizeof(s->host_desc), "H=%s [%s]:%u", s->d->hosts[s->host_i].name, ip,
              s->d->port);
+    snprintf(s->cur_ip, sizeof(s->cur_ip), "%s", ip);
+    snprintf(s->cur_port, sizeof(s->cur_port), "%u", s->d->port);
+    s->local_ip[0] = s->local_port[0] = '\0';
+    if (sess_event_says_no(s, "tcp:connect", NULL))
+        return -ECANCELED; /* the event action said: do not connect */
     s->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd < 0)
         return -errno;
@@ -417,8 +498,15 @@ sess_connect_next(struct eng_session *s)
         }
         if ((rc = sess_try_addr(s)) == 0)
             return;
-        metrics_inc(MC_CONN_FAILED);
-        snprintf(s->last_err, sizeof(s->last_err), "%s: connect: %s", s->host_desc, strerror(-rc));
+        if (rc == -ECANCELED) {
+            snprintf(s->last_err, sizeof(s->last_err), "%s: tcp:connect event refused the host",
+                     s->host_desc);
+        } else {
+            metrics_inc(MC_CONN_FAILED);
+            s->last_errno = -rc;
+            snprintf(s->last_err, sizeof(s->last_err), "%s: connect: %s", s->host_desc,
+                     strerror(-rc));
+        }
         s->addr_i++;
     }
 }
@@ -460,6 +548,25 @@ sess_broken(struct eng_session *s, const char *why)
     job_return(s, 1);
 }
 
+/* sess_local_addr - note our end of the connection ($sending_ip_address) */
+static void
+sess_local_addr(struct eng_session *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(s->fd, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, s->local_ip, sizeof(s->local_ip));
+        snprintf(s->local_port, sizeof(s->local_port), "%u", ntohs(a->sin6_port));
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, s->local_ip, sizeof(s->local_ip));
+        snprintf(s->local_port, sizeof(s->local_port), "%u", ntohs(a->sin_port));
+    }
+}
+
 /* sess_connected - the TCP connection is up: wait for the greeting */
 static void
 sess_connected(struct eng_session *s)
@@ -471,11 +578,14 @@ sess_connected(struct eng_session *s)
     if (err != 0) {
         char why[128];
         metrics_inc(MC_CONN_FAILED);
+        s->last_errno = err;
         snprintf(why, sizeof(why), "connect: %s", strerror(err));
         sess_fail_host(s, why);
         return;
     }
     metrics_inc(MC_CONN_OPENED);
+    s->connected = 1;
+    sess_local_addr(s);
     s->msgs = 0;
     s->st = SS_GREETING;
     eng_io_set(s->w->loop, &s->io, EPOLLIN);
@@ -747,6 +857,10 @@ on_greeting_reply(struct eng_session *s, int code)
         snprintf(why, sizeof(why),
                  "SMTP error from remote mail server after initial connection: %s", s->reply);
         sess_fail_host(s, why);
+        return;
+    }
+    if (sess_event_says_no(s, "smtp:connect", s->reply)) {
+        sess_fail_host(s, "smtp:connect event closed the connection");
         return;
     }
     s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
