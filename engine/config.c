@@ -212,7 +212,9 @@ struct pctx {
     struct cfg_arena tmp; /* scratch */
     const char *file;
     int line, lstart;
-    const char *ovname; /* set while applying an override */
+    const char *ovname;    /* set while applying an override */
+    int host_names;        /* the host list being parsed may name hosts */
+    int applying_defaults; /* the value being set is the option's default */
     char *err;
     size_t errlen;
     const struct cfg_section *sec;
@@ -482,6 +484,9 @@ cfg_find_named(struct pctx *p, const char *name, int is_host)
     return NULL;
 }
 
+static int cfg_parse_domainitem(struct pctx *p, const char *opt, const char *item,
+                                struct cfg_domainitem *out, int allow_negate);
+
 /* cfg_parse_hostitem - "*", "+name", "ip", "ip/bits", each maybe after "!" */
 static int
 cfg_parse_hostitem(struct pctx *p, const char *opt, const char *item, struct cfg_hostitem *out)
@@ -517,6 +522,12 @@ cfg_parse_hostitem(struct pctx *p, const char *opt, const char *item, struct cfg
     } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
         out->family = AF_INET6;
         maxbits = 128;
+    } else if (p->host_names && slash == NULL) {
+        struct cfg_domainitem *d = cfg_ar_alloc(p->a, sizeof(*d));
+        if (cfg_parse_domainitem(p, opt, s, d, 0) < 0)
+            return -1;
+        out->name = d;
+        return 0;
     } else {
         goto bad;
     }
@@ -660,6 +671,40 @@ cfg_hostlist_match_addr(const struct cfg_hostlist *l, const uint8_t *a4, const u
             m = cfg_prefix_eq(it->addr, a4, it->prefix);
         else if (it->family == AF_INET6 && a6 != NULL)
             m = cfg_prefix_eq(it->addr, a6, it->prefix);
+        if (m)
+            return !it->negate;
+    }
+    return l->n > 0 && l->items[l->n - 1].negate;
+}
+
+/* cfg_hostlist_match_host - names and addresses (see config.h) */
+int
+cfg_hostlist_match_host(const struct cfg_hostlist *l, const char *name, const struct sockaddr *sa)
+{
+    uint8_t a4[4], a6[16];
+    const uint8_t *p4 = NULL, *p6 = NULL;
+    if (l == NULL)
+        return 0;
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        memcpy(a4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        p4 = a4;
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        memcpy(a6, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        p6 = a6;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        const struct cfg_hostitem *it = &l->items[i];
+        int m = 0;
+        if (it->any)
+            m = 1;
+        else if (it->name != NULL)
+            m = name != NULL && cfg_domain_match(it->name, name);
+        else if (it->sub != NULL)
+            m = cfg_hostlist_match_host(it->sub, name, sa);
+        else if (it->family == AF_INET && p4 != NULL)
+            m = cfg_prefix_eq(it->addr, p4, it->prefix);
+        else if (it->family == AF_INET6 && p6 != NULL)
+            m = cfg_prefix_eq(it->addr, p6, it->prefix);
         if (m)
             return !it->negate;
     }
@@ -945,6 +990,13 @@ cfg_opt_domains(struct pctx *p, const struct cfg_optdef *d, void *base, const ch
     return cfg_parse_domainlist(p, d->name, val, &r->domains);
 }
 
+/* cfg_opt_domainlist - a plain domain list option */
+static int
+cfg_opt_domainlist(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    return cfg_parse_domainlist(p, d->name, val, CFG_AT(base, d->off, struct cfg_domainlist));
+}
+
 /* cfg_opt_transport - a router's transport name, resolved after the whole file */
 static int
 cfg_opt_transport(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
@@ -1093,6 +1145,19 @@ cfg_opt_expand(struct pctx *p, const struct cfg_optdef *d, void *base, const cha
     return 0;
 }
 
+/* cfg_opt_hostnames - a host list whose items may also be host names */
+static int
+cfg_opt_hostnames(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    int rc;
+    p->host_names = 1;
+    rc = cfg_opt_hostlist(p, d, base, val);
+    p->host_names = 0;
+    if (rc == 0 && strcmp(d->name, "hosts_request_ocsp") == 0)
+        ((struct cfg_transport *)base)->hosts_request_ocsp_default = p->applying_defaults;
+    return rc;
+}
+
 /* cfg_opt_rate - "N/s", "N/m", "N/h" (also "N / sec", "N/min", "N/hour") */
 static int
 cfg_opt_rate(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
@@ -1144,6 +1209,8 @@ static const struct cfg_optdef cfg_main_opts[] = {
     {"redis_command_timeout", cfg_opt_time_ms, CFG_M(redis_command_timeout_ms), 0, 1, 3600000,
      "1s"},
     {"event_action", cfg_opt_expand, CFG_M(event_action), 0, 0, 0, NULL},
+    {"dns_trust_anchor_file", cfg_opt_str, CFG_M(dns_trust_anchor_file), 0, 1, 0, NULL},
+    {"dnssec_stub_zones", cfg_opt_domainlist, CFG_M(dnssec_stub_zones), 0, 0, 0, NULL},
     {"proxy_required_hosts", cfg_opt_hostlist, CFG_M(proxy_required_hosts), 0, 0, 0, ""},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
@@ -1169,6 +1236,20 @@ static const struct cfg_optdef cfg_transport_opts[] = {
      ""},
     {"chunking", cfg_opt_bool, CFG_T(chunking), 0, 0, 0, "false"},
     {"event_action", cfg_opt_expand, CFG_T(event_action), 0, 0, 0, NULL},
+    {"hosts_require_tls", cfg_opt_hostnames, CFG_T(hosts_require_tls), 0, 0, 0, ""},
+    {"hosts_avoid_tls", cfg_opt_hostnames, CFG_T(hosts_avoid_tls), 0, 0, 0, ""},
+    {"tls_verify_hosts", cfg_opt_hostnames, CFG_T(tls_verify_hosts), 0, 0, 0, ""},
+    {"tls_try_verify_hosts", cfg_opt_hostnames, CFG_T(tls_try_verify_hosts), 0, 0, 0, "*"},
+    {"tls_verify_cert_hostnames", cfg_opt_hostnames, CFG_T(tls_verify_cert_hostnames), 0, 0, 0,
+     "*"},
+    {"hosts_try_dane", cfg_opt_hostnames, CFG_T(hosts_try_dane), 0, 0, 0, ""},
+    {"hosts_require_dane", cfg_opt_hostnames, CFG_T(hosts_require_dane), 0, 0, 0, ""},
+    {"hosts_request_ocsp", cfg_opt_hostnames, CFG_T(hosts_request_ocsp), 0, 0, 0, "*"},
+    {"hosts_require_ocsp", cfg_opt_hostnames, CFG_T(hosts_require_ocsp), 0, 0, 0, ""},
+    {"tls_verify_certificates", cfg_opt_str, CFG_T(tls_verify_certificates), 0, 1, 0, NULL},
+    {"tls_crl", cfg_opt_str, CFG_T(tls_crl), 0, 1, 0, NULL},
+    {"tls_certificate", cfg_opt_str, CFG_T(tls_certificate), 0, 1, 0, NULL},
+    {"tls_privatekey", cfg_opt_str, CFG_T(tls_privatekey), 0, 1, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -1197,10 +1278,13 @@ cfg_find_opt(const struct cfg_optdef *t, const char *name)
 static int
 cfg_apply_defaults(struct pctx *p, const struct cfg_optdef *t, void *base)
 {
-    for (; t->name != NULL; t++)
+    int rc = 0;
+    p->applying_defaults = 1;
+    for (; rc == 0 && t->name != NULL; t++)
         if (t->dflt != NULL && t->set(p, t, base, t->dflt) < 0)
-            return -1;
-    return 0;
+            rc = -1;
+    p->applying_defaults = 0;
+    return rc;
 }
 
 /* ---- sections ------------------------------------------------------- */

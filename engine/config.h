@@ -48,13 +48,15 @@ struct cfg_sockaddr {
 /* One item of a host list: a CIDR block, "*" (any), or "+name" (a named
  * host list, sub). An IPv4 item also matches an IPv4-mapped IPv6 client. */
 struct cfg_hostlist;
+struct cfg_domainitem;
 struct cfg_hostitem {
     int any;    /* "*" */
     int negate; /* "!" prefix */
     int family; /* AF_INET / AF_INET6; 0 for "*" and "+name" */
     uint8_t addr[16];
-    int prefix;                     /* bits */
-    const struct cfg_hostlist *sub; /* "+name": the named list */
+    int prefix;                        /* bits */
+    const struct cfg_hostlist *sub;    /* "+name": the named list */
+    const struct cfg_domainitem *name; /* a host name pattern (lists that allow them) */
 };
 struct cfg_hostlist {
     struct cfg_hostitem *items;
@@ -121,6 +123,23 @@ struct cfg_transport {
     struct cfg_hostlist hosts_avoid_pipelining; /* the list as written */
     int chunking;                               /* use BDAT when offered, default 0 */
     struct exp_str *event_action; /* expanded per transport event (seed "Event Actions") */
+    /* TLS (SPEC 3; seeds "DANE", "Certificate name checking", "OCSP"): host
+     * lists match the host's name or address */
+    struct cfg_hostlist hosts_require_tls;         /* STARTTLS is mandatory, default none */
+    struct cfg_hostlist tls_verify_hosts;          /* the certificate must verify, default none */
+    struct cfg_hostlist tls_try_verify_hosts;      /* verify, but deliver anyway, default * */
+    struct cfg_hostlist tls_verify_cert_hostnames; /* check the name too, default * */
+    struct cfg_hostlist hosts_try_dane;            /* use DANE when DNSSEC says so, default none */
+    struct cfg_hostlist hosts_require_dane;        /* refuse hosts that are not DANE-secure */
+    struct cfg_hostlist hosts_request_ocsp;        /* ask for a staple, default * */
+    int hosts_request_ocsp_default;                /* left at its default (rewritten under DANE) */
+    struct cfg_hostlist hosts_require_ocsp;        /* refuse without a good staple, default none */
+    struct cfg_hostlist hosts_avoid_tls;           /* never STARTTLS, default none */
+    char *tls_verify_certificates;                 /* CA file or directory, default system */
+    char *tls_crl;                                 /* CRL file or directory */
+    char *tls_certificate;                         /* client certificate (PEM) */
+    char *tls_privatekey;                          /* its key */
+    void *tls_ctx;                                 /* struct tls_client_ctx, made at start */
     const char *file;
     int line;
 };
@@ -181,7 +200,9 @@ struct cfg {
     int redis_connect_timeout_ms; /* default 1s */
     int redis_command_timeout_ms; /* default 1s */
     struct exp_str *event_action; /* expanded per main-section event */
-    int json_log;                 /* also write JSON lines (log_file_path + ".json"), default 0 */
+    char *dns_trust_anchor_file;  /* DS/DNSKEY records anchoring DNSSEC validation */
+    struct cfg_domainlist dnssec_stub_zones; /* zones dns_servers serve authoritatively */
+    int json_log; /* also write JSON lines (log_file_path + ".json"), default 0 */
     struct cfg_hostlist proxy_required_hosts; /* reserved for the inbound issue */
 
     struct cfg_router *routers;
@@ -222,6 +243,13 @@ int cfg_parse_sockaddr(const char *s, uint16_t default_port, struct cfg_sockaddr
  * yes only if the last item is negated (Exim: "! +list" means "all others").
  * 1 match, 0 not. */
 int cfg_hostlist_match(const struct cfg_hostlist *l, const struct sockaddr *sa);
+/* cfg_hostlist_match_host - for the transport lists that name hosts
+ * (hosts_require_tls, tls_verify_hosts, hosts_try_dane, ...): items are
+ * addresses/CIDR, "*", or host name patterns ("mx.example.com",
+ * "*.example.com"); name items match name, address items match sa (either
+ * may be NULL). First matching item decides. 1 match, 0 not. */
+int cfg_hostlist_match_host(const struct cfg_hostlist *l, const char *name,
+                            const struct sockaddr *sa);
 /* cfg_domain_match - one item against a domain (case-insensitive), ignoring negate */
 int cfg_domain_match(const struct cfg_domainitem *it, const char *domain);
 /* cfg_domainlist_match - first matching item decides (no match: yes only if

@@ -82,6 +82,9 @@ struct eng_job {
     char sending_ip[64]; /* our end of the connection */
     char sending_port[8];
     int defer_errno;          /* errno of a connection failure, else 0 */
+    char tls_x[96];           /* X= of the session, "" in clear */
+    char tls_cv[8];           /* CV= of the session, "" in clear */
+    int tls_dane;             /* $tls_out_dane */
     int conn_failed;          /* no host could be reached: back off the destination */
     int sess_closed;          /* the session ended with this job */
     int sess_closing;         /* the session is saying QUIT: eng_sched_conn_closed follows */

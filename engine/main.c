@@ -274,6 +274,37 @@ run_be(const struct cfg *c, const char *text)
     return rc;
 }
 
+/* tls_setup - a TLS client context for every transport (CA store, CRLs,
+ * client certificate, session cache); 0, or -1 with the reason printed */
+static int
+tls_setup(struct cfg *c)
+{
+    char err[512];
+    for (size_t i = 0; i < c->ntransports; i++) {
+        struct cfg_transport *tp = &c->transports[i];
+        struct tls_client_opts o = {.verify_certificates = tp->tls_verify_certificates,
+                                    .crl = tp->tls_crl,
+                                    .certificate = tp->tls_certificate,
+                                    .privatekey = tp->tls_privatekey};
+        if ((tp->tls_ctx = tls_client_ctx_new(&o, err, sizeof(err))) == NULL) {
+            fprintf(stderr, "spated: transport %s: %s\n", tp->name, err);
+            log_err("transport %s: %s", tp->name, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* tls_teardown - free the transports' TLS contexts */
+static void
+tls_teardown(struct cfg *c)
+{
+    for (size_t i = 0; i < c->ntransports; i++) {
+        tls_client_ctx_free(c->transports[i].tls_ctx);
+        c->transports[i].tls_ctx = NULL;
+    }
+}
+
 /* redis_setup - hand redis_servers to the Redis lookup; 0 or -1 */
 static int
 redis_setup(const struct cfg *c)
@@ -376,7 +407,8 @@ reload(const struct opts *o, struct cfg *cur, struct cfg ***old, size_t *nold)
         strcmp(c->log_file_path, cur->log_file_path) != 0)
         log_warn("SIGHUP: spool_directory, worker_threads, smtp_listen, http_listen, "
                  "dns_servers and log_file_path take effect at the next start");
-    if (redis_setup(c) < 0) {
+    if (redis_setup(c) < 0 || tls_setup(c) < 0) {
+        tls_teardown(c);
         cfg_free(c);
         return cur;
     }
@@ -448,8 +480,15 @@ main(int argc, char **argv)
         free_opts(&o);
         return rc;
     }
+    if (tls_setup(c) < 0) {
+        tls_teardown(c);
+        cfg_free(c);
+        free_opts(&o);
+        return 1;
+    }
     if (o.nbt > 0) {
         int rc = run_bt(c, o.bt, o.nbt);
+        tls_teardown(c);
         cfg_free(c);
         free_opts(&o);
         return rc;
@@ -481,6 +520,9 @@ main(int argc, char **argv)
     spool_close(sp);
     eng_finish();
     event_pool_stop(); /* runs the events still queued */
+    tls_teardown(c);
+    for (size_t i = 0; i < nold; i++)
+        tls_teardown(old[i]);
     log_info("spated stopped");
     log_close();
     cfg_free(c);

@@ -67,6 +67,13 @@ static const char *const counter_names[MC__COUNT] = {
     [MC_SPOOL_COMMIT_MSGS] = "spool_committed_messages_total",
     [MC_DNS_QUERIES] = "dns_queries_total",
     [MC_DNS_CACHE_HITS] = "dns_cache_hits_total",
+    [MC_TLS_SESSIONS] = "tls_sessions_total",
+    [MC_TLS_FAILED] = "tls_failures_total",
+    [MC_TLS_VERIFIED] = "tls_verified_total",
+    [MC_DANE_VERIFIED] = "dane_verified_total",
+    [MC_DANE_FAILED] = "dane_failed_total",
+    [MC_OCSP_GOOD] = "ocsp_good_total",
+    [MC_OCSP_BAD] = "ocsp_bad_total",
 };
 
 static const char *const counter_help[MC__COUNT] = {
@@ -86,6 +93,14 @@ static const char *const counter_help[MC__COUNT] = {
     [MC_SPOOL_COMMIT_MSGS] = "Messages written by spool group commits.",
     [MC_DNS_QUERIES] = "DNS queries sent.",
     [MC_DNS_CACHE_HITS] = "DNS answers served from the cache.",
+    [MC_TLS_SESSIONS] = "Outbound TLS sessions established (STARTTLS).",
+    [MC_TLS_FAILED] = "Outbound STARTTLS attempts that failed or were refused.",
+    [MC_TLS_VERIFIED] = "Outbound TLS sessions whose certificate verified (CV=yes).",
+    [MC_DANE_VERIFIED] = "Outbound TLS sessions authenticated through DANE (CV=dane).",
+    [MC_DANE_FAILED] = "Hosts refused by DANE: bogus or failed DNSSEC lookups, TLSA mismatch, "
+                       "no STARTTLS.",
+    [MC_OCSP_GOOD] = "Stapled OCSP responses that checked good.",
+    [MC_OCSP_BAD] = "OCSP staples revoked, expired, badly signed, or missing when required.",
 };
 
 static const char *const gauge_names[MG__COUNT] = {

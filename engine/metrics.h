@@ -41,6 +41,13 @@ enum metrics_counter {
     MC_SPOOL_COMMIT_MSGS, /* messages written by those commits */
     MC_DNS_QUERIES,       /* DNS queries sent */
     MC_DNS_CACHE_HITS,    /* answers served from the DNS cache */
+    MC_TLS_SESSIONS,      /* outbound TLS sessions established */
+    MC_TLS_FAILED,        /* STARTTLS refused or handshakes that failed */
+    MC_TLS_VERIFIED,      /* sessions whose certificate verified (CV=yes) */
+    MC_DANE_VERIFIED,     /* sessions authenticated through DANE (CV=dane) */
+    MC_DANE_FAILED,       /* hosts refused by DANE (bogus DNS, TLSA mismatch, no STARTTLS) */
+    MC_OCSP_GOOD,         /* stapled OCSP responses that checked good */
+    MC_OCSP_BAD,          /* staples revoked, expired, missing when required, or bad */
     MC__COUNT
 };
 

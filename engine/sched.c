@@ -852,8 +852,9 @@ job_record(struct eng_job *j)
             S.queued_rcpts--;
             d->delivered++;
             metrics_inc(MC_DELIVERED);
-            log_info("%s => %s%s %s C=\"%s\"", q->m->id, q->m->rcpt[i].address, names, j->host,
-                     text);
+            log_info("%s => %s%s %s%s%s%s%s C=\"%s\"", q->m->id, q->m->rcpt[i].address, names,
+                     j->host, j->tls_x[0] ? " X=" : "", j->tls_x, j->tls_cv[0] ? " CV=" : "",
+                     j->tls_cv, text);
             msg_event(d->tp->event_action, "msg:delivery", q, i, j, text, 0);
         } else if (j->res[k] == ENG_R_DEFER) {
             d->deferred++;

@@ -24,92 +24,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine/eng_internal.h"
 #include "engine/event.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
+#include "engine/worker_int.h"
 
-#define IN_MAX 16384 /* reply bytes buffered; longer lines are cut */
-
-enum sess_state {
-    SS_CONNECTING,
-    SS_GREETING,
-    SS_EHLO,
-    SS_HELO,
-    SS_TXN,  /* MAIL/RCPT/DATA replies outstanding */
-    SS_DATA, /* body sent, waiting for the final reply */
-    SS_IDLE, /* between jobs, in the scheduler's cache */
-    SS_DEAD, /* connection gone while idle; the handle is still lent */
-    SS_QUIT, /* QUIT sent: waiting for the reply and the close */
-    SS_GONE, /* freed at the end of this loop round */
-};
-
-enum expect { EX_RSET, EX_MAIL, EX_RCPT, EX_DATA, EX_BDAT };
-
-struct eng_worker {
-    int stopping; /* lent jobs go straight back */
-    int index;
-    const struct cfg *cfg;
-    spool *sp;
-    eng_loop *loop;
-    pthread_t thread;
-    struct eng_session *sessions; /* all live sessions, for shutdown */
-};
-
-struct reload_note {
-    struct eng_worker *w;
-    const struct cfg *cfg;
-};
-
-struct eng_session {
-    struct eng_worker *w;
-    struct eng_dest *d;
-    struct eng_job *job;
-    int fd;
-    struct eng_io io;
-    struct eng_timer timer;
-    enum sess_state st;
-    size_t host_i, addr_i; /* the address being tried or in use */
-    char host_desc[300];   /* "H=name [ip]:port" */
-    char last_err[512];    /* why the last host could not be used */
-    unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, chunking : 1, expiring : 1;
-    int msgs;                                   /* transactions on this connection */
-    uint64_t size_limit;                        /* the server's SIZE (RFC 1870), 0 = none given */
-    struct eng_policy pol;                      /* limits from the job in hand (or the last one) */
-    char cur_ip[INET6_ADDRSTRLEN], cur_port[8]; /* the address in use */
-    char local_ip[INET6_ADDRSTRLEN], local_port[8]; /* our end of it */
-    int last_errno;                                 /* of the last failed connection attempt */
-    int connected;                                  /* a TCP connection is up (for tcp:close) */
-    char *out;
-    size_t outlen, outoff, outcap;
-    char in[IN_MAX];
-    size_t inlen;
-    char reply[1024]; /* last line of the reply being read */
-    int ehlo_lines;
-    enum expect *ex; /* replies expected, in order */
-    size_t nex, iex, excap;
-    size_t rcpt_next; /* without pipelining: next RCPT to send */
-    size_t rcpt_sent;
-    int accepted; /* recipients accepted at RCPT */
-    int mail_ok;
-    uint8_t *rcpt_ok;
-    char *body;
-    size_t body_len;
-    struct eng_session *prev, *next;
-};
-
-static void sess_connect_next(struct eng_session *s);
-static void sess_fail_host(struct eng_session *s, const char *why);
-static void sess_broken(struct eng_session *s, const char *why);
-static void sess_start_txn(struct eng_session *s);
 static void on_dot_reply(struct eng_session *s, int code);
 static void sess_tcp_close_event(struct eng_session *s);
 
 /* ------------------------------------------------------------ output */
 
-/* out_add - append bytes to the session's output buffer */
-static void
-out_add(struct eng_session *s, const char *p, size_t n)
+/* eng__out_add - append bytes to the session's output buffer */
+void
+eng__out_add(struct eng_session *s, const char *p, size_t n)
 {
     if (s->outlen + n > s->outcap) {
         size_t cap = s->outcap ? s->outcap : 4096;
@@ -136,26 +63,40 @@ out_printf(struct eng_session *s, const char *fmt, ...)
     n = vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     if (n > 0)
-        out_add(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        eng__out_add(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
-/* out_flush - write what can be written; watch for writability if not all */
-static int
-out_flush(struct eng_session *s)
+/* eng__out_flush - write what can be written; watch for writability if not all */
+int
+eng__out_flush(struct eng_session *s)
 {
+    int want_out = 0;
     while (s->outoff < s->outlen) {
-        ssize_t k = send(s->fd, s->out + s->outoff, s->outlen - s->outoff, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (k < 0)
-            return -errno;
+        ssize_t k;
+        if (s->tls != NULL) {
+            k = eng__tls_write(s, s->out + s->outoff, s->outlen - s->outoff, &want_out);
+            if (k == 0)
+                break; /* wants the socket first */
+            if (k < 0)
+                return -EIO;
+        } else {
+            k = send(s->fd, s->out + s->outoff, s->outlen - s->outoff, MSG_NOSIGNAL);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                want_out = 1;
+                break;
+            }
+            if (k < 0)
+                return -errno;
+        }
         s->outoff += (size_t)k;
     }
     if (s->outoff == s->outlen)
         s->outoff = s->outlen = 0;
-    return eng_io_set(s->w->loop, &s->io, s->outlen ? EPOLLIN | EPOLLOUT : EPOLLIN);
+    if (s->tls_read_wants_write)
+        want_out = 1;
+    return eng_io_set(s->w->loop, &s->io, want_out || s->outlen ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
 /* expect_push - note a command whose reply is to come */
@@ -179,6 +120,7 @@ sess_close_fd(struct eng_session *s)
     if (s->fd < 0)
         return;
     sess_tcp_close_event(s);
+    eng__tls_close(s);
     eng_io_set(s->w->loop, &s->io, 0);
     close(s->fd);
     s->fd = -1;
@@ -197,6 +139,7 @@ sess_release(eng_loop *loop, void *arg)
     free(s->ex);
     free(s->rcpt_ok);
     free(s->body);
+    dnssec_dane_free(s->dn);
     free(s);
 }
 
@@ -209,6 +152,7 @@ sess_free(struct eng_session *s)
     eng_timer_stop(w->loop, &s->timer);
     if (s->fd >= 0) {
         sess_tcp_close_event(s);
+        eng__tls_close(s);
         eng_io_set(w->loop, &s->io, 0);
         close(s->fd);
         metrics_gauge_add(MG_CONN_OPEN, -1);
@@ -240,8 +184,8 @@ sess_event(const struct eng_session *s, struct event_ctx *ev, const char *name, 
     ev->v[EV_HOST_PORT] = s->cur_port;
     ev->v[EV_SENDING_IP_ADDRESS] = s->local_ip;
     ev->v[EV_SENDING_PORT] = s->local_port;
-    ev->v[EV_TLS_OUT_DANE] = "no";
-    ev->v[EV_LOOKUP_DNSSEC_AUTHENTICATED] = "no";
+    ev->v[EV_TLS_OUT_DANE] = s->tls != NULL && s->tls_dane ? "yes" : "no";
+    ev->v[EV_LOOKUP_DNSSEC_AUTHENTICATED] = s->dane ? "yes" : "no";
     ev->v[EV_PRIMARY_HOSTNAME] = s->w->cfg->primary_hostname;
     if (m != NULL) {
         ev->v[EV_MESSAGE_EXIM_ID] = m->id;
@@ -249,10 +193,10 @@ sess_event(const struct eng_session *s, struct event_ctx *ev, const char *name, 
     }
 }
 
-/* sess_event_says_no - raise a transport event whose non-empty result
+/* eng__sess_event_says_no - raise a transport event whose non-empty result
  * forces something (tcp:connect, smtp:connect); 1 when it does */
-static int
-sess_event_says_no(const struct eng_session *s, const char *name, const char *data)
+int
+eng__sess_event_says_no(const struct eng_session *s, const char *name, const char *data)
 {
     struct event_ctx ev;
     char *result = NULL;
@@ -288,6 +232,9 @@ job_fill_host(const struct eng_session *s, struct eng_job *j)
     snprintf(j->host_port, sizeof(j->host_port), "%s", s->cur_port);
     snprintf(j->sending_ip, sizeof(j->sending_ip), "%s", s->local_ip);
     snprintf(j->sending_port, sizeof(j->sending_port), "%s", s->local_port);
+    snprintf(j->tls_x, sizeof(j->tls_x), "%s", s->tls != NULL ? s->tls_x : "");
+    snprintf(j->tls_cv, sizeof(j->tls_cv), "%s", s->tls != NULL && s->tls_cv ? s->tls_cv : "");
+    j->tls_dane = s->tls != NULL && s->tls_dane;
 }
 
 /* job_return - give the job back to the scheduler */
@@ -317,8 +264,9 @@ quit_done(struct eng_session *s)
         sess_close_fd(s);
         eng_timer_stop(s->w->loop, &s->timer);
         s->host_i = s->addr_i = 0;
+        s->dn_host = SIZE_MAX;
         s->last_err[0] = '\0';
-        sess_connect_next(s);
+        eng__sess_connect_next(s);
         return;
     }
     sess_free(s);
@@ -335,8 +283,8 @@ sess_quit(struct eng_session *s)
         return;
     }
     s->st = SS_QUIT;
-    out_add(s, "QUIT\r\n", 6);
-    if (out_flush(s) < 0) {
+    eng__out_add(s, "QUIT\r\n", 6);
+    if (eng__out_flush(s) < 0) {
         quit_done(s);
         return;
     }
@@ -403,16 +351,16 @@ on_sess_timer(eng_loop *loop, struct eng_timer *t)
         return;
     }
     if (s->st == SS_CONNECTING) {
-        sess_fail_host(s, "connection timed out");
+        eng__sess_fail_host(s, "connection timed out");
         return;
     }
-    sess_broken(s, s->st == SS_DATA ? "timeout waiting for the reply to the end of data"
-                                    : "timeout waiting for a reply");
+    eng__sess_broken(s, s->st == SS_DATA ? "timeout waiting for the reply to the end of data"
+                                         : "timeout waiting for a reply");
 }
 
-/* sess_timer - (re)arm the session's timer, seconds */
-static void
-sess_timer(struct eng_session *s, int secs)
+/* eng__sess_timer - (re)arm the session's timer, seconds */
+void
+eng__sess_timer(struct eng_session *s, int secs)
 {
     eng_timer_start(s->w->loop, &s->timer, (uint64_t)(secs > 0 ? secs : 1) * 1000u);
 }
@@ -424,7 +372,9 @@ static socklen_t
 sess_addr(const struct eng_session *s, struct sockaddr_storage *ss, char *ip, size_t iplen)
 {
     const struct dns_host *h = &s->d->hosts[s->host_i];
-    *ss = h->addrs[s->addr_i];
+    size_t n;
+    const struct sockaddr_storage *v = eng__tls_addrs(s, &n);
+    *ss = v != NULL ? v[s->addr_i] : h->addrs[s->addr_i];
     if (ss->ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
         a->sin6_port = htons(s->d->port);
@@ -461,7 +411,7 @@ sess_try_addr(struct eng_session *s)
     snprintf(s->cur_ip, sizeof(s->cur_ip), "%s", ip);
     snprintf(s->cur_port, sizeof(s->cur_port), "%u", s->d->port);
     s->local_ip[0] = s->local_port[0] = '\0';
-    if (sess_event_says_no(s, "tcp:connect", NULL))
+    if (eng__sess_event_says_no(s, "tcp:connect", NULL))
         return -ECANCELED; /* the event action said: do not connect */
     s->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd < 0)
@@ -476,14 +426,14 @@ sess_try_addr(struct eng_session *s)
     eng_io_init(&s->io, s->fd, s->io.cb, s);
     s->st = SS_CONNECTING;
     eng_io_set(s->w->loop, &s->io, EPOLLOUT);
-    sess_timer(s,
-               s->pol.connect_timeout_s ? s->pol.connect_timeout_s : s->d->tp->connect_timeout_s);
+    eng__sess_timer(s, s->pol.connect_timeout_s ? s->pol.connect_timeout_s
+                                                : s->d->tp->connect_timeout_s);
     return 0;
 }
 
-/* sess_connect_next - connect to the next address in delivery order */
-static void
-sess_connect_next(struct eng_session *s)
+/* eng__sess_connect_next - connect to the next address in delivery order */
+void
+eng__sess_connect_next(struct eng_session *s)
 {
     for (;;) {
         int rc;
@@ -491,7 +441,19 @@ sess_connect_next(struct eng_session *s)
             sess_give_up(s);
             return;
         }
-        if (s->addr_i >= s->d->hosts[s->host_i].naddr) {
+        if (s->addr_i == 0) {
+            int t = eng__tls_before_connect(s);
+            if (t > 0)
+                return; /* a DNSSEC lookup runs; it comes back here */
+            if (t < 0) {
+                s->host_i++;
+                continue;
+            }
+        }
+        size_t naddr;
+        if (eng__tls_addrs(s, &naddr) == NULL)
+            naddr = s->d->hosts[s->host_i].naddr;
+        if (s->addr_i >= naddr) {
             s->host_i++;
             s->addr_i = 0;
             continue;
@@ -511,20 +473,20 @@ sess_connect_next(struct eng_session *s)
     }
 }
 
-/* sess_fail_host - this host cannot be used: note why and try the next one */
-static void
-sess_fail_host(struct eng_session *s, const char *why)
+/* eng__sess_fail_host - this host cannot be used: note why and try the next one */
+void
+eng__sess_fail_host(struct eng_session *s, const char *why)
 {
     snprintf(s->last_err, sizeof(s->last_err), "%s: %s", s->host_desc, why);
     sess_close_fd(s);
     eng_timer_stop(s->w->loop, &s->timer);
     s->addr_i++;
-    sess_connect_next(s);
+    eng__sess_connect_next(s);
 }
 
-/* sess_broken - the connection failed after the greeting */
-static void
-sess_broken(struct eng_session *s, const char *why)
+/* eng__sess_broken - the connection failed after the greeting */
+void
+eng__sess_broken(struct eng_session *s, const char *why)
 {
     eng_timer_stop(s->w->loop, &s->timer);
     if (s->st == SS_QUIT) { /* the server closed after QUIT, as it should */
@@ -540,8 +502,9 @@ sess_broken(struct eng_session *s, const char *why)
         }
         return;
     }
-    if (s->st == SS_GREETING || s->st == SS_EHLO || s->st == SS_HELO) {
-        sess_fail_host(s, why);
+    if (s->st == SS_GREETING || s->st == SS_EHLO || s->st == SS_HELO || s->st == SS_STARTTLS ||
+        s->st == SS_TLS_HS) {
+        eng__sess_fail_host(s, why);
         return;
     }
     job_defer_rest(s->job, why);
@@ -580,7 +543,7 @@ sess_connected(struct eng_session *s)
         metrics_inc(MC_CONN_FAILED);
         s->last_errno = err;
         snprintf(why, sizeof(why), "connect: %s", strerror(err));
-        sess_fail_host(s, why);
+        eng__sess_fail_host(s, why);
         return;
     }
     metrics_inc(MC_CONN_OPENED);
@@ -589,7 +552,7 @@ sess_connected(struct eng_session *s)
     s->msgs = 0;
     s->st = SS_GREETING;
     eng_io_set(s->w->loop, &s->io, EPOLLIN);
-    sess_timer(s, s->d->tp->command_timeout_s);
+    eng__sess_timer(s, s->d->tp->command_timeout_s);
 }
 
 /* ------------------------------------------------------ transactions */
@@ -623,13 +586,13 @@ send_body(struct eng_session *s)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
         if (*p == '.')
-            out_add(s, ".", 1);
-        out_add(s, p, n);
+            eng__out_add(s, ".", 1);
+        eng__out_add(s, p, n);
         p += n;
     }
     if (s->body_len > 0 && s->body[s->body_len - 1] != '\n')
-        out_add(s, "\r\n", 2);
-    out_add(s, ".\r\n", 3);
+        eng__out_add(s, "\r\n", 2);
+    eng__out_add(s, ".\r\n", 3);
 }
 
 /* send_bdat - the whole message as one chunk (RFC 3030): no dot-stuffing */
@@ -637,10 +600,10 @@ static void
 send_bdat(struct eng_session *s)
 {
     out_printf(s, "BDAT %zu LAST\r\n", s->body_len);
-    out_add(s, s->body, s->body_len);
+    eng__out_add(s, s->body, s->body_len);
     expect_push(s, EX_BDAT);
     s->st = SS_TXN;
-    sess_timer(s, s->d->tp->data_timeout_s);
+    eng__sess_timer(s, s->d->tp->data_timeout_s);
 }
 
 /* send_data_cmd - DATA, or the message itself when CHUNKING is in use */
@@ -651,7 +614,7 @@ send_data_cmd(struct eng_session *s)
         send_bdat(s);
         return;
     }
-    out_add(s, "DATA\r\n", 6);
+    eng__out_add(s, "DATA\r\n", 6);
     expect_push(s, EX_DATA);
 }
 
@@ -670,9 +633,9 @@ txn_end(struct eng_session *s)
     job_return(s, 0);
 }
 
-/* sess_start_txn - send MAIL (and, pipelining, every RCPT and DATA) */
-static void
-sess_start_txn(struct eng_session *s)
+/* eng__sess_start_txn - send MAIL (and, pipelining, every RCPT and DATA) */
+void
+eng__sess_start_txn(struct eng_session *s)
 {
     struct eng_job *j = s->job;
     const struct spool_msg *m = j->q->m;
@@ -701,7 +664,7 @@ sess_start_txn(struct eng_session *s)
     s->accepted = s->mail_ok = 0;
     s->rcpt_sent = 0;
     if (s->msgs > 0) {
-        out_add(s, "RSET\r\n", 6);
+        eng__out_add(s, "RSET\r\n", 6);
         expect_push(s, EX_RSET);
     }
     out_printf(s, "MAIL FROM:<%s> SIZE=%zu%s\r\n", m->sender, s->body_len,
@@ -712,9 +675,9 @@ sess_start_txn(struct eng_session *s)
             send_rcpt(s, k);
         send_data_cmd(s);
     }
-    sess_timer(s, s->d->tp->command_timeout_s);
-    if (out_flush(s) < 0)
-        sess_broken(s, "write error");
+    eng__sess_timer(s, s->d->tp->command_timeout_s);
+    if (eng__out_flush(s) < 0)
+        eng__sess_broken(s, "write error");
 }
 
 /* reply_error - "SMTP error from remote mail server after CMD: reply" */
@@ -773,7 +736,7 @@ on_data_reply(struct eng_session *s, int code)
     if (code == 354) {
         send_body(s);
         s->st = SS_DATA;
-        sess_timer(s, s->d->tp->data_timeout_s);
+        eng__sess_timer(s, s->d->tp->data_timeout_s);
         return;
     }
     set_all(s, code, "DATA");
@@ -787,7 +750,7 @@ on_txn_reply(struct eng_session *s, int code)
     size_t rcpt_k = 0;
     enum expect e;
     if (s->iex >= s->nex) {
-        sess_broken(s, "unexpected reply from the remote server");
+        eng__sess_broken(s, "unexpected reply from the remote server");
         return;
     }
     for (size_t i = 0; i < s->iex; i++)
@@ -796,7 +759,7 @@ on_txn_reply(struct eng_session *s, int code)
     switch (e) {
     case EX_RSET:
         if (code / 100 != 2)
-            sess_broken(s, "RSET was refused");
+            eng__sess_broken(s, "RSET was refused");
         break;
     case EX_MAIL:
         on_mail_reply(s, code);
@@ -844,6 +807,8 @@ ehlo_keyword(struct eng_session *s, const char *kw)
         s->smtputf8 = 1;
     else if (strncasecmp(kw, "SIZE", 4) == 0 && (kw[4] == ' ' || kw[4] == '\0'))
         s->size_limit = strtoull(kw + 4, NULL, 10);
+    else if (strncasecmp(kw, "STARTTLS", 8) == 0 && (kw[8] == '\0' || kw[8] == ' '))
+        s->starttls_offered = 1;
     else if (strncasecmp(kw, "CHUNKING", 8) == 0)
         s->chunking = s->d->tp->chunking != 0;
 }
@@ -856,14 +821,22 @@ on_greeting_reply(struct eng_session *s, int code)
     if (code / 100 != 2) {
         snprintf(why, sizeof(why),
                  "SMTP error from remote mail server after initial connection: %s", s->reply);
-        sess_fail_host(s, why);
+        eng__sess_fail_host(s, why);
         return;
     }
-    if (sess_event_says_no(s, "smtp:connect", s->reply)) {
-        sess_fail_host(s, "smtp:connect event closed the connection");
+    if (eng__sess_event_says_no(s, "smtp:connect", s->reply)) {
+        eng__sess_fail_host(s, "smtp:connect event closed the connection");
         return;
     }
+    eng__sess_ehlo(s);
+}
+
+/* eng__sess_ehlo - send EHLO (after the greeting, and again after STARTTLS) */
+void
+eng__sess_ehlo(struct eng_session *s)
+{
     s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
+    s->starttls_offered = 0;
     s->size_limit = 0;
     out_printf(s, "EHLO %s\r\n",
                s->d->tp->helo_data ? s->d->tp->helo_data : s->w->cfg->primary_hostname);
@@ -878,7 +851,9 @@ on_ehlo_reply(struct eng_session *s, int code)
     if (code / 100 == 2) {
         if (s->ehlo_lines > 0) /* the final line is an extension too */
             ehlo_keyword(s, s->reply + 4);
-        sess_start_txn(s);
+        if (s->tls == NULL && eng__tls_after_ehlo(s))
+            return; /* STARTTLS under way, or the host refused for want of it */
+        eng__sess_start_txn(s);
         return;
     }
     out_printf(s, "HELO %s\r\n",
@@ -893,19 +868,22 @@ on_helo_reply(struct eng_session *s, int code)
     char why[1200];
     if (code / 100 == 2) {
         s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
+        s->starttls_offered = 0;
         s->size_limit = 0;
-        sess_start_txn(s);
+        if (s->tls == NULL && eng__tls_after_ehlo(s))
+            return; /* no STARTTLS without EHLO: refused where TLS is mandatory */
+        eng__sess_start_txn(s);
         return;
     }
     snprintf(why, sizeof(why), "SMTP error from remote mail server after HELO: %s", s->reply);
-    sess_fail_host(s, why);
+    eng__sess_fail_host(s, why);
 }
 
 /* on_reply - a complete reply arrived: hand it to the state's handler */
 static void
 on_reply(struct eng_session *s, int code)
 {
-    sess_timer(s, s->d->tp->command_timeout_s);
+    eng__sess_timer(s, s->d->tp->command_timeout_s);
     switch (s->st) {
     case SS_GREETING:
         on_greeting_reply(s, code);
@@ -924,8 +902,11 @@ on_reply(struct eng_session *s, int code)
         break;
     case SS_QUIT: /* 221: now wait for the close */
         break;
+    case SS_STARTTLS:
+        eng__tls_starttls_reply(s, code);
+        break;
     default: /* idle: a server that talks unasked (421) is going away */
-        sess_broken(s, "the remote server closed the cached connection");
+        eng__sess_broken(s, "the remote server closed the cached connection");
         break;
     }
 }
@@ -960,7 +941,7 @@ parse_replies(struct eng_session *s)
         snprintf(s->reply, sizeof(s->reply), "%.*s", (int)n, s->in + off);
         off = (size_t)(nl - s->in) + 1;
         if (code < 0) {
-            sess_broken(s, "malformed reply from the remote server");
+            eng__sess_broken(s, "malformed reply from the remote server");
             return;
         }
         if (more) {
@@ -971,13 +952,22 @@ parse_replies(struct eng_session *s)
             continue;
         }
         on_reply(s, code);
+        if (s->st == SS_TLS_HS) { /* from here on the bytes are TLS */
+            if (off < s->inlen) {
+                eng__sess_broken(s, "the server sent data after its reply to STARTTLS");
+                return;
+            }
+            s->inlen = 0;
+            eng__tls_handshake(s);
+            return;
+        }
     }
     if (s->st == SS_GONE || s->fd < 0)
         return;
     memmove(s->in, s->in + off, s->inlen - off);
     s->inlen -= off;
     if (s->inlen == sizeof(s->in))
-        sess_broken(s, "reply line too long");
+        eng__sess_broken(s, "reply line too long");
 }
 
 /* sess_read - read what arrived and act on it */
@@ -985,23 +975,31 @@ static void
 sess_read(struct eng_session *s)
 {
     for (;;) {
-        ssize_t k = recv(s->fd, s->in + s->inlen, sizeof(s->in) - s->inlen, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
+        ssize_t k;
+        if (s->tls != NULL) {
+            int want_out = 0;
+            k = eng__tls_read(s, s->in + s->inlen, sizeof(s->in) - s->inlen, &want_out);
+            if (k == -2) /* nothing more for now */
+                break;
+        } else {
+            k = recv(s->fd, s->in + s->inlen, sizeof(s->in) - s->inlen, 0);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+        }
         if (k <= 0) {
-            sess_broken(s, k == 0 ? "connection closed by the remote server"
-                                  : "read error on the connection");
+            eng__sess_broken(s, k == 0 ? "connection closed by the remote server"
+                                       : "read error on the connection");
             return;
         }
         s->inlen += (size_t)k;
         parse_replies(s);
-        if (s->st == SS_GONE || s->fd < 0)
-            return;
+        if (s->st == SS_GONE || s->fd < 0 || s->st == SS_TLS_HS)
+            return; /* the handshake reads for itself */
     }
-    if (s->outlen > 0 && out_flush(s) < 0)
-        sess_broken(s, "write error");
+    if ((s->outlen > 0 || s->tls_read_wants_write) && eng__out_flush(s) < 0)
+        eng__sess_broken(s, "write error");
 }
 
 /* on_sess_io - socket events */
@@ -1014,8 +1012,18 @@ on_sess_io(eng_loop *loop, struct eng_io *io, uint32_t events)
         sess_connected(s);
         return;
     }
-    if ((events & EPOLLOUT) && out_flush(s) < 0) {
-        sess_broken(s, "write error");
+    if (s->st == SS_TLS_HS) {
+        eng__tls_handshake(s);
+        return;
+    }
+    if ((events & EPOLLOUT) && s->tls_read_wants_write) {
+        s->tls_read_wants_write = 0;
+        sess_read(s);
+        if (s->st == SS_GONE || s->fd < 0)
+            return;
+    }
+    if ((events & EPOLLOUT) && eng__out_flush(s) < 0) {
+        eng__sess_broken(s, "write error");
         return;
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -1034,6 +1042,7 @@ sess_new(struct eng_worker *w, struct eng_dest *d)
     s->w = w;
     s->d = d;
     s->fd = -1;
+    s->dn_host = SIZE_MAX;
     eng_io_init(&s->io, -1, on_sess_io, s);
     eng_timer_init(&s->timer, on_sess_timer, s);
     s->next = w->sessions;
@@ -1060,7 +1069,7 @@ on_job(eng_loop *loop, void *arg)
         s = sess_new(w, j->d);
         s->job = j;
         s->pol = j->pol;
-        sess_connect_next(s);
+        eng__sess_connect_next(s);
         return;
     }
     s->job = j;
@@ -1072,12 +1081,13 @@ on_job(eng_loop *loop, void *arg)
             sess_quit(s); /* the limit was lowered while it waited: reconnect */
             return;
         }
-        sess_start_txn(s);
+        eng__sess_start_txn(s);
         return;
     }
     s->host_i = s->addr_i = 0; /* it died while cached: connect afresh */
+    s->dn_host = SIZE_MAX;
     s->last_err[0] = '\0';
-    sess_connect_next(s);
+    eng__sess_connect_next(s);
 }
 
 /* on_close - the scheduler took an idle session out of its cache */
@@ -1172,6 +1182,7 @@ on_stop(eng_loop *loop, void *arg)
 {
     struct eng_worker *w = arg;
     w->stopping = 1;
+    eng__tls_worker_free(w); /* pending DNSSEC answers come back and are dropped */
     while (w->sessions != NULL) {
         struct eng_session *s = w->sessions;
         if (s->job != NULL) { /* its recipients stay queued in the spool */
