@@ -4,6 +4,8 @@
  * SYNOPSIS
  *     spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]
  *                [--chunking] [--no-pipelining] [--greeting-delay MS] [--size BYTES]
+ *                [--tls-cert FILE --tls-key FILE [--tls-chain FILE] [--ocsp-staple FILE]
+ *                 [--no-starttls] [--tls-ask-client-cert]]
  *                [-t THREADS] [-q]
  *
  * DESCRIPTION
@@ -20,6 +22,18 @@
  *     (BDAT, RFC 3030). Replies to pipelined commands are queued and written
  *     once the input buffer holds no further complete command (RFC 2920).
  *
+ *     --tls-cert FILE (PEM: the certificate, optionally followed by its chain)
+ *     and --tls-key FILE: EHLO also advertises STARTTLS (RFC 3207). After
+ *     "220 2.0.0 Ready to start TLS" input already buffered is discarded, the
+ *     TLS handshake runs inside the epoll loop (OpenSSL, non-blocking) and the
+ *     session starts over: EHLO again, and STARTTLS is no longer offered.
+ *     --tls-chain FILE adds the PEM certificates of FILE to the chain sent.
+ *     --ocsp-staple FILE (DER OCSP response) is stapled whenever a client asks
+ *     for certificate status; the file is read once at start-up.
+ *     --no-starttls keeps the certificate but neither advertises nor accepts
+ *     STARTTLS (a man in the middle that strips it).
+ *     --tls-ask-client-cert requests a client certificate (any is accepted).
+ *
  *     Listeners are IPv4 "a.b.c.d:port" or IPv6 "[addr]:port". THREADS worker
  *     threads (default 2) each run an epoll loop over non-blocking sockets;
  *     every listener is in every loop (EPOLLEXCLUSIVE) and a connection stays
@@ -31,14 +45,18 @@
  *     sequence from 1), exactly the bytes received after dot-unstuffing, and
  *     DIR/NNNNNNNN.env, a JSON object {"mail_from", "rcpt_to" (recipients that
  *     got 250), "peer", "local", "conn_id", "msg_in_conn", "transfer" ("DATA" or
- *     "BDAT"), "helo"}. Both are
+ *     "BDAT"), "helo", "tls"}, where "tls" is null for a clear-text session,
+ *     else {"version" ("TLSv1.3"), "cipher", "sni" (the name the client sent,
+ *     or null), "ocsp_requested" (the client asked for a staple), "client_cert"
+ *     (the subject of the client's certificate, or null)}. Both are
  *     written to temporary names and renamed, the .env first, so a visible .eml
  *     always has its .env. Rejected messages are not stored.
  *
  *     -s FILE: a JSON object with connections_total, connections_now,
  *     connections_max (peak concurrent), messages (accepted), recipients
  *     (recipients of accepted messages), max_messages_per_connection,
- *     rcpt_tempfail, rcpt_permfail, messages_rejected, and the same under
+ *     rcpt_tempfail, rcpt_permfail, messages_rejected, tls_sessions (completed
+ *     TLS handshakes), tls_failed (failed ones), and the same under
  *     "by_local" per listen address. Rewritten (temp + rename) at most every
  *     100 ms when something changed, and at exit.
  *
@@ -56,6 +74,10 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -98,6 +120,8 @@ enum stat_field {
     ST_RCPT_TEMPFAIL,
     ST_RCPT_PERMFAIL,
     ST_MSG_REJECTED,
+    ST_TLS_SESSIONS,
+    ST_TLS_FAILED,
     ST_NFIELDS
 };
 
@@ -105,6 +129,7 @@ static const char *const stat_names[ST_NFIELDS] = {
     "connections_total", "connections_now", "connections_max",
     "messages",          "recipients",      "max_messages_per_connection",
     "rcpt_tempfail",     "rcpt_permfail",   "messages_rejected",
+    "tls_sessions",      "tls_failed",
 };
 
 struct counters {
@@ -133,7 +158,8 @@ struct worker {
     struct conn *conns; /* all open connections of this thread, to close at exit */
 };
 
-enum conn_state { CS_GREET, CS_CMD, CS_DATA, CS_BDAT, CS_DELAY, CS_CLOSING };
+/* CS_TLS: STARTTLS answered; the handshake starts once that reply is sent */
+enum conn_state { CS_GREET, CS_CMD, CS_DATA, CS_BDAT, CS_DELAY, CS_CLOSING, CS_TLS };
 
 struct conn {
     int kind;
@@ -166,6 +192,12 @@ struct conn {
     struct conn *lprev, *lnext; /* worker's list of connections */
     int64_t deadline;
     char delayed_reply[128];
+    /* TLS (STARTTLS) */
+    SSL *ssl;
+    int hs_want, rd_want, wr_want; /* SSL_ERROR_WANT_READ/_WRITE of the last handshake,
+                                      read and write call, or 0 */
+    bool tls_done, ocsp_requested;
+    char tls_version[16], tls_cipher[64], tls_sni[256], tls_client[256];
     char in[IN_CAP];
 };
 
@@ -185,7 +217,13 @@ static struct {
     pthread_mutex_t once_lock;
     char **once_tab;
     size_t once_cap, once_n;
-} g = {.pipelining = true, .nthreads = 2};
+    /* TLS */
+    const char *tls_cert, *tls_key, *tls_chain, *ocsp_file;
+    bool starttls, ask_client_cert;
+    SSL_CTX *tls_ctx;
+    unsigned char *staple;
+    size_t staple_len;
+} g = {.pipelining = true, .nthreads = 2, .starttls = true};
 
 static int wake_obj = OBJ_WAKE;
 
@@ -197,7 +235,8 @@ size_max(void)
 }
 
 static void conn_close(struct conn *c);
-static void conn_process(struct conn *c);
+static int conn_process(struct conn *c);
+static int conn_read(struct conn *c);
 
 /* now_ms - monotonic time in milliseconds */
 static int64_t
@@ -443,17 +482,63 @@ reply(struct conn *c, const char *fmt, ...)
     out_append(c, line, (size_t)n + 2);
 }
 
+/* tls_result - classify a failed SSL call: -1 would block (*want set), 0 gone */
+static ssize_t
+tls_result(struct conn *c, int r, int *want)
+{
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        *want = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* io_send - send bytes in clear or through TLS: n > 0 sent, -1 would block, 0 gone */
+static ssize_t
+io_send(struct conn *c, const char *p, size_t n)
+{
+    if (c->ssl) {
+        ERR_clear_error();
+        int r = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        c->wr_want = 0;
+        return r > 0 ? r : tls_result(c, r, &c->wr_want);
+    }
+    for (;;) {
+        ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return -1;
+        return r < 0 ? 0 : r;
+    }
+}
+
+/* io_recv - read in clear or through TLS: n > 0 read, -1 would block, 0 end or error */
+static ssize_t
+io_recv(struct conn *c, char *p, size_t n)
+{
+    if (c->ssl) {
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        c->rd_want = 0;
+        return r > 0 ? r : tls_result(c, r, &c->rd_want);
+    }
+    ssize_t r = recv(c->fd, p, n, 0);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return -1;
+    return r < 0 ? 0 : r;
+}
+
 /* conn_flush - write queued replies; 0 ok (maybe partial), -1 connection gone */
 static int
 conn_flush(struct conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        ssize_t n = io_send(c, c->out + c->out_off, c->out_len - c->out_off);
+        if (n < 0)
             return 0;
-        if (n <= 0)
+        if (n == 0)
             return -1;
         c->out_off += (size_t)n;
     }
@@ -468,10 +553,16 @@ conn_update_events(struct conn *c)
     size_t pending = c->out_len - c->out_off;
     uint32_t ev = 0;
     if (c->state != CS_GREET && c->state != CS_DELAY && c->state != CS_CLOSING &&
-        c->in_len < IN_CAP && pending < OUT_HIGH)
+        c->state != CS_TLS && c->in_len < IN_CAP && pending < OUT_HIGH)
         ev |= EPOLLIN;
     if (pending)
         ev |= EPOLLOUT;
+    if (c->ssl && c->state == CS_TLS)
+        ev = c->hs_want == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN;
+    else if (c->ssl && pending && c->wr_want == SSL_ERROR_WANT_READ)
+        ev = (ev & ~(uint32_t)EPOLLOUT) | EPOLLIN; /* the write waits for a read */
+    if (c->ssl && c->rd_want == SSL_ERROR_WANT_WRITE)
+        ev |= EPOLLOUT; /* the read waits for a write */
     if (ev == c->events)
         return;
     struct epoll_event e = {.events = ev, .data.ptr = c};
@@ -585,6 +676,37 @@ body_append(struct conn *c, const char *p, size_t n)
     }
 }
 
+/* json_str_or_null - append s as a JSON string, or null when empty */
+static size_t
+json_str_or_null(char *buf, size_t len, size_t cap, const char *s)
+{
+    if (*s)
+        return json_str(buf, len, cap, s);
+    len += (size_t)snprintf(buf + len, cap - len, "null");
+    return len < cap ? len : cap - 1;
+}
+
+/* store_env_tls - append the "tls" member of the .env object */
+static size_t
+store_env_tls(struct conn *c, char *buf, size_t len, size_t cap)
+{
+    if (!c->tls_done) {
+        len += (size_t)snprintf(buf + len, cap - len, ", \"tls\": null");
+        return len < cap ? len : cap - 1;
+    }
+    len += (size_t)snprintf(buf + len, cap - len, ", \"tls\": {\"version\": ");
+    len = json_str(buf, len, cap, c->tls_version);
+    len += (size_t)snprintf(buf + len, cap - len, ", \"cipher\": ");
+    len = json_str(buf, len, cap, c->tls_cipher);
+    len += (size_t)snprintf(buf + len, cap - len, ", \"sni\": ");
+    len = json_str_or_null(buf, len, cap, c->tls_sni);
+    len += (size_t)snprintf(buf + len, cap - len, ", \"ocsp_requested\": %s, \"client_cert\": ",
+                            c->ocsp_requested ? "true" : "false");
+    len = json_str_or_null(buf, len, cap, c->tls_client);
+    len += (size_t)snprintf(buf + len, cap - len, "}");
+    return len < cap ? len : cap - 1;
+}
+
 /* store_env - write DIR/NNNNNNNN.env for an accepted message */
 static int
 store_env(struct conn *c, unsigned long seq)
@@ -606,6 +728,7 @@ store_env(struct conn *c, unsigned long seq)
                             c->via_bdat ? "BDAT" : "DATA");
     len += (size_t)snprintf(buf + len, cap - len, ", \"helo\": ");
     len = json_str(buf, len, cap, c->helo);
+    len = store_env_tls(c, buf, len, cap);
     len += (size_t)snprintf(buf + len, cap - len, "}\n");
     snprintf(path, sizeof(path), "%s/%08lu.env", g.dir, seq);
     int rc = write_atomic(path, buf, len);
@@ -847,11 +970,30 @@ cmd_bdat(struct conn *c, const char *arg)
     return NULL;
 }
 
+/* tls_offered - does this session offer STARTTLS (certificate, not stripped, not yet TLS) */
+static bool
+tls_offered(const struct conn *c)
+{
+    return g.tls_ctx && g.starttls && !c->ssl;
+}
+
+/* cmd_starttls - STARTTLS (RFC 3207): the handshake begins once the 220 is sent */
+static const char *
+cmd_starttls(struct conn *c, const char *arg)
+{
+    if (*arg)
+        return "501 5.5.4 syntax: STARTTLS";
+    if (c->in_tx)
+        return "503 5.5.1 STARTTLS not allowed in a mail transaction";
+    c->state = CS_TLS;
+    return "220 2.0.0 Ready to start TLS";
+}
+
 /* cmd_ehlo - EHLO/HELO: greet, list extensions, reset the transaction */
 static const char *
 cmd_ehlo(struct conn *c, const char *arg, bool esmtp)
 {
-    const char *ext[8];
+    const char *ext[10];
     int n = 0;
     if (!*arg)
         return esmtp ? "501 5.5.4 syntax: EHLO hostname" : "501 5.5.4 syntax: HELO hostname";
@@ -871,6 +1013,8 @@ cmd_ehlo(struct conn *c, const char *arg, bool esmtp)
     ext[n++] = "DSN";
     if (g.chunking)
         ext[n++] = "CHUNKING";
+    if (tls_offered(c))
+        ext[n++] = "STARTTLS";
     reply(c, "250-%s Hello %.200s", SINK_HOSTNAME, arg);
     for (int i = 0; i < n; i++)
         reply(c, "250%c%s", i == n - 1 ? ' ' : '-', ext[i]);
@@ -921,6 +1065,8 @@ cmd_dispatch(struct conn *c, char *line)
         r = cmd_data(c, arg);
     else if (vlen == 4 && strncasecmp(line, "BDAT", 4) == 0)
         r = cmd_bdat(c, arg);
+    else if (vlen == 8 && strncasecmp(line, "STARTTLS", 8) == 0 && tls_offered(c))
+        r = cmd_starttls(c, arg);
     else
         r = cmd_other(c, line, vlen);
     if (r)
@@ -959,8 +1105,71 @@ cmd_feed(struct conn *c)
     cmd_dispatch(c, line);
 }
 
-/* conn_process - handle buffered input, then flush replies and set interest */
+/* tls_finish - the handshake is done: note what it established, start the session over */
 static void
+tls_finish(struct conn *c)
+{
+    const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+    X509 *peer = SSL_get0_peer_certificate(c->ssl);
+    c->tls_done = true;
+    snprintf(c->tls_version, sizeof(c->tls_version), "%s", SSL_get_version(c->ssl));
+    snprintf(c->tls_cipher, sizeof(c->tls_cipher), "%s", SSL_get_cipher_name(c->ssl));
+    snprintf(c->tls_sni, sizeof(c->tls_sni), "%s", sni ? sni : "");
+    c->ocsp_requested = SSL_get_tlsext_status_type(c->ssl) == TLSEXT_STATUSTYPE_ocsp;
+    c->tls_client[0] = '\0';
+    if (peer)
+        X509_NAME_oneline(X509_get_subject_name(peer), c->tls_client, sizeof(c->tls_client));
+    stat_add(c->l, ST_TLS_SESSIONS, 1);
+    /* RFC 3207 §4.2: forget everything learnt before TLS; the client starts with EHLO */
+    tx_reset(c);
+    c->greeted = false;
+    c->helo[0] = '\0';
+    c->state = CS_CMD;
+}
+
+/* tls_handshake - drive SSL_accept; 0 going on or done, -1 failed (connection closed) */
+static int
+tls_handshake(struct conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_accept(c->ssl);
+    if (r == 1) {
+        c->hs_want = 0;
+        tls_finish(c);
+        return conn_read(c); /* the client may have sent EHLO right behind its Finished */
+    }
+    if (tls_result(c, r, &c->hs_want) < 0) {
+        conn_update_events(c);
+        return 0;
+    }
+    stat_add(c->l, ST_TLS_FAILED, 1);
+    if (!g.quiet) {
+        char why[256] = "connection closed";
+        unsigned long e = ERR_peek_last_error();
+        if (e)
+            ERR_error_string_n(e, why, sizeof(why));
+        fprintf(stderr, "spate-sink: TLS handshake with %s failed: %s\n", c->peer, why);
+    }
+    conn_close(c);
+    return -1;
+}
+
+/* tls_start - the STARTTLS reply is out: drop clear-text input and begin the handshake */
+static int
+tls_start(struct conn *c)
+{
+    c->in_len = c->in_pos = 0; /* RFC 3207 §4.2: nothing sent before TLS may be used */
+    c->ssl = SSL_new(g.tls_ctx);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+        conn_close(c);
+        return -1;
+    }
+    return tls_handshake(c);
+}
+
+/* conn_process - handle buffered input, then flush replies and set interest;
+ * -1 when the connection was closed (c is gone) */
+static int
 conn_process(struct conn *c)
 {
     for (;;) {
@@ -982,24 +1191,44 @@ conn_process(struct conn *c)
     }
     if (conn_flush(c) < 0 || (c->state == CS_CLOSING && c->out_len == 0)) {
         conn_close(c);
-        return;
+        return -1;
     }
+    if (c->state == CS_TLS && !c->ssl && c->out_len == 0)
+        return tls_start(c);
     conn_update_events(c);
+    return 0;
 }
 
-/* conn_read - read what the socket has into the input buffer, then process */
-static void
+/* conn_reading - does the connection's state take input now */
+static bool
+conn_reading(const struct conn *c)
+{
+    return c->state == CS_CMD || c->state == CS_DATA || c->state == CS_BDAT;
+}
+
+/* conn_read - read what the socket has into the input buffer, then process;
+ * over TLS also what OpenSSL already holds, which epoll cannot see.
+ * -1 when the connection was closed (c is gone) */
+static int
 conn_read(struct conn *c)
 {
-    ssize_t n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        conn_close(c);
-        return;
+    for (int i = 0; i < 64 && c->in_len < IN_CAP; i++) {
+        ssize_t n = io_recv(c, c->in + c->in_len, IN_CAP - c->in_len);
+        if (n < 0) {
+            conn_update_events(c);
+            return 0;
+        }
+        if (n == 0) {
+            conn_close(c);
+            return -1;
+        }
+        c->in_len += (size_t)n;
+        if (conn_process(c) < 0)
+            return -1;
+        if (!c->ssl || !SSL_has_pending(c->ssl) || !conn_reading(c))
+            return 0;
     }
-    c->in_len += (size_t)n;
-    conn_process(c);
+    return 0;
 }
 
 /* conn_close - drop a connection and everything it holds */
@@ -1008,6 +1237,10 @@ conn_close(struct conn *c)
 {
     timer_del(c);
     tx_reset(c);
+    if (c->ssl) {
+        SSL_shutdown(c->ssl); /* one try at close_notify; never waits */
+        SSL_free(c->ssl);
+    }
     epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->lprev)
         c->lprev->lnext = c->lnext;
@@ -1094,7 +1327,9 @@ timers_run(struct worker *w)
         timer_del(c);
         c->state = CS_CMD;
         reply(c, "%s", c->delayed_reply);
-        conn_process(c); /* may go on with pipelined input already buffered */
+        /* may go on with pipelined input already buffered (also inside OpenSSL) */
+        if (conn_process(c) == 0 && c->ssl && SSL_has_pending(c->ssl) && conn_reading(c))
+            conn_read(c);
     }
 }
 
@@ -1128,7 +1363,9 @@ worker_main(void *arg)
                 struct conn *c = evs[i].data.ptr;
                 if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN))
                     conn_close(c);
-                else if (evs[i].events & EPOLLIN)
+                else if (c->state == CS_TLS && c->ssl)
+                    tls_handshake(c);
+                else if (evs[i].events & EPOLLIN || (c->ssl && c->rd_want == SSL_ERROR_WANT_WRITE))
                     conn_read(c); /* also flushes */
                 else
                     conn_process(c); /* EPOLLOUT: flush */
@@ -1186,20 +1423,163 @@ usage(void)
     fprintf(stderr, "usage: spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]\n"
                     "                  [--chunking] [--no-pipelining] [--greeting-delay MS]\n"
                     "                  [--size BYTES]\n"
+                    "                  [--tls-cert FILE --tls-key FILE [--tls-chain FILE]\n"
+                    "                   [--ocsp-staple FILE] [--no-starttls] "
+                    "[--tls-ask-client-cert]]\n"
                     "                  [-t THREADS] [-q]\n");
     exit(2);
+}
+
+enum { OPT_CERT = 1000, OPT_KEY, OPT_CHAIN, OPT_OCSP, OPT_NO_STARTTLS, OPT_ASK_CERT };
+
+/* parse_tls_arg - one of the TLS options into g; false if ch is none of them */
+static bool
+parse_tls_arg(int ch, const char *arg)
+{
+    switch (ch) {
+    case OPT_CERT:
+        g.tls_cert = arg;
+        return true;
+    case OPT_KEY:
+        g.tls_key = arg;
+        return true;
+    case OPT_CHAIN:
+        g.tls_chain = arg;
+        return true;
+    case OPT_OCSP:
+        g.ocsp_file = arg;
+        return true;
+    case OPT_NO_STARTTLS:
+        g.starttls = false;
+        return true;
+    case OPT_ASK_CERT:
+        g.ask_client_cert = true;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* tls_die - a TLS set-up error with OpenSSL's reason, exit 1 */
+static void
+tls_die(const char *what, const char *file)
+{
+    char why[256] = "unknown error";
+    unsigned long e = ERR_peek_last_error();
+    if (e)
+        ERR_error_string_n(e, why, sizeof(why));
+    die("%s %s: %s", what, file, why);
+}
+
+/* staple_cb - the client asked for certificate status: staple the OCSP response */
+static int
+staple_cb(SSL *ssl, void *arg)
+{
+    (void)arg;
+    unsigned char *der = OPENSSL_memdup(g.staple, g.staple_len);
+    if (!der)
+        return SSL_TLSEXT_ERR_NOACK;
+    SSL_set_tlsext_status_ocsp_resp(ssl, der, (long)g.staple_len); /* ssl owns der */
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* accept_any_cb - --tls-ask-client-cert: note the client's certificate, never refuse */
+static int
+accept_any_cb(int ok, X509_STORE_CTX *ctx)
+{
+    (void)ok;
+    (void)ctx;
+    return 1;
+}
+
+/* load_staple - read the DER OCSP response of --ocsp-staple into g.staple */
+static void
+load_staple(void)
+{
+    FILE *f = fopen(g.ocsp_file, "rb");
+    if (!f)
+        die("%s: %s", g.ocsp_file, strerror(errno));
+    g.staple = xmalloc(1 << 20);
+    g.staple_len = fread(g.staple, 1, 1 << 20, f);
+    bool bad = ferror(f) || g.staple_len == 0 || g.staple_len == 1 << 20;
+    fclose(f);
+    if (bad)
+        die("%s: cannot read an OCSP response (empty, unreadable or over 1 MB)", g.ocsp_file);
+}
+
+/* load_chain - add every certificate of a PEM file to the chain sent */
+static void
+load_chain(SSL_CTX *ctx, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    X509 *x;
+    int n = 0;
+    if (!f)
+        die("%s: %s", file, strerror(errno));
+    while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        if (SSL_CTX_add0_chain_cert(ctx, x) != 1)
+            tls_die("adding a chain certificate from", file);
+        n++;
+    }
+    fclose(f);
+    ERR_clear_error(); /* the read that ended the loop */
+    if (n == 0)
+        die("%s: no PEM certificate", file);
+}
+
+/* tls_setup - build the server context from the TLS options (none: no TLS) */
+static void
+tls_setup(void)
+{
+    if (!g.tls_cert) {
+        if (g.tls_key || g.tls_chain || g.ocsp_file || g.ask_client_cert)
+            die("the TLS options need --tls-cert");
+        return;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        tls_die("creating the TLS context for", g.tls_cert);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"spate-sink", 10);
+    if (SSL_CTX_use_certificate_chain_file(ctx, g.tls_cert) != 1)
+        tls_die("loading the certificate", g.tls_cert);
+    const char *key = g.tls_key ? g.tls_key : g.tls_cert;
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        tls_die("loading the key", key);
+    if (SSL_CTX_check_private_key(ctx) != 1)
+        tls_die("the key does not match the certificate:", key);
+    if (g.tls_chain)
+        load_chain(ctx, g.tls_chain);
+    if (g.ocsp_file) {
+        load_staple();
+        SSL_CTX_set_tlsext_status_cb(ctx, staple_cb);
+    }
+    if (g.ask_client_cert)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cb);
+    g.tls_ctx = ctx;
 }
 
 /* parse_args - read the command line into g */
 static void
 parse_args(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'},  {"dir", required_argument, NULL, 'd'},
-        {"stats", required_argument, NULL, 's'},   {"chunking", no_argument, NULL, 'C'},
-        {"no-pipelining", no_argument, NULL, 'P'}, {"greeting-delay", required_argument, NULL, 'G'},
-        {"threads", required_argument, NULL, 't'}, {"size", required_argument, NULL, 'S'},
-        {"quiet", no_argument, NULL, 'q'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"dir", required_argument, NULL, 'd'},
+                                         {"stats", required_argument, NULL, 's'},
+                                         {"chunking", no_argument, NULL, 'C'},
+                                         {"no-pipelining", no_argument, NULL, 'P'},
+                                         {"greeting-delay", required_argument, NULL, 'G'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"size", required_argument, NULL, 'S'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"tls-cert", required_argument, NULL, OPT_CERT},
+                                         {"tls-key", required_argument, NULL, OPT_KEY},
+                                         {"tls-chain", required_argument, NULL, OPT_CHAIN},
+                                         {"ocsp-staple", required_argument, NULL, OPT_OCSP},
+                                         {"no-starttls", no_argument, NULL, OPT_NO_STARTTLS},
+                                         {"tls-ask-client-cert", no_argument, NULL, OPT_ASK_CERT},
+                                         {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "l:d:s:t:q", opts, NULL)) != -1) {
         switch (ch) {
@@ -1231,7 +1611,8 @@ parse_args(int argc, char **argv)
             g.quiet = true;
             break;
         default:
-            usage();
+            if (!parse_tls_arg(ch, optarg))
+                usage();
         }
     }
     if (optind != argc || g.nlisteners == 0 || g.nthreads < 1 || g.nthreads > MAX_THREADS ||
@@ -1240,6 +1621,7 @@ parse_args(int argc, char **argv)
     struct stat st;
     if (g.dir && (stat(g.dir, &st) != 0 || !S_ISDIR(st.st_mode)))
         die("%s: not a directory", g.dir);
+    tls_setup();
 }
 
 /* workers_start - create the epoll loops and their threads */
