@@ -14,7 +14,7 @@ build_pkgs=(
 )
 test_pkgs=(
     nsd ldnsutils swaks postfix lmdb-utils redis-server curl python3 openssl
-    procps iproute2
+    procps iproute2 unbound-host libnet-ssleay-perl
 )
 
 pkgs=("${build_pkgs[@]}")
