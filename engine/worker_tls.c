@@ -116,6 +116,8 @@ on_dane(struct dnssec_dane *dn, void *arg)
     s->dn = dn;
     s->dn_host = s->host_i;
     s->dane = 0;
+    log_debug("H=%s DANE %s (MX secure: %d, usable TLSA: %zu) %s", dn->host,
+              dane_status_text(dn->status), s->mx_secure, dn->nusable, dn->why);
     if (dn->status == DANE_FAIL) {
         snprintf(why, sizeof(why), "DANE: %s", dn->why);
         skip_host(s, why, 1);
@@ -369,12 +371,11 @@ eng__tls_handshake(struct eng_session *s)
         return;
     }
     if (rc != TLS_OK) {
-        struct tls_info info;
-        tls_conn_info(s->tls, &info);
+        enum tls_ocsp ocsp = tls_conn_ocsp(s->tls);
         metrics_inc(MC_TLS_FAILED);
         if (s->dane)
             metrics_inc(MC_DANE_FAILED);
-        if (info.ocsp != TLS_OCSP_NOT_REQUESTED && info.ocsp != TLS_OCSP_GOOD)
+        if (ocsp != TLS_OCSP_NOT_REQUESTED && ocsp != TLS_OCSP_GOOD)
             metrics_inc(MC_OCSP_BAD);
         snprintf(why, sizeof(why), "TLS: %s", tls_conn_error(s->tls));
         eng__sess_fail_host(s, why);

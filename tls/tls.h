@@ -180,6 +180,8 @@ int tls_conn_shutdown(struct tls_conn *c);
 void tls_conn_free(struct tls_conn *c);
 /* tls_conn_error - why the last call failed, for logs ("" if it did not) */
 const char *tls_conn_error(const struct tls_conn *c);
+/* tls_conn_ocsp - the OCSP outcome so far, also after a failed handshake */
+enum tls_ocsp tls_conn_ocsp(const struct tls_conn *c);
 /* tls_conn_info - the handshake's outcome; 0, or -1 before the handshake is done */
 int tls_conn_info(const struct tls_conn *c, struct tls_info *info);
 /* tls_conn_dane_usable - usable TLSA records loaded (0: no DANE authentication) */

@@ -417,7 +417,14 @@ name_text(const X509_NAME *n, char *out, size_t len)
     BIO_free(b);
 }
 
-/* tls_conn_info - what the handshake established */
+/* tls_conn_ocsp - the OCSP outcome so far, also after a failed handshake */
+enum tls_ocsp
+tls_conn_ocsp(const struct tls_conn *c)
+{
+    return c->ocsp;
+}
+
+/* tls_conn_info - the negotiated parameters and outcomes (see tls.h) */
 int
 tls_conn_info(const struct tls_conn *c, struct tls_info *i)
 {

@@ -1068,18 +1068,21 @@ class Env:
                 host = "host." + sd.domain
             recs.append("%s. IN A %s" % (host, sd.ip))
             if sd.tlsa and sd.tlsa[:2] in ("2 ", "3 "):
-                recs.append("_25._tcp.%s. IN TLSA %s" % (host, sd.tlsa))
+                recs.append("_%d._tcp.%s. IN TLSA %s" % (SINK_PORT, host, sd.tlsa))
             elif "none usable" in (sd.tlsa or ""):
                 for rdata in sd.tlsa.split(" (")[0].split(" / "):
-                    recs.append("_25._tcp.%s. IN TLSA %s" % (host, rdata))
+                    recs.append("_%d._tcp.%s. IN TLSA %s" % (SINK_PORT, host, rdata))
             recs.extend(extra)
         return recs
 
     def _break_tlsa(self, signed_file, sd, certs):
         """Change the TLSA data of sd in a signed zone file (its RRSIG no longer fits)."""
         old, new = sd.tlsa.split()[-1], spki_sha256(certs["self"])
+        owner = "_%d._tcp.%s." % (SINK_PORT, sd.mx.rstrip("."))
         text = _read(signed_file)
-        text2 = re.sub(old, new, text, flags=re.I)
+        # only this host's TLSA: another domain may publish the same data
+        text2 = "".join(re.sub(old, new, line, flags=re.I) if line.startswith(owner) else line
+                        for line in text.splitlines(True))
         if text2 == text:
             raise AssertionError("no TLSA %s in %s" % (old, signed_file))
         with open(signed_file, "w") as f:
@@ -1100,7 +1103,7 @@ class Env:
             wrong     TLSA 3 1 1 of "wrong"'s key; its receiver shows "self" (X=3)
             strip     TLSA 3 1 1 of "self"; for a receiver with --no-starttls (X=4)
             chain     MX mx.chain.dane, a CNAME chain mx -> c1 -> host.chain.dane
-                      (A, TLSA 3 1 1 of "self" at _25._tcp.host...) (X=5)
+                      (A, TLSA 3 1 1 of "self" at _12526._tcp.host...) (X=5)
             tlsafail  the TLSA lookup fails: its RRset is bogus (signed for
                       "wrong"'s key, then changed to "self"'s, which the
                       receiver shows: only a resolver that ignores the
