@@ -1297,7 +1297,8 @@ def main(argv):
     def on_signal(sig, frame):
         raise KeyboardInterrupt("signal %d" % sig)
     signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # keep nohup's choice
+        signal.signal(signal.SIGHUP, on_signal)
     started = time.time()
     result = {"command": os.environ.get("SPATE_BENCH_COMMAND") or " ".join(
         ["perf/bench.py"] + argv), "argv": argv,
