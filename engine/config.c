@@ -655,8 +655,8 @@ cfg_prefix_eq(const uint8_t *a, const uint8_t *b, int bits)
 
 /* cfg_hostlist_match_addr - the list walk, with the address in both forms */
 static int
-cfg_hostlist_match_addr(const struct cfg_hostlist *l, const uint8_t *a4, const uint8_t *a6,
-                        int depth)
+cfg_hostlist_match_addr(const struct cfg_hostlist *l, const char *name, const uint8_t *a4,
+                        const uint8_t *a6, int depth)
 {
     if (l == NULL || depth > 32)
         return 0;
@@ -665,8 +665,10 @@ cfg_hostlist_match_addr(const struct cfg_hostlist *l, const uint8_t *a4, const u
         int m = 0;
         if (it->any)
             m = 1;
+        else if (it->name != NULL)
+            m = name != NULL && cfg_domain_match(it->name, name);
         else if (it->sub != NULL)
-            m = cfg_hostlist_match_addr(it->sub, a4, a6, depth + 1);
+            m = cfg_hostlist_match_addr(it->sub, name, a4, a6, depth + 1);
         else if (it->family == AF_INET && a4 != NULL)
             m = cfg_prefix_eq(it->addr, a4, it->prefix);
         else if (it->family == AF_INET6 && a6 != NULL)
@@ -677,7 +679,15 @@ cfg_hostlist_match_addr(const struct cfg_hostlist *l, const uint8_t *a4, const u
     return l->n > 0 && l->items[l->n - 1].negate;
 }
 
-/* cfg_hostlist_match_host - names and addresses (see config.h) */
+/* cfg_hostlist_match - does the address match the list? */
+int
+cfg_hostlist_match(const struct cfg_hostlist *l, const struct sockaddr *sa)
+{
+    return sa != NULL && cfg_hostlist_match_host(l, NULL, sa);
+}
+
+/* cfg_hostlist_match_host - names and addresses (see config.h); an IPv4-mapped
+ * IPv6 address also matches IPv4 items */
 int
 cfg_hostlist_match_host(const struct cfg_hostlist *l, const char *name, const struct sockaddr *sa)
 {
@@ -689,40 +699,6 @@ cfg_hostlist_match_host(const struct cfg_hostlist *l, const char *name, const st
         memcpy(a4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
         p4 = a4;
     } else if (sa != NULL && sa->sa_family == AF_INET6) {
-        memcpy(a6, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-        p6 = a6;
-    }
-    for (size_t i = 0; i < l->n; i++) {
-        const struct cfg_hostitem *it = &l->items[i];
-        int m = 0;
-        if (it->any)
-            m = 1;
-        else if (it->name != NULL)
-            m = name != NULL && cfg_domain_match(it->name, name);
-        else if (it->sub != NULL)
-            m = cfg_hostlist_match_host(it->sub, name, sa);
-        else if (it->family == AF_INET && p4 != NULL)
-            m = cfg_prefix_eq(it->addr, p4, it->prefix);
-        else if (it->family == AF_INET6 && p6 != NULL)
-            m = cfg_prefix_eq(it->addr, p6, it->prefix);
-        if (m)
-            return !it->negate;
-    }
-    return l->n > 0 && l->items[l->n - 1].negate;
-}
-
-/* cfg_hostlist_match - does the address match the list? */
-int
-cfg_hostlist_match(const struct cfg_hostlist *l, const struct sockaddr *sa)
-{
-    uint8_t a4[4], a6[16];
-    const uint8_t *p4 = NULL, *p6 = NULL;
-    if (l == NULL || sa == NULL)
-        return 0;
-    if (sa->sa_family == AF_INET) {
-        memcpy(a4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-        p4 = a4;
-    } else if (sa->sa_family == AF_INET6) {
         const struct in6_addr *in6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
         memcpy(a6, in6, 16);
         p6 = a6;
@@ -730,10 +706,8 @@ cfg_hostlist_match(const struct cfg_hostlist *l, const struct sockaddr *sa)
             memcpy(a4, a6 + 12, 4);
             p4 = a4;
         }
-    } else {
-        return 0;
     }
-    return cfg_hostlist_match_addr(l, p4, p6, 0);
+    return cfg_hostlist_match_addr(l, name, p4, p6, 0);
 }
 
 /* cfg_domain_match - one item against a domain (case-insensitive), ignoring negate */

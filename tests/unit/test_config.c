@@ -995,6 +995,46 @@ test_destinations_errors(void **state)
     load_fails("begin destinations\nfoo.example:\nfoo.example:\n", "t.conf:3", "duplicate");
 }
 
+/* test_tls_host_lists - transport TLS lists match host names and addresses */
+static void
+test_tls_host_lists(void **state)
+{
+    (void)state;
+    struct cfg *c = load("begin transports\n"
+                         "t:\n"
+                         "  driver = smtp\n"
+                         "  hosts_require_tls = mx.example.com : *.other.example : 192.0.2.0/24\n"
+                         "  hosts_try_dane = ! bad.other.example : *.other.example\n"
+                         "  hosts_request_ocsp = mx.example.com\n");
+    assert_non_null(c);
+    const struct cfg_transport *t = &c->transports[0];
+    struct sockaddr_storage a = sa4("192.0.2.9"), b = sa4("198.51.100.1");
+    const struct sockaddr *sa = (const struct sockaddr *)&a, *sb = (const struct sockaddr *)&b;
+    assert_true(cfg_hostlist_match_host(&t->hosts_require_tls, "mx.example.com", sb));
+    assert_true(cfg_hostlist_match_host(&t->hosts_require_tls, "MX.Example.COM", NULL));
+    assert_true(cfg_hostlist_match_host(&t->hosts_require_tls, "a.other.example", sb));
+    assert_false(cfg_hostlist_match_host(&t->hosts_require_tls, "other.example", sb));
+    assert_true(cfg_hostlist_match_host(&t->hosts_require_tls, "unknown.example", sa));
+    assert_false(cfg_hostlist_match_host(&t->hosts_require_tls, "unknown.example", sb));
+    assert_false(cfg_hostlist_match(&t->hosts_require_tls, sb)); /* names need a name */
+    assert_false(cfg_hostlist_match_host(&t->hosts_try_dane, "bad.other.example", sb));
+    assert_true(cfg_hostlist_match_host(&t->hosts_try_dane, "good.other.example", sb));
+    assert_false(t->hosts_request_ocsp_default);
+    /* defaults: tls_try_verify_hosts and tls_verify_cert_hostnames are "*",
+     * hosts_request_ocsp "*" and marked as the default */
+    cfg_free(c);
+    c = load("begin transports\nt:\n  driver = smtp\n");
+    t = &c->transports[0];
+    assert_true(cfg_hostlist_match_host(&t->tls_try_verify_hosts, "x.example", sb));
+    assert_true(cfg_hostlist_match_host(&t->tls_verify_cert_hostnames, "x.example", sb));
+    assert_true(cfg_hostlist_match_host(&t->hosts_request_ocsp, "x.example", sb));
+    assert_true(t->hosts_request_ocsp_default);
+    assert_false(cfg_hostlist_match_host(&t->hosts_require_tls, "x.example", sa));
+    cfg_free(c);
+    /* host names stay an error where only addresses make sense */
+    load_fails("relay_from_hosts = localhost\n", "t.conf:1", "relay_from_hosts");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_main_options),
@@ -1024,6 +1064,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_garbage_input),
     cmocka_unit_test(test_destinations),
     cmocka_unit_test(test_destinations_errors),
+    cmocka_unit_test(test_tls_host_lists),
 };
 
 /* clang-format off */
