@@ -100,6 +100,7 @@ def test_1000_messages_over_smtp_and_http_arrive_once_and_byte_exact():
         assert m["spate_recipients_delivered_total"] == want_pairs
         assert m["spate_queue_messages"] == 0
         # several messages per connection: far fewer connections than messages
+        wait_for(lambda: sink.stats().get("messages") == sink.count(), 5, what="fresh sink stats")
         st = sink.stats()
         assert st["max_messages_per_connection"] > 1, st
         assert st["connections_total"] <= domains * 20, st  # max_connections default: 20

@@ -42,6 +42,7 @@ def test_max_connections_and_messages_per_connection_hold():
         _inject(env, ["u%d@d1.%s" % (i, TLD) for i in range(n)] +
                 ["w%d@d2.%s" % (i, TLD) for i in range(n)])
         wait_for(lambda: sink.count() == 2 * n, 60, 0.2, what="%d delivered" % (2 * n))
+        wait_for(lambda: sink.stats().get("messages") == 2 * n, 5, what="fresh sink stats")
         st = sink.stats()["by_local"]
         d1, d2 = st[env.sink_addrs(2)[0]], st[env.sink_addrs(2)[1]]
         assert d1["connections_max"] <= maxconn, d1
