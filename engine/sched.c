@@ -24,6 +24,11 @@
 #include "engine/retry.h"
 
 #define DEST_BUCKETS 4096
+/* Another connection is opened only when more jobs wait than this many per
+ * open session: connections ramp up with the backlog instead of jumping to
+ * max_connections for a handful of messages (each new connection costs the
+ * receiver a process or a slot, and us a handshake). */
+#define DEST_QUEUE_PER_CONN 8
 
 struct sched {
     const struct cfg *cfg;
@@ -563,6 +568,8 @@ dest_dispatch(struct eng_dest *d)
             return;
         if (d->nidle == 0 && !d->proven && d->nconn > 0)
             return; /* not known to answer: probe with one connection first */
+        if (d->nidle == 0 && d->nconn > 0 && d->nready <= (size_t)d->nconn * DEST_QUEUE_PER_CONN)
+            return; /* the open sessions will get through this soon enough */
         if (!rate_allows(d))
             return;
         if (d->nidle > 0) {

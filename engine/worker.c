@@ -461,12 +461,12 @@ eng__sess_connect_next(struct eng_session *s)
         if ((rc = sess_try_addr(s)) == 0)
             return;
         if (rc == -ECANCELED) {
-            snprintf(s->last_err, sizeof(s->last_err), "%s: tcp:connect event refused the host",
+            snprintf(s->last_err, sizeof(s->last_err), "%.300s: tcp:connect event refused the host",
                      s->host_desc);
         } else {
             metrics_inc(MC_CONN_FAILED);
             s->last_errno = -rc;
-            snprintf(s->last_err, sizeof(s->last_err), "%s: connect: %s", s->host_desc,
+            snprintf(s->last_err, sizeof(s->last_err), "%.300s: connect: %.150s", s->host_desc,
                      strerror(-rc));
         }
         s->addr_i++;
@@ -477,7 +477,7 @@ eng__sess_connect_next(struct eng_session *s)
 void
 eng__sess_fail_host(struct eng_session *s, const char *why)
 {
-    snprintf(s->last_err, sizeof(s->last_err), "%s: %s", s->host_desc, why);
+    snprintf(s->last_err, sizeof(s->last_err), "%.300s: %.200s", s->host_desc, why);
     sess_close_fd(s);
     eng_timer_stop(s->w->loop, &s->timer);
     s->addr_i++;
@@ -900,7 +900,8 @@ on_reply(struct eng_session *s, int code)
     case SS_DATA:
         on_dot_reply(s, code);
         break;
-    case SS_QUIT: /* 221: now wait for the close */
+    case SS_QUIT: /* 221: give the server a moment to close first, then close anyway */
+        eng_timer_start(s->w->loop, &s->timer, 200);
         break;
     case SS_STARTTLS:
         eng__tls_starttls_reply(s, code);
