@@ -29,6 +29,9 @@ DESCRIPTION
                         injection with no delivery competing), then SIGCONT the sinks:
                         drain = N / (time from SIGCONT to the N-th message at the sinks)
       spate_drain_http  the same, injecting over HTTP
+      spate_drain_redis as spate_drain_http, with a transport event_action that records
+                        every delivery in a redis-server (RPUSH, the issue's example);
+                        the run checks that Redis holds exactly N entries
       postfix_e2e       Postfix (private instance) with the same injection over SMTP
       postfix_drain     as spate_drain_smtp
     Every run checks that the sinks received exactly N messages and the engine logged N
@@ -72,7 +75,11 @@ PATTERN = "u%d@b%d." + ZONE
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ALL_CASES = ["ceiling", "ceiling_newconn", "ceiling_inject", "spate_e2e_smtp", "spate_e2e_http",
-             "spate_drain_smtp", "spate_drain_http", "postfix_e2e", "postfix_drain"]
+             "spate_drain_smtp", "spate_drain_http", "spate_drain_redis", "postfix_e2e",
+             "postfix_drain"]
+REDIS_ADDR = ("127.0.0.1", 6379)
+REDIS_ACTION = ("${if eq{$event_name}{msg:delivery}{${lookup redis{RPUSH deliveries "
+                "$message_exim_id:$local_part@$domain:$host_address}}}{}}")
 
 
 class SetupError(Exception):
@@ -577,6 +584,8 @@ def case_ceiling(env, n, size, rep, variant):
 
 class Spate:
     name = "spate"
+    extra_main = ()
+    transport_extra = ()
 
     def __init__(self, env, rundir, drain=False):
         self.env = env
@@ -588,7 +597,7 @@ class Spate:
         self.proc = None
         self.smtp = "%s:%d" % SPATE_SMTP
         os.makedirs(self.spool)
-        extra = "\n".join(env.args.spate_opt)
+        extra = "\n".join(list(env.args.spate_opt) + list(self.extra_main))
         with open(self.conf, "w") as f:
             f.write("\n".join([
                 "primary_hostname = spate.%s" % ZONE,
@@ -603,7 +612,8 @@ class Spate:
                 "begin routers",
                 "dnslookup:", "  driver = dnslookup", "  transport = remote_smtp", "",
                 "begin transports",
-                "remote_smtp:", "  driver = smtp", "  port = %d" % SINK_PORT, "",
+                "remote_smtp:", "  driver = smtp", "  port = %d" % SINK_PORT] +
+                list(self.transport_extra) + ["",
                 "begin retry",
                 "*   *   F,2h,15m; G,16h,1h,1.5; F,4d,6h", ""]))
 
@@ -702,6 +712,33 @@ class Spate:
 
 # --------------------------------------------------------------------------
 # Postfix
+
+
+class SpateRedis(Spate):
+    """spated with a msg:delivery event action recording every delivery in Redis."""
+    name = "spate_redis"
+    extra_main = ("redis_servers = %s::%d//" % REDIS_ADDR,)
+    transport_extra = ("  event_action = " + REDIS_ACTION,)
+
+    def __init__(self, env, rundir, drain=False):
+        Spate.__init__(self, env, rundir, drain)
+        self.redis = env.reaper.popen(
+            ["redis-server", "--bind", REDIS_ADDR[0], "--port", str(REDIS_ADDR[1]), "--save",
+             "", "--appendonly", "no", "--dir", rundir], cgroup=self.cg,
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_for(lambda: is_listening(REDIS_ADDR), 10, "redis-server")
+
+    def snapshot(self):
+        snap = Spate.snapshot(self)
+        out = subprocess.run(["redis-cli", "-h", REDIS_ADDR[0], "-p", str(REDIS_ADDR[1]),
+                              "LLEN", "deliveries"], stdout=subprocess.PIPE, timeout=10)
+        snap["redis_entries"] = int(out.stdout.decode().strip() or 0)
+        return snap
+
+    def stop(self):
+        rc = Spate.stop(self)
+        self.env.reaper.stop(self.redis, wait=10)
+        return rc
 
 
 class Postfix:
@@ -874,6 +911,9 @@ def case_engine(env, engine_cls, n, size, rep, mode, drain):
            "inject_cpu_s": injcg.usage_s(), "engine_alive_at_end": alive, "engine_exit": rc}
     res.update(memres)
     res.update(snap)
+    if "redis_entries" in snap and snap["redis_entries"] != n:
+        env.problems.append("%s: Redis holds %d delivery events for %d messages" % (
+            label, snap["redis_entries"], n))
     if died:
         res["engine_stopped_during_run"] = died
         # a SIGTERM the benchmark did not send: something else on the machine stopped it
@@ -1049,6 +1089,7 @@ def headline(cases):
     out["spate"]["inject_http_msgs_per_s"] = rng("spate_drain_http", "inject_msgs_per_s")
     out["spate"]["e2e_http_msgs_per_s"] = rng("spate_e2e_http", "e2e_msgs_per_s")
     out["spate"]["drain_after_http_msgs_per_s"] = rng("spate_drain_http", "drain_msgs_per_s")
+    out["spate"]["drain_redis_event_msgs_per_s"] = rng("spate_drain_redis", "drain_msgs_per_s")
     out["ceiling"] = {"msgs_per_s": rng("ceiling", "msgs_per_s"),
                       "newconn_msgs_per_s": rng("ceiling_newconn", "msgs_per_s"),
                       "spate_inject_msgs_per_s": rng("ceiling_inject", "msgs_per_s"),
@@ -1067,6 +1108,9 @@ def headline(cases):
     for k in ("inject_smtp_msgs_per_s", "inject_http_msgs_per_s", "drain_msgs_per_s",
               "e2e_msgs_per_s"):
         out["ratios"]["spate/ceiling"][k] = ratio((sp[k] or {}).get("median"), ceil)
+    out["ratios"]["redis_event/no_event"] = ratio(
+        (sp["drain_redis_event_msgs_per_s"] or {}).get("median"),
+        (sp["drain_after_http_msgs_per_s"] or {}).get("median"))
     out["ratios"]["postfix/ceiling"] = {
         k: ratio((pf[k] or {}).get("median"), ceil)
         for k in ("inject_smtp_msgs_per_s", "drain_msgs_per_s", "e2e_msgs_per_s")}
@@ -1107,6 +1151,12 @@ def print_table(wl, h):
         rc = r["spate/ceiling"].get(key)
         print("%-38s %-28s %-28s %-9s %-9s" % (title, sp, pf, "-" if rp is None else rp,
                                                 "-" if rc is None else rc))
+    if h["spate"].get("drain_redis_event_msgs_per_s"):
+        print("drain after HTTP injection: %s msg/s without event actions, %s msg/s with a "
+              "Redis msg:delivery event_action (ratio %s)" % (
+                  fmt(h["spate"].get("drain_after_http_msgs_per_s")),
+                  fmt(h["spate"].get("drain_redis_event_msgs_per_s")),
+                  h["ratios"].get("redis_event/no_event")))
     c = h["ceiling"]
     print("ceiling: smtp-source -d -> sinks %s msg/s (%s connections); a connection per "
           "message %s msg/s; spate-inject -> sinks %s msg/s" % (
@@ -1151,8 +1201,9 @@ def machine_info(args):
 def run_engine_case(env, case, n, size, rep):
     """One engine run; run again once if something outside the benchmark stopped the
     engine with SIGTERM (the attempt is kept in the JSON, its problems become a note)."""
-    cls = Spate if case.startswith("spate") else Postfix
-    mode = case.rsplit("_", 1)[1] if cls is Spate else "smtp"
+    cls = (SpateRedis if case == "spate_drain_redis" else
+           Spate if case.startswith("spate") else Postfix)
+    mode = "http" if cls is SpateRedis else case.rsplit("_", 1)[1] if cls is Spate else "smtp"
     drain = "_drain" in case
     k = len(env.problems)
     r = case_engine(env, cls, n, size, rep, mode, drain)

@@ -13,10 +13,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 if [ "${SPATE_BENCH_NO_BUILD:-0}" != 1 ]; then
-    # -Wno-format-truncation: -O2 finds possible truncations that -O0 builds do not
-    # warn about; they are not errors of behaviour, and the tree builds with -Werror.
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-        -DCMAKE_C_FLAGS=-Wno-format-truncation >"$build.cmake.log" 2>&1 ||
+        >"$build.cmake.log" 2>&1 ||
         { cat "$build.cmake.log" >&2; exit 2; }
     cmake --build "$build" -j"$(nproc)" --target spated spate-sink spate-inject \
         >"$build.build.log" 2>&1 || { tail -40 "$build.build.log" >&2; exit 2; }
