@@ -53,7 +53,12 @@ struct eng_dest {
     size_t nready;
     int nconn;  /* sessions owned for this destination */
     int proven; /* a connection succeeded since the last failure: more than one may open */
-    struct eng_idle *idle; /* idle cached sessions (handles) */
+    uint64_t last_open_ms; /* when the last new connection was started (monotonic) */
+    uint64_t rate_per_s;   /* jobs finished per second, last measured window (0: unknown) */
+    uint64_t win_start_ms, win_done; /* the window being measured */
+    uint64_t rate_at_open;           /* the rate when the last new connection opened */
+    uint64_t windows_since_open;     /* rate windows measured since then */
+    struct eng_idle *idle;           /* idle cached sessions (handles) */
     size_t nidle, idlecap;
     int64_t backoff_until;                /* unix s: no attempt before, 0 = none */
     int64_t first_conn_failure;           /* unix s of the first failure in a row */

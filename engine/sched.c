@@ -29,6 +29,12 @@
  * max_connections for a handful of messages (each new connection costs the
  * receiver a process or a slot, and us a handshake). */
 #define DEST_QUEUE_PER_CONN 8
+/* ... and at most one new connection per destination this often: a backlog
+ * that the open sessions clear quickly (a near, fast receiver) never ramps up,
+ * one that lasts (a far or slow one) reaches max_connections in about a second */
+#define DEST_RAMP_MS 50
+#define DEST_BACKLOG_MS 1000    /* more work than this at the current rate: add a connection */
+#define DEST_RATE_WINDOW_MS 250 /* how often the delivery rate is measured */
 
 struct sched {
     const struct cfg *cfg;
@@ -554,6 +560,49 @@ dest_defer_ready(struct eng_dest *d)
     d->ready_tail = &d->ready_head;
 }
 
+/* dest_needs_more - should the destination get another connection? Only
+ * when more than DEST_QUEUE_PER_CONN jobs wait per open session, at most one
+ * new connection every DEST_RAMP_MS, and - once its delivery rate is known -
+ * when the backlog is more than DEST_BACKLOG_MS of work at that rate and the
+ * previous new connection raised the rate by 10% or more (measured over a
+ * whole window after it opened). A receiver that keeps up, or that is
+ * already the bottleneck, is not flooded with connections (each one costs
+ * it a process or a slot); a far or slow one ramps up to max_connections. */
+static int
+dest_needs_more(const struct eng_dest *d)
+{
+    uint64_t now = eng_now_ms();
+    if (d->nready <= (size_t)d->nconn * DEST_QUEUE_PER_CONN)
+        return 0;
+    if (now - d->last_open_ms < DEST_RAMP_MS)
+        return 0;
+    if (d->rate_per_s == 0)
+        return 1; /* nothing measured yet */
+    if (d->nready * 1000u <= d->rate_per_s * DEST_BACKLOG_MS)
+        return 0;
+    /* did the last connection help? Only then try one more: a receiver that is
+     * already the bottleneck only slows down with more connections */
+    if (d->windows_since_open < 1)
+        return 0;
+    return d->rate_at_open == 0 || d->rate_per_s * 10 >= d->rate_at_open * 11;
+}
+
+/* dest_count_done - a job finished: keep the destination's delivery rate */
+static void
+dest_count_done(struct eng_dest *d)
+{
+    uint64_t now = eng_now_ms();
+    if (d->win_start_ms == 0)
+        d->win_start_ms = now;
+    d->win_done++;
+    if (now - d->win_start_ms >= DEST_RATE_WINDOW_MS) {
+        d->rate_per_s = d->win_done * 1000u / (now - d->win_start_ms);
+        d->win_start_ms = now;
+        d->win_done = 0;
+        d->windows_since_open++;
+    }
+}
+
 /* dest_dispatch - lend waiting jobs to cached sessions or new ones */
 static void
 dest_dispatch(struct eng_dest *d)
@@ -568,7 +617,7 @@ dest_dispatch(struct eng_dest *d)
             return;
         if (d->nidle == 0 && !d->proven && d->nconn > 0)
             return; /* not known to answer: probe with one connection first */
-        if (d->nidle == 0 && d->nconn > 0 && d->nready <= (size_t)d->nconn * DEST_QUEUE_PER_CONN)
+        if (d->nidle == 0 && d->nconn > 0 && !dest_needs_more(d))
             return; /* the open sessions will get through this soon enough */
         if (!rate_allows(d))
             return;
@@ -581,6 +630,9 @@ dest_dispatch(struct eng_dest *d)
             j->worker = S.workers[S.rr++ % S.nworkers];
             j->sess = NULL;
             d->nconn++;
+            d->last_open_ms = eng_now_ms();
+            d->rate_at_open = d->rate_per_s;
+            d->windows_since_open = 0;
         } else {
             return;
         }
@@ -890,6 +942,7 @@ on_job_done(eng_loop *loop, void *arg)
         return;
     }
     dest_note_outcome(d, j->conn_failed);
+    dest_count_done(d);
     job_record(j);
     if (j->sess_closed)
         d->nconn--;
