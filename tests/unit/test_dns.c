@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "dns/dns.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 
@@ -133,68 +134,6 @@ write_file(const char *path, const char *text)
     assert_int_equal(fclose(fp), 0);
 }
 
-/* port_free - can both UDP and TCP bind NSD_ADDR:port? */
-static int
-port_free(uint16_t port)
-{
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
-    int ok = 1;
-    inet_pton(AF_INET, NSD_ADDR, &sin.sin_addr);
-    for (int t = 0; t < 2; t++) {
-        int fd = socket(AF_INET, t ? SOCK_STREAM : SOCK_DGRAM, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-            ok = 0;
-        if (fd >= 0)
-            close(fd);
-    }
-    return ok;
-}
-
-/* nsd_ready - does nsd answer an SOA query on port? (one 100 ms try) */
-static int
-nsd_ready(uint16_t port)
-{
-    static const unsigned char q[] = {0x12, 0x34, 1,   0,   0,   1,   0,   0,   0,   0,   0,
-                                      0,    14,   's', 'p', 'a', 't', 'e', '-', 'd', 'n', 's',
-                                      '-',  't',  'e', 's', 't', 0,   0,   6,   0,   1};
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
-    unsigned char buf[512];
-    struct pollfd p;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0), ok = 0;
-    inet_pton(AF_INET, NSD_ADDR, &sin.sin_addr);
-    if (fd < 0)
-        return 0;
-    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && send(fd, q, sizeof(q), 0) > 0) {
-        p.fd = fd;
-        p.events = POLLIN;
-        if (poll(&p, 1, 100) == 1 && recv(fd, buf, sizeof(buf), 0) >= 12 && buf[0] == 0x12)
-            ok = 1;
-        else
-            usleep(50000);
-    }
-    close(fd);
-    return ok;
-}
-
-/* nsd_stop - SIGTERM nsd and reap it (bounded), SIGKILL if it lingers */
-static void
-nsd_stop(struct fx *f)
-{
-    if (f->nsd <= 0)
-        return;
-    kill(f->nsd, SIGTERM);
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(f->nsd, NULL, WNOHANG) == f->nsd) {
-            f->nsd = 0;
-            return;
-        }
-        usleep(10000);
-    }
-    kill(f->nsd, SIGKILL);
-    waitpid(f->nsd, NULL, 0);
-    f->nsd = 0;
-}
-
 /* nsd_try - start nsd on port and wait (bounded) until it answers; 0 or -1 */
 static int
 nsd_try(struct fx *f, uint16_t port)
@@ -226,14 +165,14 @@ nsd_try(struct fx *f, uint16_t port)
     }
     f->port = port;
     for (int i = 0; i < 30; i++) {
-        if (nsd_ready(port))
+        if (tu_dns_ready(NSD_ADDR, port))
             return 0;
         if (waitpid(f->nsd, NULL, WNOHANG) == f->nsd) {
             f->nsd = 0;
             return -1;
         }
     }
-    nsd_stop(f);
+    tu_stop(&f->nsd);
     return -1;
 }
 
@@ -249,7 +188,7 @@ nsd_start(struct fx *f)
     snprintf(path, sizeof(path), "%s/zone", f->dir);
     write_file(path, zone_text);
     for (int attempt = 0; attempt < 5; attempt++, port = (uint16_t)(port + 97)) {
-        if (port_free(port) && nsd_try(f, port) == 0)
+        if (tu_port_free(NSD_ADDR, port) && nsd_try(f, port) == 0)
             return 0;
     }
     return -1;
@@ -485,7 +424,7 @@ teardown(void **state)
     for (size_t i = 0; i < f->nres; i++)
         dns_result_free(f->res[i]);
     eng_loop_free(f->loop);
-    nsd_stop(f);
+    tu_stop(&f->nsd);
     rm_dir(f);
     free(f);
     return 0;
@@ -1084,7 +1023,7 @@ test_cache_bounded(void **state)
 static void
 s_stop_nsd(struct fx *f)
 {
-    nsd_stop(f);
+    tu_stop(&f->nsd);
 }
 static void
 test_cache_hit_without_server(void **state)
@@ -1154,7 +1093,7 @@ test_server_down_retry(void **state)
     struct fx *f = *state;
     uint64_t t0;
     uint16_t port = 15399;
-    while (port > 15300 && !port_free(port))
+    while (port > 15300 && !tu_port_free(NSD_ADDR, port))
         port--;
     f->r = new_resolver(f->loop, NSD_ADDR, port, 300, 2); /* nothing listens there */
     t0 = eng_now_ms();

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "dns/dnssec.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 
@@ -62,67 +63,6 @@ fixtures_dir(char *out, size_t len)
         snprintf(out, len, "tests/fixtures");
     else
         snprintf(slash, len - (size_t)(slash - out), "/../fixtures");
-}
-
-/* port_free - can both UDP and TCP bind NSD_ADDR:port? */
-static int
-port_free(uint16_t port)
-{
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
-    int ok = 1;
-    inet_pton(AF_INET, NSD_ADDR, &sin.sin_addr);
-    for (int t = 0; t < 2; t++) {
-        int fd = socket(AF_INET, t ? SOCK_STREAM : SOCK_DGRAM, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-            ok = 0;
-        if (fd >= 0)
-            close(fd);
-    }
-    return ok;
-}
-
-/* nsd_ready - does nsd answer "test. SOA" on port? (one 100 ms try) */
-static int
-nsd_ready(uint16_t port)
-{
-    static const unsigned char q[] = {0x12, 0x34, 0,   0,   0,   1,   0, 0, 0, 0, 0,
-                                      0,    4,    't', 'e', 's', 't', 0, 0, 6, 0, 1};
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
-    unsigned char buf[512];
-    struct pollfd p;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0), ok = 0;
-    inet_pton(AF_INET, NSD_ADDR, &sin.sin_addr);
-    if (fd < 0)
-        return 0;
-    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && send(fd, q, sizeof(q), 0) > 0) {
-        p.fd = fd;
-        p.events = POLLIN;
-        if (poll(&p, 1, 100) == 1 && recv(fd, buf, sizeof(buf), 0) >= 12 && buf[0] == 0x12)
-            ok = 1;
-        else
-            usleep(50000);
-    }
-    close(fd);
-    return ok;
-}
-
-/* nsd_stop - SIGTERM nsd and reap it (bounded), SIGKILL if it lingers */
-static void
-nsd_stop(struct fx *f)
-{
-    if (f->nsd <= 0)
-        return;
-    kill(f->nsd, SIGTERM);
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(f->nsd, NULL, WNOHANG) == f->nsd) {
-            f->nsd = 0;
-            return;
-        }
-        usleep(10000);
-    }
-    kill(f->nsd, SIGKILL);
-    waitpid(f->nsd, NULL, 0);
-    f->nsd = 0;
 }
 
 /* run_quiet - run argv with output to DIR/log; its exit status */
@@ -172,14 +112,14 @@ nsd_try(struct fx *f, uint16_t port)
     }
     f->port = port;
     for (int i = 0; i < 30; i++) {
-        if (nsd_ready(port))
+        if (tu_dns_ready(NSD_ADDR, port))
             return 0;
         if (waitpid(f->nsd, NULL, WNOHANG) == f->nsd) {
             f->nsd = 0;
             return -1;
         }
     }
-    nsd_stop(f);
+    tu_stop(&f->nsd);
     return -1;
 }
 
@@ -225,7 +165,7 @@ fx_start(void)
     snprintf(f->dir, sizeof(f->dir), "/tmp/spate-dnssec.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     for (int attempt = 0; attempt < 5 && !ok; attempt++, port = (uint16_t)(port + 113))
-        ok = port_free(port) && nsd_try(f, port) == 0;
+        ok = tu_port_free(NSD_ADDR, port) && nsd_try(f, port) == 0;
     if (!ok)
         fail_msg("could not start nsd with the signed zones in %s", f->dir);
     assert_non_null(f->loop = eng_loop_new());
@@ -241,7 +181,7 @@ fx_stop(struct fx *f)
     char cmd[128];
     dnssec_resolver_free(f->r);
     eng_loop_free(f->loop);
-    nsd_stop(f);
+    tu_stop(&f->nsd);
     dnssec_dane_free(f->dane);
     dnssec_answer_free(f->ans);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -503,7 +443,7 @@ test_server_down(void **state)
 {
     (void)state;
     struct fx *f = fx_start();
-    nsd_stop(f);
+    tu_stop(&f->nsd);
     dnssec_resolver_free(f->r);
     f->r = resolver_new(f, 1, 600);
     f->outstanding = 1;

@@ -31,6 +31,7 @@
 #include "engine/event.h"
 #include "engine/log.h"
 #include "engine/lookup.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 
@@ -38,23 +39,6 @@ static char tmpdir[64];
 static char logpath[128];
 static char redis_sock[128];
 static pid_t redis_pid = -1;
-
-/* now_ms - monotonic milliseconds */
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* rm_entry - nftw callback removing one entry */
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
 
 /* setup_dir - a fresh temporary directory with the main log in it */
 static void
@@ -100,7 +84,7 @@ static void
 start_redis(void)
 {
     char err[256], list[256];
-    long long deadline = now_ms() + 5000;
+    long long deadline = tu_now_ms() + 5000;
 
     redis_pid = fork();
     assert_true(redis_pid >= 0);
@@ -121,7 +105,7 @@ start_redis(void)
             redisFree(c);
         if (ok)
             break;
-        if (now_ms() > deadline)
+        if (tu_now_ms() > deadline)
             fail_msg("redis-server did not start");
         usleep(10000);
     }
@@ -141,7 +125,7 @@ stop_all(void)
     redis_pid = -1;
     lookup_thread_done();
     log_close();
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(tmpdir);
 }
 
 /* redis_get - a reply of the test server (free with freeReplyObject) */
@@ -418,17 +402,17 @@ test_event_async_does_not_block(void **state)
     mark = compile("${lookup redis{RPUSH after $event_name}}");
     ev.v[EV_EVENT_NAME] = "msg:delivery";
     ev.v[EV_MESSAGE_EXIM_ID] = "1a2b3c-000001-AA";
-    t0 = now_ms();
+    t0 = tu_now_ms();
     event_raise_async("1a2b3c-000001-AA", event_ctx_dup(&ev), slow);
     ev.v[EV_EVENT_NAME] = "msg:complete";
     event_raise_async("1a2b3c-000001-AA", event_ctx_dup(&ev), mark);
-    raised = now_ms() - t0;
+    raised = tu_now_ms() - t0;
     /* the follow-up of the same message waits for the slow action */
     r = redis_get("LLEN after");
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
     event_pool_flush();
-    flushed = now_ms() - t0;
+    flushed = tu_now_ms() - t0;
     assert_true(raised < 100);
     assert_true(flushed >= 450 && flushed < 1500);
     r = redis_get("LRANGE after 0 -1");
@@ -463,13 +447,13 @@ test_event_async_redis_down(void **state)
     kill(redis_pid, SIGKILL);
     waitpid(redis_pid, NULL, 0);
     redis_pid = -1;
-    t0 = now_ms();
+    t0 = tu_now_ms();
     for (int m = 50; m < 100; m++) {
         snprintf(id, sizeof id, "1a2b3c-%06d-AA", m);
         raise_delivery(e, "msg:delivery", id, m);
     }
     event_pool_flush();
-    assert_true(now_ms() - t0 < 1500); /* defers at once, no hang */
+    assert_true(tu_now_ms() - t0 < 1500); /* defers at once, no hang */
     log = read_log();
     assert_int_equal(count(log, "event_action: msg:delivery: defer: "), 50);
     assert_non_null(strstr(log, "1a2b3c-000099-AA event_action: msg:delivery: defer"));

@@ -38,6 +38,7 @@
 
 #include "engine/expand.h"
 #include "engine/lookup.h"
+#include "testutil.h"
 
 #include <cmocka.h>
 
@@ -45,23 +46,6 @@ static char tmpdir[64];
 static pid_t redis_pid = -1;
 static int redis_port;
 static char redis_sock[128];
-
-/* now_ms - monotonic milliseconds */
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* rm_entry - nftw callback removing one entry */
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
 
 /* free_port - a port of 127.0.0.1 that was free a moment ago */
 static int
@@ -139,7 +123,7 @@ spawn_redis(void)
                "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
         _exit(127);
     }
-    deadline = now_ms() + 5000;
+    deadline = tu_now_ms() + 5000;
     for (;;) {
         struct timeval tv = {0, 200000};
         redisContext *c = redisConnectUnixWithTimeout(redis_sock, tv);
@@ -151,7 +135,7 @@ spawn_redis(void)
             redisFree(c);
         if (ok)
             return;
-        if (now_ms() > deadline)
+        if (tu_now_ms() > deadline)
             fail_msg("redis-server did not start");
         usleep(10000);
     }
@@ -193,7 +177,7 @@ stop_redis(void)
 {
     kill_redis();
     lookup_thread_done();
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(tmpdir);
 }
 
 static const char *const vars[][2] = {
@@ -438,10 +422,10 @@ test_redis_first_server_dead(void **state)
     snprintf(list, sizeof list, "<; 127.0.0.1:%d// ; %s/missing.sock// ; %s//", port, tmpdir,
              redis_sock);
     assert_int_equal(lookup_redis_configure(list, 0, 0, err, sizeof err), 0);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     expect("${lookup redis{SET k first}}", "OK");
     expect("${lookup redis{GET k}}", "first"); /* the dead ones are now skipped */
-    assert_true(now_ms() - t0 < 1000);
+    assert_true(tu_now_ms() - t0 < 1000);
     close(fd);
     stop_redis();
 }
@@ -456,15 +440,15 @@ test_redis_killed_defers(void **state)
     start_redis();
     expect("${lookup redis{SET k v}}", "OK");
     kill_redis();
-    t0 = now_ms();
+    t0 = tu_now_ms();
     assert_int_equal(run("${lookup redis{GET k}}", &out, err, sizeof err), EXP_DEFER);
-    assert_true(now_ms() - t0 < 1100);
+    assert_true(tu_now_ms() - t0 < 1100);
     assert_non_null(strstr(err, "redis lookup deferred"));
     assert_non_null(strstr(err, redis_sock));
     /* within the next second the server is not tried again */
-    t0 = now_ms();
+    t0 = tu_now_ms();
     assert_int_equal(run("${lookup redis{GET k}}", &out, err, sizeof err), EXP_DEFER);
-    assert_true(now_ms() - t0 < 50);
+    assert_true(tu_now_ms() - t0 < 50);
     assert_non_null(strstr(err, "marked down"));
     /* back after a restart (no persistence: the key is gone) */
     spawn_redis();
@@ -485,17 +469,17 @@ test_redis_hung_server_times_out(void **state)
     assert_int_equal(lookup_redis_configure(list, 200, 200, err, sizeof err), 0);
     expect("${lookup redis{SET k v}}", "OK");
     kill(redis_pid, SIGSTOP);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     assert_int_equal(run("${lookup redis{GET k}}", &out, err, sizeof err), EXP_DEFER);
-    dt = now_ms() - t0;
+    dt = tu_now_ms() - t0;
     kill(redis_pid, SIGCONT);
     assert_true(dt >= 150 && dt < 700);
     assert_non_null(strstr(err, "timed out"));
     /* a command slower than the timeout is the same thing */
     usleep(1050 * 1000);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     assert_int_equal(run("${lookup redis{BLPOP nothing 2}}", &out, err, sizeof err), EXP_DEFER);
-    assert_true(now_ms() - t0 < 700);
+    assert_true(tu_now_ms() - t0 < 700);
     stop_redis();
 }
 
@@ -540,8 +524,8 @@ test_redis_pool_reuse(void **state)
     pthread_join(th, NULL);
     assert_non_null(id3);
     assert_string_not_equal(id3, id1);
-    deadline = now_ms() + 1000;
-    while (client_count() != 1 && now_ms() < deadline)
+    deadline = tu_now_ms() + 1000;
+    while (client_count() != 1 && tu_now_ms() < deadline)
         usleep(10000);
     assert_int_equal(client_count(), 1);
     /* after lookup_thread_done this thread connects afresh */
@@ -621,7 +605,7 @@ test_lmdb_lookups(void **state)
     /* a file that is not LMDB defers too */
     snprintf(src, sizeof src, "${lookup{x}lmdb{%s/in.txt}}", tmpdir);
     expect_rc(src, EXP_DEFER, "lmdb lookup deferred");
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(tmpdir);
 }
 
 struct lmdb_arg {
@@ -671,7 +655,7 @@ test_lmdb_concurrent(void **state)
         pthread_join(th[i], NULL);
         assert_int_equal(a[i].bad, 0);
     }
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(tmpdir);
 }
 
 static const struct CMUnitTest tests[] = {
