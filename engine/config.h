@@ -192,6 +192,13 @@ struct cfg {
     uint64_t message_size_limit;  /* bytes, default 50M; 0 = no limit */
     int smtp_accept_max;          /* concurrent inbound SMTP sessions, default 1000 */
     int smtp_receive_timeout_s;   /* default 300 */
+    int smtp_accept_max_per_host; /* inbound SMTP sessions from one IP, default 100; 0 = none */
+    int smtp_first_command_timeout_s; /* silence allowed before the first command, default 10 */
+    int http_accept_max;              /* HTTP connections open at once, default 1000 */
+    int http_accept_max_per_host;     /* HTTP connections from one IP, default 100; 0 = none */
+    int http_connection_timeout_s;    /* idle HTTP connection closed after, default 10 */
+    int shutdown_grace_s; /* SIGTERM: how long replies to data already sent are awaited, 30 */
+    int allow_domain_literals; /* route <u@[192.0.2.1]>; refused at RCPT when 0, default 0 */
     int queue_run_interval_s;     /* how often deferred mail is re-examined, default 60 */
     int bounce_return_size_limit; /* bytes of the original returned in a notice, default 100K */
     int spool_commit_max_batch;   /* messages per group commit, default 512 */
