@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_pkgs=(
-    build-essential cmake pkg-config
+    build-essential cmake pkg-config clang libclang-rt-14-dev
     libssl-dev libc-ares-dev libunbound-dev libhiredis-dev liblmdb-dev
     libjemalloc-dev liburcu-dev libmicrohttpd-dev libjansson-dev libpcre2-dev
     libcmocka-dev libevent-dev
