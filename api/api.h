@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "engine/config.h"
+#include "conf/config.h"
 #include "spool/spool.h"
 
 /* api_smtp_start - bind every smtp_listen address and start serving; 0 or -1 with err */

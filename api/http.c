@@ -44,8 +44,8 @@
 #include "api/api.h"
 #include "api/inject_json.h"
 #include "engine/engine.h"
-#include "engine/log.h"
-#include "engine/metrics.h"
+#include "base/log.h"
+#include "base/metrics.h"
 
 #define HTTP_BODY_MAX (256ull << 20)                /* request body, whatever the size limit */
 #define HTTP_DISCARD_MAX (1ull << 30)               /* an over-long chunked body is cut off here */
@@ -625,7 +625,7 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* http_listen_socket - a bound, listening socket for a; -1 with err */
 static int
-http_listen_socket(const struct cfg_sockaddr *a, char *err, size_t errlen)
+http_listen_socket(const struct net_addr *a, char *err, size_t errlen)
 {
     int fd, on = 1;
     int family = a->ss.ss_family;
@@ -648,7 +648,7 @@ http_listen_socket(const struct cfg_sockaddr *a, char *err, size_t errlen)
 
 /* http_start_one - a libmicrohttpd daemon on one address */
 static struct MHD_Daemon *
-http_start_one(const struct cfg_sockaddr *a, char *err, size_t errlen)
+http_start_one(const struct net_addr *a, char *err, size_t errlen)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine/address.h"
+#include "conf/address.h"
 
 /* inject_fail - record an error for field pfx + name; returns -1 */
 static int __attribute__((format(printf, 5, 6)))

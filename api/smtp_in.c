@@ -46,10 +46,10 @@
 
 #include "api/api.h"
 #include "api/smtp_parse.h"
-#include "engine/address.h"
-#include "engine/log.h"
-#include "engine/loop.h"
-#include "engine/metrics.h"
+#include "conf/address.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "base/metrics.h"
 
 #define SESS_IN_CAP 16384   /* input buffer per session */
 #define SESS_OUT_HIGH 16384 /* stop processing input while this much output waits */
@@ -836,7 +836,7 @@ listener_thread(void *arg)
 
 /* bind_one - a non-blocking listening socket for one address */
 static int
-bind_one(const struct cfg_sockaddr *a, char *err, size_t errlen)
+bind_one(const struct net_addr *a, char *err, size_t errlen)
 {
     int one = 1;
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

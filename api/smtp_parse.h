@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/address.h"
+#include "conf/address.h"
 
 #define SMTP_LINE_MAX 512      /* RFC 5321 §4.5.3.1.4, CRLF included */
 #define SMTP_TEXTLINE_MAX 1000 /* RFC 5321 §4.5.3.1.6, CRLF included */

@@ -55,7 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/metrics.h"
+#include "base/metrics.h"
 
 #define CACHE_MAX_DEFAULT 100000
 #define SWEEP_EVERY_MS 1000
@@ -811,7 +811,7 @@ dns_result_free(struct dns_result *res)
 
 /* servers_csv - "ip:port,[ip6]:port" for ares_set_servers_ports_csv; 0 or -1 */
 static int
-servers_csv(const struct cfg_sockaddr *sv, size_t n, char *out, size_t outlen)
+servers_csv(const struct net_addr *sv, size_t n, char *out, size_t outlen)
 {
     size_t off = 0;
     out[0] = '\0';
@@ -842,7 +842,7 @@ servers_csv(const struct cfg_sockaddr *sv, size_t n, char *out, size_t outlen)
 
 /* channel_open - the c-ares channel with our options and servers */
 static int
-channel_open(dns_resolver *r, const struct cfg_sockaddr *servers, size_t n,
+channel_open(dns_resolver *r, const struct net_addr *servers, size_t n,
              const struct dns_opts *o, char *err, size_t errlen)
 {
     struct ares_options ao;
@@ -881,7 +881,7 @@ channel_open(dns_resolver *r, const struct cfg_sockaddr *servers, size_t n,
 
 /* dns_resolver_new_opts - a resolver for loop with tuning */
 dns_resolver *
-dns_resolver_new_opts(eng_loop *loop, const struct cfg_sockaddr *servers, size_t n,
+dns_resolver_new_opts(eng_loop *loop, const struct net_addr *servers, size_t n,
                       const struct dns_opts *opts, char *err, size_t errlen)
 {
     dns_resolver *r;
@@ -908,7 +908,7 @@ dns_resolver_new_opts(eng_loop *loop, const struct cfg_sockaddr *servers, size_t
 
 /* dns_resolver_new - a resolver with the default tuning */
 dns_resolver *
-dns_resolver_new(eng_loop *loop, const struct cfg_sockaddr *servers, size_t n, char *err,
+dns_resolver_new(eng_loop *loop, const struct net_addr *servers, size_t n, char *err,
                  size_t errlen)
 {
     return dns_resolver_new_opts(loop, servers, n, NULL, err, errlen);

@@ -22,8 +22,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "engine/config.h"
-#include "engine/loop.h"
+#include "base/sockaddr.h"
+#include "base/loop.h"
 
 enum dns_status { DNS_OK = 0, DNS_RETRY, DNS_FAIL, DNS_NULLMX };
 
@@ -50,7 +50,7 @@ typedef void (*dns_cb)(struct dns_result *res, void *arg);
 /* dns_init - once per process before any thread starts (ares_library_init) */
 int dns_init(void);
 /* dns_resolver_new - servers: n == 0 means /etc/resolv.conf; NULL with err */
-dns_resolver *dns_resolver_new(eng_loop *loop, const struct cfg_sockaddr *servers, size_t n,
+dns_resolver *dns_resolver_new(eng_loop *loop, const struct net_addr *servers, size_t n,
                                char *err, size_t errlen);
 /* Tuning for dns_resolver_new_opts(); a zero field takes the default. */
 struct dns_opts {
@@ -59,7 +59,7 @@ struct dns_opts {
     size_t cache_max; /* cached answers kept, default 100000 (expired evicted first) */
 };
 /* dns_resolver_new_opts - dns_resolver_new() with tuning (opts may be NULL) */
-dns_resolver *dns_resolver_new_opts(eng_loop *loop, const struct cfg_sockaddr *servers, size_t n,
+dns_resolver *dns_resolver_new_opts(eng_loop *loop, const struct net_addr *servers, size_t n,
                                     const struct dns_opts *opts, char *err, size_t errlen);
 /* dns_resolver_free - cancels pending lookups (their callbacks get DNS_RETRY)
  * On the loop thread, before the loop is freed. Every lookup not yet

@@ -406,7 +406,7 @@ dnssec_pending(const dnssec_resolver *r)
 
 /* server_text - "ip" or "ip@port" for unbound */
 static void
-server_text(const struct cfg_sockaddr *s, char *out, size_t outlen)
+server_text(const struct net_addr *s, char *out, size_t outlen)
 {
     char ip[INET6_ADDRSTRLEN] = "";
     unsigned port = 53;

@@ -72,8 +72,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "engine/config.h"
-#include "engine/loop.h"
+#include "base/sockaddr.h"
+#include "base/loop.h"
 
 enum dnssec_sec { DNSSEC_SECURE = 0, DNSSEC_INSECURE, DNSSEC_BOGUS, DNSSEC_ERROR };
 
@@ -142,7 +142,7 @@ typedef void (*dnssec_cb)(struct dnssec_answer *a, void *arg);
 typedef void (*dnssec_dane_cb)(struct dnssec_dane *d, void *arg);
 
 struct dnssec_opts {
-    const struct cfg_sockaddr *servers; /* dns_servers; NULL/0: /etc/resolv.conf */
+    const struct net_addr *servers; /* dns_servers; NULL/0: /etc/resolv.conf */
     size_t nservers;
     const char *trust_anchor_file; /* dns_trust_anchor_file; NULL: none */
     int stub;                      /* 1: servers are authoritative (see above) */

@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 #include "dns/dns.h"
-#include "engine/config.h"
-#include "engine/loop.h"
+#include "conf/config.h"
+#include "base/loop.h"
 #include "spool/spool.h"
 
 struct eng_session; /* worker.c */

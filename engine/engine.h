@@ -23,7 +23,7 @@
 
 #include <stddef.h>
 
-#include "engine/config.h"
+#include "conf/config.h"
 #include "spool/spool.h"
 
 /* eng_start - start the scheduler and cfg->worker_threads workers; queued

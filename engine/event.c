@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/log.h"
-#include "engine/lookup.h"
+#include "base/log.h"
+#include "conf/lookup.h"
 
 static const char *const event_var_names[EV__COUNT] = {
     [EV_EVENT_NAME] = "event_name",

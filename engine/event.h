@@ -54,7 +54,7 @@
 
 #include <stddef.h>
 
-#include "engine/expand.h"
+#include "conf/expand.h"
 
 #define EVENT_POOL_THREADS 2
 #define EVENT_QUEUE_MAX 100000

@@ -9,16 +9,15 @@
  *                                previous interval and the geometric one
  * After the last cutoff the address has timed out and fails.
  * The default rule when none matches is "F,2h,15m; G,16h,1h,1.5; F,4d,6h".
+ * The syntax, and the default rule itself, live in conf/retry_syntax.h.
  */
 #ifndef SPATE_ENGINE_RETRY_H
 #define SPATE_ENGINE_RETRY_H
 
 #include <stdint.h>
 
-#include "engine/config.h"
-
-/* The rule used when no "begin retry" rule matches a domain. */
-extern const struct cfg_retry_rule retry_default_rule;
+#include "conf/config.h"
+#include "conf/retry_syntax.h"
 
 /* retry_next_interval - seconds to wait before the next attempt, given the
  * seconds since the first failure and the previous interval (0 if none);
@@ -26,10 +25,5 @@ extern const struct cfg_retry_rule retry_default_rule;
  * cutoff has passed: give up. Never returns less than 1. */
 long retry_next_interval(const struct cfg_retry_rule *rule, long since_first_s,
                          long prev_interval_s, double rnd);
-
-/* retry_parse_rule - parse "F,2h,15m; G,16h,1h,1.5" steps into out (steps malloc'd);
- * 0, or -1 with a reason in why */
-int retry_parse_steps(const char *text, struct cfg_retry_step **steps, size_t *nsteps,
-                      const char **why);
 
 #endif

@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/address.h"
+#include "conf/address.h"
 #include "engine/eng_internal.h"
 #include "engine/engine.h"
 #include "engine/event.h"
-#include "engine/log.h"
-#include "engine/metrics.h"
+#include "base/log.h"
+#include "base/metrics.h"
 #include "engine/retry.h"
 
 #define DEST_BUCKETS 4096

@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "engine/event.h"
-#include "engine/log.h"
-#include "engine/metrics.h"
+#include "base/log.h"
+#include "base/metrics.h"
 #include "engine/worker_int.h"
 
 static void on_dot_reply(struct eng_session *s, int code);

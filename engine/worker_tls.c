@@ -26,8 +26,8 @@
 #include <string.h>
 
 #include "engine/event.h"
-#include "engine/log.h"
-#include "engine/metrics.h"
+#include "base/log.h"
+#include "base/metrics.h"
 #include "engine/worker_int.h"
 
 /* host_sa - the current address as a sockaddr, for host list matching */

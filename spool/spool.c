@@ -24,9 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/log.h"
-#include "engine/loop.h"
-#include "engine/metrics.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "base/metrics.h"
 
 #define SEG_MAX_BYTES (64u << 20) /* start a new segment past this size */
 #define MAP_SIZE (16ull << 30)    /* LMDB map: address space only, grows on disk */

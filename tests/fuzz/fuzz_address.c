@@ -1,5 +1,5 @@
 /*
- * fuzz_address.c - libFuzzer target for engine/address.c: any octets as a
+ * fuzz_address.c - libFuzzer target for conf/address.c: any octets as a
  *                  path (with and without null path and UTF-8) and as a
  *                  mailbox; a path that parses must yield a valid mailbox.
  */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/address.h"
+#include "conf/address.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

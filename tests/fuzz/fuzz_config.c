@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/config.h"
+#include "conf/config.h"
 #include "engine/retry.h"
 
 /* fuzz_query - touch the parsed structure through the public lookups */

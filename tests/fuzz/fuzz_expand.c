@@ -1,5 +1,5 @@
 /*
- * fuzz_expand.c - libFuzzer target for engine/expand.c: any octets (up to
+ * fuzz_expand.c - libFuzzer target for conf/expand.c: any octets (up to
  *                 the first NUL) as an expansion string. A refused string
  *                 must carry a "column N: " message inside the string's
  *                 bounds; an accepted one is evaluated (lookups disabled, so
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/expand.h"
+#include "conf/expand.h"
 
 /* fuzz_var - a few variables; anything else is unknown */
 static const char *

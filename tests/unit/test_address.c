@@ -1,5 +1,5 @@
 /*
- * test_address.c - RFC 5321 path and mailbox syntax (engine/address.c).
+ * test_address.c - RFC 5321 path and mailbox syntax (conf/address.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "engine/address.h"
+#include "conf/address.h"
 
 /* parse - addr_parse_path on a C string; returns rc, mailbox in out */
 static int

@@ -1,5 +1,5 @@
 /*
- * test_config.c - unit tests for the configuration parser (engine/config.c).
+ * test_config.c - unit tests for the configuration parser (conf/config.c).
  *
  * Each case loads a small configuration from memory (named "t.conf" so error
  * positions can be checked) and asserts on the parsed structure or on the
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/config.h"
+#include "conf/config.h"
 #include "engine/retry.h"
 
 #include <cmocka.h>
@@ -866,31 +866,31 @@ static void
 test_parse_sockaddr(void **state)
 {
     (void)state;
-    struct cfg_sockaddr a;
-    assert_int_equal(cfg_parse_sockaddr("127.0.0.1", 25, &a), 0);
+    struct net_addr a;
+    assert_int_equal(net_addr_parse("127.0.0.1", 25, &a), 0);
     assert_string_equal(a.text, "127.0.0.1:25");
     assert_int_equal(a.len, sizeof(struct sockaddr_in));
     assert_int_equal(ntohs(((struct sockaddr_in *)&a.ss)->sin_port), 25);
-    assert_int_equal(cfg_parse_sockaddr("10.1.2.3:2525", 25, &a), 0);
+    assert_int_equal(net_addr_parse("10.1.2.3:2525", 25, &a), 0);
     assert_string_equal(a.text, "10.1.2.3:2525");
-    assert_int_equal(cfg_parse_sockaddr("[::1]:53", 25, &a), 0);
+    assert_int_equal(net_addr_parse("[::1]:53", 25, &a), 0);
     assert_string_equal(a.text, "[::1]:53");
     assert_int_equal(ntohs(((struct sockaddr_in6 *)&a.ss)->sin6_port), 53);
-    assert_int_equal(cfg_parse_sockaddr("[2001:DB8::1]", 8025, &a), 0);
+    assert_int_equal(net_addr_parse("[2001:DB8::1]", 8025, &a), 0);
     assert_string_equal(a.text, "[2001:db8::1]:8025");
-    assert_int_equal(cfg_parse_sockaddr("::1", 53, &a), 0);
+    assert_int_equal(net_addr_parse("::1", 53, &a), 0);
     assert_string_equal(a.text, "[::1]:53");
-    assert_int_equal(cfg_parse_sockaddr("", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr("localhost", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr("1.2.3.4:", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr("1.2.3.4:0", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr("1.2.3.4:65536", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr("1.2.3.4:x", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr("[::1", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr("[::1]x", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr("[1.2.3.4]:25", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr("1.2.3.4.5", 25, &a), -1);
-    assert_int_equal(cfg_parse_sockaddr(NULL, 25, &a), -1);
+    assert_int_equal(net_addr_parse("", 25, &a), -1);
+    assert_int_equal(net_addr_parse("localhost", 25, &a), -1);
+    assert_int_equal(net_addr_parse("1.2.3.4:", 25, &a), -1);
+    assert_int_equal(net_addr_parse("1.2.3.4:0", 25, &a), -1);
+    assert_int_equal(net_addr_parse("1.2.3.4:65536", 25, &a), -1);
+    assert_int_equal(net_addr_parse("1.2.3.4:x", 25, &a), -1);
+    assert_int_equal(net_addr_parse("[::1", 25, &a), -1);
+    assert_int_equal(net_addr_parse("[::1]x", 25, &a), -1);
+    assert_int_equal(net_addr_parse("[1.2.3.4]:25", 25, &a), -1);
+    assert_int_equal(net_addr_parse("1.2.3.4.5", 25, &a), -1);
+    assert_int_equal(net_addr_parse(NULL, 25, &a), -1);
 }
 
 /* test_garbage_input - malformed lines are refused with a position, never accepted */

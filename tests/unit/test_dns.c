@@ -210,11 +210,11 @@ rm_dir(struct fx *f)
     rmdir(f->dir);
 }
 
-/* server_addr - a cfg_sockaddr for ip:port */
-static struct cfg_sockaddr
+/* server_addr - a net_addr for ip:port */
+static struct net_addr
 server_addr(const char *ip, uint16_t port)
 {
-    struct cfg_sockaddr s;
+    struct net_addr s;
     memset(&s, 0, sizeof(s));
     if (strchr(ip, ':')) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&s.ss;
@@ -237,7 +237,7 @@ server_addr(const char *ip, uint16_t port)
 static dns_resolver *
 new_resolver(eng_loop *loop, const char *ip, uint16_t port, int timeout_ms, int tries)
 {
-    struct cfg_sockaddr s = server_addr(ip, port);
+    struct net_addr s = server_addr(ip, port);
     struct dns_opts o = {.timeout_ms = timeout_ms, .tries = tries};
     char err[256] = "";
     dns_resolver *r = dns_resolver_new_opts(loop, &s, 1, &o, err, sizeof(err));
@@ -1004,7 +1004,7 @@ test_cache_bounded(void **state)
 {
     struct fx *f = *state;
     struct dns_opts o = {.timeout_ms = 500, .tries = 2, .cache_max = 3};
-    struct cfg_sockaddr s = server_addr(NSD_ADDR, f->port);
+    struct net_addr s = server_addr(NSD_ADDR, f->port);
     char err[256];
     dns_resolver_free(f->r);
     f->r = dns_resolver_new_opts(f->loop, &s, 1, &o, err, sizeof(err));
@@ -1192,7 +1192,7 @@ static void
 test_resolver_servers(void **state)
 {
     struct fx *f = *state;
-    struct cfg_sockaddr sv[3] = {server_addr("127.0.0.1", 5353), server_addr("::1", 0),
+    struct net_addr sv[3] = {server_addr("127.0.0.1", 5353), server_addr("::1", 0),
                                  server_addr("127.0.0.2", 0)};
     char err[256] = "";
     dns_resolver *r = dns_resolver_new(f->loop, sv, 3, err, sizeof(err));

@@ -136,11 +136,11 @@ static dnssec_resolver *
 resolver_new(struct fx *f, int with_anchor, int timeout_ms)
 {
     static const char *const zones[] = {"test"};
-    struct cfg_sockaddr srv;
+    struct net_addr srv;
     char addr[64], ta[128], err[256] = "";
     snprintf(addr, sizeof(addr), "%s:%u", NSD_ADDR, f->port);
     snprintf(ta, sizeof(ta), "%s/ta.ds", f->dir);
-    assert_int_equal(cfg_parse_sockaddr(addr, 53, &srv), 0);
+    assert_int_equal(net_addr_parse(addr, 53, &srv), 0);
     struct dnssec_opts o = {.servers = &srv,
                             .nservers = 1,
                             .trust_anchor_file = with_anchor ? ta : NULL,

@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "engine/event.h"
-#include "engine/log.h"
-#include "engine/lookup.h"
+#include "base/log.h"
+#include "conf/lookup.h"
 #include "testutil.h"
 
 #include <cmocka.h>

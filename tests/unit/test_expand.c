@@ -1,5 +1,5 @@
 /*
- * test_expand.c - unit tests for expansion strings (engine/expand.c).
+ * test_expand.c - unit tests for expansion strings (conf/expand.c).
  *
  * Every construct of the language against a fixed variable table: text and
  * escapes, variables, ${if} with each condition, nested ifs, match captures
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/expand.h"
-#include "engine/lookup.h"
+#include "conf/expand.h"
+#include "conf/lookup.h"
 
 #include <cmocka.h>
 

@@ -1,6 +1,6 @@
 /*
  * test_lookup.c - unit tests for the Redis and LMDB lookups
- *                 (engine/lookup*.c), through expansion strings.
+ *                 (conf/lookup*.c), through expansion strings.
  *
  * Redis: each case starts its own redis-server (no persistence) on a Unix
  * socket in a fresh temporary directory and, where TCP matters, on a free
@@ -36,8 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/expand.h"
-#include "engine/lookup.h"
+#include "conf/expand.h"
+#include "conf/lookup.h"
 #include "testutil.h"
 
 #include <cmocka.h>

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "engine/loop.h"
+#include "base/loop.h"
 
 #include <cmocka.h>
 

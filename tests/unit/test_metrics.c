@@ -20,7 +20,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "engine/metrics.h"
+#include "base/metrics.h"
 
 #define NTHREADS 8
 #define NINC 200000

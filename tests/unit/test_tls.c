@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/loop.h"
+#include "base/loop.h"
 #include "tls/tls.h"
 
 #include <cmocka.h>

@@ -53,8 +53,8 @@
  *   temporaries. Lookups run in the calling thread and may block it for at
  *   most the lookup's timeouts (see lookup.h).
  */
-#ifndef SPATE_ENGINE_EXPAND_H
-#define SPATE_ENGINE_EXPAND_H
+#ifndef SPATE_CONF_EXPAND_H
+#define SPATE_CONF_EXPAND_H
 
 #include <stddef.h>
 

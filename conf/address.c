@@ -25,7 +25,7 @@
  *
  * Pure functions, any thread.
  */
-#include "engine/address.h"
+#include "conf/address.h"
 
 #include <arpa/inet.h>
 #include <string.h>

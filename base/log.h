@@ -13,8 +13,8 @@
  * Thread rules: log_open()/log_close() before/after threads run; the rest are
  * safe from any thread.
  */
-#ifndef SPATE_ENGINE_LOG_H
-#define SPATE_ENGINE_LOG_H
+#ifndef SPATE_BASE_LOG_H
+#define SPATE_BASE_LOG_H
 
 #include <stdarg.h>
 

@@ -29,7 +29,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "engine/lookup.h"
+#include "conf/lookup.h"
 
 #define REDIS_POOL_SLOTS 4
 #define REDIS_DOWN_MS 1000

@@ -18,8 +18,8 @@
  * snapshot taken during an update may see count and sum one observation
  * apart.
  */
-#ifndef SPATE_ENGINE_METRICS_H
-#define SPATE_ENGINE_METRICS_H
+#ifndef SPATE_BASE_METRICS_H
+#define SPATE_BASE_METRICS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -30,13 +30,13 @@
 
 #include "api/api.h"
 #include "dns/dns.h"
-#include "engine/address.h"
-#include "engine/config.h"
+#include "conf/address.h"
+#include "conf/config.h"
 #include "engine/engine.h"
 #include "engine/event.h"
-#include "engine/expand.h"
-#include "engine/log.h"
-#include "engine/lookup.h"
+#include "conf/expand.h"
+#include "base/log.h"
+#include "conf/lookup.h"
 #include "spool/spool.h"
 #include "tls/tls.h"
 
@@ -375,7 +375,7 @@ start_all(const struct cfg *c)
 
 /* addrs_differ - do two address lists differ? */
 static int
-addrs_differ(const struct cfg_sockaddr *a, size_t na, const struct cfg_sockaddr *b, size_t nb)
+addrs_differ(const struct net_addr *a, size_t na, const struct net_addr *b, size_t nb)
 {
     if (na != nb)
         return 1;

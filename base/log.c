@@ -2,7 +2,7 @@
  * log.c - the main log: one line per record, one write(2) per line, to the
  *         log file (O_APPEND) and optionally stderr. See log.h.
  */
-#include "engine/log.h"
+#include "base/log.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  *          and a wait-free inbox (liburcu wfcqueue + eventfd) for work posted
  *          by other threads. See loop.h for the contract.
  */
-#include "engine/loop.h"
+#include "base/loop.h"
 
 #include <errno.h>
 #include <stdatomic.h>

@@ -4,8 +4,8 @@
  * Used by the SMTP server (MAIL/RCPT paths) and the HTTP API (JSON
  * addresses). Pure functions, any thread.
  */
-#ifndef SPATE_ENGINE_ADDRESS_H
-#define SPATE_ENGINE_ADDRESS_H
+#ifndef SPATE_CONF_ADDRESS_H
+#define SPATE_CONF_ADDRESS_H
 
 #include <stddef.h>
 

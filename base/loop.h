@@ -18,8 +18,8 @@
  *     (even one already fetched in the current round), so the owner may close
  *     the fd and free io right away, also from inside a callback.
  */
-#ifndef SPATE_ENGINE_LOOP_H
-#define SPATE_ENGINE_LOOP_H
+#ifndef SPATE_BASE_LOOP_H
+#define SPATE_BASE_LOOP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/lookup.h"
+#include "conf/lookup.h"
 
 struct lmdb_file {
     char *path;

@@ -25,7 +25,9 @@
  * Thread rules: loading uses no global state, so loads may run on any thread;
  * the result is immutable and may be read by any number of threads.
  */
-#include "engine/config.h"
+#include "conf/config.h"
+
+#include "base/sockaddr.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -39,8 +41,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "engine/expand.h"
-#include "engine/retry.h"
+#include "conf/expand.h"
+#include "conf/retry_syntax.h"
 
 #define CFG_LINE_MAX 65536             /* a logical line, also after macro expansion */
 #define CFG_MACRO_TOTAL_MAX (4u << 20) /* all macro values together */
@@ -336,80 +338,6 @@ cfg_parse_ll(const char *s, long long *out)
     if (errno != 0 || *e != '\0')
         return -1;
     *out = v;
-    return 0;
-}
-
-/* cfg_parse_port - "1".."65535"; 0 or -1 */
-static int
-cfg_parse_port(const char *s, uint16_t *port)
-{
-    long long v;
-    if (cfg_parse_ll(s, &v) < 0 || v < 1 || v > 65535)
-        return -1;
-    *port = (uint16_t)v;
-    return 0;
-}
-
-/* cfg_split_hostport - split "[h]", "[h]:p", "h:p", "h" or a bare IPv6
- * address into host (copied) and the port text (NULL when none); 0 or -1 */
-static int
-cfg_split_hostport(const char *s, char *host, size_t hostlen, const char **port)
-{
-    const char *hs = s;
-    size_t hl;
-    if (*s == '[') {
-        const char *e = strchr(s, ']');
-        if (e == NULL || (e[1] != '\0' && e[1] != ':'))
-            return -1;
-        hs = s + 1;
-        hl = (size_t)(e - hs);
-        *port = e[1] == ':' ? e + 2 : NULL;
-    } else {
-        const char *c = strchr(s, ':');
-        int one_colon = c != NULL && strchr(c + 1, ':') == NULL;
-        hl = one_colon ? (size_t)(c - s) : strlen(s);
-        *port = one_colon ? c + 1 : NULL;
-    }
-    if (hl == 0 || hl >= hostlen)
-        return -1;
-    memcpy(host, hs, hl);
-    host[hl] = '\0';
-    return 0;
-}
-
-/* cfg_parse_sockaddr - "ip", "ip:port", "[v6]:port" (default_port when none); 0 or -1 */
-int
-cfg_parse_sockaddr(const char *s, uint16_t default_port, struct cfg_sockaddr *out)
-{
-    char host[INET6_ADDRSTRLEN + 1];
-    const char *portstr;
-    if (s == NULL || out == NULL)
-        return -1;
-    memset(out, 0, sizeof *out);
-    if (cfg_split_hostport(s, host, sizeof host, &portstr) < 0)
-        return -1;
-    uint16_t port = default_port;
-    if (portstr != NULL && cfg_parse_port(portstr, &port) < 0)
-        return -1;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&out->ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->ss;
-    char ntop[INET6_ADDRSTRLEN];
-    if (*s != '[' && inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        out->len = sizeof *s4;
-        inet_ntop(AF_INET, &s4->sin_addr, ntop, sizeof ntop);
-        snprintf(out->text, sizeof out->text, "%s:%u", ntop, (unsigned)port);
-    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        out->len = sizeof *s6;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ntop, sizeof ntop);
-        snprintf(out->text, sizeof out->text, "[%s]:%u", ntop, (unsigned)port);
-    } else {
-        memset(out, 0, sizeof *out);
-        return -1;
-    }
     return 0;
 }
 
@@ -865,7 +793,7 @@ cfg_opt_int(struct pctx *p, const struct cfg_optdef *d, void *base, const char *
 static int
 cfg_opt_port(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
 {
-    if (cfg_parse_port(val, CFG_AT(base, d->off, uint16_t)) < 0)
+    if (net_parse_port(val, CFG_AT(base, d->off, uint16_t)) < 0)
         return cfg_bad_value(p, d, val, "a port from 1 to 65535");
     return 0;
 }
@@ -920,14 +848,14 @@ cfg_opt_addrs(struct pctx *p, const struct cfg_optdef *d, void *base, const char
     char **items;
     size_t n;
     cfg_split_addrs(p, val, &items, &n);
-    struct cfg_sockaddr *arr = n ? cfg_ar_alloc(p->a, n * sizeof *arr) : NULL;
+    struct net_addr *arr = n ? cfg_ar_alloc(p->a, n * sizeof *arr) : NULL;
     for (size_t i = 0; i < n; i++)
-        if (cfg_parse_sockaddr(items[i], (uint16_t)d->min, &arr[i]) < 0)
+        if (net_addr_parse(items[i], (uint16_t)d->min, &arr[i]) < 0)
             return cfg_perr(p,
                             "option %s: bad address \"%.100s\" (expected ip, ip:port or "
                             "[ipv6]:port)",
                             d->name, items[i]);
-    *CFG_AT(base, d->off, struct cfg_sockaddr *) = arr;
+    *CFG_AT(base, d->off, struct net_addr *) = arr;
     *CFG_AT(base, d->off_n, size_t) = n;
     return 0;
 }
@@ -1002,13 +930,13 @@ cfg_parse_route_host(struct pctx *p, const char *item, struct cfg_route_host *h)
     char host[256];
     const char *port;
     unsigned char bin[16];
-    if (cfg_split_hostport(item, host, sizeof host, &port) < 0)
+    if (net_split_hostport(item, host, sizeof host, &port) < 0)
         goto bad;
     int is_ip = inet_pton(AF_INET6, host, bin) == 1 || inet_pton(AF_INET, host, bin) == 1;
     if (!is_ip && (*item == '[' || strchr(host, ':') != NULL || !cfg_valid_hostname(host)))
         goto bad;
     h->port = 0;
-    if (port != NULL && cfg_parse_port(port, &h->port) < 0)
+    if (port != NULL && net_parse_port(port, &h->port) < 0)
         goto bad;
     h->name = cfg_ar_strdup(p->a, host);
     return 0;

@@ -26,24 +26,19 @@
  * Thread rules: a struct cfg is immutable after cfg_load_*() returns and may
  * be read from any thread. SIGHUP builds a new one and swaps the pointer.
  */
-#ifndef SPATE_ENGINE_CONFIG_H
-#define SPATE_ENGINE_CONFIG_H
+#ifndef SPATE_CONF_CONFIG_H
+#define SPATE_CONF_CONFIG_H
 
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
-struct exp_str; /* engine/expand.h */
+#include "base/sockaddr.h"
+
+struct exp_str; /* conf/expand.h */
 
 #define CFG_ERR_MAX 512
-
-/* A socket address from "ip", "ip:port" or "[ipv6]:port". */
-struct cfg_sockaddr {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    char text[64]; /* as written, normalised to ip:port / [ip]:port */
-};
 
 /* One item of a host list: a CIDR block, "*" (any), or "+name" (a named
  * host list, sub). An IPv4 item also matches an IPv4-mapped IPv6 client. */
@@ -181,13 +176,13 @@ struct cfg {
     char *primary_hostname;           /* default: gethostname() */
     char *spool_directory;            /* default "./var/spool" */
     char *log_file_path;              /* default "" = stderr only; "%s" form not supported */
-    struct cfg_sockaddr *smtp_listen; /* default 127.0.0.1:2525 */
+    struct net_addr *smtp_listen; /* default 127.0.0.1:2525 */
     size_t n_smtp_listen;
-    struct cfg_sockaddr *http_listen; /* default 127.0.0.1:8025 */
+    struct net_addr *http_listen; /* default 127.0.0.1:8025 */
     size_t n_http_listen;
     int worker_threads;                   /* default: number of cores; >= 1 */
     struct cfg_hostlist relay_from_hosts; /* default 127.0.0.0/8 and ::1 */
-    struct cfg_sockaddr *dns_servers;     /* empty: /etc/resolv.conf */
+    struct net_addr *dns_servers;     /* empty: /etc/resolv.conf */
     size_t n_dns_servers;
     uint64_t message_size_limit;  /* bytes, default 50M; 0 = no limit */
     int smtp_accept_max;          /* concurrent inbound SMTP sessions, default 1000 */
@@ -242,8 +237,6 @@ void cfg_free(struct cfg *c);
 long cfg_parse_time(const char *s);
 /* cfg_parse_size - "10M", "512K", "1G", "1000" to bytes; -1 if bad */
 long long cfg_parse_size(const char *s);
-/* cfg_parse_sockaddr - "ip", "ip:port", "[v6]:port" (default_port when none); 0 or -1 */
-int cfg_parse_sockaddr(const char *s, uint16_t default_port, struct cfg_sockaddr *out);
 
 /* cfg_hostlist_match - does the address match the list? First matching item
  * decides (a negated match means no); when nothing matches, the answer is

@@ -33,8 +33,8 @@
  * Thread rules: lookup_run() from any thread. lookup_redis_configure() from
  * any thread; lookups already running finish with the list they started with.
  */
-#ifndef SPATE_ENGINE_LOOKUP_H
-#define SPATE_ENGINE_LOOKUP_H
+#ifndef SPATE_CONF_LOOKUP_H
+#define SPATE_CONF_LOOKUP_H
 
 #include <stddef.h>
 

@@ -6,7 +6,7 @@
  * A new type is one more table entry: its name, whether it takes a query or
  * a key and a file, and its function.
  */
-#include "engine/lookup.h"
+#include "conf/lookup.h"
 
 #include <stdio.h>
 #include <stdlib.h>

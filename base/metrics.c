@@ -17,7 +17,7 @@
  * Diagnostics: out of memory while registering a slot is fatal (abort), as
  * everywhere in the engine.
  */
-#include "engine/metrics.h"
+#include "base/metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>
