@@ -33,12 +33,14 @@ struct tls_client_ctx {
     struct tls__sess *oldest, *newest; /* insertion order, for eviction */
 };
 
-/* tls__cache_get - a new reference to the session stored under key and its
+/* tls__cache_get (tls_cache.c) - a new reference to the session stored under key and its
  * outcome; NULL if none (or no longer resumable) */
 SSL_SESSION *tls__cache_get(struct tls_client_ctx *ctx, const char *key, struct tls__outcome *out);
 /* tls__cache_put - store sess (the cache takes the caller's reference) */
 void tls__cache_put(struct tls_client_ctx *ctx, const char *key, SSL_SESSION *sess,
                     const struct tls__outcome *o);
+/* tls__cache_clear - release every cached session (tls_cache.c) */
+void tls__cache_clear(struct tls_client_ctx *ctx);
 /* tls__new_session_cb - OpenSSL's new-session callback (tls_conn.c) */
 int tls__new_session_cb(SSL *ssl, SSL_SESSION *sess);
 /* tls__ocsp_cb - OpenSSL's status callback for clients (tls_conn.c) */
