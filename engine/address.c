@@ -147,40 +147,59 @@ scan_quoted(const unsigned char *p, const unsigned char *e, int utf8, const char
     return NULL;
 }
 
+/* literal_chars_ok - every octet of [p, e) is one the literal's grammar
+ * allows (RFC 5321 §4.1.3): digits and dots for IPv4; hex digits, colons
+ * and dots for IPv6. Checked before inet_pton(), which would stop at a NUL
+ * and accept what lies before it. */
+static int
+literal_chars_ok(const unsigned char *p, const unsigned char *e, int v6)
+{
+    static const char hex[] = "0123456789abcdefABCDEF";
+    for (; p < e; p++) {
+        if (*p == '.' || (*p >= '0' && *p <= '9'))
+            continue;
+        if (!v6 || (*p != ':' && (*p == '\0' || strchr(hex, *p) == NULL)))
+            return 0;
+    }
+    return 1;
+}
+
+/* literal_pton - the address text [p, e) of family af converts; 1 or 0 */
+static int
+literal_pton(int af, const unsigned char *p, const unsigned char *e)
+{
+    char buf[INET6_ADDRSTRLEN];
+    unsigned char bin[16];
+    size_t n = (size_t)(e - p);
+
+    if (n == 0 || n >= sizeof(buf) || !literal_chars_ok(p, e, af == AF_INET6))
+        return 0;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return inet_pton(af, buf, bin) == 1;
+}
+
 /* scan_literal - address literal at p (starting with '['); returns its end or NULL */
 static const unsigned char *
 scan_literal(const unsigned char *p, const unsigned char *e, const char **why)
 {
     const unsigned char *q = p + 1, *close;
-    char buf[64];
-    unsigned char bin[16];
-    size_t n;
+    int ok;
 
     close = memchr(q, ']', (size_t)(e - q));
     if (close == NULL) {
         *why = "unterminated address literal";
         return NULL;
     }
-    n = (size_t)(close - q);
-    if (n > 5 && strncasecmp((const char *)q, "IPv6:", 5) == 0) {
-        if (n - 5 >= sizeof(buf))
-            goto bad;
-        memcpy(buf, q + 5, n - 5);
-        buf[n - 5] = '\0';
-        if (inet_pton(AF_INET6, buf, bin) != 1)
-            goto bad;
-        return close + 1;
+    if (close - q > 5 && strncasecmp((const char *)q, "IPv6:", 5) == 0)
+        ok = literal_pton(AF_INET6, q + 5, close);
+    else
+        ok = literal_pton(AF_INET, q, close);
+    if (!ok) {
+        *why = "bad address literal";
+        return NULL;
     }
-    if (n == 0 || n >= sizeof(buf))
-        goto bad;
-    memcpy(buf, q, n);
-    buf[n] = '\0';
-    if (inet_pton(AF_INET, buf, bin) != 1)
-        goto bad;
     return close + 1;
-bad:
-    *why = "bad address literal";
-    return NULL;
 }
 
 /* scan_domain - Domain at p: LDH labels (U-labels with utf8); returns its end or NULL */
