@@ -97,8 +97,8 @@ static const char *const counter_help[MC__COUNT] = {
     [MC_TLS_FAILED] = "Outbound STARTTLS attempts that failed or were refused.",
     [MC_TLS_VERIFIED] = "Outbound TLS sessions whose certificate verified (CV=yes).",
     [MC_DANE_VERIFIED] = "Outbound TLS sessions authenticated through DANE (CV=dane).",
-    [MC_DANE_FAILED] = "Hosts refused by DANE: bogus or failed DNSSEC lookups, TLSA mismatch, "
-                       "no STARTTLS.",
+    [MC_DANE_FAILED] = ("Hosts refused by DANE: bogus or failed DNSSEC lookups, TLSA mismatch, "
+                        "no STARTTLS."),
     [MC_OCSP_GOOD] = "Stapled OCSP responses that checked good.",
     [MC_OCSP_BAD] = "OCSP staples revoked, expired, badly signed, or missing when required.",
 };
