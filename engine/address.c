@@ -380,6 +380,16 @@ addr_valid_mailbox(const char *addr, int allow_utf8, const char **why)
     return 1;
 }
 
+/* addr_valid_literal - the whole string is one address literal */
+int
+addr_valid_literal(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + strlen(s);
+    const char *why;
+
+    return *p == '[' && scan_literal(p, e, &why) == e;
+}
+
 /* addr_domain - the text after the last '@' */
 const char *
 addr_domain(const char *addr)

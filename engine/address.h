@@ -25,6 +25,11 @@ int addr_parse_path(const char *s, size_t len, int allow_null, int allow_utf8, c
  * 1 valid, 0 not (and *why set) */
 int addr_valid_mailbox(const char *addr, int allow_utf8, const char **why);
 
+/* addr_valid_literal - s as a whole is an address literal (RFC 5321
+ * §4.1.3): "[" IPv4 "]" or "[IPv6:" IPv6 "]", every octet within that
+ * grammar (a NUL or blank inside is refused); 1 valid, 0 not */
+int addr_valid_literal(const char *s);
+
 /* addr_domain - the domain part (after the last '@'), or "" */
 const char *addr_domain(const char *addr);
 
