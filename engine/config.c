@@ -73,7 +73,31 @@ const char cfg_default_text[] = "# spate built-in configuration, used when spate
                                 "\n"
                                 "*  *  F,2h,15m; G,16h,1h,1.5; F,4d,6h\n";
 
-/* ---- arena ---------------------------------------------------------- */
+/* ---- arena ----------------------------------------------------------
+ *
+ * Under AddressSanitizer every allocation is followed by a poisoned red zone
+ * (and a block's unused tail stays poisoned), so an overflow from one arena
+ * object into the next is reported as it would be between malloc'd objects.
+ * Elsewhere the red zone is empty and the macros do nothing. */
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CFG_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(CFG_ASAN)
+#define CFG_ASAN 1
+#endif
+#ifdef CFG_ASAN
+#include <sanitizer/asan_interface.h>
+#define CFG_REDZONE (2 * sizeof(max_align_t))
+#define CFG_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define CFG_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define CFG_REDZONE 0
+#define CFG_POISON(p, n) ((void)(p), (void)(n))
+#define CFG_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 struct cfg_arena_blk {
     struct cfg_arena_blk *next;
@@ -84,6 +108,26 @@ struct cfg_arena {
     struct cfg_arena_blk *head;
 };
 
+/* cfg_ar_block - a new block of cap bytes, all poisoned, linked into a */
+static struct cfg_arena_blk *
+cfg_ar_block(struct cfg_arena *a, size_t cap, int big)
+{
+    struct cfg_arena_blk *b = a->head, *nb = malloc(sizeof *nb + cap);
+    if (nb == NULL)
+        abort();
+    nb->cap = cap;
+    nb->used = 0;
+    CFG_POISON(nb->data, cap);
+    if (big && b != NULL) { /* keep filling the current block */
+        nb->next = b->next;
+        b->next = nb;
+    } else {
+        nb->next = b;
+        a->head = nb;
+    }
+    return nb;
+}
+
 /* cfg_ar_alloc - zeroed memory from the arena (out of memory is fatal) */
 static void *
 cfg_ar_alloc(struct cfg_arena *a, size_t n)
@@ -91,28 +135,17 @@ cfg_ar_alloc(struct cfg_arena *a, size_t n)
     const size_t al = sizeof(max_align_t);
     if (n > SIZE_MAX / 2)
         abort();
-    n = n == 0 ? al : (n + al - 1) / al * al;
+    size_t want = n;
+    n = (n == 0 ? al : (n + al - 1) / al * al) + CFG_REDZONE;
     struct cfg_arena_blk *b = a->head;
     if (b == NULL || b->cap - b->used < n) {
         int big = n > CFG_ARENA_BLOCK / 4;
-        size_t cap = big ? n : CFG_ARENA_BLOCK;
-        struct cfg_arena_blk *nb = malloc(sizeof *nb + cap);
-        if (nb == NULL)
-            abort();
-        nb->cap = cap;
-        nb->used = 0;
-        if (big && b != NULL) { /* keep filling the current block */
-            nb->next = b->next;
-            b->next = nb;
-        } else {
-            nb->next = b;
-            a->head = nb;
-        }
-        b = nb;
+        b = cfg_ar_block(a, big ? n : CFG_ARENA_BLOCK, big);
     }
     void *r = (char *)b->data + b->used;
     b->used += n;
-    memset(r, 0, n);
+    CFG_UNPOISON(r, want ? want : 1);
+    memset(r, 0, want ? want : 1);
     return r;
 }
 
