@@ -28,6 +28,8 @@
 #include "engine/address.h"
 
 #include <arpa/inet.h>
+#include <idn2.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -398,11 +400,10 @@ addr_domain(const char *addr)
     return at != NULL ? at + 1 : "";
 }
 
-/* addr_domain_lower - the domain, ASCII letters lowered, into out */
-int
-addr_domain_lower(const char *addr, char *out, size_t outlen)
+/* lower_copy - d with ASCII letters lowered into out; 0 or -1 if too long */
+static int
+lower_copy(const char *d, char *out, size_t outlen)
 {
-    const char *d = addr_domain(addr);
     size_t n = strlen(d);
 
     if (n >= outlen)
@@ -410,5 +411,82 @@ addr_domain_lower(const char *addr, char *out, size_t outlen)
     for (size_t i = 0; i < n; i++)
         out[i] = (char)(d[i] >= 'A' && d[i] <= 'Z' ? d[i] - 'A' + 'a' : d[i]);
     out[n] = '\0';
+    return 0;
+}
+
+/* addr_domain_lower - the domain, ASCII letters lowered, into out */
+int
+addr_domain_lower(const char *addr, char *out, size_t outlen)
+{
+    return lower_copy(addr_domain(addr), out, outlen);
+}
+
+/* has_8bit - any octet above 127 in s */
+static int
+has_8bit(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* addr_domain_ascii - lower-cased ASCII domain, U-labels made A-labels */
+int
+addr_domain_ascii(const char *d, char *out, size_t outlen, const char **why)
+{
+    char *a = NULL;
+    int rc;
+
+    if (!has_8bit(d)) {
+        if (lower_copy(d, out, outlen) == 0)
+            return 0;
+        *why = "domain too long";
+        return -1;
+    }
+    rc = idn2_to_ascii_8z(d, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+    if (rc != IDN2_OK) {
+        *why = idn2_strerror(rc);
+        return -1;
+    }
+    rc = lower_copy(a, out, outlen);
+    idn2_free(a);
+    if (rc != 0)
+        *why = "domain too long once converted to A-labels";
+    return rc;
+}
+
+/* addr_literal_ip - the address inside "[IPv4]" or "[IPv6:IPv6]" */
+int
+addr_literal_ip(const char *d, char *out, size_t outlen)
+{
+    size_t n = strlen(d), skip = 1;
+
+    if (!addr_valid_literal(d))
+        return -1;
+    if (strncasecmp(d, "[IPv6:", 6) == 0)
+        skip = 6;
+    if (n - skip - 1 >= outlen)
+        return -1;
+    memcpy(out, d + skip, n - skip - 1);
+    out[n - skip - 1] = '\0';
+    return 0;
+}
+
+/* addr_rcpt_check - literals only when allowed; U-labels that convert */
+int
+addr_rcpt_check(const char *addr, int allow_literals, const char **why)
+{
+    const char *d = addr_domain(addr);
+    char buf[ADDR_MAX];
+
+    if (d[0] == '[') {
+        if (allow_literals)
+            return 0;
+        *why = "domain literals are not accepted";
+        return 550;
+    }
+    if (addr_domain_ascii(d, buf, sizeof(buf), why) < 0)
+        return 501;
     return 0;
 }
