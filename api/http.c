@@ -331,7 +331,7 @@ http_build_sub(const struct inject_msg *m, const char *lit, const char *host, st
 /* http_inject_answer - the response once every message has an answer */
 static enum MHD_Result
 http_inject_answer(struct MHD_Connection *c, const struct inject_batch *b, struct http_wait *w,
-                   int timed_out, const char *host)
+                   int timed_out, const char *host, json_t *rejected)
 {
     json_t *ids = json_array();
     int bad = 0;
@@ -349,8 +349,9 @@ http_inject_answer(struct MHD_Connection *c, const struct inject_batch *b, struc
     }
     if (bad == 0)
         return http_reply_json(c, MHD_HTTP_OK,
-                               json_pack("{s:o, s:I, s:[]}", "ids", ids, "accepted",
-                                         (json_int_t)accepted, "rejected"));
+                               json_pack("{s:o, s:I, s:o}", "ids", ids, "accepted",
+                                         (json_int_t)accepted, "rejected", rejected));
+    json_decref(rejected);
     if (timed_out)
         snprintf(msg, sizeof(msg), "spool commit timed out after %d s", HTTP_COMMIT_WAIT_S);
     else
@@ -362,7 +363,7 @@ http_inject_answer(struct MHD_Connection *c, const struct inject_batch *b, struc
 
 /* http_inject_submit - build every submission, submit, wait, answer */
 static enum MHD_Result
-http_inject_submit(struct MHD_Connection *c, const struct inject_batch *b)
+http_inject_submit(struct MHD_Connection *c, const struct inject_batch *b, json_t *rejected)
 {
     char lit[INET6_ADDRSTRLEN + 16], host[INET6_ADDRSTRLEN + 16];
     struct spool_submission **subs = calloc(b->n, sizeof(*subs));
@@ -371,6 +372,15 @@ http_inject_submit(struct MHD_Connection *c, const struct inject_batch *b)
     size_t i;
     int rc;
 
+    if (b->n == 0) { /* every recipient was rejected: nothing to spool */
+        free(subs);
+        if (w != NULL) {
+            pthread_mutex_lock(&w->mu);
+            http_wait_release(w);
+        }
+        return http_reply_json(c, MHD_HTTP_OK, json_pack("{s:[], s:I, s:o}", "ids", "accepted",
+                                                         (json_int_t)0, "rejected", rejected));
+    }
     http_client(c, lit, sizeof(lit), host, sizeof(host));
     for (i = 0; subs != NULL && w != NULL && i < b->n; i++)
         if ((subs[i] = http_build_sub(&b->msgs[i], lit, host, &w->item[i])) == NULL)
@@ -383,6 +393,7 @@ http_inject_submit(struct MHD_Connection *c, const struct inject_batch *b)
             pthread_mutex_lock(&w->mu);
             http_wait_release(w);
         }
+        json_decref(rejected);
         return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
     }
     w->pending = b->n;
@@ -391,7 +402,7 @@ http_inject_submit(struct MHD_Connection *c, const struct inject_batch *b)
         spool_submit(http_spool, subs[i]);
     free(subs);
     rc = http_wait_all(w);
-    ret = http_inject_answer(c, b, w, rc < 0, host);
+    ret = http_inject_answer(c, b, w, rc < 0, host, rejected);
     http_wait_release(w);
     return ret;
 }
@@ -403,6 +414,7 @@ http_inject(struct MHD_Connection *c, struct http_req *rq)
     struct inject_batch b;
     struct inject_error e;
     enum MHD_Result ret;
+    json_t *rejected;
 
     if (rq->too_big) {
         metrics_inc(MC_REJECTED);
@@ -424,7 +436,9 @@ http_inject(struct MHD_Connection *c, struct http_req *rq)
         inject_batch_free(&b);
         return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
     }
-    ret = http_inject_submit(c, &b);
+    rejected = json_array();
+    inject_json_screen(&b, http_cfg->allow_domain_literals, rejected);
+    ret = http_inject_submit(c, &b, rejected);
     inject_batch_free(&b);
     return ret;
 }

@@ -378,3 +378,46 @@ inject_batch_free(struct inject_batch *b)
     json_decref(b->root);
     memset(b, 0, sizeof(*b));
 }
+
+/* inject_screen_msg - move m's undeliverable recipients into rejected */
+static size_t
+inject_screen_msg(struct inject_msg *m, int allow_literals, json_t *rejected)
+{
+    size_t k = 0, moved = 0;
+
+    for (size_t i = 0; i < m->nrcpt; i++) {
+        const char *why = NULL;
+        if (addr_rcpt_check(m->rcpts[i], allow_literals, &why) != 0) {
+            json_array_append_new(rejected,
+                                  json_pack("{s:s, s:s}", "recipient", m->rcpts[i], "reason", why));
+            moved++;
+            continue;
+        }
+        m->rcpts[k] = m->rcpts[i];
+        if (m->orcpt != NULL)
+            m->orcpt[k] = m->orcpt[i];
+        k++;
+    }
+    m->nrcpt = k;
+    return moved;
+}
+
+/* inject_json_screen - per message, then drop the messages left empty */
+size_t
+inject_json_screen(struct inject_batch *b, int allow_literals, json_t *rejected)
+{
+    size_t moved = 0, k = 0;
+
+    for (size_t i = 0; i < b->n; i++) {
+        moved += inject_screen_msg(&b->msgs[i], allow_literals, rejected);
+        if (b->msgs[i].nrcpt == 0) {
+            free(b->msgs[i].rcpts);
+            free(b->msgs[i].orcpt);
+            continue;
+        }
+        b->msgs[k++] = b->msgs[i];
+    }
+    b->n = k;
+    b->nrcpt -= moved;
+    return moved;
+}

@@ -73,6 +73,13 @@ struct inject_error {
 int inject_json_parse(const char *body, size_t len, uint64_t size_limit, struct inject_batch *out,
                       struct inject_error *err);
 
+/* inject_json_screen - after inject_json_parse: move each recipient that
+ * addr_rcpt_check() refuses (an address literal when !allow_literals, an
+ * IDN that IDNA2008 does not convert) out of b and append
+ * {"recipient": ..., "reason": ...} to the JSON array rejected; a message
+ * left without recipients is dropped from b. Returns how many were moved. */
+size_t inject_json_screen(struct inject_batch *b, int allow_literals, json_t *rejected);
+
 /* inject_batch_free - release what inject_json_parse filled in */
 void inject_batch_free(struct inject_batch *b);
 

@@ -473,6 +473,7 @@ static void
 cmd_rcpt(struct sess *s, const struct smtp_cmd *c)
 {
     const char *why = NULL;
+    int code;
 
     if (!s->in_mail) {
         reply(s, "503 5.5.1 need MAIL command");
@@ -489,6 +490,11 @@ cmd_rcpt(struct sess *s, const struct smtp_cmd *c)
     if (!addr_valid_mailbox(c->arg, s->smtputf8, &why)) {
         metrics_inc(MC_REJECTED);
         reply(s, "501 5.1.3 bad recipient address syntax: %s", why);
+        return;
+    }
+    if ((code = addr_rcpt_check(c->arg, s->lis->cfg->allow_domain_literals, &why)) != 0) {
+        metrics_inc(MC_REJECTED);
+        reply(s, "%d 5.1.2 %s", code, why);
         return;
     }
     if (!s->relay_ok) {

@@ -28,6 +28,8 @@
 #include "conf/address.h"
 
 #include <arpa/inet.h>
+#include <idn2.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -147,40 +149,59 @@ scan_quoted(const unsigned char *p, const unsigned char *e, int utf8, const char
     return NULL;
 }
 
+/* literal_chars_ok - every octet of [p, e) is one the literal's grammar
+ * allows (RFC 5321 §4.1.3): digits and dots for IPv4; hex digits, colons
+ * and dots for IPv6. Checked before inet_pton(), which would stop at a NUL
+ * and accept what lies before it. */
+static int
+literal_chars_ok(const unsigned char *p, const unsigned char *e, int v6)
+{
+    static const char hex[] = "0123456789abcdefABCDEF";
+    for (; p < e; p++) {
+        if (*p == '.' || (*p >= '0' && *p <= '9'))
+            continue;
+        if (!v6 || (*p != ':' && (*p == '\0' || strchr(hex, *p) == NULL)))
+            return 0;
+    }
+    return 1;
+}
+
+/* literal_pton - the address text [p, e) of family af converts; 1 or 0 */
+static int
+literal_pton(int af, const unsigned char *p, const unsigned char *e)
+{
+    char buf[INET6_ADDRSTRLEN];
+    unsigned char bin[16];
+    size_t n = (size_t)(e - p);
+
+    if (n == 0 || n >= sizeof(buf) || !literal_chars_ok(p, e, af == AF_INET6))
+        return 0;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return inet_pton(af, buf, bin) == 1;
+}
+
 /* scan_literal - address literal at p (starting with '['); returns its end or NULL */
 static const unsigned char *
 scan_literal(const unsigned char *p, const unsigned char *e, const char **why)
 {
     const unsigned char *q = p + 1, *close;
-    char buf[64];
-    unsigned char bin[16];
-    size_t n;
+    int ok;
 
     close = memchr(q, ']', (size_t)(e - q));
     if (close == NULL) {
         *why = "unterminated address literal";
         return NULL;
     }
-    n = (size_t)(close - q);
-    if (n > 5 && strncasecmp((const char *)q, "IPv6:", 5) == 0) {
-        if (n - 5 >= sizeof(buf))
-            goto bad;
-        memcpy(buf, q + 5, n - 5);
-        buf[n - 5] = '\0';
-        if (inet_pton(AF_INET6, buf, bin) != 1)
-            goto bad;
-        return close + 1;
+    if (close - q > 5 && strncasecmp((const char *)q, "IPv6:", 5) == 0)
+        ok = literal_pton(AF_INET6, q + 5, close);
+    else
+        ok = literal_pton(AF_INET, q, close);
+    if (!ok) {
+        *why = "bad address literal";
+        return NULL;
     }
-    if (n == 0 || n >= sizeof(buf))
-        goto bad;
-    memcpy(buf, q, n);
-    buf[n] = '\0';
-    if (inet_pton(AF_INET, buf, bin) != 1)
-        goto bad;
     return close + 1;
-bad:
-    *why = "bad address literal";
-    return NULL;
 }
 
 /* scan_domain - Domain at p: LDH labels (U-labels with utf8); returns its end or NULL */
@@ -361,6 +382,16 @@ addr_valid_mailbox(const char *addr, int allow_utf8, const char **why)
     return 1;
 }
 
+/* addr_valid_literal - the whole string is one address literal */
+int
+addr_valid_literal(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + strlen(s);
+    const char *why;
+
+    return *p == '[' && scan_literal(p, e, &why) == e;
+}
+
 /* addr_domain - the text after the last '@' */
 const char *
 addr_domain(const char *addr)
@@ -369,11 +400,10 @@ addr_domain(const char *addr)
     return at != NULL ? at + 1 : "";
 }
 
-/* addr_domain_lower - the domain, ASCII letters lowered, into out */
-int
-addr_domain_lower(const char *addr, char *out, size_t outlen)
+/* lower_copy - d with ASCII letters lowered into out; 0 or -1 if too long */
+static int
+lower_copy(const char *d, char *out, size_t outlen)
 {
-    const char *d = addr_domain(addr);
     size_t n = strlen(d);
 
     if (n >= outlen)
@@ -381,5 +411,82 @@ addr_domain_lower(const char *addr, char *out, size_t outlen)
     for (size_t i = 0; i < n; i++)
         out[i] = (char)(d[i] >= 'A' && d[i] <= 'Z' ? d[i] - 'A' + 'a' : d[i]);
     out[n] = '\0';
+    return 0;
+}
+
+/* addr_domain_lower - the domain, ASCII letters lowered, into out */
+int
+addr_domain_lower(const char *addr, char *out, size_t outlen)
+{
+    return lower_copy(addr_domain(addr), out, outlen);
+}
+
+/* has_8bit - any octet above 127 in s */
+static int
+has_8bit(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* addr_domain_ascii - lower-cased ASCII domain, U-labels made A-labels */
+int
+addr_domain_ascii(const char *d, char *out, size_t outlen, const char **why)
+{
+    char *a = NULL;
+    int rc;
+
+    if (!has_8bit(d)) {
+        if (lower_copy(d, out, outlen) == 0)
+            return 0;
+        *why = "domain too long";
+        return -1;
+    }
+    rc = idn2_to_ascii_8z(d, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+    if (rc != IDN2_OK) {
+        *why = idn2_strerror(rc);
+        return -1;
+    }
+    rc = lower_copy(a, out, outlen);
+    idn2_free(a);
+    if (rc != 0)
+        *why = "domain too long once converted to A-labels";
+    return rc;
+}
+
+/* addr_literal_ip - the address inside "[IPv4]" or "[IPv6:IPv6]" */
+int
+addr_literal_ip(const char *d, char *out, size_t outlen)
+{
+    size_t n = strlen(d), skip = 1;
+
+    if (!addr_valid_literal(d))
+        return -1;
+    if (strncasecmp(d, "[IPv6:", 6) == 0)
+        skip = 6;
+    if (n - skip - 1 >= outlen)
+        return -1;
+    memcpy(out, d + skip, n - skip - 1);
+    out[n - skip - 1] = '\0';
+    return 0;
+}
+
+/* addr_rcpt_check - literals only when allowed; U-labels that convert */
+int
+addr_rcpt_check(const char *addr, int allow_literals, const char **why)
+{
+    const char *d = addr_domain(addr);
+    char buf[ADDR_MAX];
+
+    if (d[0] == '[') {
+        if (allow_literals)
+            return 0;
+        *why = "domain literals are not accepted";
+        return 550;
+    }
+    if (addr_domain_ascii(d, buf, sizeof(buf), why) < 0)
+        return 501;
     return 0;
 }

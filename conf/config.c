@@ -41,6 +41,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "conf/address.h"
+#include "conf/config_check.h"
 #include "conf/expand.h"
 #include "conf/retry_syntax.h"
 
@@ -73,7 +75,31 @@ const char cfg_default_text[] = "# spate built-in configuration, used when spate
                                 "\n"
                                 "*  *  F,2h,15m; G,16h,1h,1.5; F,4d,6h\n";
 
-/* ---- arena ---------------------------------------------------------- */
+/* ---- arena ----------------------------------------------------------
+ *
+ * Under AddressSanitizer every allocation is followed by a poisoned red zone
+ * (and a block's unused tail stays poisoned), so an overflow from one arena
+ * object into the next is reported as it would be between malloc'd objects.
+ * Elsewhere the red zone is empty and the macros do nothing. */
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CFG_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(CFG_ASAN)
+#define CFG_ASAN 1
+#endif
+#ifdef CFG_ASAN
+#include <sanitizer/asan_interface.h>
+#define CFG_REDZONE (2 * sizeof(max_align_t))
+#define CFG_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define CFG_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define CFG_REDZONE 0
+#define CFG_POISON(p, n) ((void)(p), (void)(n))
+#define CFG_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 struct cfg_arena_blk {
     struct cfg_arena_blk *next;
@@ -84,6 +110,26 @@ struct cfg_arena {
     struct cfg_arena_blk *head;
 };
 
+/* cfg_ar_block - a new block of cap bytes, all poisoned, linked into a */
+static struct cfg_arena_blk *
+cfg_ar_block(struct cfg_arena *a, size_t cap, int big)
+{
+    struct cfg_arena_blk *b = a->head, *nb = malloc(sizeof *nb + cap);
+    if (nb == NULL)
+        abort();
+    nb->cap = cap;
+    nb->used = 0;
+    CFG_POISON(nb->data, cap);
+    if (big && b != NULL) { /* keep filling the current block */
+        nb->next = b->next;
+        b->next = nb;
+    } else {
+        nb->next = b;
+        a->head = nb;
+    }
+    return nb;
+}
+
 /* cfg_ar_alloc - zeroed memory from the arena (out of memory is fatal) */
 static void *
 cfg_ar_alloc(struct cfg_arena *a, size_t n)
@@ -91,28 +137,17 @@ cfg_ar_alloc(struct cfg_arena *a, size_t n)
     const size_t al = sizeof(max_align_t);
     if (n > SIZE_MAX / 2)
         abort();
-    n = n == 0 ? al : (n + al - 1) / al * al;
+    size_t want = n;
+    n = (n == 0 ? al : (n + al - 1) / al * al) + CFG_REDZONE;
     struct cfg_arena_blk *b = a->head;
     if (b == NULL || b->cap - b->used < n) {
         int big = n > CFG_ARENA_BLOCK / 4;
-        size_t cap = big ? n : CFG_ARENA_BLOCK;
-        struct cfg_arena_blk *nb = malloc(sizeof *nb + cap);
-        if (nb == NULL)
-            abort();
-        nb->cap = cap;
-        nb->used = 0;
-        if (big && b != NULL) { /* keep filling the current block */
-            nb->next = b->next;
-            b->next = nb;
-        } else {
-            nb->next = b;
-            a->head = nb;
-        }
-        b = nb;
+        b = cfg_ar_block(a, big ? n : CFG_ARENA_BLOCK, big);
     }
     void *r = (char *)b->data + b->used;
     b->used += n;
-    memset(r, 0, n);
+    CFG_UNPOISON(r, want ? want : 1);
+    memset(r, 0, want ? want : 1);
     return r;
 }
 
@@ -700,17 +735,46 @@ cfg_unquote(struct pctx *p, const char *opt, const char *val)
     return out;
 }
 
+/* cfg_refuse_ctl - an error if v holds a control octet (a tab if !allow_tab) */
+static int
+cfg_refuse_ctl(struct pctx *p, const char *opt, const char *v, int allow_tab)
+{
+    int c = cfg_ctl_octet(v, allow_tab);
+    if (c < 0)
+        return 0;
+    if (opt == NULL)
+        return cfg_perr(p, "control character 0x%02x in the line", c);
+    return cfg_perr(p, "option %s: control character 0x%02x in the value", opt, c);
+}
+
 /* cfg_opt_str - a string (min 1: must not be empty) */
 static int
 cfg_opt_str(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
 {
     char *v = cfg_unquote(p, d->name, val);
-    if (v == NULL)
+    if (v == NULL || cfg_refuse_ctl(p, d->name, v, 0) < 0)
         return -1;
     if (d->min > 0 && *v == '\0')
         return cfg_perr(p, "option %s must not be empty", d->name);
     *CFG_AT(base, d->off, char *) = v;
     return 0;
+}
+
+/* cfg_opt_host - a host name (helo_data: or an address literal), sent in
+ * SMTP greetings and EHLO as it is */
+static int
+cfg_opt_host(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    int helo = strcmp(d->name, "helo_data") == 0;
+    const char *v;
+    if (cfg_opt_str(p, d, base, val) < 0)
+        return -1;
+    v = *CFG_AT(base, d->off, char *);
+    if (helo ? cfg_valid_helo(v) : cfg_valid_ldh_name(v))
+        return 0;
+    return cfg_bad_value(p, d, v,
+                         helo ? "a host name or an address literal such as [192.0.2.1]"
+                              : "a host name: letters, digits and inner hyphens, dot-separated");
 }
 
 /* cfg_opt_bool - true/false/yes/no, or a bare name (true) */
@@ -989,7 +1053,7 @@ cfg_opt_expand(struct pctx *p, const struct cfg_optdef *d, void *base, const cha
     struct exp_str **slot = CFG_AT(base, d->off, struct exp_str *);
     char *v = cfg_unquote(p, d->name, val);
     struct exp_str *e;
-    if (v == NULL)
+    if (v == NULL || cfg_refuse_ctl(p, d->name, v, 1) < 0)
         return -1;
     if ((e = exp_compile(v, err, sizeof err)) == NULL)
         return cfg_perr(p, "option %s: %s", d->name, err);
@@ -1038,7 +1102,7 @@ cfg_opt_rate(struct pctx *p, const struct cfg_optdef *d, void *base, const char 
 }
 
 static const struct cfg_optdef cfg_main_opts[] = {
-    {"primary_hostname", cfg_opt_str, CFG_M(primary_hostname), 0, 1, 0, NULL},
+    {"primary_hostname", cfg_opt_host, CFG_M(primary_hostname), 0, 1, 0, NULL},
     {"spool_directory", cfg_opt_str, CFG_M(spool_directory), 0, 1, 0, "./var/spool"},
     {"log_file_path", cfg_opt_str, CFG_M(log_file_path), 0, 0, 0, ""},
     {"smtp_listen", cfg_opt_addrs, CFG_M(smtp_listen), CFG_M(n_smtp_listen), 2525, 0,
@@ -1093,7 +1157,7 @@ static const struct cfg_optdef cfg_router_opts[] = {
 static const struct cfg_optdef cfg_transport_opts[] = {
     {"driver", cfg_opt_driver, CFG_T(driver), 0, 0, 0, NULL},
     {"port", cfg_opt_port, CFG_T(port), 0, 1, 65535, "25"},
-    {"helo_data", cfg_opt_str, CFG_T(helo_data), 0, 1, 0, NULL},
+    {"helo_data", cfg_opt_host, CFG_T(helo_data), 0, 1, 0, NULL},
     {"connect_timeout", cfg_opt_time, CFG_T(connect_timeout_s), 0, 1, INT_MAX, "30s"},
     {"command_timeout", cfg_opt_time, CFG_T(command_timeout_s), 0, 1, INT_MAX, "5m"},
     {"data_timeout", cfg_opt_time, CFG_T(data_timeout_s), 0, 1, INT_MAX, "5m"},
@@ -1620,7 +1684,7 @@ cfg_next_line(struct pctx *p, struct cfg_reader *r)
 static int
 cfg_process_line(struct pctx *p, char *line)
 {
-    int rc = cfg_macro_line(p, line);
+    int rc = cfg_refuse_ctl(p, NULL, line, 1) < 0 ? -1 : cfg_macro_line(p, line);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     if (cfg_expand_macros(p, &line) < 0)
@@ -1659,6 +1723,8 @@ cfg_apply_override(struct pctx *p, const char *ov)
     p->sec = &cfg_main_section;
     if (*name == '\0' || strspn(name, CFG_IDCHARS) != strlen(name))
         return cfg_perr(p, "expected name=value");
+    if (val != NULL && cfg_refuse_ctl(p, NULL, val, 1) < 0)
+        return -1;
     return cfg_set_option(p, cfg_main_opts, p->c, name, val);
 }
 

@@ -711,17 +711,39 @@ on_routed(struct dns_result *res, void *arg)
     free(rq);
 }
 
-/* route_start - look up where the recipients ridx[0..n) of q (one domain) go */
+/* route_refuse - fail recipients ridx[0..n) of q that cannot be routed */
 static void
-route_start(struct eng_qmsg *q, const char *domain, const uint32_t *ridx, size_t n)
+route_refuse(struct eng_qmsg *q, const uint32_t *ridx, size_t n, const char *why)
+{
+    char msg[300];
+    snprintf(msg, sizeof(msg), "Unrouteable address%s%s%s", why ? " (" : "", why ? why : "",
+             why ? ")" : "");
+    for (size_t k = 0; k < n; k++)
+        rcpt_fail(q, ridx[k], NULL, NULL, msg, NULL);
+}
+
+/* route_start - look up where the recipients ridx[0..n) of q (one domain) go.
+ * The domain is looked up and keyed by its A-labels (an IDN's U-labels
+ * converted, RFC 5891); an address literal, with allow_domain_literals,
+ * goes through dnslookup straight to its address (no query, the
+ * transport's port); a manualroute rule that takes it still applies. */
+static void
+route_start(struct eng_qmsg *q, const char *udomain, const uint32_t *ridx, size_t n)
 {
     const struct cfg_route_rule *rule = NULL;
-    const struct cfg_router *r = route_find(domain, &rule);
+    const struct cfg_router *r;
     struct route_req *rq;
+    char domain[256], ip[64];
+    const char *why = NULL;
 
+    if (addr_domain_ascii(udomain, domain, sizeof(domain), &why) < 0)
+        r = NULL;
+    else if (domain[0] == '[' && !S.cfg->allow_domain_literals)
+        r = NULL, why = "domain literals are not accepted";
+    else
+        r = route_find(domain, &rule);
     if (r == NULL) {
-        for (size_t k = 0; k < n; k++)
-            rcpt_fail(q, ridx[k], NULL, NULL, "Unrouteable address", NULL);
+        route_refuse(q, ridx, n, why);
         return;
     }
     if ((rq = calloc(1, sizeof(*rq))) == NULL || (rq->ridx = malloc(n * sizeof(*ridx))) == NULL)
@@ -745,6 +767,9 @@ route_start(struct eng_qmsg *q, const char *domain, const uint32_t *ridx, size_t
             rq->port = rule->hosts[0].port;
         dns_resolve_hosts(S.dns, names, rule->nhosts, on_routed, rq);
         free(names);
+    } else if (addr_literal_ip(domain, ip, sizeof(ip)) == 0) {
+        const char *names[1] = {ip};
+        dns_resolve_hosts(S.dns, names, 1, on_routed, rq);
     } else {
         dns_resolve_mx(S.dns, domain, on_routed, rq);
     }

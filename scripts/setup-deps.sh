@@ -9,7 +9,7 @@ set -euo pipefail
 build_pkgs=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libssl-dev libc-ares-dev libunbound-dev libhiredis-dev liblmdb-dev
-    libjemalloc-dev liburcu-dev libmicrohttpd-dev libjansson-dev libpcre2-dev
+    libjemalloc-dev liburcu-dev libmicrohttpd-dev libjansson-dev libpcre2-dev libidn2-dev
     libcmocka-dev libevent-dev
 )
 test_pkgs=(

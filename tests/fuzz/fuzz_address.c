@@ -1,13 +1,34 @@
 /*
  * fuzz_address.c - libFuzzer target for conf/address.c: any octets as a
  *                  path (with and without null path and UTF-8) and as a
- *                  mailbox; a path that parses must yield a valid mailbox.
+ *                  mailbox; a path that parses must yield a valid mailbox
+ *                  whose domain addr_rcpt_check() and the literal / A-label
+ *                  helpers agree on.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf/address.h"
+
+/* check_domain - a valid mailbox's domain: a literal yields its address and
+ * is refused only when literals are not allowed; a name converts or is a 501 */
+static void
+check_domain(const char *mailbox)
+{
+    const char *d = addr_domain(mailbox), *why = NULL;
+    char ip[64], ascii[ADDR_MAX + 1];
+    int code = addr_rcpt_check(mailbox, 0, &why);
+
+    if (d[0] == '[') {
+        if (addr_literal_ip(d, ip, sizeof(ip)) != 0 || code != 550 ||
+            addr_rcpt_check(mailbox, 1, &why) != 0)
+            abort();
+    } else if ((code == 0) != (addr_domain_ascii(d, ascii, sizeof(ascii), &why) == 0) ||
+               (code != 0 && code != 501)) {
+        abort();
+    }
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -28,6 +49,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             if (out[0] != '\0' && addr_domain_lower(out, low, sizeof(low)) != 0)
                 abort();
+            if (out[0] != '\0')
+                check_domain(out);
         } else if (why == NULL)
             abort();
     }

@@ -259,6 +259,112 @@ test_outlen(void **state)
     assert_int_equal(addr_parse_path(s, 10, 0, 0, out, sizeof(out), &end, &why), -1);
 }
 
+/* pathn - addr_parse_path on n octets (which may hold a NUL) */
+static int
+pathn(const char *s, size_t n)
+{
+    char out[ADDR_MAX + 1];
+    const char *why = NULL, *end = NULL;
+    int rc = addr_parse_path(s, n, 0, 1, out, sizeof(out), &end, &why);
+    if (rc != 0)
+        assert_non_null(why);
+    return rc;
+}
+
+/* test_nul_in_literal - a NUL (or any octet outside the RFC 5321 §4.1.3
+ * grammar) inside an address literal is refused, not cut off by inet_pton */
+static void
+test_nul_in_literal(void **state)
+{
+    static const char v4[] = "<?@[0.4.0.3\0]>", v6[] = "<u@[IPv6:::1\0]>";
+    (void)state;
+    assert_int_equal(pathn(v4, sizeof(v4) - 1), -1);
+    assert_int_equal(pathn(v6, sizeof(v6) - 1), -1);
+    assert_int_equal(pathn("<u@[0.4.0.3]>", 13), 0);
+}
+
+/* test_literal_malformed - literal cases on either side of the grammar */
+static void
+test_literal_malformed(void **state)
+{
+    static const char *const bad[] = {
+        "u@[]",           "u@[1.2.3]",         "u@[1.2.3.4.5]",      "u@[1.2.3.256]",
+        "u@[ 1.2.3.4]",   "u@[1.2.3.4 ]",      "u@[1.2.3.4\t]",      "u@[01.2.3.4x]",
+        "u@[IPv6:]",      "u@[IPv6:1::2::3]",  "u@[IPv6:::1 ]",      "u@[IPv6:fe80::1%lo]",
+        "u@[IPv6:1.2.3.4]", "u@[tag:text]",    "u@[1.2.3.4",          "u@[1.2.3.4]x",
+        "u@[::1]",        "u@[IPv6:::g]",      "u@[IPv6:\xc3\xa9]",  "u@[1.2.3.4\r\n]",
+    };
+    static const char *const good[] = {
+        "u@[192.0.2.1]", "u@[IPv6:2001:db8::1]", "u@[ipv6:::1]", "u@[IPv6:::ffff:192.0.2.1]",
+    };
+    const char *why;
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        if (addr_valid_mailbox(bad[i], 1, &why))
+            fail_msg("accepted %s", bad[i]);
+        assert_non_null(why);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!addr_valid_mailbox(good[i], 1, &why))
+            fail_msg("refused %s: %s", good[i], why);
+}
+
+/* test_idn_to_alabel - U-labels become A-labels (UTS #46 non-transitional:
+ * ß is kept, not mapped to ss); ASCII is only lowered; bad IDNs refused */
+static void
+test_idn_to_alabel(void **state)
+{
+    char out[256];
+    const char *why = NULL;
+    (void)state;
+    assert_int_equal(addr_domain_ascii("B\xc3\xbc" "cher.Example", out, sizeof(out), &why), 0);
+    assert_string_equal(out, "xn--bcher-kva.example");
+    assert_int_equal(addr_domain_ascii("fa\xc3\x9f.de", out, sizeof(out), &why), 0);
+    assert_string_equal(out, "xn--fa-hia.de");
+    assert_int_equal(addr_domain_ascii("Mail.EXAMPLE.com", out, sizeof(out), &why), 0);
+    assert_string_equal(out, "mail.example.com");
+    assert_int_equal(addr_domain_ascii("[IPv6:2001:DB8::1]", out, sizeof(out), &why), 0);
+    assert_string_equal(out, "[ipv6:2001:db8::1]");
+    why = NULL; /* a label that starts with a combining mark (U+0301): IDNA2008 refuses it */
+    assert_int_equal(addr_domain_ascii("\xcc\x81" "a.example", out, sizeof(out), &why), -1);
+    assert_non_null(why);
+    assert_int_equal(addr_domain_ascii("b\xc3\xbc" "cher.example", out, 8, &why), -1);
+}
+
+/* test_literal_ip - the address inside a literal, only for valid literals */
+static void
+test_literal_ip(void **state)
+{
+    char out[64];
+    (void)state;
+    assert_int_equal(addr_literal_ip("[192.0.2.1]", out, sizeof(out)), 0);
+    assert_string_equal(out, "192.0.2.1");
+    assert_int_equal(addr_literal_ip("[ipv6:2001:db8::1]", out, sizeof(out)), 0);
+    assert_string_equal(out, "2001:db8::1");
+    assert_int_equal(addr_literal_ip("[192.0.2.1]", out, 9), -1);
+    assert_int_equal(addr_literal_ip("example.com", out, sizeof(out)), -1);
+    assert_int_equal(addr_literal_ip("[1.2.3]", out, sizeof(out)), -1);
+}
+
+/* test_rcpt_check - literals need allow_literals (550); an IDN that does not
+ * convert is a 501; the rest pass */
+static void
+test_rcpt_check(void **state)
+{
+    const char *why = NULL;
+    (void)state;
+    assert_int_equal(addr_rcpt_check("u@[192.0.2.1]", 0, &why), 550);
+    assert_string_equal(why, "domain literals are not accepted");
+    assert_int_equal(addr_rcpt_check("u@[IPv6:2001:db8::1]", 0, &why), 550);
+    assert_int_equal(addr_rcpt_check("u@[192.0.2.1]", 1, &why), 0);
+    assert_int_equal(addr_rcpt_check("u@example.com", 0, &why), 0);
+    assert_int_equal(addr_rcpt_check("\xc3\xa9@b\xc3\xbc" "cher.example", 0, &why), 0);
+    why = NULL;
+    assert_int_equal(addr_rcpt_check("u@\xcc\x81" "a.example", 0, &why), 501);
+    assert_non_null(why);
+}
+
 const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_path_simple),    cmocka_unit_test(test_path_null),
     cmocka_unit_test(test_path_brackets),  cmocka_unit_test(test_path_source_route),
@@ -266,6 +372,9 @@ const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mailbox_valid),  cmocka_unit_test(test_mailbox_invalid),
     cmocka_unit_test(test_mailbox_limits), cmocka_unit_test(test_utf8),
     cmocka_unit_test(test_domain_helpers), cmocka_unit_test(test_outlen),
+    cmocka_unit_test(test_nul_in_literal), cmocka_unit_test(test_literal_malformed),
+    cmocka_unit_test(test_idn_to_alabel),  cmocka_unit_test(test_literal_ip),
+    cmocka_unit_test(test_rcpt_check),
 };
 
 int

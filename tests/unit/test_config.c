@@ -316,7 +316,7 @@ static const char router_text[] =
     "remote:\n"
     "  driver = smtp\n"
     "  port = 2525\n"
-    "  helo_data = \"helo.example \\\"q\\\"\"\n"
+    "  helo_data = \"helo\\.exampl\\e\"\n"
     "  connect_timeout = 10s\n"
     "  command_timeout = 2m\n"
     "  data_timeout = 1h\n"
@@ -357,7 +357,7 @@ test_routers_transports(void **state)
     assert_string_equal(t->name, "remote");
     assert_int_equal(t->driver, CFG_TRANSPORT_SMTP);
     assert_int_equal(t->port, 2525);
-    assert_string_equal(t->helo_data, "helo.example \"q\"");
+    assert_string_equal(t->helo_data, "helo.example"); /* escapes undone */
     assert_int_equal(t->connect_timeout_s, 10);
     assert_int_equal(t->command_timeout_s, 120);
     assert_int_equal(t->data_timeout_s, 3600);
@@ -1035,6 +1035,80 @@ test_tls_host_lists(void **state)
     load_fails("relay_from_hosts = localhost\n", "t.conf:1", "relay_from_hosts");
 }
 
+/* ovr_fails - assert that the override ov is refused with an error holding frag */
+static void
+ovr_fails(const char *ov, const char *frag)
+{
+    struct cfg *c = NULL;
+    const char *v[] = {ov};
+    if (cfg_load_string("", "t.conf", v, 1, &c, err, sizeof err) == 0) {
+        cfg_free(c);
+        fail_msg("accepted -o %s", ov);
+    }
+    if (strstr(err, frag) == NULL)
+        fail_msg("error \"%s\" lacks \"%s\"", err, frag);
+}
+
+/* test_crlf_in_primary_hostname - an escaped or raw CR LF never reaches the
+ * greeting: refused with file:line */
+static void
+test_crlf_in_primary_hostname(void **state)
+{
+    (void)state;
+    load_fails("json_log\nprimary_hostname = \"evil.example\\r\\n250-INJECTED\"\n", "t.conf:2:",
+               "control character");
+    load_fails("primary_hostname = evil.example\r250-INJECTED\n", "t.conf:1:", "control character");
+    ovr_fails("primary_hostname=evil.example\r\n250-INJECTED", "-o primary_hostname:");
+}
+
+/* test_ctl_in_any_string_option - control octets are refused in every
+ * section's options, raw or through an escape */
+static void
+test_ctl_in_any_string_option(void **state)
+{
+    (void)state;
+    load_fails("spool_directory = \"/tmp/a\\nb\"\n", "t.conf:1:", "control character");
+    load_fails("log_file_path = /tmp/a\x01"
+               "b\n",
+               "t.conf:1:", "control character");
+    load_fails("redis_servers = \"a\x7f\"\n", "t.conf:1:", "control character");
+    load_fails("event_action = \"x\\ry\"\n", "t.conf:1:", "control character");
+    load_fails("relay_from_hosts = 127.0.0.1\x0b/8\n", "t.conf:1:", "control character");
+    load_fails("begin transports\nt:\n driver = smtp\n tls_certificate = \"/c\\n\"\n", "t.conf:4:",
+               "control character");
+    load_fails("begin routers\nr:\n driver = dnslookup\n domains = a.exa\x0cmple\n", "t.conf:4:",
+               "control character");
+    load_fails("begin destinations\n*:\n max_message_rate = 5\x1b/s\n", "t.conf:3:",
+               "control character");
+    ovr_fails("spool_directory=/tmp/x\ty", "control character");
+    ovr_fails("redis_servers=\"a\\tb\"", "control character");
+}
+
+/* test_hostname_options - primary_hostname and helo_data are host names
+ * (helo_data may also be an address literal) */
+static void
+test_hostname_options(void **state)
+{
+    struct cfg *c;
+    (void)state;
+    load_fails("primary_hostname = \"evil example\"\n", "t.conf:1:", "host name");
+    load_fails("primary_hostname = -bad.example\n", "t.conf:1:", "host name");
+    load_fails("primary_hostname = a..example\n", "t.conf:1:", "host name");
+    load_fails("primary_hostname = a_b.example\n", "t.conf:1:", "host name");
+    load_fails("primary_hostname = mail.example.\n", "t.conf:1:", "host name");
+    load_fails("begin transports\nt:\n driver = smtp\n helo_data = \"x y\"\n", "t.conf:4:",
+               "host name");
+    load_fails("begin transports\nt:\n driver = smtp\n helo_data = [1.2.3]\n", "t.conf:4:",
+               "host name");
+    c = load("primary_hostname = Mail-1.Example.COM\nbegin transports\nt:\n driver = smtp\n"
+             " helo_data = [IPv6:2001:db8::1]\nu:\n driver = smtp\n helo_data = out.example\n");
+    if (c == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(c->primary_hostname, "Mail-1.Example.COM");
+    assert_string_equal(c->transports[0].helo_data, "[IPv6:2001:db8::1]");
+    cfg_free(c);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_main_options),
@@ -1065,6 +1139,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_destinations),
     cmocka_unit_test(test_destinations_errors),
     cmocka_unit_test(test_tls_host_lists),
+    cmocka_unit_test(test_crlf_in_primary_hostname),
+    cmocka_unit_test(test_ctl_in_any_string_option),
+    cmocka_unit_test(test_hostname_options),
 };
 
 /* clang-format off */

@@ -407,6 +407,47 @@ test_envid_too_long(void **state)
     inject_batch_free(&b);
 }
 
+/* test_screen_literals - recipients at a domain literal (without
+ * allow_literals) or at an IDN that does not convert move to rejected with
+ * a reason; their ORCPTs follow; a message left empty is dropped */
+static void
+test_screen_literals(void **state)
+{
+    struct inject_batch b;
+    json_t *rej = json_array();
+    (void)state;
+    parse_ok("{\"messages\": ["
+             "{\"envelope_sender\": \"a@example.com\", \"recipients\": [\"x@[192.0.2.1]\","
+             " \"y@example.net\", \"z@\\u0301a.example\"], \"content\": \"S: 1\\r\\n\\r\\nb\","
+             " \"dsn\": {\"orcpt\": {\"y@example.net\": \"rfc822;o@example.net\"}}},"
+             "{\"envelope_sender\": \"a@example.com\", \"recipients\": [\"w@[IPv6:::1]\"],"
+             " \"content\": \"S: 2\\r\\n\\r\\nb\"}]}",
+             0, &b);
+    assert_int_equal(inject_json_screen(&b, 0, rej), 3);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.nrcpt, 1);
+    assert_int_equal(b.msgs[0].nrcpt, 1);
+    assert_string_equal(b.msgs[0].rcpts[0], "y@example.net");
+    assert_string_equal(b.msgs[0].orcpt[0], "rfc822;o@example.net");
+    assert_int_equal(json_array_size(rej), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rej, 0), "recipient")),
+                        "x@[192.0.2.1]");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rej, 0), "reason")),
+                        "domain literals are not accepted");
+    assert_non_null(json_object_get(json_array_get(rej, 1), "reason"));
+    inject_batch_free(&b);
+    json_decref(rej);
+
+    rej = json_array(); /* allowed: only the bad IDN goes */
+    parse_ok("{\"envelope_sender\": \"\", \"recipients\": [\"x@[192.0.2.1]\"],"
+             " \"content\": \"S: 1\\r\\n\\r\\nb\"}",
+             0, &b);
+    assert_int_equal(inject_json_screen(&b, 1, rej), 0);
+    assert_int_equal(b.n, 1);
+    inject_batch_free(&b);
+    json_decref(rej);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -428,6 +469,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_dsn_valid),
         cmocka_unit_test(test_dsn_invalid),
         cmocka_unit_test(test_envid_too_long),
+        cmocka_unit_test(test_screen_literals),
     };
     // clang-format on
     if (argc > 1)
