@@ -54,25 +54,28 @@ skip_line(struct smtp_frame *f, const char *p, size_t n)
 size_t
 smtp_frame_cmd(struct smtp_frame *f, const char *p, size_t n, struct smtp_frame_out *out)
 {
-    size_t lim = n < CMD_TEXT_MAX + 1 ? n : CMD_TEXT_MAX + 1;
+    size_t lim = n < CMD_TEXT_MAX + 1 ? n : CMD_TEXT_MAX + 1, i;
+    const char *lf, *cr;
 
     out->bad = 0;
     set(out, SMTP_FRAME_NONE, p, 0, 0);
     if (f->skip)
         return skip_line(f, p, n);
-    for (size_t i = 0; i < lim; i++) {
-        if (p[i] == '\n') {
-            f->skip = 1;
-            return set(out, SMTP_FRAME_BARE_LF, p, 0, i + 1);
-        }
-        if (p[i] != '\r')
-            continue;
+    lf = memchr(p, '\n', lim);
+    i = lf != NULL ? (size_t)(lf - p) : lim;
+    cr = memchr(p, '\r', i);
+    if (cr != NULL) {
+        i = (size_t)(cr - p);
         if (i + 1 == n)
             return 0; /* CR LF, or a bare CR: the next octet tells */
         if (p[i + 1] == '\n')
             return set(out, SMTP_FRAME_LINE, p, i, i + 2);
         f->skip = 1;
         return set(out, SMTP_FRAME_BARE_CR, p, 0, i + 1);
+    }
+    if (lf != NULL) {
+        f->skip = 1;
+        return set(out, SMTP_FRAME_BARE_LF, p, 0, i + 1);
     }
     if (n > CMD_TEXT_MAX) { /* CMD_TEXT_MAX + 1 octets and no line end */
         f->skip = 1;
@@ -100,6 +103,7 @@ data_dot(struct smtp_frame *f, const char *p, size_t n, struct smtp_frame_out *o
 size_t
 smtp_frame_data(struct smtp_frame *f, const char *p, size_t n, struct smtp_frame_out *out)
 {
+    const char *lf, *cr;
     size_t i;
 
     out->bad = 0;
@@ -108,8 +112,10 @@ smtp_frame_data(struct smtp_frame *f, const char *p, size_t n, struct smtp_frame
         return 0;
     if (f->bol && p[0] == '.')
         return data_dot(f, p, n, out);
-    for (i = 0; i < n && p[i] != '\r' && p[i] != '\n'; i++)
-        ;
+    lf = memchr(p, '\n', n);
+    i = lf != NULL ? (size_t)(lf - p) : n;
+    cr = memchr(p, '\r', i);
+    i = cr != NULL ? (size_t)(cr - p) : i; /* the first CR or LF, or n */
     if (i + 1 == n && p[i] == '\r' && i == 0)
         return 0; /* a CR whose partner has not arrived yet */
     f->bol = 0;
