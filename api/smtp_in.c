@@ -9,7 +9,7 @@
  *   One listener thread runs an engine loop holding the listening sockets and
  *   every session; nothing on it blocks. A session is a small state machine:
  *     CMD   reading command lines
- *     DATA  collecting message text (dot-unstuffed, line ends made CRLF)
+ *     DATA  collecting message text (dot-unstuffed, kept as sent)
  *     WAIT  the message is with the spool; input is left unread (and what
  *           was already read stays buffered) until the done callback, run on
  *           the spool writer thread, posts the result back to this loop.
@@ -17,12 +17,26 @@
  *   Replies are queued and written when no complete command is left in the
  *   input, before waiting for the spool, and after 354 (RFC 2920 §3.1).
  *
+ * Framing (smtp_frame.c; the defence against SMTP smuggling): only <CR><LF>
+ *   ends a line, and only <CR><LF>.<CR><LF> ends DATA; a bare <LF> or <CR>
+ *   is never a line end. A command line holding one is refused whole
+ *   (500 5.5.2 bare <LF> received / bare <CR> received; nothing up to the
+ *   next CRLF runs). A message holding one is refused after its real final
+ *   dot (554 5.5.2 message contains bare <LF> / <CR>) and nothing of it is
+ *   kept, as Postfix's smtpd_forbid_bare_newline = reject does; a client
+ *   that ends DATA with a bare-LF dot only never sees a final dot and meets
+ *   the receive timeout.
+ *
  * Limits: command lines 512 octets (500 5.5.2, the rest of the line is
  *   skipped); text lines of any length are accepted unchanged (real mail has
  *   lines over 998 octets); message_size_limit (552 5.3.4 after the final
  *   dot, or at MAIL when SIZE= is larger); 1000 recipients (452 4.5.3);
- *   smtp_accept_max sessions (421 4.3.2); smtp_receive_timeout_s idle time
- *   (421 4.4.2) except while waiting for the spool.
+ *   smtp_accept_max sessions (421 4.3.2); smtp_accept_max_per_host sessions
+ *   from one IP address (421 4.7.0, then closed; 0 = no limit);
+ *   smtp_first_command_timeout_s from the greeting to the first complete
+ *   command line (421 4.4.2; input that is not yet a line does not extend
+ *   it), then smtp_receive_timeout_s idle time (421 4.4.2) except while
+ *   waiting for the spool.
  *
  * Policy: only clients in relay_from_hosts may name recipients (550 5.7.1
  *   otherwise): spate holds no local domains.
@@ -45,6 +59,8 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/hostcount.h"
+#include "api/smtp_frame.h"
 #include "api/smtp_parse.h"
 #include "conf/address.h"
 #include "base/log.h"
@@ -68,6 +84,8 @@ struct sess {
     struct eng_timer timer;
     enum sess_state st;
     char host[INET6_ADDRSTRLEN + 10]; /* "[ip]:port" */
+    struct sockaddr_storage peer;     /* counted in lis->hosts */
+    int had_cmd;                      /* a first command line has arrived */
     int relay_ok;
     char helo[256];
     int greeted, esmtp;
@@ -79,12 +97,12 @@ struct sess {
     /* input: in[inoff, inlen) not yet processed */
     char in[SESS_IN_CAP];
     size_t inoff, inlen;
-    int skip_line; /* dropping the rest of an over-long command line */
+    struct smtp_frame fr; /* where lines and the message end */
     int eof;
     /* DATA */
     char *body;
     size_t blen, bcap, hdrlen;
-    int data_bol, too_big;
+    int too_big;
     char id[SPOOL_ID_SIZE];
     char *logline; /* the "<=" record, written once the commit is known */
     int commit_status;
@@ -110,12 +128,23 @@ struct smtp_listener {
     size_t nsocks;
     struct sess *sessions;
     int nsess;
+    struct hostcount *hosts; /* sessions open per client IP */
     int stopping;
 };
 
 static struct smtp_listener *the_listener;
 
 static void sess_run(struct sess *s);
+
+/* sess_idle_ms - how long the client may be silent now */
+static uint64_t
+sess_idle_ms(const struct sess *s)
+{
+    const struct cfg *cfg = s->lis->cfg;
+    int t = s->had_cmd ? cfg->smtp_receive_timeout_s : cfg->smtp_first_command_timeout_s;
+
+    return (uint64_t)(t > 0 ? t : 1) * 1000u;
+}
 
 /* reply - queue one reply line (CRLF added) */
 static void
@@ -172,6 +201,7 @@ sess_free(struct sess *s)
     if (s->next != NULL)
         s->next->prev = s->prev;
     lis->nsess--;
+    hostcount_del(lis->hosts, (const struct sockaddr *)&s->peer);
     txn_reset(s);
     free(s->out);
     free(s);
@@ -243,7 +273,7 @@ body_add(struct sess *s, const char *p, size_t n)
 {
     uint64_t limit = s->lis->cfg->message_size_limit;
 
-    if (s->too_big)
+    if (s->too_big || s->fr.bad)
         return;
     if (limit != 0 && s->blen - s->hdrlen + n > limit) {
         s->too_big = 1;
@@ -362,62 +392,45 @@ data_submit(struct sess *s)
     spool_submit(s->lis->sp, sub);
 }
 
-/* data_end - the final dot: reject an oversized message or submit it */
+/* data_end - the final dot: reject a message with bare CR/LF or oversized,
+ * or submit it */
 static void
-data_end(struct sess *s)
+data_end(struct sess *s, unsigned bad)
 {
-    if (s->too_big) {
-        metrics_inc(MC_REJECTED);
+    const char *what = bad & SMTP_FRAME_BAD_LF ? "<LF>" : "<CR>";
+
+    if (!bad && !s->too_big) {
+        data_submit(s);
+        return;
+    }
+    metrics_inc(MC_REJECTED);
+    if (bad) {
+        log_info("%s H=(%s) %s F=<%s> rejected after DATA: bare %s in message", s->id, s->helo,
+                 s->host, s->sender, what);
+        reply(s, "554 5.5.2 message contains bare %s", what);
+    } else {
         log_info("%s H=(%s) %s F=<%s> rejected after DATA: message too big", s->id, s->helo,
                  s->host, s->sender);
         reply(s, "552 5.3.4 message size exceeds limit");
-        txn_reset(s);
-        s->st = SS_CMD;
-        return;
     }
-    data_submit(s);
+    txn_reset(s);
+    s->st = SS_CMD;
 }
 
-/* data_step - consume one line (or a long partial line) of message text;
+/* data_step - consume a piece of message text or the final dot;
  * 1 progress, 0 more input needed */
 static int
 data_step(struct sess *s)
 {
-    char *p = s->in + s->inoff, *lf;
-    size_t n = s->inlen - s->inoff, len;
+    struct smtp_frame_out o;
+    size_t used = smtp_frame_data(&s->fr, s->in + s->inoff, s->inlen - s->inoff, &o);
 
-    if (n == 0)
-        return 0;
-    if (s->data_bol && p[0] == '.') {
-        if (n < 2 || (p[1] == '\r' && n < 3))
-            return 0;
-        if (p[1] == '\n' || (p[1] == '\r' && p[2] == '\n')) {
-            s->inoff += p[1] == '\n' ? 2 : 3;
-            data_end(s);
-            return 1;
-        }
-        s->inoff++; /* dot-unstuffing (RFC 5321 §4.5.2) */
-        s->data_bol = 0;
-        return 1;
-    }
-    lf = memchr(p, '\n', n);
-    if (lf == NULL) {
-        if (n < sizeof(s->in) / 2)
-            return 0;
-        len = p[n - 1] == '\r' ? n - 1 : n; /* keep a CR that may precede LF */
-        body_add(s, p, len);
-        s->inoff += len;
-        s->data_bol = 0;
-        return 1;
-    }
-    len = (size_t)(lf - p);
-    s->inoff += len + 1;
-    if (len > 0 && p[len - 1] == '\r')
-        len--;
-    body_add(s, p, len);
-    body_add(s, "\r\n", 2);
-    s->data_bol = 1;
-    return 1;
+    s->inoff += used;
+    if (o.kind == SMTP_FRAME_TEXT)
+        body_add(s, o.data, o.len);
+    else if (o.kind == SMTP_FRAME_END)
+        data_end(s, o.bad);
+    return used > 0;
 }
 
 /* cmd_ehlo - EHLO/HELO: (re)start the session, list the extensions */
@@ -538,7 +551,7 @@ cmd_data(struct sess *s)
     body_add(s, hdr, strlen(hdr));
     s->hdrlen = s->blen;
     free(hdr);
-    s->data_bol = 1;
+    smtp_frame_data_begin(&s->fr);
     s->st = SS_DATA;
     reply(s, "354 end data with <CR><LF>.<CR><LF>");
 }
@@ -586,42 +599,42 @@ cmd_dispatch(struct sess *s, const struct smtp_cmd *c)
     }
 }
 
-/* cmd_step - consume one command line; 1 progress, 0 more input needed */
-static int
-cmd_step(struct sess *s)
+/* cmd_line - parse and run one command line (without CRLF) */
+static void
+cmd_line(struct sess *s, const char *p, size_t len)
 {
-    char *p = s->in + s->inoff, *lf;
-    size_t n = s->inlen - s->inoff, len;
     struct smtp_cmd c;
 
-    lf = memchr(p, '\n', n);
-    if (lf == NULL) {
-        if (s->skip_line)
-            s->inoff = s->inlen;
-        else if (n >= SMTP_LINE_MAX) {
-            reply(s, "500 5.5.2 line too long");
-            s->skip_line = 1;
-            s->inoff = s->inlen;
-            return 1;
-        }
-        return 0;
-    }
-    len = (size_t)(lf - p);
-    s->inoff += len + 1;
-    if (s->skip_line) {
-        s->skip_line = 0;
-        return 1;
-    }
-    if (len > 0 && p[len - 1] == '\r')
-        len--;
     if (smtp_parse(p, len, s->smtputf8 ? SMTP_PARSE_UTF8 : 0, &c) != 0) {
         if (c.verb == SMTP_V_RCPT)
             metrics_inc(MC_REJECTED);
         reply(s, "%s", c.reply);
-        return 1;
+        return;
     }
     cmd_dispatch(s, &c);
-    return 1;
+}
+
+/* cmd_step - consume one command line; 1 progress, 0 more input needed */
+static int
+cmd_step(struct sess *s)
+{
+    struct smtp_frame_out o;
+    size_t used = smtp_frame_cmd(&s->fr, s->in + s->inoff, s->inlen - s->inoff, &o);
+
+    s->inoff += used;
+    if (o.kind != SMTP_FRAME_NONE && !s->had_cmd) { /* smtp_receive_timeout from now on */
+        s->had_cmd = 1;
+        eng_timer_start(s->lis->loop, &s->timer, sess_idle_ms(s));
+    }
+    if (o.kind == SMTP_FRAME_LINE)
+        cmd_line(s, o.data, o.len);
+    else if (o.kind == SMTP_FRAME_TOO_LONG)
+        reply(s, "500 5.5.2 line too long");
+    else if (o.kind == SMTP_FRAME_BARE_LF)
+        reply(s, "500 5.5.2 bare <LF> received");
+    else if (o.kind == SMTP_FRAME_BARE_CR)
+        reply(s, "500 5.5.2 bare <CR> received");
+    return used > 0;
 }
 
 /* sess_run - process buffered input as far as possible, then flush */
@@ -679,7 +692,8 @@ sess_read(struct sess *s)
         sess_close(s);
         return -1;
     }
-    eng_timer_start(s->lis->loop, &s->timer, (uint64_t)s->lis->cfg->smtp_receive_timeout_s * 1000u);
+    if (s->had_cmd) /* before the first command, input does not extend the wait */
+        eng_timer_start(s->lis->loop, &s->timer, sess_idle_ms(s));
     return 0;
 }
 
@@ -704,14 +718,15 @@ on_sess_timer(eng_loop *loop, struct eng_timer *t)
     struct sess *s = t->data;
 
     if (s->st == SS_WAIT) { /* the delay is ours, not the client's */
-        eng_timer_start(loop, t, (uint64_t)s->lis->cfg->smtp_receive_timeout_s * 1000u);
+        eng_timer_start(loop, t, sess_idle_ms(s));
         return;
     }
     if (s->close_after) {
         sess_close(s);
         return;
     }
-    log_info("SMTP command timeout H=(%s) %s", s->helo, s->host);
+    log_info("SMTP command timeout%s H=(%s) %s", s->had_cmd ? "" : " before the first command",
+             s->helo, s->host);
     reply(s, "421 4.4.2 %s timeout", s->lis->cfg->primary_hostname);
     s->close_after = 1;
     eng_timer_start(loop, t, CLOSE_GRACE_MS);
@@ -753,6 +768,8 @@ sess_new(struct smtp_listener *lis, int fd, const struct sockaddr_storage *ss)
     if (s->out == NULL)
         abort();
     peer_text(ss, s->host, sizeof(s->host));
+    s->peer = *ss;
+    smtp_frame_init(&s->fr);
     s->relay_ok = cfg_hostlist_match(&lis->cfg->relay_from_hosts, (const struct sockaddr *)ss);
     eng_io_init(&s->io, fd, on_sess_io, s);
     eng_timer_init(&s->timer, on_sess_timer, s);
@@ -761,9 +778,39 @@ sess_new(struct smtp_listener *lis, int fd, const struct sockaddr_storage *ss)
         s->next->prev = s;
     lis->sessions = s;
     lis->nsess++;
-    eng_timer_start(lis->loop, &s->timer, (uint64_t)lis->cfg->smtp_receive_timeout_s * 1000u);
+    eng_timer_start(lis->loop, &s->timer, sess_idle_ms(s));
     reply(s, "220 %s ESMTP spate", lis->cfg->primary_hostname);
     sess_run(s);
+}
+
+/* refuse - answer a connection that is not admitted, and close it */
+static void
+refuse(int fd, const struct sockaddr_storage *ss, const char *why, const char *line)
+{
+    char host[INET6_ADDRSTRLEN + 10];
+
+    peer_text(ss, host, sizeof(host));
+    log_info("Connection from %s refused: %s", host, why);
+    if (send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        errno = 0; /* closing anyway */
+    close(fd);
+}
+
+/* admit - a session for an accepted socket, unless a connection limit says no */
+static void
+admit(struct smtp_listener *lis, int fd, const struct sockaddr_storage *ss)
+{
+    if (lis->cfg->smtp_accept_max > 0 && lis->nsess >= lis->cfg->smtp_accept_max) {
+        refuse(fd, ss, "too many connections", "421 4.3.2 too many connections\r\n");
+        return;
+    }
+    if (hostcount_add(lis->hosts, (const struct sockaddr *)ss, lis->cfg->smtp_accept_max_per_host) <
+        0) {
+        refuse(fd, ss, "too many connections from this host",
+               "421 4.7.0 too many connections from your host\r\n");
+        return;
+    }
+    sess_new(lis, fd, ss);
 }
 
 /* on_accept - take every pending connection on a listening socket */
@@ -771,15 +818,12 @@ static void
 on_accept(eng_loop *loop, struct eng_io *io, uint32_t events)
 {
     struct lsock *ls = io->data;
-    struct smtp_listener *lis = ls->lis;
-    static const char busy[] = "421 4.3.2 too many connections\r\n";
     (void)loop;
     (void)events;
 
     for (int i = 0; i < ACCEPT_BURST; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        char host[INET6_ADDRSTRLEN + 10];
         int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
@@ -787,15 +831,7 @@ on_accept(eng_loop *loop, struct eng_io *io, uint32_t events)
                 log_warn("SMTP accept failed: %s", strerror(errno));
             return;
         }
-        if (lis->cfg->smtp_accept_max > 0 && lis->nsess >= lis->cfg->smtp_accept_max) {
-            peer_text(&ss, host, sizeof(host));
-            log_info("Connection from %s refused: too many connections", host);
-            if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-                errno = 0; /* closing anyway */
-            close(fd);
-            continue;
-        }
-        sess_new(lis, fd, &ss);
+        admit(ls->lis, fd, &ss);
     }
 }
 
@@ -872,6 +908,7 @@ listener_free(struct smtp_listener *lis)
         if (lis->socks[i].io.fd >= 0)
             close(lis->socks[i].io.fd);
     free(lis->socks);
+    hostcount_free(lis->hosts);
     if (lis->loop != NULL)
         eng_loop_free(lis->loop);
     free(lis);
@@ -890,7 +927,7 @@ api_smtp_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     }
     lis = calloc(1, sizeof(*lis));
     if (lis == NULL || (lis->socks = calloc(cfg->n_smtp_listen + 1, sizeof(*lis->socks))) == NULL ||
-        (lis->loop = eng_loop_new()) == NULL) {
+        (lis->loop = eng_loop_new()) == NULL || (lis->hosts = hostcount_new()) == NULL) {
         snprintf(err, errlen, "SMTP listener: %s", strerror(errno ? errno : ENOMEM));
         if (lis != NULL)
             listener_free(lis);
