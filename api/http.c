@@ -14,12 +14,14 @@
  * connection, so idle or slow clients cost a socket and a little memory,
  * not a thread. Nothing on those threads waits for long: an inject request
  * is suspended while the spool commits (http_inject.c); GET /api/v1/queue
- * waits at most 2 s for the scheduler, holding up only its own thread.
+ * waits at most 2 s for the scheduler, holding up only the connections of
+ * its own thread.
  *
  * Connection limits (docs/options.md): http_accept_max connections at
  * once, http_accept_max_per_host from one IP address (0: no limit), and a
- * connection without a complete request for http_connection_timeout is
- * closed. They are read at start; a reload does not change them.
+ * connection on which nothing arrives for http_connection_timeout is closed
+ * (a suspended inject request is not). They are read at start; a reload
+ * does not change them.
  *
  * Framing (RFC 9112): the access handler checks the header fields of every
  * request before anything else and answers 400 with Connection: close,
