@@ -464,9 +464,14 @@ api_http_stop(void)
         fd[i] = MHD_quiesce_daemon(http_daemons[i]);
     for (int t = 0; t < HTTP_STOP_GRACE_S * 100 && atomic_load(&http_injects) > 0; t++)
         nanosleep(&tick, NULL);
-    if (atomic_load(&http_injects) > 0)
-        log_warn("HTTP API: stopping with %d inject request(s) unanswered",
+    if (atomic_load(&http_injects) > 0) {
+        log_warn("HTTP API: stopping with %d inject request(s) unanswered by the spool",
                  atomic_load(&http_injects));
+        /* libmicrohttpd must not be stopped with a connection suspended */
+        http_inject_resume_all();
+        for (int t = 0; t < 200 && atomic_load(&http_injects) > 0; t++)
+            nanosleep(&tick, NULL);
+    }
     for (size_t i = 0; i < http_ndaemons; i++) {
         MHD_stop_daemon(http_daemons[i]);
         if (fd[i] != MHD_INVALID_SOCKET)

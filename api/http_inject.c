@@ -57,6 +57,7 @@ struct http_item {
 
 /* An inject request waiting for its messages' done callbacks. */
 struct http_wait {
+    struct http_wait *prev, *next; /* http_suspended, under http_susp_mu */
     pthread_mutex_t mu;
     size_t pending;              /* callbacks still due */
     size_t refs;                 /* callbacks still due + the request itself */
@@ -75,6 +76,12 @@ struct http_req {
     struct http_wait *w; /* set once the messages are with the spool */
     char host[HTTP_HOST_MAX];
 };
+
+/* Suspended inject requests, so that api_http_stop can resume any the
+ * spool has not answered in time (libmicrohttpd must not be stopped with a
+ * connection suspended). Lock order: http_susp_mu, then a wait's mu. */
+static pthread_mutex_t http_susp_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct http_wait *http_suspended;
 
 /* http_wait_release - drop one reference (mu held); frees on the last */
 static void
@@ -194,49 +201,51 @@ http_build_sub(const struct inject_msg *m, const char *lit, const char *host, st
     return sub;
 }
 
-/* http_inject_answer - the response once every message has an answer */
-static enum MHD_Result
-http_inject_answer(struct MHD_Connection *c, const struct http_wait *w, const char *host)
+/* http_inject_answer - the answer's status and body from the items'
+ * outcomes (w->mu held); *bad is the first failure, 0 when none */
+static json_t *
+http_inject_answer(const struct http_wait *w, int *bad)
 {
     json_t *ids = json_array();
-    int bad = 0;
     size_t accepted = 0;
     char msg[128];
 
+    *bad = 0;
     for (size_t i = 0; i < w->n; i++) {
         if (w->item[i].status != 0) {
-            if (bad == 0)
-                bad = w->item[i].status;
+            if (*bad == 0)
+                *bad = w->item[i].status;
             continue;
         }
         json_array_append_new(ids, json_string(w->item[i].id));
         accepted += w->item[i].nrcpt;
     }
-    if (bad == 0)
-        return http_reply_json(c, MHD_HTTP_OK,
-                               json_pack("{s:o, s:I, s:[]}", "ids", ids, "accepted",
-                                         (json_int_t)accepted, "rejected"));
-    if (bad == 1)
+    if (*bad == 0)
+        return json_pack("{s:o, s:I, s:[]}", "ids", ids, "accepted", (json_int_t)accepted,
+                         "rejected");
+    if (*bad == 1)
         snprintf(msg, sizeof(msg), "stopped before the spool answered");
     else
-        snprintf(msg, sizeof(msg), "spool commit failed: %s", strerror(bad < 0 ? -bad : EIO));
-    log_warn("HTTP inject from %s: %s", host, msg);
-    return http_reply_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                           json_pack("{s:s, s:o}", "error", msg, "ids", ids));
+        snprintf(msg, sizeof(msg), "spool commit failed: %s", strerror(*bad < 0 ? -*bad : EIO));
+    return json_pack("{s:s, s:o}", "error", msg, "ids", ids);
 }
 
 /* http_inject_resumed - called again after the resume: send the answer */
 static enum MHD_Result
 http_inject_resumed(struct MHD_Connection *c, struct http_req *rq)
 {
-    struct http_wait *w = rq->w;
-    enum MHD_Result ret;
+    json_t *j;
+    int bad;
 
-    /* under mu: every status written by the callbacks is seen here */
-    pthread_mutex_lock(&w->mu);
-    ret = http_inject_answer(c, w, rq->host);
-    pthread_mutex_unlock(&w->mu);
-    return ret;
+    /* under mu: every status written by a callback is seen, and none is
+     * written meanwhile (a forced resume at stop may come with some due) */
+    pthread_mutex_lock(&rq->w->mu);
+    j = http_inject_answer(rq->w, &bad);
+    pthread_mutex_unlock(&rq->w->mu);
+    if (bad == 0)
+        return http_reply_json(c, MHD_HTTP_OK, j);
+    log_warn("HTTP inject from %s: %s", rq->host, json_string_value(json_object_get(j, "error")));
+    return http_reply_json(c, MHD_HTTP_SERVICE_UNAVAILABLE, j);
 }
 
 /* http_submit_all - suspend c, then hand every submission to the spool */
@@ -246,7 +255,13 @@ http_submit_all(struct MHD_Connection *c, struct http_wait *w, struct spool_subm
     w->pending = w->n;
     w->refs += w->n;
     w->conn = c;
+    pthread_mutex_lock(&http_susp_mu);
+    w->next = http_suspended;
+    if (http_suspended != NULL)
+        http_suspended->prev = w;
+    http_suspended = w;
     MHD_suspend_connection(c);
+    pthread_mutex_unlock(&http_susp_mu);
     for (size_t i = 0; i < w->n; i++)
         spool_submit(http_spool, subs[i]);
 }
@@ -400,12 +415,41 @@ http_inject_done(void *con_cls)
     struct http_req *rq = con_cls;
 
     if (rq->w != NULL) {
-        pthread_mutex_lock(&rq->w->mu);
-        rq->w->conn = NULL;
-        http_wait_release(rq->w);
+        struct http_wait *w = rq->w;
+        pthread_mutex_lock(&http_susp_mu);
+        if (w->prev != NULL)
+            w->prev->next = w->next;
+        else
+            http_suspended = w->next;
+        if (w->next != NULL)
+            w->next->prev = w->prev;
+        pthread_mutex_lock(&w->mu);
+        w->conn = NULL;
+        http_wait_release(w);
+        pthread_mutex_unlock(&http_susp_mu);
     }
     if (rq->counted)
         atomic_fetch_sub(&http_injects, 1);
     free(rq->buf);
     free(rq);
+}
+
+/* http_inject_resume_all - resume every inject request still waiting for
+ * the spool; each is answered 503 with the ids that did commit */
+int
+http_inject_resume_all(void)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&http_susp_mu);
+    for (struct http_wait *w = http_suspended; w != NULL; w = w->next) {
+        pthread_mutex_lock(&w->mu);
+        if (w->conn != NULL && w->pending > 0) {
+            MHD_resume_connection(w->conn);
+            n++;
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
+    pthread_mutex_unlock(&http_susp_mu);
+    return n;
 }

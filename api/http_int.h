@@ -49,4 +49,9 @@ enum MHD_Result http_inject_step(struct MHD_Connection *c, const char *method, c
  * closed): release what http_inject_step left in con_cls */
 void http_inject_done(void *con_cls);
 
+/* http_inject_resume_all - at stop, once the grace is over: resume every
+ * inject request the spool has not answered (each gets a 503 listing the
+ * ids that did commit); returns how many. Any thread. */
+int http_inject_resume_all(void);
+
 #endif
