@@ -2,29 +2,41 @@
  * http.c - the HTTP API: inject, metrics, stats, queue (libmicrohttpd).
  *
  * Routes (SPEC §2, api.h):
- *   POST /api/v1/inject   validate (inject_json.c), spool every message, wait
- *                         for the commit, then 200 {"ids","accepted","rejected"};
- *                         400/413 {"error","field"}; 503 when the spool fails
- *                         (ids that did commit are listed so a client can tell).
+ *   POST /api/v1/inject   http_inject.c: validate, spool, answer after the
+ *                         commit (200, 400/413 naming the field, 503)
  *   GET  /metrics         Prometheus text format 0.0.4 (metrics.c)
  *   GET  /api/v1/stats    the same figures as JSON
  *   GET  /api/v1/queue    eng_queue_json(); 503 when the scheduler does not answer
  * Anything else is 404; a known path with the wrong method 405.
  *
- * Threads: one libmicrohttpd daemon per http_listen address, each with its
- * own polling thread and one thread per connection, so a request blocked
- * waiting for a group commit holds up nobody else. The spool's done callback
- * runs on the writer thread; it only records the status and signals the
- * waiting request (struct http_wait, freed by whoever lets go of it last, so
- * a request that gives up after HTTP_COMMIT_WAIT_S cannot be written to after
- * it is gone).
+ * Threads: one libmicrohttpd daemon per http_listen address, each an epoll
+ * event loop on HTTP_POLL_THREADS internal threads; no thread per
+ * connection, so idle or slow clients cost a socket and a little memory,
+ * not a thread. Nothing on those threads waits for long: an inject request
+ * is suspended while the spool commits (http_inject.c); GET /api/v1/queue
+ * waits at most 2 s for the scheduler, holding up only the connections of
+ * its own thread.
  *
- * The request body is limited to twice message_size_limit plus 1 MiB (JSON
- * escaping can double a message), at most HTTP_BODY_MAX; a larger
- * Content-Length is refused with 413 before the body is read.
+ * Connection limits (docs/options.md): http_accept_max connections at
+ * once, http_accept_max_per_host from one IP address (0: no limit), and a
+ * connection on which nothing arrives for http_connection_timeout is closed
+ * (a suspended inject request is not). They are read at start; a reload
+ * does not change them.
  *
- * Diagnostics: one "<=" main-log line per committed message; spool failures
- * and libmicrohttpd's own errors at warning level.
+ * Framing (RFC 9112): the access handler checks the header fields of every
+ * request before anything else and answers 400 with Connection: close,
+ * before the body is read, when they could be framed two ways: both
+ * Content-Length and Transfer-Encoding (6.1), two of either, a
+ * Transfer-Encoding other than "chunked", whitespace in a field name or
+ * before its colon (5.1), or an HTTP/1.1 request with no Host or two (3.2).
+ * Nothing behind such a request on the connection is taken as a request.
+ * libmicrohttpd 0.9.75 does none of this itself: at every
+ * MHD_OPTION_STRICT_FOR_CLIENT level it keeps "Name :" as a field named
+ * "Name " and frames Content-Length + chunked by the chunks; levels 1 and 2
+ * add only the Host check, answered with a malformed response (the status
+ * line and header block twice), so it runs at 0 and the check is here.
+ *
+ * Diagnostics: libmicrohttpd's own errors at warning level.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,157 +44,43 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
-#include "api/inject_json.h"
+#include "api/http_int.h"
 #include "engine/engine.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
-#define HTTP_BODY_MAX (256ull << 20)                /* request body, whatever the size limit */
-#define HTTP_DISCARD_MAX (1ull << 30)               /* an over-long chunked body is cut off here */
-#define HTTP_COMMIT_WAIT_S 120                      /* longest wait for the spool's answer */
-#define HTTP_CONN_LIMIT 512                         /* concurrent connections per listener */
-#define HTTP_IDLE_TIMEOUT_S 120                     /* idle connection timeout */
-#define HTTP_STOP_GRACE_S (HTTP_COMMIT_WAIT_S + 10) /* wait for injects at stop */
-#define HTTP_JSON "application/json"
+#define HTTP_POLL_THREADS 4   /* event-loop threads per listener */
+#define HTTP_STOP_GRACE_S 130 /* wait for inject requests to be answered at stop */
 #define HTTP_PROM "text/plain; version=0.0.4; charset=utf-8"
 
 static struct MHD_Daemon **http_daemons;
 static size_t http_ndaemons;
-static atomic_int http_injects;  /* inject requests handed to the spool, not yet answered */
-static atomic_int http_stopping; /* set by api_http_stop: no new submissions */
-static int http_marker;          /* con_cls of a GET between its two calls */
-static const struct cfg *_Atomic http_cfg; /* swapped by api_http_reload */
-static spool *http_spool;
+static int http_marker; /* con_cls of a GET between its two calls */
+atomic_int http_injects;
+atomic_int http_stopping;
+const struct cfg *_Atomic http_cfg;
+spool *http_spool;
 
-/* Body of a POST being received (MHD's con_cls). */
-struct http_req {
-    char *buf;
-    size_t len, cap, limit;
-    unsigned long long discarded; /* bytes dropped once over the limit */
-    int too_big;
-    int counted; /* in http_injects */
+/* An extra response header: Allow: for a 405, Connection: close. */
+struct http_hdr {
+    const char *name, *value;
 };
 
-/* One message of an inject request waiting for the spool. */
-struct http_item {
-    struct http_wait *w;
-    int status; /* 1 = no answer yet */
-    char id[SPOOL_ID_SIZE];
-};
-
-/* An inject request waiting for its messages' done callbacks. */
-struct http_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    size_t pending;
-    size_t refs; /* callbacks still due + the request itself */
-    size_t n;
-    struct http_item item[];
-};
-
-/* http_wait_release - drop one reference (mu held); frees on the last */
-static void
-http_wait_release(struct http_wait *w)
-{
-    int last = --w->refs == 0;
-
-    pthread_mutex_unlock(&w->mu);
-    if (last) {
-        pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->cv);
-        free(w);
-    }
-}
-
-/* http_wait_new - a waiter for n messages, or NULL */
-static struct http_wait *
-http_wait_new(size_t n)
-{
-    struct http_wait *w = calloc(1, sizeof(*w) + n * sizeof(w->item[0]));
-    pthread_condattr_t ca;
-
-    if (w == NULL)
-        return NULL;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    w->n = n;
-    w->refs = 1;
-    for (size_t i = 0; i < n; i++) {
-        w->item[i].w = w;
-        w->item[i].status = 1;
-    }
-    return w;
-}
-
-/* http_log_arrival - the "<=" line and counters for one committed message;
- * written from the done callback, so it precedes any delivery record */
-static void
-http_log_arrival(const struct spool_submission *sub)
-{
-    char rcpts[LOG_LINE_MAX / 2];
-    size_t off = 0;
-
-    rcpts[0] = '\0';
-    for (size_t i = 0; i < sub->nrcpt && off < sizeof(rcpts); i++) {
-        int k = snprintf(rcpts + off, sizeof(rcpts) - off, " %s", sub->rcpts[i]);
-        if (k < 0)
-            break;
-        off += (size_t)k;
-    }
-    log_info("%s <= %s H=%s P=http S=%zu for%s", sub->id, *sub->sender ? sub->sender : "<>",
-             sub->host, sub->body_len, rcpts);
-    metrics_inc(MC_RECEIVED);
-    metrics_inc(MC_RECEIVED_HTTP);
-}
-
-/* http_commit_done - spool done callback (writer thread): log, record, signal */
-static void
-http_commit_done(struct spool_submission *sub, int status, void *arg)
-{
-    struct http_item *it = arg;
-    struct http_wait *w = it->w;
-
-    if (status == 0)
-        http_log_arrival(sub);
-    pthread_mutex_lock(&w->mu);
-    it->status = status;
-    w->pending--;
-    pthread_cond_signal(&w->cv);
-    http_wait_release(w);
-}
-
-/* http_wait_all - wait for every callback; 0, or -ETIMEDOUT (mu held on return) */
-static int
-http_wait_all(struct http_wait *w)
-{
-    struct timespec dl;
-    int rc = 0;
-
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += HTTP_COMMIT_WAIT_S;
-    pthread_mutex_lock(&w->mu);
-    while (w->pending > 0 && rc == 0)
-        rc = pthread_cond_timedwait(&w->cv, &w->mu, &dl);
-    return w->pending > 0 ? -ETIMEDOUT : 0;
-}
-
-/* http_reply - queue a response taking ownership of body (malloc'd) */
+/* http_reply_hdr - queue a response taking ownership of body (malloc'd),
+ * with one extra header when h is not NULL */
 static enum MHD_Result
-http_reply_allow(struct MHD_Connection *c, unsigned status, const char *ctype, char *body,
-                 size_t len, const char *allow)
+http_reply_hdr(struct MHD_Connection *c, unsigned status, const char *ctype, char *body, size_t len,
+               const struct http_hdr *h)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
@@ -194,8 +92,8 @@ http_reply_allow(struct MHD_Connection *c, unsigned status, const char *ctype, c
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (allow != NULL) /* 405: RFC 9110 15.5.6 says which methods are allowed */
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (h != NULL)
+        MHD_add_response_header(r, h->name, h->value);
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -205,12 +103,12 @@ http_reply_allow(struct MHD_Connection *c, unsigned status, const char *ctype, c
 static enum MHD_Result
 http_reply(struct MHD_Connection *c, unsigned status, const char *ctype, char *body, size_t len)
 {
-    return http_reply_allow(c, status, ctype, body, len, NULL);
+    return http_reply_hdr(c, status, ctype, body, len, NULL);
 }
 
-/* http_reply_json - queue j (reference taken over) as a JSON response */
+/* http_reply_json_hdr - queue j (reference taken over) as a JSON response */
 static enum MHD_Result
-http_reply_json_allow(struct MHD_Connection *c, unsigned status, json_t *j, const char *allow)
+http_reply_json_hdr(struct MHD_Connection *c, unsigned status, json_t *j, const struct http_hdr *h)
 {
     char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     char *t;
@@ -227,41 +125,105 @@ http_reply_json_allow(struct MHD_Connection *c, unsigned status, json_t *j, cons
     }
     t[n++] = '\n';
     t[n] = '\0';
-    return http_reply_allow(c, status, HTTP_JSON, t, n, allow);
+    return http_reply_hdr(c, status, HTTP_JSON, t, n, h);
 }
 
 /* http_reply_json - queue j (reference taken over) as a JSON response */
-static enum MHD_Result
+enum MHD_Result
 http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
-    return http_reply_json_allow(c, status, j, NULL);
+    return http_reply_json_hdr(c, status, j, NULL);
 }
 
-/* http_not_allowed - 405 naming the methods the path accepts */
-static enum MHD_Result
+/* http_error_json - {"error": msg, "field": field-or-null} */
+static json_t *
+http_error_json(const char *msg, const char *field)
+{
+    return json_pack("{s:s, s:o}", "error", msg, "field",
+                     field != NULL && *field ? json_string(field) : json_null());
+}
+
+/* http_not_allowed - 405 naming the methods the path accepts (RFC 9110 15.5.6) */
+enum MHD_Result
 http_not_allowed(struct MHD_Connection *c, const char *allow)
 {
+    struct http_hdr h = {MHD_HTTP_HEADER_ALLOW, allow};
     char msg[64];
+
     snprintf(msg, sizeof(msg), "use %s", allow);
-    return http_reply_json_allow(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                 json_pack("{s:s, s:o}", "error", msg, "field", json_null()),
-                                 allow);
+    return http_reply_json_hdr(c, MHD_HTTP_METHOD_NOT_ALLOWED, http_error_json(msg, NULL), &h);
 }
 
 /* http_error - {"error": msg, "field": field-or-null} */
-static enum MHD_Result
+enum MHD_Result
 http_error(struct MHD_Connection *c, unsigned status, const char *msg, const char *field)
 {
-    json_t *j = json_pack("{s:s, s:o}", "error", msg, "field",
-                          field != NULL && *field ? json_string(field) : json_null());
+    return http_reply_json(c, status, http_error_json(msg, field));
+}
 
-    return http_reply_json(c, status, j);
+/* What http_header_scan found among a request's header fields. */
+struct http_hdr_scan {
+    int bad_name;        /* whitespace in a field name */
+    int ncl, nte, nhost; /* Content-Length, Transfer-Encoding, Host fields */
+};
+
+/* http_header_scan - MHD_KeyValueIterator over the request's header fields */
+static enum MHD_Result
+http_header_scan(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct http_hdr_scan *hs = cls;
+
+    (void)kind;
+    (void)value;
+    if (strpbrk(key, " \t") != NULL)
+        hs->bad_name = 1;
+    hs->ncl += strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0;
+    hs->nte += strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0;
+    hs->nhost += strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0;
+    return MHD_YES;
+}
+
+/* http_bad_framing - why the request's framing is refused, or NULL: both
+ * Content-Length and Transfer-Encoding (RFC 9112 6.1), more than one of
+ * either, a Transfer-Encoding other than chunked, whitespace in a field
+ * name (5.1), no Host in HTTP/1.1 or more than one (3.2) */
+static const char *
+http_bad_framing(struct MHD_Connection *c, const char *version)
+{
+    struct http_hdr_scan hs = {0, 0, 0, 0};
+    const char *te;
+
+    MHD_get_connection_values(c, MHD_HEADER_KIND, http_header_scan, &hs);
+    if (hs.bad_name)
+        return "whitespace in a header field name";
+    if (hs.ncl > 0 && hs.nte > 0)
+        return "both Content-Length and Transfer-Encoding";
+    if (hs.ncl > 1 || hs.nte > 1)
+        return "more than one Content-Length or Transfer-Encoding";
+    te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (te != NULL && strcasecmp(te, "chunked") != 0)
+        return "unsupported Transfer-Encoding";
+    if (hs.nhost > 1 || (hs.nhost == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0))
+        return "an HTTP/1.1 request needs exactly one Host";
+    return NULL;
+}
+
+/* http_refuse_framing - 400 and close the connection after it */
+static enum MHD_Result
+http_refuse_framing(struct MHD_Connection *c, const char *why)
+{
+    struct http_hdr h = {MHD_HTTP_HEADER_CONNECTION, "close"};
+    char msg[96];
+
+    metrics_inc(MC_REJECTED);
+    snprintf(msg, sizeof(msg), "bad request framing: %s", why);
+    return http_reply_json_hdr(c, MHD_HTTP_BAD_REQUEST, http_error_json(msg, NULL), &h);
 }
 
 /* http_client - the peer's address as an RFC 5321 address literal for the
  * Received: header ("[192.0.2.1]", "[IPv6:2001:db8::1]") and as "[ip]:port"
  * for the log and the spool */
-static void
+void
 http_client(struct MHD_Connection *c, char *lit, size_t litlen, char *host, size_t hostlen)
 {
     const union MHD_ConnectionInfo *ci;
@@ -278,238 +240,6 @@ http_client(struct MHD_Connection *c, char *lit, size_t litlen, char *host, size
     }
     snprintf(host, hostlen, "[%s]:%s", ip, port);
     snprintf(lit, litlen, "[%s%s]", strchr(ip, ':') != NULL ? "IPv6:" : "", ip);
-}
-
-/* http_strdupv - copy n strings; NULL on out of memory (nothing leaked) */
-static char **
-http_strdupv(const char *const *v, size_t n)
-{
-    char **out = calloc(n, sizeof(*out));
-
-    for (size_t i = 0; out != NULL && i < n; i++)
-        if ((out[i] = strdup(v[i])) == NULL) {
-            while (i > 0)
-                free(out[--i]);
-            free(out);
-            out = NULL;
-        }
-    return out;
-}
-
-/* http_build_sub - one spool submission for m, or NULL when out of memory */
-static struct spool_submission *
-http_build_sub(const struct inject_msg *m, const char *lit, const char *host, struct http_item *it)
-{
-    struct spool_submission *sub = calloc(1, sizeof(*sub));
-    char *hdr;
-
-    if (sub == NULL)
-        return NULL;
-    spool_new_id(http_spool, sub->id);
-    memcpy(it->id, sub->id, SPOOL_ID_SIZE);
-    sub->sender = strdup(m->sender);
-    sub->rcpts = http_strdupv(m->rcpts, m->nrcpt);
-    if (sub->rcpts != NULL)
-        sub->nrcpt = m->nrcpt;
-    hdr = api_received_header(http_cfg, NULL, lit, "HTTP", sub->id,
-                              m->nrcpt == 1 ? m->rcpts[0] : NULL);
-    if (hdr != NULL)
-        sub->body = api_normalize_body(hdr, m->content, m->content_len, &sub->body_len);
-    free(hdr);
-    sub->proto = strdup("http");
-    sub->host = strdup(host);
-    sub->done = http_commit_done;
-    sub->arg = it;
-    if (sub->sender == NULL || sub->rcpts == NULL || sub->body == NULL || sub->proto == NULL ||
-        sub->host == NULL) {
-        spool_submission_free(sub);
-        return NULL;
-    }
-    return sub;
-}
-
-/* http_inject_answer - the response once every message has an answer */
-static enum MHD_Result
-http_inject_answer(struct MHD_Connection *c, const struct inject_batch *b, struct http_wait *w,
-                   int timed_out, const char *host, json_t *rejected)
-{
-    json_t *ids = json_array();
-    int bad = 0;
-    size_t accepted = 0;
-    char msg[128];
-
-    for (size_t i = 0; i < b->n; i++) {
-        if (w->item[i].status != 0) {
-            if (bad == 0)
-                bad = w->item[i].status;
-            continue;
-        }
-        json_array_append_new(ids, json_string(w->item[i].id));
-        accepted += b->msgs[i].nrcpt;
-    }
-    if (bad == 0)
-        return http_reply_json(c, MHD_HTTP_OK,
-                               json_pack("{s:o, s:I, s:o}", "ids", ids, "accepted",
-                                         (json_int_t)accepted, "rejected", rejected));
-    json_decref(rejected);
-    if (timed_out)
-        snprintf(msg, sizeof(msg), "spool commit timed out after %d s", HTTP_COMMIT_WAIT_S);
-    else
-        snprintf(msg, sizeof(msg), "spool commit failed: %s", strerror(bad < 0 ? -bad : EIO));
-    log_warn("HTTP inject from %s: %s", host, msg);
-    return http_reply_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                           json_pack("{s:s, s:o}", "error", msg, "ids", ids));
-}
-
-/* http_inject_submit - build every submission, submit, wait, answer */
-static enum MHD_Result
-http_inject_submit(struct MHD_Connection *c, const struct inject_batch *b, json_t *rejected)
-{
-    char lit[INET6_ADDRSTRLEN + 16], host[INET6_ADDRSTRLEN + 16];
-    struct spool_submission **subs = calloc(b->n, sizeof(*subs));
-    struct http_wait *w = http_wait_new(b->n);
-    enum MHD_Result ret;
-    size_t i;
-    int rc;
-
-    if (b->n == 0) { /* every recipient was rejected: nothing to spool */
-        free(subs);
-        if (w != NULL) {
-            pthread_mutex_lock(&w->mu);
-            http_wait_release(w);
-        }
-        return http_reply_json(c, MHD_HTTP_OK, json_pack("{s:[], s:I, s:o}", "ids", "accepted",
-                                                         (json_int_t)0, "rejected", rejected));
-    }
-    http_client(c, lit, sizeof(lit), host, sizeof(host));
-    for (i = 0; subs != NULL && w != NULL && i < b->n; i++)
-        if ((subs[i] = http_build_sub(&b->msgs[i], lit, host, &w->item[i])) == NULL)
-            break;
-    if (subs == NULL || w == NULL || i < b->n) {
-        while (subs != NULL && i > 0)
-            spool_submission_free(subs[--i]);
-        free(subs);
-        if (w != NULL) {
-            pthread_mutex_lock(&w->mu);
-            http_wait_release(w);
-        }
-        json_decref(rejected);
-        return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
-    }
-    w->pending = b->n;
-    w->refs += b->n;
-    for (i = 0; i < b->n; i++)
-        spool_submit(http_spool, subs[i]);
-    free(subs);
-    rc = http_wait_all(w);
-    ret = http_inject_answer(c, b, w, rc < 0, host, rejected);
-    http_wait_release(w);
-    return ret;
-}
-
-/* http_inject - validate the received body and spool it */
-static enum MHD_Result
-http_inject(struct MHD_Connection *c, struct http_req *rq)
-{
-    struct inject_batch b;
-    struct inject_error e;
-    enum MHD_Result ret;
-    json_t *rejected;
-
-    if (rq->too_big) {
-        metrics_inc(MC_REJECTED);
-        return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
-    }
-    if (inject_json_parse(rq->buf != NULL ? rq->buf : "", rq->len, http_cfg->message_size_limit, &b,
-                          &e) < 0) {
-        metrics_inc(MC_REJECTED);
-        return http_error(c, (unsigned)e.status, e.error, e.field);
-    }
-    free(rq->buf); /* the JSON tree holds its own copy; keep the peak down */
-    rq->buf = NULL;
-    rq->len = rq->cap = 0;
-    /* counted before the check, so api_http_stop either waits for this
-     * request or this request sees it stopping and submits nothing */
-    rq->counted = 1;
-    atomic_fetch_add(&http_injects, 1);
-    if (atomic_load(&http_stopping)) {
-        inject_batch_free(&b);
-        return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-    }
-    rejected = json_array();
-    inject_json_screen(&b, http_cfg->allow_domain_literals, rejected);
-    ret = http_inject_submit(c, &b, rejected);
-    inject_batch_free(&b);
-    return ret;
-}
-
-/* http_body_limit - the largest inject request body accepted */
-static size_t
-http_body_limit(void)
-{
-    unsigned long long lim = http_cfg->message_size_limit;
-
-    if (lim == 0 || lim > HTTP_BODY_MAX / 2)
-        return HTTP_BODY_MAX;
-    lim = lim * 2 + (1u << 20);
-    return lim > HTTP_BODY_MAX ? HTTP_BODY_MAX : (size_t)lim;
-}
-
-/* http_req_append - add a piece of the body, or note that it is too big */
-static int
-http_req_append(struct http_req *rq, const char *data, size_t n)
-{
-    if (rq->too_big || n > rq->limit - rq->len) {
-        rq->too_big = 1;
-        rq->discarded += n;
-        return rq->discarded > HTTP_DISCARD_MAX ? -1 : 0;
-    }
-    if (rq->len + n > rq->cap) {
-        size_t cap = rq->cap ? rq->cap : 65536;
-        while (cap < rq->len + n)
-            cap *= 2;
-        if (cap > rq->limit)
-            cap = rq->limit;
-        char *p = realloc(rq->buf, cap);
-        if (p == NULL)
-            return -1;
-        rq->buf = p;
-        rq->cap = cap;
-    }
-    memcpy(rq->buf + rq->len, data, n);
-    rq->len += n;
-    return 0;
-}
-
-/* http_inject_step - the POST state machine: start, body pieces, end */
-static enum MHD_Result
-http_inject_step(struct MHD_Connection *c, const char *method, const char *data, size_t *size,
-                 void **con_cls)
-{
-    struct http_req *rq = *con_cls;
-    const char *cl;
-
-    if (rq == NULL) {
-        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-            return http_not_allowed(c, "POST");
-        rq = calloc(1, sizeof(*rq));
-        if (rq == NULL)
-            return MHD_NO;
-        rq->limit = http_body_limit();
-        *con_cls = rq;
-        cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl != NULL && strtoull(cl, NULL, 10) > rq->limit) {
-            metrics_inc(MC_REJECTED);
-            return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
-        }
-        return MHD_YES;
-    }
-    if (*size > 0) {
-        int rc = http_req_append(rq, data, *size);
-        *size = 0;
-        return rc < 0 ? MHD_NO : MHD_YES;
-    }
-    return http_inject(c, rq);
 }
 
 /* http_metrics - GET /metrics */
@@ -581,9 +311,11 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url, const char *m
         enum MHD_Result (*fn)(struct MHD_Connection *);
     } gets[] = {
         {"/metrics", http_metrics}, {"/api/v1/stats", http_stats}, {"/api/v1/queue", http_queue}};
+    const char *bad;
 
     (void)cls;
-    (void)version;
+    if (*con_cls == NULL && (bad = http_bad_framing(c, version)) != NULL)
+        return http_refuse_framing(c, bad);
     if (strcmp(url, "/api/v1/inject") == 0)
         return http_inject_step(c, method, data, size, con_cls);
     for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
@@ -603,22 +335,16 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url, const char *m
     return http_error(c, MHD_HTTP_NOT_FOUND, "no such resource", NULL);
 }
 
-/* http_completed - free a request's body buffer */
+/* http_completed - libmicrohttpd's request-over notice: release the state */
 static void
 http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                enum MHD_RequestTerminationCode toe)
 {
-    struct http_req *rq = *con_cls;
-
     (void)cls;
     (void)c;
     (void)toe;
-    if (rq != NULL && rq != (void *)&http_marker) {
-        if (rq->counted)
-            atomic_fetch_sub(&http_injects, 1);
-        free(rq->buf);
-        free(rq);
-    }
+    if (*con_cls != NULL && *con_cls != (void *)&http_marker)
+        http_inject_done(*con_cls);
     *con_cls = NULL;
 }
 
@@ -652,7 +378,7 @@ http_listen_socket(const struct net_addr *a, char *err, size_t errlen)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 128) < 0) {
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 1024) < 0) {
         snprintf(err, errlen, "HTTP listener %s: %s", a->text, strerror(errno));
         close(fd);
         return -1;
@@ -660,12 +386,12 @@ http_listen_socket(const struct net_addr *a, char *err, size_t errlen)
     return fd;
 }
 
-/* http_start_one - a libmicrohttpd daemon on one address */
+/* http_start_one - a libmicrohttpd daemon on one address: epoll event loop
+ * on HTTP_POLL_THREADS threads, suspend/resume for inject requests */
 static struct MHD_Daemon *
-http_start_one(const struct net_addr *a, char *err, size_t errlen)
+http_start_one(const struct cfg *cfg, const struct net_addr *a, char *err, size_t errlen)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct MHD_Daemon *d;
     int fd = http_listen_socket(a, err, errlen);
 
@@ -676,9 +402,12 @@ http_start_one(const struct net_addr *a, char *err, size_t errlen)
     /* the logger must come first to catch messages about the other options */
     d = MHD_start_daemon(flags, 0, NULL, NULL, http_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER,
                          http_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
-                         MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
+                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_POLL_THREADS,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_accept_max,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                         (unsigned)cfg->http_accept_max_per_host, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)cfg->http_connection_timeout_s, MHD_OPTION_STRICT_FOR_CLIENT,
+                         (int)0, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
     if (d == NULL) {
         snprintf(err, errlen, "HTTP listener %s: cannot start the HTTP server", a->text);
         close(fd);
@@ -704,7 +433,7 @@ api_http_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
         return -1;
     }
     for (size_t i = 0; i < cfg->n_http_listen; i++) {
-        http_daemons[i] = http_start_one(&cfg->http_listen[i], err, errlen);
+        http_daemons[i] = http_start_one(cfg, &cfg->http_listen[i], err, errlen);
         if (http_daemons[i] == NULL) {
             api_http_stop();
             return -1;
@@ -735,9 +464,14 @@ api_http_stop(void)
         fd[i] = MHD_quiesce_daemon(http_daemons[i]);
     for (int t = 0; t < HTTP_STOP_GRACE_S * 100 && atomic_load(&http_injects) > 0; t++)
         nanosleep(&tick, NULL);
-    if (atomic_load(&http_injects) > 0)
-        log_warn("HTTP API: stopping with %d inject request(s) unanswered",
+    if (atomic_load(&http_injects) > 0) {
+        log_warn("HTTP API: stopping with %d inject request(s) unanswered by the spool",
                  atomic_load(&http_injects));
+        /* libmicrohttpd must not be stopped with a connection suspended */
+        http_inject_resume_all();
+        for (int t = 0; t < 200 && atomic_load(&http_injects) > 0; t++)
+            nanosleep(&tick, NULL);
+    }
     for (size_t i = 0; i < http_ndaemons; i++) {
         MHD_stop_daemon(http_daemons[i]);
         if (fd[i] != MHD_INVALID_SOCKET)

@@ -333,6 +333,166 @@ inject_messages(json_t *root, uint64_t limit, struct inject_batch *b, struct inj
     return 0;
 }
 
+/* One open array or object seen by the pre-scan. */
+struct scan_level {
+    char kind;       /* '[' or '{' */
+    size_t n;        /* elements of an array so far */
+    const char *key; /* in an object: the last key (raw bytes of the body) */
+    size_t keylen;
+};
+
+/* The pre-scan's state: the open containers and what has been counted. */
+struct scan {
+    struct scan_level lv[INJECT_MAX_DEPTH];
+    int depth;
+    size_t values;
+    int want_key; /* directly in an object, where a string is a key */
+};
+
+/* scan_path - the field path of the innermost container, "messages[3].recipients" */
+static void
+scan_path(const struct scan *sc, char *out, size_t outlen)
+{
+    size_t off = 0;
+
+    out[0] = '\0';
+    for (int k = 0; k + 1 < sc->depth && off < outlen; k++) {
+        const struct scan_level *l = &sc->lv[k];
+        int w = l->kind == '['
+                    ? snprintf(out + off, outlen - off, "[%zu]", l->n - 1)
+                    : snprintf(out + off, outlen - off, "%s%.*s", off ? "." : "",
+                               (int)(l->keylen > 64 ? 64 : l->keylen), l->key ? l->key : "");
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+/* scan_array_full - the 413 for an array over INJECT_MAX_ARRAY */
+static int
+scan_array_full(const struct scan *sc, struct inject_error *err)
+{
+    char path[sizeof(err->field)];
+    const char *what = "elements in one array";
+    const char *leaf;
+
+    scan_path(sc, path, sizeof(path));
+    leaf = strrchr(path, '.') != NULL ? strrchr(path, '.') + 1 : path;
+    if (strcmp(leaf, "messages") == 0 || strcmp(leaf, "recipients") == 0)
+        what = leaf;
+    return inject_fail(err, 413, path, "", "more than %d %s", INJECT_MAX_ARRAY, what);
+}
+
+/* scan_value - count one value (or key) starting in the current container */
+static int
+scan_value(struct scan *sc, struct inject_error *err)
+{
+    struct scan_level *top = sc->depth > 0 ? &sc->lv[sc->depth - 1] : NULL;
+
+    if (++sc->values > INJECT_MAX_VALUES)
+        return inject_fail(err, 413, "", "", "more than %d JSON values in one request",
+                           INJECT_MAX_VALUES);
+    if (top != NULL && top->kind == '[' && ++top->n > INJECT_MAX_ARRAY)
+        return scan_array_full(sc, err);
+    return 0;
+}
+
+/* scan_string - skip the string opening at body[i]; the index of its closing
+ * quote (len when unterminated) */
+static size_t
+scan_string(const char *body, size_t len, size_t i)
+{
+    for (i++; i < len && body[i] != '"'; i++)
+        if (body[i] == '\\')
+            i++;
+    return i < len ? i : len;
+}
+
+/* scan_open - '[' or '{': a value of its parent, then a new level */
+static int
+scan_open(struct scan *sc, char c, struct inject_error *err)
+{
+    if (scan_value(sc, err) < 0)
+        return -1;
+    if (sc->depth == INJECT_MAX_DEPTH)
+        return inject_fail(err, 400, "", "", "JSON nested deeper than %d levels", INJECT_MAX_DEPTH);
+    sc->lv[sc->depth++] = (struct scan_level){.kind = c};
+    sc->want_key = c == '{';
+    return 0;
+}
+
+/* scan_token - one structural byte or the first byte of a scalar */
+static int
+scan_token(struct scan *sc, char c, int *in_scalar, struct inject_error *err)
+{
+    int was = *in_scalar;
+
+    *in_scalar = 0;
+    switch (c) {
+    case '[':
+    case '{':
+        return scan_open(sc, c, err);
+    case ']':
+    case '}':
+        sc->depth -= sc->depth > 0;
+        sc->want_key = 0;
+        return 0;
+    case ',':
+        sc->want_key = sc->depth > 0 && sc->lv[sc->depth - 1].kind == '{';
+        return 0;
+    case ':':
+    case ' ':
+    case '\t':
+    case '\r':
+    case '\n':
+        return 0;
+    default:
+        *in_scalar = 1;
+        return was ? 0 : scan_value(sc, err);
+    }
+}
+
+/* inject_prescan - enforce the INJECT_MAX_ARRAY / _VALUES / _DEPTH bounds on
+ * the raw text in one pass and constant memory; malformed JSON is left to
+ * the parser. 0, or -1 with err filled. */
+static int
+inject_prescan(const char *body, size_t len, struct inject_error *err)
+{
+    struct scan sc = {.depth = 0};
+    int in_scalar = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] != '"') {
+            if (scan_token(&sc, body[i], &in_scalar, err) < 0)
+                return -1;
+            continue;
+        }
+        size_t end = scan_string(body, len, i);
+        in_scalar = 0;
+        if (scan_value(&sc, err) < 0)
+            return -1;
+        if (sc.want_key && sc.depth > 0) {
+            sc.lv[sc.depth - 1].key = body + i + 1;
+            sc.lv[sc.depth - 1].keylen = end - i - 1;
+            sc.want_key = 0;
+        }
+        i = end;
+    }
+    return 0;
+}
+
+/* inject_syntax_error - the 400 for text jansson could not parse */
+static int
+inject_syntax_error(const json_error_t *jerr, struct inject_error *err)
+{
+    if (json_error_code(jerr) == json_error_invalid_utf8)
+        return inject_fail(err, 400, "", "",
+                           "invalid UTF-8 in the JSON text at line %d column %d: %s", jerr->line,
+                           jerr->column, jerr->text);
+    return inject_fail(err, 400, "", "", "invalid JSON at line %d column %d: %s", jerr->line,
+                       jerr->column, jerr->text);
+}
+
 /* inject_json_parse - parse and validate an inject request body */
 int
 inject_json_parse(const char *body, size_t len, uint64_t size_limit, struct inject_batch *out,
@@ -343,10 +503,11 @@ inject_json_parse(const char *body, size_t len, uint64_t size_limit, struct inje
 
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
+    if (inject_prescan(body, len, err) < 0)
+        return -1;
     out->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (out->root == NULL)
-        return inject_fail(err, 400, "", "", "invalid JSON at line %d column %d: %s", jerr.line,
-                           jerr.column, jerr.text);
+        return inject_syntax_error(&jerr, err);
     if (!json_is_object(out->root)) {
         rc = inject_fail(err, 400, "", "", "the request must be a JSON object");
     } else if (json_object_get(out->root, "messages") != NULL) {

@@ -15,7 +15,8 @@
  * Validation is all-or-nothing: the first problem found ends it, with the
  * HTTP status to answer (400 bad input, 413 too large), a message, and the
  * path of the offending field in the form "messages[3].recipients[1]"
- * (single form: "recipients[1]"; empty for a JSON syntax error). Unknown
+ * (single form: "recipients[1]"; empty for a JSON syntax error, which
+ * names invalid UTF-8 as such). Unknown
  * fields are errors too, so a misspelt "recipient" is not silently dropped.
  *
  * The parsed batch keeps a reference to the JSON tree; its strings point into
@@ -30,8 +31,17 @@
 
 #define INJECT_MAX_MESSAGES 10000 /* messages in one request */
 #define INJECT_MAX_RCPTS 10000    /* recipients of one message */
-#define INJECT_ENVID_MAX 100      /* RFC 3461 §4.4 */
-#define INJECT_ORCPT_MAX 500      /* RFC 3461 §4.2 */
+/* Bounds checked on the raw text before any JSON tree is built, so a body
+ * cannot make the tree cost many times its own size: any array longer than
+ * the larger of the two limits above (413, naming the array), more than
+ * INJECT_MAX_VALUES values in all, keys included (413), nesting deeper than
+ * INJECT_MAX_DEPTH (400; a valid request nests 5 deep). */
+#define INJECT_MAX_ARRAY                                                                           \
+    (INJECT_MAX_MESSAGES > INJECT_MAX_RCPTS ? INJECT_MAX_MESSAGES : INJECT_MAX_RCPTS)
+#define INJECT_MAX_VALUES 1000000
+#define INJECT_MAX_DEPTH 32
+#define INJECT_ENVID_MAX 100 /* RFC 3461 §4.4 */
+#define INJECT_ORCPT_MAX 500 /* RFC 3461 §4.2 */
 
 /* DSN NOTIFY bits (RFC 3461 §4.1); 0 = not given */
 #define INJECT_NOTIFY_NEVER 0x1u

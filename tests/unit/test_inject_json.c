@@ -448,6 +448,106 @@ test_screen_literals(void **state)
     json_decref(rej);
 }
 
+/* big_text - a malloc'd text: head, then n copies of item (the last
+ * without its final byte when trim), then tail */
+static char *
+big_text(const char *head, const char *item, size_t n, int trim, const char *tail)
+{
+    size_t hl = strlen(head), il = strlen(item), tl = strlen(tail);
+    char *t = malloc(hl + il * n + tl + 1), *p = t;
+
+    assert_non_null(t);
+    memcpy(p, head, hl);
+    p += hl;
+    for (size_t i = 0; i < n; i++, p += il)
+        memcpy(p, item, il);
+    if (trim && n > 0)
+        p--;
+    memcpy(p, tail, tl + 1);
+    return t;
+}
+
+/* test_prescan_array_cap - an array over INJECT_MAX_ARRAY is refused before
+ * parsing, naming the array; at the cap it is left to the validator */
+static void
+test_prescan_array_cap(void **state)
+{
+    char *t;
+
+    (void)state;
+    t = big_text("{\"envelope_sender\": \"\", \"content\": \"x\", \"recipients\": [", "0,",
+                 INJECT_MAX_ARRAY + 1, 1, "]}");
+    expect_error(t, 0, 413, "recipients");
+    free(t);
+    t = big_text("{\"messages\": [{\"content\": \"[\\\"]\"}, {\"recipients\": [", "0,",
+                 INJECT_MAX_ARRAY + 1, 1, "]}]}");
+    expect_error(t, 0, 413, "messages[1].recipients");
+    free(t);
+    /* at the cap the usual validation names the first bad recipient */
+    t = big_text("{\"envelope_sender\": \"\", \"content\": \"x\", \"recipients\": [", "0,",
+                 INJECT_MAX_ARRAY, 1, "]}");
+    expect_error(t, 0, 400, "recipients[0]");
+    free(t);
+}
+
+/* test_prescan_value_cap - more than INJECT_MAX_VALUES values in all */
+static void
+test_prescan_value_cap(void **state)
+{
+    char *t;
+
+    (void)state;
+    /* 5000 arrays of 201 values: no array too long, too many values in all */
+    t = big_text("{\"messages\": [",
+                 "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+                 "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+                 "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+                 "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+                 "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+                 "true],",
+                 5000, 1, "]}");
+    expect_error(t, 0, 413, "");
+    free(t);
+}
+
+/* test_prescan_depth - nesting over INJECT_MAX_DEPTH is a 400, however deep;
+ * brackets inside strings do not count */
+static void
+test_prescan_depth(void **state)
+{
+    char *t;
+    struct inject_batch b;
+
+    (void)state;
+    t = big_text("", "[", INJECT_MAX_DEPTH + 1, 0, "");
+    expect_error(t, 0, 400, "");
+    free(t);
+    t = big_text("", "{\"a\":", 100000, 0, "1");
+    expect_error(t, 0, 400, "");
+    free(t);
+    t = big_text("{\"envelope_sender\": \"\", \"recipients\": [\"b@example.net\"], \"content\": \"",
+                 "[{\\\"", 1000, 0, "\"}");
+    parse_ok(t, 0, &b);
+    assert_int_equal(b.msgs[0].content_len, 3000);
+    inject_batch_free(&b);
+    free(t);
+}
+
+/* test_invalid_utf8 - the error says the text is not UTF-8 */
+static void
+test_invalid_utf8(void **state)
+{
+    const char *text = "{\"envelope_sender\": \"\", \"recipients\": [\"b@example.net\"], "
+                       "\"content\": \"caf\xe9\"}";
+    struct inject_batch b;
+    struct inject_error e;
+
+    (void)state;
+    expect_error(text, 0, 400, "");
+    assert_int_equal(inject_json_parse(text, strlen(text), 0, &b, &e), -1);
+    assert_non_null(strstr(e.error, "UTF-8"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -470,6 +570,10 @@ main(int argc, char **argv)
         cmocka_unit_test(test_dsn_invalid),
         cmocka_unit_test(test_envid_too_long),
         cmocka_unit_test(test_screen_literals),
+        cmocka_unit_test(test_prescan_array_cap),
+        cmocka_unit_test(test_prescan_value_cap),
+        cmocka_unit_test(test_prescan_depth),
+        cmocka_unit_test(test_invalid_utf8),
     };
     // clang-format on
     if (argc > 1)

@@ -1,0 +1,464 @@
+/*
+ * http_inject.c - POST /api/v1/inject: receive the body, validate it
+ *                 (inject_json.c), spool every message, and answer once the
+ *                 spool has reported on each: 200 {"ids","accepted",
+ *                 "rejected"}; 400/413 {"error","field"}; 503 when the spool
+ *                 fails (the ids that did commit are listed).
+ *
+ * Threads: the access handler runs on one of libmicrohttpd's polling
+ * threads, which serve many connections each, so it never waits. Once the
+ * messages are handed to the spool the connection is suspended
+ * (MHD_suspend_connection) and the thread goes on with other connections.
+ * The spool's done callback runs on the writer thread: it logs the arrival,
+ * records the status and, for the last message of the request, resumes the
+ * connection; libmicrohttpd then calls the access handler again on the
+ * polling thread, which sends the answer. The connection is suspended
+ * before the first submission, so the resume always comes after it.
+ *
+ * Ownership: struct http_wait is shared by the request and its pending
+ * callbacks (refs, under mu) and freed by whoever lets go of it last. Its
+ * conn is the connection to resume; http_inject_done clears it under mu
+ * when libmicrohttpd reports the request over, so no callback touches a
+ * connection that is gone (MHD_resume_connection is called with mu held).
+ * The spool calls every done callback exactly once (spool.h), so a
+ * suspended request always gets its answer.
+ *
+ * The request body is limited to twice message_size_limit plus 1 MiB (JSON
+ * escaping can double a message), at most HTTP_BODY_MAX; a larger
+ * Content-Length is refused with 413 before the body is read.
+ *
+ * Diagnostics: one "<=" main-log line per committed message, written
+ * before the 200; spool failures at warning level.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/http_int.h"
+#include "api/inject_json.h"
+#include "base/log.h"
+#include "base/metrics.h"
+
+#define HTTP_BODY_MAX (256ull << 20)  /* request body, whatever the size limit */
+#define HTTP_DISCARD_MAX (1ull << 30) /* an over-long chunked body is cut off here */
+#define HTTP_HOST_MAX (INET6_ADDRSTRLEN + 16)
+
+/* One message of an inject request waiting for the spool. */
+struct http_item {
+    struct http_wait *w;
+    int status;   /* 1 = no answer yet, 0 = durable, else -errno */
+    size_t nrcpt; /* recipients, for "accepted" */
+    char id[SPOOL_ID_SIZE];
+};
+
+/* An inject request waiting for its messages' done callbacks. */
+struct http_wait {
+    struct http_wait *prev, *next; /* http_suspended, under http_susp_mu */
+    pthread_mutex_t mu;
+    size_t pending;              /* callbacks still due */
+    size_t refs;                 /* callbacks still due + the request itself */
+    struct MHD_Connection *conn; /* suspended; NULL once the request is over */
+    size_t n;
+    struct http_item item[];
+};
+
+/* Body and state of a POST being received (MHD's con_cls). */
+struct http_req {
+    char *buf;
+    size_t len, cap, limit;
+    unsigned long long discarded; /* bytes dropped once over the limit */
+    int too_big;
+    int counted;         /* in http_injects */
+    struct http_wait *w; /* set once the messages are with the spool */
+    json_t *rejected;    /* recipients refused before spooling, with reasons */
+    char host[HTTP_HOST_MAX];
+};
+
+/* Suspended inject requests, so that api_http_stop can resume any the
+ * spool has not answered in time (libmicrohttpd must not be stopped with a
+ * connection suspended). Lock order: http_susp_mu, then a wait's mu. */
+static pthread_mutex_t http_susp_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct http_wait *http_suspended;
+
+/* http_wait_release - drop one reference (mu held); frees on the last */
+static void
+http_wait_release(struct http_wait *w)
+{
+    int last = --w->refs == 0;
+
+    pthread_mutex_unlock(&w->mu);
+    if (last) {
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+    }
+}
+
+/* http_wait_new - a waiter for n messages, or NULL */
+static struct http_wait *
+http_wait_new(size_t n)
+{
+    struct http_wait *w = calloc(1, sizeof(*w) + n * sizeof(w->item[0]));
+
+    if (w == NULL)
+        return NULL;
+    pthread_mutex_init(&w->mu, NULL);
+    w->n = n;
+    w->refs = 1;
+    for (size_t i = 0; i < n; i++) {
+        w->item[i].w = w;
+        w->item[i].status = 1;
+    }
+    return w;
+}
+
+/* http_log_arrival - the "<=" line and counters for one committed message;
+ * written from the done callback, so it precedes any delivery record */
+static void
+http_log_arrival(const struct spool_submission *sub)
+{
+    char rcpts[LOG_LINE_MAX / 2];
+    size_t off = 0;
+
+    rcpts[0] = '\0';
+    for (size_t i = 0; i < sub->nrcpt && off < sizeof(rcpts); i++) {
+        int k = snprintf(rcpts + off, sizeof(rcpts) - off, " %s", sub->rcpts[i]);
+        if (k < 0)
+            break;
+        off += (size_t)k;
+    }
+    log_info("%s <= %s H=%s P=http S=%zu for%s", sub->id, *sub->sender ? sub->sender : "<>",
+             sub->host, sub->body_len, rcpts);
+    metrics_inc(MC_RECEIVED);
+    metrics_inc(MC_RECEIVED_HTTP);
+}
+
+/* http_commit_done - spool done callback (writer thread): log, record, and
+ * resume the connection on the request's last message */
+static void
+http_commit_done(struct spool_submission *sub, int status, void *arg)
+{
+    struct http_item *it = arg;
+    struct http_wait *w = it->w;
+
+    if (status == 0)
+        http_log_arrival(sub);
+    pthread_mutex_lock(&w->mu);
+    it->status = status;
+    if (--w->pending == 0 && w->conn != NULL)
+        MHD_resume_connection(w->conn);
+    http_wait_release(w);
+}
+
+/* http_strdupv - copy n strings; NULL on out of memory (nothing leaked) */
+static char **
+http_strdupv(const char *const *v, size_t n)
+{
+    char **out = calloc(n, sizeof(*out));
+
+    for (size_t i = 0; out != NULL && i < n; i++)
+        if ((out[i] = strdup(v[i])) == NULL) {
+            while (i > 0)
+                free(out[--i]);
+            free(out);
+            out = NULL;
+        }
+    return out;
+}
+
+/* http_build_sub - one spool submission for m, or NULL when out of memory */
+static struct spool_submission *
+http_build_sub(const struct inject_msg *m, const char *lit, const char *host, struct http_item *it)
+{
+    struct spool_submission *sub = calloc(1, sizeof(*sub));
+    char *hdr;
+
+    if (sub == NULL)
+        return NULL;
+    spool_new_id(http_spool, sub->id);
+    memcpy(it->id, sub->id, SPOOL_ID_SIZE);
+    it->nrcpt = m->nrcpt;
+    sub->sender = strdup(m->sender);
+    sub->rcpts = http_strdupv(m->rcpts, m->nrcpt);
+    if (sub->rcpts != NULL)
+        sub->nrcpt = m->nrcpt;
+    hdr = api_received_header(http_cfg, NULL, lit, "HTTP", sub->id,
+                              m->nrcpt == 1 ? m->rcpts[0] : NULL);
+    if (hdr != NULL)
+        sub->body = api_normalize_body(hdr, m->content, m->content_len, &sub->body_len);
+    free(hdr);
+    sub->proto = strdup("http");
+    sub->host = strdup(host);
+    sub->done = http_commit_done;
+    sub->arg = it;
+    if (sub->sender == NULL || sub->rcpts == NULL || sub->body == NULL || sub->proto == NULL ||
+        sub->host == NULL) {
+        spool_submission_free(sub);
+        return NULL;
+    }
+    return sub;
+}
+
+/* http_inject_answer - the answer's status and body from the items'
+ * outcomes (w->mu held); *bad is the first failure, 0 when none */
+static json_t *
+http_inject_answer(const struct http_wait *w, json_t *rejected, int *bad)
+{
+    json_t *ids = json_array();
+    size_t accepted = 0;
+    char msg[128];
+
+    *bad = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->item[i].status != 0) {
+            if (*bad == 0)
+                *bad = w->item[i].status;
+            continue;
+        }
+        json_array_append_new(ids, json_string(w->item[i].id));
+        accepted += w->item[i].nrcpt;
+    }
+    if (*bad == 0)
+        return json_pack("{s:o, s:I, s:O}", "ids", ids, "accepted", (json_int_t)accepted,
+                         "rejected", rejected);
+    if (*bad == 1)
+        snprintf(msg, sizeof(msg), "stopped before the spool answered");
+    else
+        snprintf(msg, sizeof(msg), "spool commit failed: %s", strerror(*bad < 0 ? -*bad : EIO));
+    return json_pack("{s:s, s:o}", "error", msg, "ids", ids);
+}
+
+/* http_inject_resumed - called again after the resume: send the answer */
+static enum MHD_Result
+http_inject_resumed(struct MHD_Connection *c, struct http_req *rq)
+{
+    json_t *j;
+    int bad;
+
+    /* under mu: every status written by a callback is seen, and none is
+     * written meanwhile (a forced resume at stop may come with some due) */
+    pthread_mutex_lock(&rq->w->mu);
+    j = http_inject_answer(rq->w, rq->rejected, &bad);
+    pthread_mutex_unlock(&rq->w->mu);
+    if (bad == 0)
+        return http_reply_json(c, MHD_HTTP_OK, j);
+    log_warn("HTTP inject from %s: %s", rq->host, json_string_value(json_object_get(j, "error")));
+    return http_reply_json(c, MHD_HTTP_SERVICE_UNAVAILABLE, j);
+}
+
+/* http_submit_all - suspend c, then hand every submission to the spool */
+static void
+http_submit_all(struct MHD_Connection *c, struct http_wait *w, struct spool_submission **subs)
+{
+    w->pending = w->n;
+    w->refs += w->n;
+    w->conn = c;
+    pthread_mutex_lock(&http_susp_mu);
+    w->next = http_suspended;
+    if (http_suspended != NULL)
+        http_suspended->prev = w;
+    http_suspended = w;
+    MHD_suspend_connection(c);
+    pthread_mutex_unlock(&http_susp_mu);
+    for (size_t i = 0; i < w->n; i++)
+        spool_submit(http_spool, subs[i]);
+}
+
+/* http_inject_submit - build every submission, suspend, submit */
+static enum MHD_Result
+http_inject_submit(struct MHD_Connection *c, struct http_req *rq, const struct inject_batch *b)
+{
+    char lit[HTTP_HOST_MAX];
+    struct spool_submission **subs = calloc(b->n, sizeof(*subs));
+    struct http_wait *w = http_wait_new(b->n);
+    size_t i;
+
+    http_client(c, lit, sizeof(lit), rq->host, sizeof(rq->host));
+    for (i = 0; subs != NULL && w != NULL && i < b->n; i++)
+        if ((subs[i] = http_build_sub(&b->msgs[i], lit, rq->host, &w->item[i])) == NULL)
+            break;
+    if (subs == NULL || w == NULL || i < b->n) {
+        while (subs != NULL && i > 0)
+            spool_submission_free(subs[--i]);
+        free(subs);
+        if (w != NULL) {
+            pthread_mutex_lock(&w->mu);
+            http_wait_release(w);
+        }
+        return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
+    }
+    rq->w = w; /* the request's reference */
+    http_submit_all(c, w, subs);
+    free(subs);
+    return MHD_YES;
+}
+
+/* http_inject - the body is complete: validate it and spool it; or, once
+ * resumed, answer */
+static enum MHD_Result
+http_inject(struct MHD_Connection *c, struct http_req *rq)
+{
+    struct inject_batch b;
+    struct inject_error e;
+    enum MHD_Result ret;
+
+    if (rq->w != NULL)
+        return http_inject_resumed(c, rq);
+    if (rq->too_big) {
+        metrics_inc(MC_REJECTED);
+        return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
+    }
+    if (inject_json_parse(rq->buf != NULL ? rq->buf : "", rq->len, http_cfg->message_size_limit, &b,
+                          &e) < 0) {
+        metrics_inc(MC_REJECTED);
+        return http_error(c, (unsigned)e.status, e.error, e.field);
+    }
+    free(rq->buf); /* the JSON tree holds its own copy; keep the peak down */
+    rq->buf = NULL;
+    rq->len = rq->cap = 0;
+    /* counted before the check, so api_http_stop either waits for this
+     * request or this request sees it stopping and submits nothing */
+    rq->counted = 1;
+    atomic_fetch_add(&http_injects, 1);
+    if (atomic_load(&http_stopping)) {
+        inject_batch_free(&b);
+        return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+    }
+    rq->rejected = json_array();
+    inject_json_screen(&b, http_cfg->allow_domain_literals, rq->rejected);
+    if (b.n == 0) { /* every recipient was refused: nothing to spool */
+        inject_batch_free(&b);
+        return http_reply_json(c, MHD_HTTP_OK, json_pack("{s:[], s:I, s:O}", "ids", "accepted",
+                                                         (json_int_t)0, "rejected", rq->rejected));
+    }
+    ret = http_inject_submit(c, rq, &b);
+    inject_batch_free(&b); /* the submissions hold copies */
+    return ret;
+}
+
+/* http_body_limit - the largest inject request body accepted */
+static size_t
+http_body_limit(void)
+{
+    unsigned long long lim = http_cfg->message_size_limit;
+
+    if (lim == 0 || lim > HTTP_BODY_MAX / 2)
+        return HTTP_BODY_MAX;
+    lim = lim * 2 + (1u << 20);
+    return lim > HTTP_BODY_MAX ? HTTP_BODY_MAX : (size_t)lim;
+}
+
+/* http_req_append - add a piece of the body, or note that it is too big */
+static int
+http_req_append(struct http_req *rq, const char *data, size_t n)
+{
+    if (rq->too_big || n > rq->limit - rq->len) {
+        rq->too_big = 1;
+        rq->discarded += n;
+        return rq->discarded > HTTP_DISCARD_MAX ? -1 : 0;
+    }
+    if (rq->len + n > rq->cap) {
+        size_t cap = rq->cap ? rq->cap : 65536;
+        while (cap < rq->len + n)
+            cap *= 2;
+        if (cap > rq->limit)
+            cap = rq->limit;
+        char *p = realloc(rq->buf, cap);
+        if (p == NULL)
+            return -1;
+        rq->buf = p;
+        rq->cap = cap;
+    }
+    memcpy(rq->buf + rq->len, data, n);
+    rq->len += n;
+    return 0;
+}
+
+/* http_inject_start - the first call: the request's state, or a 405 / 413 */
+static enum MHD_Result
+http_inject_start(struct MHD_Connection *c, const char *method, void **con_cls)
+{
+    struct http_req *rq;
+    const char *cl;
+
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return http_not_allowed(c, "POST");
+    rq = calloc(1, sizeof(*rq));
+    if (rq == NULL)
+        return MHD_NO;
+    rq->limit = http_body_limit();
+    *con_cls = rq;
+    cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL && strtoull(cl, NULL, 10) > rq->limit) {
+        metrics_inc(MC_REJECTED);
+        return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
+    }
+    return MHD_YES;
+}
+
+/* http_inject_step - the POST state machine: start, body pieces, end, resumed */
+enum MHD_Result
+http_inject_step(struct MHD_Connection *c, const char *method, const char *data, size_t *size,
+                 void **con_cls)
+{
+    struct http_req *rq = *con_cls;
+
+    if (rq == NULL)
+        return http_inject_start(c, method, con_cls);
+    if (*size > 0) {
+        int rc = http_req_append(rq, data, *size);
+        *size = 0;
+        return rc < 0 ? MHD_NO : MHD_YES;
+    }
+    return http_inject(c, rq);
+}
+
+/* http_inject_done - the request is over: detach it from its callbacks */
+void
+http_inject_done(void *con_cls)
+{
+    struct http_req *rq = con_cls;
+
+    if (rq->w != NULL) {
+        struct http_wait *w = rq->w;
+        pthread_mutex_lock(&http_susp_mu);
+        if (w->prev != NULL)
+            w->prev->next = w->next;
+        else
+            http_suspended = w->next;
+        if (w->next != NULL)
+            w->next->prev = w->prev;
+        pthread_mutex_lock(&w->mu);
+        w->conn = NULL;
+        http_wait_release(w);
+        pthread_mutex_unlock(&http_susp_mu);
+    }
+    if (rq->counted)
+        atomic_fetch_sub(&http_injects, 1);
+    json_decref(rq->rejected);
+    free(rq->buf);
+    free(rq);
+}
+
+/* http_inject_resume_all - resume every inject request still waiting for
+ * the spool; each is answered 503 with the ids that did commit */
+int
+http_inject_resume_all(void)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&http_susp_mu);
+    for (struct http_wait *w = http_suspended; w != NULL; w = w->next) {
+        pthread_mutex_lock(&w->mu);
+        if (w->conn != NULL && w->pending > 0) {
+            MHD_resume_connection(w->conn);
+            n++;
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
+    pthread_mutex_unlock(&http_susp_mu);
+    return n;
+}

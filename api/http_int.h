@@ -1,0 +1,57 @@
+/*
+ * http_int.h - what the two halves of the HTTP API share: api/http.c (the
+ *              daemons, routing, replies, GET resources) and
+ *              api/http_inject.c (POST /api/v1/inject). Not for other modules.
+ *
+ * Threads: everything here runs on libmicrohttpd's polling threads, except
+ * the spool's done callback in http_inject.c (writer thread). The globals
+ * are set by api_http_start/_reload/_stop on the main thread.
+ */
+#ifndef SPATE_API_HTTP_INT_H
+#define SPATE_API_HTTP_INT_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "conf/config.h"
+#include "spool/spool.h"
+
+#define HTTP_JSON "application/json"
+
+extern const struct cfg *_Atomic http_cfg; /* swapped by api_http_reload */
+extern spool *http_spool;
+extern atomic_int http_injects;  /* inject requests handed to the spool, not yet answered */
+extern atomic_int http_stopping; /* set by api_http_stop: no new submissions */
+
+/* http_reply_json - queue j (reference taken over) as a JSON response; MHD_NO
+ * when out of memory (libmicrohttpd then closes the connection) */
+enum MHD_Result http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
+
+/* http_error - queue {"error": msg, "field": field-or-null} */
+enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *msg,
+                           const char *field);
+
+/* http_not_allowed - 405 naming the methods the path accepts (Allow:) */
+enum MHD_Result http_not_allowed(struct MHD_Connection *c, const char *allow);
+
+/* http_client - the peer as an address literal ("[192.0.2.1]",
+ * "[IPv6:2001:db8::1]") for Received: and as "[ip]:port" for the log */
+void http_client(struct MHD_Connection *c, char *lit, size_t litlen, char *host, size_t hostlen);
+
+/* http_inject_step - the access handler's work for /api/v1/inject; *con_cls
+ * is the request's state, created on the first call (see http_inject.c) */
+enum MHD_Result http_inject_step(struct MHD_Connection *c, const char *method, const char *data,
+                                 size_t *size, void **con_cls);
+
+/* http_inject_done - the request is over (answered, or the connection
+ * closed): release what http_inject_step left in con_cls */
+void http_inject_done(void *con_cls);
+
+/* http_inject_resume_all - at stop, once the grace is over: resume every
+ * inject request the spool has not answered (each gets a 503 listing the
+ * ids that did commit); returns how many. Any thread. */
+int http_inject_resume_all(void);
+
+#endif
