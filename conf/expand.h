@@ -36,6 +36,20 @@
  *                 {yes} (with $value; "" when not found), {yes}{no}, or
  *                 {yes}fail / fail (not found forces failure). A lookup that
  *                 cannot be done (Redis down, missing file) defers.
+ *   ${certextract{FIELD}{CERT}...}
+ *                 a field of the certificate CERT, given in PEM (the value of
+ *                 $tls_out_peercert: certificates travel as text, so conf/
+ *                 needs nothing of tls/; expand_cert.c parses them with
+ *                 OpenSSL). FIELD: subject, issuer (RFC 2253 text), notbefore,
+ *                 notafter ("Jan  2 03:04:05 2026 GMT"), serial_number (upper-
+ *                 case hex), subj_altname ("DNS=a\nMAIL=b\nIP=c\nURI=d", one
+ *                 per line), version ("3" for v3), sig_algorithm (OpenSSL's
+ *                 long name, "ecdsa-with-SHA256"). A constant unknown FIELD is
+ *                 a syntax error, an expanded one an evaluation error, as is
+ *                 a CERT that is not a PEM certificate. Branches as for a
+ *                 lookup: nothing (the field), {yes} with $value, {yes}{no},
+ *                 fail; the "not found" side applies when CERT is "" (no
+ *                 certificate: clear text).
  *   ${acl{name}{arg}...}
  *                 parsed; evaluating it is an error until ACLs exist.
  *

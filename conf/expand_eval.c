@@ -459,6 +459,32 @@ out:
     return rc;
 }
 
+/* eval_cert - ${certextract{field}{cert}...}: with no certificate ("") the
+ * no-branch (or nothing, or forced failure with "fail") */
+static int
+eval_cert(struct ev *ev, const struct node *n, struct sbuf *out)
+{
+    char *field = NULL, *pem = NULL, *val = NULL, msg[256];
+    int rc = eval_str(ev, n->a, &field), got;
+
+    if (rc == EXP_OK)
+        rc = eval_str(ev, n->b, &pem);
+    if (rc != EXP_OK)
+        goto out;
+    got = exp__certextract(field, pem, &val, msg, sizeof msg);
+    if (got < 0) {
+        ev_err(ev, n->col, "%s", msg);
+        rc = EXP_ERROR;
+        goto out;
+    }
+    rc = eval_lookup_result(ev, n, got == 0 ? val : NULL, out);
+out:
+    free(field);
+    free(pem);
+    free(val);
+    return rc;
+}
+
 /* eval_seq - evaluate a node list, appending to out */
 static int
 eval_seq(struct ev *ev, const struct node *n, struct sbuf *out)
@@ -485,6 +511,9 @@ eval_seq(struct ev *ev, const struct node *n, struct sbuf *out)
             break;
         case N_LOOKUP:
             rc = eval_lookup(ev, n, out);
+            break;
+        case N_CERT:
+            rc = eval_cert(ev, n, out);
             break;
         case N_ACL:
             ev_err(ev, n->col, "ACLs not available");

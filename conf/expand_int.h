@@ -20,7 +20,7 @@
 #define EXP_MAX_DEPTH 64
 #define EXP_NCAPS 10
 
-enum node_kind { N_TEXT, N_VAR, N_IF, N_OP, N_LOOKUP, N_ACL };
+enum node_kind { N_TEXT, N_VAR, N_IF, N_OP, N_LOOKUP, N_ACL, N_CERT };
 enum op_kind { OP_LC, OP_UC, OP_QUOTE_REDIS };
 enum var_kind { V_NAMED, V_CAPTURE, V_VALUE };
 enum cond_kind {
@@ -63,10 +63,11 @@ struct node {
     enum op_kind op;   /* N_OP */
     struct cond *cond; /* N_IF */
     /* N_IF: a yes, b no; N_OP: a argument; N_LOOKUP: a key, b query or
-     * file, c yes, d no; N_ACL: a name */
+     * file, c yes, d no; N_ACL: a name; N_CERT (certextract): a field,
+     * b certificate, c yes, d no */
     struct node *a, *b, *c, *d;
-    int nbranch; /* N_IF, N_LOOKUP: branches written (0, 1 or 2) */
-    int fail;    /* N_IF, N_LOOKUP: "fail" written in place of the no-branch */
+    int nbranch; /* N_IF, N_LOOKUP, N_CERT: branches written (0, 1 or 2) */
+    int fail;    /* N_IF, N_LOOKUP, N_CERT: "fail" written in place of the no-branch */
     const struct lookup_type *lt;
 };
 
@@ -96,5 +97,13 @@ char *exp__sb_str(struct sbuf *b);
 /* exp__node_free / exp__cond_free - release a node list / condition tree */
 void exp__node_free(struct node *n);
 void exp__cond_free(struct cond *c);
+
+/* ---- certificates (expand_cert.c) ---- */
+
+/* exp__cert_field_known - 1 when name is a certextract field */
+int exp__cert_field_known(const char *name);
+/* exp__certextract - the field of a PEM certificate: 0 with *out malloc'd,
+ * 1 when pem is "" (no certificate), -1 with a message in err */
+int exp__certextract(const char *field, const char *pem, char **out, char *err, size_t errlen);
 
 #endif

@@ -521,6 +521,35 @@ parse_acl(struct parser *ps, const char *start)
     return n;
 }
 
+/* parse_certextract - after "${certextract": {field}{certificate} and the
+ * branches of a lookup; a constant field must be known */
+static struct node *
+parse_certextract(struct parser *ps, const char *start)
+{
+    struct node *n = new_node(ps, N_CERT, start);
+    const char *fpos;
+
+    skip_ws(ps);
+    fpos = ps->p + 1;
+    n->a = parse_arg(ps, "the certextract field");
+    if (ps->failed)
+        goto bad;
+    if (is_constant_seq(n->a) && !exp__cert_field_known(n->a ? n->a->text : "")) {
+        perr(ps, fpos, "unknown certextract field \"%s\"", n->a ? n->a->text : "");
+        goto bad;
+    }
+    n->b = parse_arg(ps, "the certificate");
+    if (ps->failed)
+        goto bad;
+    parse_branches(ps, n, "a branch of ${certextract");
+    if (ps->failed || expect_close(ps, start, "certextract") != 0)
+        goto bad;
+    return n;
+bad:
+    exp__node_free(n);
+    return NULL;
+}
+
 /* parse_op - after "${word:" */
 static struct node *
 parse_op(struct parser *ps, const char *start, const char *w, size_t wl)
@@ -612,6 +641,8 @@ parse_dollar(struct parser *ps)
         n = parse_lookup(ps, start);
     else if (word_is(w, wl, "acl"))
         n = parse_acl(ps, start);
+    else if (word_is(w, wl, "certextract"))
+        n = parse_certextract(ps, start);
     else if (*ps->p == '\0')
         perr(ps, ps->p, "missing '}' to end ${%.*s", (int)wl, w);
     else

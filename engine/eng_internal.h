@@ -90,6 +90,9 @@ struct eng_job {
     char tls_x[96];           /* X= of the session, "" in clear */
     char tls_cv[8];           /* CV= of the session, "" in clear */
     int tls_dane;             /* $tls_out_dane */
+    char *tls_peercert;       /* $tls_out_peercert: the server's certificate (PEM,
+                               * malloc'd; only with a transport event_action), or NULL */
+    char tls_verify_mode[12]; /* $verify_mode of the session, "" in clear */
     int conn_failed;          /* no host could be reached: back off the destination */
     int sess_closed;          /* the session ended with this job */
     int sess_closing;         /* the session is saying QUIT: eng_sched_conn_closed follows */

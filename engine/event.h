@@ -12,7 +12,10 @@
  *   tcp:connect        before transport  per connection
  *   tcp:close          after  transport  per connection
  *   tls:cert           before both       per certificate in the verification chain,
- *                                        $event_data: its depth
+ *                                        $event_data: its depth; raised from
+ *                                        inside verification (tls.h cert_hook),
+ *                                        top of the chain first, leaf (0) last;
+ *                                        $tls_out_peercert: that certificate
  *   smtp:connect       after  transport  per connection  $event_data: the banner
  * A non-empty result forces: tcp:connect - do not connect (next host or
  * defer); tls:cert - refuse verification; smtp:connect - close the
@@ -21,7 +24,8 @@
  * Two ways to raise:
  *   event_raise()       evaluates in the calling thread and returns the
  *                       result: for tcp:connect, tls:cert, smtp:connect, where
- *                       it decides something. It may block the caller for a
+ *                       it decides something (tls:cert on the worker thread, in
+ *                       the middle of the TLS handshake). It may block the caller for a
  *                       lookup's timeouts (1 s by default per Redis server).
  *   event_raise_async() queues the event to a small pool of threads
  *                       (EVENT_POOL_THREADS) and returns at once: for msg:*
@@ -32,6 +36,15 @@
  *                       holds at most EVENT_QUEUE_MAX events; beyond that
  *                       events are dropped and counted in the log.
  * With no action (NULL) both return at once: an unused feature costs a test.
+ *
+ * $tls_out_peercert is a PEM certificate (read it with ${certextract}):
+ * during tls:cert the one at depth $event_data; in the later events of a TLS
+ * session (smtp:connect, tcp:close, msg:delivery, msg:host:defer) the
+ * server's own; unset in clear text and for main-section events.
+ * $verify_mode is the session's TLS verification policy: "required"
+ * (tls_verify_hosts), "optional" (tls_try_verify_hosts), "none", "dane";
+ * unset in clear text. (Exim sets it only during callouts, which spate does
+ * not make.)
  *
  * Variables: the action sees exactly the names of enum event_var (and
  * $message_id as another name for $message_exim_id); an unset one reads "".

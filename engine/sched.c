@@ -157,6 +157,8 @@ msg_event(const struct exp_str *action, const char *name, const struct eng_qmsg 
         ev.v[EV_HOST_PORT] = j->host_port;
         ev.v[EV_SENDING_IP_ADDRESS] = j->sending_ip;
         ev.v[EV_SENDING_PORT] = j->sending_port;
+        ev.v[EV_TLS_OUT_PEERCERT] = j->tls_peercert;
+        ev.v[EV_VERIFY_MODE] = j->tls_verify_mode;
     }
     event_raise_async(q->m->id, event_ctx_dup(&ev), action);
 }
@@ -516,6 +518,7 @@ job_free(struct eng_job *j)
     free(j->text);
     free(j->res);
     free(j->ridx);
+    free(j->tls_peercert);
     free(j);
 }
 

@@ -185,6 +185,8 @@ sess_event(const struct eng_session *s, struct event_ctx *ev, const char *name, 
     ev->v[EV_SENDING_IP_ADDRESS] = s->local_ip;
     ev->v[EV_SENDING_PORT] = s->local_port;
     ev->v[EV_TLS_OUT_DANE] = s->tls != NULL && s->tls_dane ? "yes" : "no";
+    ev->v[EV_TLS_OUT_PEERCERT] = s->tls != NULL ? s->tls_ev_cert : NULL;
+    ev->v[EV_VERIFY_MODE] = s->tls != NULL ? s->tls_verify_mode : NULL;
     ev->v[EV_LOOKUP_DNSSEC_AUTHENTICATED] = s->dane ? "yes" : "no";
     ev->v[EV_PRIMARY_HOSTNAME] = s->w->cfg->primary_hostname;
     if (m != NULL) {
@@ -235,6 +237,7 @@ job_fill_host(const struct eng_session *s, struct eng_job *j)
     snprintf(j->tls_x, sizeof(j->tls_x), "%s", s->tls != NULL ? s->tls_x : "");
     snprintf(j->tls_cv, sizeof(j->tls_cv), "%s", s->tls != NULL && s->tls_cv ? s->tls_cv : "");
     j->tls_dane = s->tls != NULL && s->tls_dane;
+    eng__tls_fill_job(s, j);
 }
 
 /* job_return - give the job back to the scheduler */

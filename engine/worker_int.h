@@ -93,6 +93,11 @@ struct eng_session {
     char tls_x[96];            /* X= for the log, "" in clear */
     const char *tls_cv;        /* "yes", "no", "dane"; NULL in clear */
     int tls_dane;              /* $tls_out_dane */
+    char *tls_peercert;        /* the server's certificate (PEM) once TLS is up, or NULL */
+    const char *tls_ev_cert;   /* $tls_out_peercert for events: the certificate being
+                                * verified during tls:cert, else tls_peercert */
+    const char *tls_verify_mode; /* $verify_mode: "dane", "required", "optional",
+                                  * "none"; NULL before STARTTLS */
     struct dnssec_dane *dn;    /* the DANE answer for host dn_host, or NULL */
     size_t dn_host;            /* host index dn belongs to, SIZE_MAX: none */
     int dane;                  /* DANE applies to the current host: TLS is mandatory */
@@ -126,5 +131,8 @@ ssize_t eng__tls_write(struct eng_session *s, const void *buf, size_t len, int *
 ssize_t eng__tls_read(struct eng_session *s, void *buf, size_t len, int *want_out);
 void eng__tls_close(struct eng_session *s);
 void eng__tls_worker_free(struct eng_worker *w);
+/* eng__tls_fill_job - the session's certificate and verification mode for
+ * the job's later events (msg:delivery, msg:host:defer) */
+void eng__tls_fill_job(const struct eng_session *s, struct eng_job *j);
 
 #endif

@@ -223,6 +223,33 @@ eng__tls_after_ehlo(struct eng_session *s)
     return 1;
 }
 
+/* cert_hook - tls:cert, from inside verification (tls.h cert_hook): the
+ * certificate at depth is $tls_out_peercert, the depth $event_data; a
+ * non-empty result refuses verification */
+static int
+cert_hook(void *arg, int depth, const char *pem)
+{
+    struct eng_session *s = arg;
+    char d[16];
+    int no;
+    snprintf(d, sizeof(d), "%d", depth);
+    s->tls_ev_cert = pem;
+    no = eng__sess_event_says_no(s, "tls:cert", d);
+    s->tls_ev_cert = s->tls_peercert;
+    return no;
+}
+
+/* verify_mode_text - $verify_mode for the connection's parameters */
+static const char *
+verify_mode_text(const struct tls_conn_params *p)
+{
+    if (p->dane)
+        return "dane";
+    return p->verify == TLS_VERIFY_REQUIRE ? "required"
+           : p->verify == TLS_VERIFY_TRY   ? "optional"
+                                           : "none";
+}
+
 /* conn_params - what tls_conn_new needs for the current host */
 static void
 conn_params(struct eng_session *s, struct tls_conn_params *p, const char **names,
@@ -274,6 +301,10 @@ conn_params(struct eng_session *s, struct tls_conn_params *p, const char **names
     p->ocsp_require = host_in(s, &tp->hosts_require_ocsp);
     if (p->ocsp_require)
         p->ocsp_request = 1;
+    if (tp->event_action != NULL) {
+        p->cert_hook = cert_hook;
+        p->cert_arg = s;
+    }
 }
 
 /* eng__tls_starttls_reply - 220: start the handshake; else clear text or skip */
@@ -304,25 +335,8 @@ eng__tls_starttls_reply(struct eng_session *s, int code)
         eng__sess_fail_host(s, "TLS: cannot set up the connection");
         return;
     }
+    s->tls_verify_mode = verify_mode_text(&p);
     s->st = SS_TLS_HS; /* parse_replies hands over to eng__tls_handshake */
-}
-
-/* cert_events - tls:cert for each certificate of the chain (depth in
- * $event_data); 1 when an action refused one */
-static int
-cert_events(struct eng_session *s)
-{
-    size_t n;
-    char depth[24];
-    if (s->d->tp->event_action == NULL)
-        return 0;
-    n = tls_conn_peer_chain_len(s->tls);
-    for (size_t i = n; i-- > 0;) {
-        snprintf(depth, sizeof(depth), "%zu", i);
-        if (eng__sess_event_says_no(s, "tls:cert", depth))
-            return 1;
-    }
-    return 0;
 }
 
 /* handshake_done - log fields, metrics, events; then EHLO again */
@@ -334,12 +348,10 @@ handshake_done(struct eng_session *s)
     snprintf(s->tls_x, sizeof(s->tls_x), "%s", info.x);
     s->tls_cv = tls_cv_text(info.cv);
     s->tls_dane = info.dane;
-    if (cert_events(s)) {
-        if (s->dane || info.cv == TLS_CV_YES) { /* verification was wanted: refuse */
-            eng__sess_fail_host(s, "tls:cert event refused the certificate");
-            return;
-        }
-        s->tls_cv = "no";
+    if (s->d->tp->event_action != NULL) { /* for smtp:connect, msg:delivery, ... */
+        free(s->tls_peercert);
+        s->tls_peercert = tls_conn_peer_cert_pem(s->tls);
+        s->tls_ev_cert = s->tls_peercert;
     }
     metrics_inc(MC_TLS_SESSIONS);
     if (info.cv == TLS_CV_YES)
@@ -428,6 +440,25 @@ eng__tls_close(struct eng_session *s)
     s->tls_cv = NULL;
     s->tls_dane = 0;
     s->tls_read_wants_write = 0;
+    free(s->tls_peercert);
+    s->tls_peercert = NULL;
+    s->tls_ev_cert = NULL;
+    s->tls_verify_mode = NULL;
+}
+
+/* eng__tls_fill_job - $tls_out_peercert and $verify_mode for the job's events */
+void
+eng__tls_fill_job(const struct eng_session *s, struct eng_job *j)
+{
+    free(j->tls_peercert);
+    j->tls_peercert = NULL;
+    j->tls_verify_mode[0] = '\0';
+    if (s->tls == NULL)
+        return;
+    if (s->tls_peercert != NULL && (j->tls_peercert = strdup(s->tls_peercert)) == NULL)
+        abort(); /* out of memory, as everywhere in the engine */
+    snprintf(j->tls_verify_mode, sizeof(j->tls_verify_mode), "%s",
+             s->tls_verify_mode ? s->tls_verify_mode : "");
 }
 
 /* eng__tls_worker_free - the worker stops: free its DNSSEC resolver */

@@ -130,6 +130,22 @@ struct tls_conn_params {
     int ocsp_request;        /* ask for a stapled OCSP response */
     int ocsp_require;        /* and fail without a good one (implies ocsp_request) */
     const char *session_key; /* destination key for resumption; NULL: none */
+    /* cert_hook - called from inside certificate verification (OpenSSL's
+     * verify callback) once for each certificate of the chain as it passes
+     * its checks, from the top (depth n, the trust anchor when the chain was
+     * built to one) down to the leaf (depth 0), with that certificate in PEM.
+     * Non-zero refuses verification: the chain counts as unverified (CV=no),
+     * verification stops there (lower depths are not offered) and the
+     * handshake fails when verification was needed (TLS_VERIFY_REQUIRE, or
+     * DANE - with or without usable records: a refusal under DANE always
+     * fails). A certificate that fails a check is not offered under
+     * TLS_VERIFY_REQUIRE / DANE (the handshake fails anyway); under
+     * TLS_VERIFY_NONE / TRY the failure is noted (CV=no) and the remaining
+     * depths are still offered. A resumed session is not verified again, so
+     * the hook is not called. Runs on the thread driving the handshake: it
+     * must not block for long. NULL: no hook. */
+    int (*cert_hook)(void *arg, int depth, const char *pem);
+    void *cert_arg;
 };
 
 /* What the handshake established (valid after TLS_OK from the handshake). */
@@ -188,6 +204,9 @@ int tls_conn_info(const struct tls_conn *c, struct tls_info *info);
 size_t tls_conn_dane_usable(const struct tls_conn *c);
 /* tls_conn_peer_chain_len - certificates the peer sent (for tls:cert events) */
 size_t tls_conn_peer_chain_len(const struct tls_conn *c);
+/* tls_conn_peer_cert_pem - the peer's certificate (the leaf) in PEM,
+ * malloc'd; NULL when none (or no memory) */
+char *tls_conn_peer_cert_pem(const struct tls_conn *c);
 /* tls_conn_peer_cert_der - DER of the peer's certificate at depth (0 = leaf),
  * malloc'd into *der; its length, or -1 */
 ssize_t tls_conn_peer_cert_der(const struct tls_conn *c, size_t depth, unsigned char **der);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -34,6 +35,14 @@ struct tls_conn {
     char *cache_key;    /* NULL: no resumption */
     int have_saved;     /* a cached session was offered; saved is its outcome */
     struct tls__outcome saved;
+    /* the caller's certificate hook (tls_conn_params.cert_hook) */
+    int (*hook)(void *arg, int depth, const char *pem);
+    void *hook_arg;
+    int must_verify;         /* a failed check fails the handshake */
+    unsigned long long seen; /* depths offered to the hook */
+    long chain_error;        /* first check that failed (verify callback), 0 none */
+    int refused;             /* the hook refused a certificate */
+    int refused_depth;
     char err[320];
 };
 
@@ -87,6 +96,83 @@ setup_names(struct tls_conn *c, const struct tls_conn_params *p, size_t first)
     return 0;
 }
 
+/* pem_of - a certificate in PEM, malloc'd; NULL on failure */
+static char *
+pem_of(X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data, *out = NULL;
+    long n;
+    if (b == NULL)
+        return NULL;
+    if (PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &data)) > 0 &&
+        (out = malloc((size_t)n + 1)) != NULL) {
+        memcpy(out, data, (size_t)n);
+        out[n] = '\0';
+    }
+    BIO_free(b);
+    return out;
+}
+
+/* offer_cert - the hook for the certificate at the context's depth; 1 refused */
+static int
+offer_cert(struct tls_conn *c, X509_STORE_CTX *x)
+{
+    int depth = X509_STORE_CTX_get_error_depth(x);
+    X509 *cert = X509_STORE_CTX_get_current_cert(x);
+    char *pem;
+    int no;
+    if (cert == NULL || depth < 0)
+        return 0;
+    if (depth < 64 && (c->seen & (1ull << depth)))
+        return 0; /* offered once per depth */
+    if (depth < 64)
+        c->seen |= 1ull << depth;
+    if ((pem = pem_of(cert)) == NULL)
+        return 1; /* cannot tell the hook: refuse rather than skip it */
+    no = c->hook(c->hook_arg, depth, pem);
+    free(pem);
+    if (no) {
+        c->refused = 1;
+        c->refused_depth = depth;
+    }
+    return no;
+}
+
+/* verify_cb - OpenSSL's verify callback: note failures, offer each
+ * certificate that passed to the hook (see tls.h, cert_hook) */
+static int
+verify_cb(int ok, X509_STORE_CTX *x)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct tls_conn *c = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+    if (c == NULL || c->hook == NULL)
+        return ok;
+    if (c->refused) {
+        X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    if (!ok) {
+        if (c->chain_error == 0)
+            c->chain_error = X509_STORE_CTX_get_error(x);
+        return c->must_verify ? 0 : 1; /* under NONE/TRY: go on, for the lower depths */
+    }
+    if (offer_cert(c, x)) {
+        X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    return 1;
+}
+
+/* set_verify - SSL_set_verify with the hook's callback when there is one */
+static void
+set_verify(struct tls_conn *c, int peer)
+{
+    c->must_verify = peer;
+    SSL_set_verify(c->ssl, peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+                   c->hook != NULL ? verify_cb : NULL);
+}
+
 /* setup_dane - DANE mode: base domain, names, the usable TLSA records */
 static int
 setup_dane(struct tls_conn *c, const struct tls_conn_params *p)
@@ -111,7 +197,7 @@ setup_dane(struct tls_conn *c, const struct tls_conn_params *p)
         }
     }
     ERR_clear_error(); /* rejected records leave errors behind */
-    SSL_set_verify(c->ssl, c->nusable > 0 ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    set_verify(c, c->nusable > 0);
     return 0;
 }
 
@@ -123,8 +209,7 @@ setup_pkix(struct tls_conn *c, const struct tls_conn_params *p)
         if (SSL_set1_host(c->ssl, p->names[0]) != 1 || setup_names(c, p, 1) < 0)
             return -1;
     }
-    SSL_set_verify(c->ssl, p->verify == TLS_VERIFY_REQUIRE ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
-                   NULL);
+    set_verify(c, p->verify == TLS_VERIFY_REQUIRE);
     return 0;
 }
 
@@ -152,6 +237,8 @@ tls_conn_new(struct tls_client_ctx *ctx, int fd, const struct tls_conn_params *p
     c->dane = p->dane;
     c->verify = p->verify;
     c->ocsp_require = p->ocsp_require;
+    c->hook = p->cert_hook;
+    c->hook_arg = p->cert_arg;
     if ((c->ssl = SSL_new(ctx->ssl_ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1)
         goto fail;
     SSL_set_connect_state(c->ssl);
@@ -198,6 +285,8 @@ outcome_now(const struct tls_conn *c)
     struct tls__outcome o = {.cv = TLS_CV_NO, .dane_depth = -1, .ocsp = c->ocsp};
     long vr = SSL_get_verify_result(c->ssl);
     o.tlsa_usage = c->usage_bits;
+    if (c->refused || c->chain_error != 0)
+        return o; /* refused by the hook, or a check failed (and was let pass) */
     if (c->dane && c->nusable > 0) {
         o.dane_depth = SSL_get0_dane_authority(c->ssl, NULL, NULL);
         if (vr == X509_V_OK && o.dane_depth >= 0) {
@@ -244,6 +333,11 @@ policy_check(struct tls_conn *c)
     long vr = SSL_get_verify_result(c->ssl);
     struct tls_info i;
     tls_conn_info(c, &i);
+    if (c->refused && (c->dane || c->verify == TLS_VERIFY_REQUIRE)) {
+        snprintf(c->err, sizeof(c->err), "%s verification failed: certificate refused at depth %d",
+                 c->dane ? "DANE" : "certificate", c->refused_depth);
+        return -1;
+    }
     if (c->dane && c->nusable > 0 && i.cv != TLS_CV_DANE) {
         snprintf(c->err, sizeof(c->err), "DANE verification failed: %s",
                  vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "no TLSA record matched");
@@ -268,7 +362,10 @@ handshake_error(struct tls_conn *c, int sslerr)
     long vr = SSL_get_verify_result(c->ssl);
     unsigned long e = ERR_peek_error();
     char buf[200] = "";
-    if (c->ocsp_require && c->ocsp != TLS_OCSP_GOOD &&
+    if (c->refused) {
+        snprintf(c->err, sizeof(c->err), "%s verification failed: certificate refused at depth %d",
+                 c->dane && c->nusable ? "DANE" : "certificate", c->refused_depth);
+    } else if (c->ocsp_require && c->ocsp != TLS_OCSP_GOOD &&
         ERR_GET_REASON(e) == SSL_R_INVALID_STATUS_RESPONSE) {
         snprintf(c->err, sizeof(c->err), "OCSP status %s", tls_ocsp_text(c->ocsp));
     } else if (vr != X509_V_OK && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
@@ -474,6 +571,14 @@ tls_conn_peer_chain_len(const struct tls_conn *c)
 {
     STACK_OF(X509) *sk = SSL_get_peer_cert_chain(c->ssl);
     return sk ? (size_t)sk_X509_num(sk) : 0;
+}
+
+/* tls_conn_peer_cert_pem - the leaf in PEM */
+char *
+tls_conn_peer_cert_pem(const struct tls_conn *c)
+{
+    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+    return leaf != NULL ? pem_of(leaf) : NULL;
 }
 
 /* tls_conn_peer_cert_der - one certificate of the peer's chain, DER */

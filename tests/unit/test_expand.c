@@ -6,7 +6,9 @@
  * and their scope, fail, the operators, lookup syntax (the lookups
  * themselves are in test_lookup.c), acl; malformed strings, each of which
  * must be refused with a message that names a column; evaluation errors;
- * and concurrent evaluation of one compiled string.
+ * concurrent evaluation of one compiled string; and ${certextract} on a
+ * certificate made at test time ($cert, PEM, as events carry
+ * $tls_out_peercert).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -16,6 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "conf/expand.h"
 #include "conf/lookup.h"
@@ -36,11 +42,15 @@ static const char *const vars[][2] = {
     {"word", "maybe"},
 };
 
+static char *cert_pem; /* $cert: made by make_cert() */
+
 /* test_var - the fixed variable table; NULL for unknown names */
 static const char *
 test_var(void *arg, const char *name)
 {
     (void)arg;
+    if (strcmp(name, "cert") == 0)
+        return cert_pem != NULL ? cert_pem : "";
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         if (strcmp(vars[i][0], name) == 0)
             return vars[i][1];
@@ -439,6 +449,98 @@ test_concurrent_eval(void **state)
     exp_free(e);
 }
 
+/* add_san - subjectAltName DNS:a.example.test, DNS:b.example.test,
+ * email:pm@example.test, IP:192.0.2.7 */
+static void
+add_san(X509 *x)
+{
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+                              "DNS:a.example.test,DNS:b.example.test,email:pm@example.test,"
+                              "IP:192.0.2.7");
+    assert_non_null(ext);
+    assert_int_equal(X509_add_ext(x, ext, -1), 1);
+    X509_EXTENSION_free(ext);
+}
+
+/* make_cert - a v3 certificate, serial 0x1A2B, valid 2020-01-02 03:04:05 to
+ * 2030-06-07 08:09:10, subject CN=leaf.example.test,O=Spate Unit, issuer
+ * CN=Spate Unit CA, signed with ECDSA/SHA-256; in PEM in cert_pem */
+static void
+make_cert(void)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_NAME *subj = X509_NAME_new(), *iss = X509_NAME_new();
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data;
+    long n;
+    assert_true(k && x && subj && iss && b);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 0x1A2B);
+    ASN1_TIME_set_string(X509_getm_notBefore(x), "20200102030405Z");
+    ASN1_TIME_set_string(X509_getm_notAfter(x), "20300607080910Z");
+    X509_NAME_add_entry_by_txt(subj, "O", MBSTRING_ASC, (const unsigned char *)"Spate Unit", -1,
+                               -1, 0);
+    X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_ASC,
+                               (const unsigned char *)"leaf.example.test", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(iss, "CN", MBSTRING_ASC, (const unsigned char *)"Spate Unit CA",
+                               -1, -1, 0);
+    X509_set_subject_name(x, subj);
+    X509_set_issuer_name(x, iss);
+    X509_set_pubkey(x, k);
+    add_san(x);
+    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+    assert_int_equal(PEM_write_bio_X509(b, x), 1);
+    n = BIO_get_mem_data(b, &data);
+    cert_pem = strndup(data, (size_t)n);
+    BIO_free(b);
+    X509_NAME_free(subj);
+    X509_NAME_free(iss);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+static void
+test_certextract_fields(void **state)
+{
+    (void)state;
+    make_cert();
+    expect("${certextract{subject}{$cert}}", "CN=leaf.example.test,O=Spate Unit");
+    expect("${certextract{issuer}{$cert}}", "CN=Spate Unit CA");
+    expect("${certextract{notbefore}{$cert}}", "Jan  2 03:04:05 2020 GMT");
+    expect("${certextract{notafter}{$cert}}", "Jun  7 08:09:10 2030 GMT");
+    expect("${certextract{serial_number}{$cert}}", "1A2B");
+    expect("${certextract{subj_altname}{$cert}}",
+           "DNS=a.example.test\nDNS=b.example.test\nMAIL=pm@example.test\nIP=192.0.2.7");
+    expect("${certextract{version}{$cert}}", "3");
+    expect("${certextract{sig_algorithm}{$cert}}", "ecdsa-with-SHA256");
+    /* in conditions, as an event action uses it */
+    expect("${if match{${certextract{issuer}{$cert}}}{Unit CA}{refuse}{}}", "refuse");
+    expect("${if match{${certextract{issuer}{$cert}}}{Intermediate}{refuse}{}}", "");
+    /* branches, with $value */
+    expect("${certextract{issuer}{$cert}{<$value>}{none}}", "<CN=Spate Unit CA>");
+    free(cert_pem);
+    cert_pem = NULL;
+}
+
+static void
+test_certextract_errors(void **state)
+{
+    (void)state;
+    /* no certificate (clear text, or before TLS): empty, the no-branch, or fail */
+    expect("${certextract{subject}{$cert}}", "");
+    expect("${certextract{subject}{$empty}{yes}{no}}", "no");
+    expect_rc("${certextract{subject}{$empty}{yes}fail}", EXP_FAIL, NULL);
+    expect_rc("${certextract{subject}{not a certificate}}", EXP_ERROR, "not a PEM certificate");
+    expect_rc("${certextract{${lc:BOGUS}}{$cert}}", EXP_ERROR, "unknown field \"bogus\"");
+    expect_syntax("${certextract{bogus}{$cert}}", 15, "unknown certextract field \"bogus\"");
+    expect_syntax("${certextract{subject}}", 23, "expected '{' to start the certificate");
+    expect_syntax("${certextract{subject}{$cert}", 30, "missing '}' to end ${certextract");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_text_and_escapes),
     cmocka_unit_test(test_variables),
@@ -456,6 +558,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_nesting_limit),
     cmocka_unit_test(test_constant_and_source),
     cmocka_unit_test(test_concurrent_eval),
+    cmocka_unit_test(test_certextract_fields),
+    cmocka_unit_test(test_certextract_errors),
 };
 
 /* clang-format off */
