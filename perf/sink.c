@@ -3,7 +3,8 @@
  *
  * SYNOPSIS
  *     spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]
- *                [--chunking] [--no-pipelining] [--greeting-delay MS] [--size BYTES]
+ *                [--chunking] [--no-pipelining] [--greeting-delay MS] [--dot-delay MS]
+ *                [--size BYTES]
  *                [--tls-cert FILE --tls-key FILE [--tls-chain FILE] [--ocsp-staple FILE]
  *                 [--no-starttls] [--tls-ask-client-cert]]
  *                [-t THREADS] [-q]
@@ -15,7 +16,7 @@
  *         tempfail...       always 451 4.3.0
  *         permfail...       always 550 5.1.1
  *         datafail...       RCPT 250, but the final DATA reply is 554 5.6.0
- *         slow...           the final DATA reply is delayed 200 ms
+ *         slow...           the final DATA reply is delayed 200 ms (or --dot-delay)
  *         anything else     250
  *     EHLO advertises PIPELINING (unless --no-pipelining), SIZE, 8BITMIME,
  *     ENHANCEDSTATUSCODES, SMTPUTF8, DSN and, with --chunking, CHUNKING
@@ -40,6 +41,10 @@
  *     on the thread that accepted it. Delays run from per-thread FIFO timer
  *     queues (all delays of one kind are equal, so FIFO order is deadline
  *     order), never by sleeping.
+ *
+ *     --dot-delay MS: every final reply (after the dot, or BDAT LAST) is
+ *     delayed MS milliseconds; the message is stored before the wait, as a
+ *     receiver that has committed it but not yet answered (RFC 1047).
  *
  *     -d DIR: each accepted message is stored as DIR/NNNNNNNN.eml (a global
  *     sequence from 1), exactly the bytes received after dot-unstuffing, and
@@ -209,6 +214,7 @@ static struct {
     const char *dir, *statsfile;
     bool chunking, pipelining, quiet;
     int greeting_delay;
+    int dot_delay; /* --dot-delay: every final reply waits this long, ms */
     uint64_t size_max; /* --size: the SIZE advertised and enforced, 0 = MSG_MAX */
     int wakefd;
     struct counters c;
@@ -786,7 +792,7 @@ msg_finish(struct conn *c)
     } else {
         msg_accept(c, rep, sizeof(rep));
     }
-    bool slow = c->slow;
+    bool slow = c->slow || g.dot_delay > 0;
     tx_reset(c);
     if (slow) {
         memcpy(c->delayed_reply, rep, sizeof(rep));
@@ -1422,7 +1428,7 @@ usage(void)
 {
     fprintf(stderr, "usage: spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]\n"
                     "                  [--chunking] [--no-pipelining] [--greeting-delay MS]\n"
-                    "                  [--size BYTES]\n"
+                    "                  [--dot-delay MS] [--size BYTES]\n"
                     "                  [--tls-cert FILE --tls-key FILE [--tls-chain FILE]\n"
                     "                   [--ocsp-staple FILE] [--no-starttls] "
                     "[--tls-ask-client-cert]]\n"
@@ -1570,6 +1576,7 @@ parse_args(int argc, char **argv)
                                          {"chunking", no_argument, NULL, 'C'},
                                          {"no-pipelining", no_argument, NULL, 'P'},
                                          {"greeting-delay", required_argument, NULL, 'G'},
+                                         {"dot-delay", required_argument, NULL, 'D'},
                                          {"threads", required_argument, NULL, 't'},
                                          {"size", required_argument, NULL, 'S'},
                                          {"quiet", no_argument, NULL, 'q'},
@@ -1601,6 +1608,9 @@ parse_args(int argc, char **argv)
         case 'G':
             g.greeting_delay = atoi(optarg);
             break;
+        case 'D':
+            g.dot_delay = atoi(optarg);
+            break;
         case 't':
             g.nthreads = atoi(optarg);
             break;
@@ -1616,7 +1626,7 @@ parse_args(int argc, char **argv)
         }
     }
     if (optind != argc || g.nlisteners == 0 || g.nthreads < 1 || g.nthreads > MAX_THREADS ||
-        g.greeting_delay < 0)
+        g.greeting_delay < 0 || g.dot_delay < 0)
         usage();
     struct stat st;
     if (g.dir && (stat(g.dir, &st) != 0 || !S_ISDIR(st.st_mode)))
@@ -1631,7 +1641,7 @@ workers_start(void)
     for (int i = 0; i < g.nthreads; i++) {
         struct worker *w = &g.workers[i];
         w->greetq.delay_ms = g.greeting_delay;
-        w->slowq.delay_ms = SLOW_MS;
+        w->slowq.delay_ms = g.dot_delay > 0 ? g.dot_delay : SLOW_MS;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (w->epfd < 0)
             die("epoll_create1: %s", strerror(errno));
