@@ -7,7 +7,8 @@
  *   GET  /metrics         Prometheus text format 0.0.4 (metrics.c)
  *   GET  /api/v1/stats    the same figures as JSON
  *   GET  /api/v1/queue    eng_queue_json(); 503 when the scheduler does not answer
- * Anything else is 404; a known path with the wrong method 405.
+ * Anything else is 404; a known path with the wrong method 405. The
+ * responses are built by http_reply.c (http_int.h).
  *
  * Threads: one libmicrohttpd daemon per http_listen address, each an epoll
  * event loop on HTTP_POLL_THREADS internal threads; no thread per
@@ -43,7 +44,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,100 +66,6 @@
 static struct MHD_Daemon **http_daemons;
 static size_t http_ndaemons;
 static int http_marker; /* con_cls of a GET between its two calls */
-atomic_int http_injects;
-atomic_int http_stopping;
-const struct cfg *_Atomic http_cfg;
-spool *http_spool;
-
-/* An extra response header: Allow: for a 405, Connection: close. */
-struct http_hdr {
-    const char *name, *value;
-};
-
-/* http_reply_hdr - queue a response taking ownership of body (malloc'd),
- * with one extra header when h is not NULL */
-static enum MHD_Result
-http_reply_hdr(struct MHD_Connection *c, unsigned status, const char *ctype, char *body, size_t len,
-               const struct http_hdr *h)
-{
-    struct MHD_Response *r;
-    enum MHD_Result ret;
-
-    r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (r == NULL) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (h != NULL)
-        MHD_add_response_header(r, h->name, h->value);
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-/* http_reply - queue a response (body malloc'd, taken over) */
-static enum MHD_Result
-http_reply(struct MHD_Connection *c, unsigned status, const char *ctype, char *body, size_t len)
-{
-    return http_reply_hdr(c, status, ctype, body, len, NULL);
-}
-
-/* http_reply_json_hdr - queue j (reference taken over) as a JSON response */
-static enum MHD_Result
-http_reply_json_hdr(struct MHD_Connection *c, unsigned status, json_t *j, const struct http_hdr *h)
-{
-    char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
-    char *t;
-    size_t n;
-
-    json_decref(j);
-    if (s == NULL)
-        return MHD_NO;
-    n = strlen(s);
-    t = realloc(s, n + 2);
-    if (t == NULL) {
-        free(s);
-        return MHD_NO;
-    }
-    t[n++] = '\n';
-    t[n] = '\0';
-    return http_reply_hdr(c, status, HTTP_JSON, t, n, h);
-}
-
-/* http_reply_json - queue j (reference taken over) as a JSON response */
-enum MHD_Result
-http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
-{
-    return http_reply_json_hdr(c, status, j, NULL);
-}
-
-/* http_error_json - {"error": msg, "field": field-or-null} */
-static json_t *
-http_error_json(const char *msg, const char *field)
-{
-    return json_pack("{s:s, s:o}", "error", msg, "field",
-                     field != NULL && *field ? json_string(field) : json_null());
-}
-
-/* http_not_allowed - 405 naming the methods the path accepts (RFC 9110 15.5.6) */
-enum MHD_Result
-http_not_allowed(struct MHD_Connection *c, const char *allow)
-{
-    struct http_hdr h = {MHD_HTTP_HEADER_ALLOW, allow};
-    char msg[64];
-
-    snprintf(msg, sizeof(msg), "use %s", allow);
-    return http_reply_json_hdr(c, MHD_HTTP_METHOD_NOT_ALLOWED, http_error_json(msg, NULL), &h);
-}
-
-/* http_error - {"error": msg, "field": field-or-null} */
-enum MHD_Result
-http_error(struct MHD_Connection *c, unsigned status, const char *msg, const char *field)
-{
-    return http_reply_json(c, status, http_error_json(msg, field));
-}
 
 /* What http_header_scan found among a request's header fields. */
 struct http_hdr_scan {
@@ -217,29 +123,7 @@ http_refuse_framing(struct MHD_Connection *c, const char *why)
 
     metrics_inc(MC_REJECTED);
     snprintf(msg, sizeof(msg), "bad request framing: %s", why);
-    return http_reply_json_hdr(c, MHD_HTTP_BAD_REQUEST, http_error_json(msg, NULL), &h);
-}
-
-/* http_client - the peer's address as an RFC 5321 address literal for the
- * Received: header ("[192.0.2.1]", "[IPv6:2001:db8::1]") and as "[ip]:port"
- * for the log and the spool */
-void
-http_client(struct MHD_Connection *c, char *lit, size_t litlen, char *host, size_t hostlen)
-{
-    const union MHD_ConnectionInfo *ci;
-    char ip[INET6_ADDRSTRLEN + 8] = "unknown", port[16] = "0";
-    socklen_t sl = sizeof(struct sockaddr_in6);
-
-    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci != NULL && ci->client_addr != NULL) {
-        if (ci->client_addr->sa_family == AF_INET)
-            sl = sizeof(struct sockaddr_in);
-        if (getnameinfo(ci->client_addr, sl, ip, (socklen_t)sizeof(ip), port, sizeof(port),
-                        NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-            snprintf(ip, sizeof(ip), "unknown");
-    }
-    snprintf(host, hostlen, "[%s]:%s", ip, port);
-    snprintf(lit, litlen, "[%s%s]", strchr(ip, ':') != NULL ? "IPv6:" : "", ip);
+    return http_error_hdr(c, MHD_HTTP_BAD_REQUEST, msg, NULL, &h);
 }
 
 /* http_metrics - GET /metrics */

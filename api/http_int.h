@@ -1,11 +1,16 @@
 /*
- * http_int.h - what the two halves of the HTTP API share: api/http.c (the
- *              daemons, routing, replies, GET resources) and
- *              api/http_inject.c (POST /api/v1/inject). Not for other modules.
+ * http_int.h - what the three files of the HTTP API share; not for other
+ *              modules. The calls run one way:
+ *                api/http.c        the daemons, routing, GET resources;
+ *                                  calls http_inject.c and http_reply.c
+ *                api/http_inject.c POST /api/v1/inject; calls http_reply.c
+ *                api/http_reply.c  the shared state below, the response
+ *                                  helpers and http_client; calls neither
  *
  * Threads: everything here runs on libmicrohttpd's polling threads, except
  * the spool's done callback in http_inject.c (writer thread). The globals
- * are set by api_http_start/_reload/_stop on the main thread.
+ * (defined in http_reply.c) are set by api_http_start/_reload/_stop on the
+ * main thread.
  */
 #ifndef SPATE_API_HTTP_INT_H
 #define SPATE_API_HTTP_INT_H
@@ -20,18 +25,34 @@
 
 #define HTTP_JSON "application/json"
 
+/* http_reply.c: shared state */
 extern const struct cfg *_Atomic http_cfg; /* swapped by api_http_reload */
 extern spool *http_spool;
 extern atomic_int http_injects;  /* inject requests handed to the spool, not yet answered */
 extern atomic_int http_stopping; /* set by api_http_stop: no new submissions */
 
-/* http_reply_json - queue j (reference taken over) as a JSON response; MHD_NO
- * when out of memory (libmicrohttpd then closes the connection) */
+/* An extra response header: Allow: for a 405, Connection: close. */
+struct http_hdr {
+    const char *name, *value;
+};
+
+/* http_reply.c: responses. Each takes over what it is given and returns
+ * MHD_NO when out of memory (libmicrohttpd then closes the connection). */
+
+/* http_reply - queue body (malloc'd, taken over) with Content-Type ctype */
+enum MHD_Result http_reply(struct MHD_Connection *c, unsigned status, const char *ctype, char *body,
+                           size_t len);
+
+/* http_reply_json - queue j (reference taken over) as a JSON response */
 enum MHD_Result http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
 
 /* http_error - queue {"error": msg, "field": field-or-null} */
 enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *msg,
                            const char *field);
+
+/* http_error_hdr - http_error with one extra header when h is not NULL */
+enum MHD_Result http_error_hdr(struct MHD_Connection *c, unsigned status, const char *msg,
+                               const char *field, const struct http_hdr *h);
 
 /* http_not_allowed - 405 naming the methods the path accepts (Allow:) */
 enum MHD_Result http_not_allowed(struct MHD_Connection *c, const char *allow);
@@ -39,6 +60,8 @@ enum MHD_Result http_not_allowed(struct MHD_Connection *c, const char *allow);
 /* http_client - the peer as an address literal ("[192.0.2.1]",
  * "[IPv6:2001:db8::1]") for Received: and as "[ip]:port" for the log */
 void http_client(struct MHD_Connection *c, char *lit, size_t litlen, char *host, size_t hostlen);
+
+/* http_inject.c: POST /api/v1/inject, called from http.c */
 
 /* http_inject_step - the access handler's work for /api/v1/inject; *con_cls
  * is the request's state, created on the first call (see http_inject.c) */
