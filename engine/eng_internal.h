@@ -95,7 +95,7 @@ struct eng_job {
     char tls_verify_mode[12]; /* $verify_mode of the session, "" in clear */
     int conn_failed;          /* no host could be reached: back off the destination */
     int sess_closed;          /* the session ended with this job */
-    int sess_closing;         /* the session is saying QUIT: eng_sched_conn_closed follows */
+    int sess_closing;         /* the session is saying QUIT: ops->conn_closed follows */
     int abandoned;            /* handed back unfinished at shut-down: no results */
     struct eng_session *sess; /* session to use / that was used */
     struct eng_policy pol;    /* the destination's limits when lent (reloads change d->pol) */
@@ -115,27 +115,45 @@ struct eng_qmsg {
     struct eng_qmsg *prev, *next; /* every queued message, for shut-down */
 };
 
+/* What a worker reports to whoever lent it jobs (the scheduler), through
+ * these callbacks given to eng_worker_new(): the worker knows nothing of the
+ * scheduler. Every callback runs on the worker's thread and must only post. */
+struct eng_worker_ops {
+    /* job_done - a lent job comes back with its results (or abandoned) */
+    void (*job_done)(struct eng_job *job);
+    /* idle_expired - cached session s of d timed out or died while idle:
+     * take it out of the cache and eng_worker_close() it */
+    void (*idle_expired)(struct eng_worker *w, struct eng_session *s, struct eng_dest *d);
+    /* conn_closed - a session of d that was quitting has closed its
+     * connection (only now does it stop counting against max_connections) */
+    void (*conn_closed)(struct eng_dest *d);
+    /* drained - after eng_worker_drain(): no session of w waits any more for
+     * the reply to a message it sent; called once */
+    void (*drained)(struct eng_worker *w);
+};
+
 /* worker.c */
-struct eng_worker *eng_worker_new(int index, const struct cfg *cfg, spool *sp, char *err,
-                                  size_t errlen);
+struct eng_worker *eng_worker_new(int index, const struct cfg *cfg, spool *sp,
+                                  const struct eng_worker_ops *ops, char *err, size_t errlen);
 int eng_worker_start(struct eng_worker *w);
+/* eng_worker_drain - shut-down, step one (posted; any thread): w takes no
+ * new job and starts no new message; jobs whose message is already on the
+ * wire (the body and final dot, or BDAT LAST, sent) wait for their reply and
+ * come back with results as usual; every other job comes back abandoned
+ * when eng_worker_stop() runs. ops->drained tells when none is left. */
+void eng_worker_drain(struct eng_worker *w);
+/* eng_worker_stop - stop and free w: jobs still lent come back abandoned
+ * (their recipients stay as they were), sessions are dropped; main thread */
 void eng_worker_stop(struct eng_worker *w);
 /* eng_worker_give - lend job to w (job->sess: an idle session of w, or NULL
  * for a new one); any thread */
 void eng_worker_give(struct eng_worker *w, struct eng_job *job);
 /* eng_worker_close - tell w to QUIT and free an idle session; the worker
- * calls eng_sched_conn_closed() once the connection is gone; any thread */
+ * calls ops->conn_closed once the connection is gone; any thread */
 void eng_worker_close(struct eng_worker *w, struct eng_session *s);
 
 /* eng_worker_reload - w uses cfg from now on (posted) */
 void eng_worker_reload(struct eng_worker *w, const struct cfg *cfg);
-
-/* sched.c, called from workers (any thread: they post) */
-void eng_sched_job_done(struct eng_job *job);
-void eng_sched_idle_expired(struct eng_worker *w, struct eng_session *s, struct eng_dest *d);
-/* eng_sched_conn_closed - a session of d that was quitting has closed its
- * connection (only now does it stop counting against max_connections) */
-void eng_sched_conn_closed(struct eng_dest *d);
 
 /* bounce.c: the failure notice for msg (RFC 3464 DSNs come later). rcpts
  * and whys name the failed recipients; body is the original message. Returns

@@ -36,8 +36,14 @@ void eng_adopt(struct spool_msg *msg, void *arg);
 void eng_force_retry(int on);
 /* eng_commit_hook - spool commit hook: takes ownership of msg */
 void eng_commit_hook(struct spool_msg *msg, void *arg);
-/* eng_stop - stop workers (open sessions are dropped; recipients in flight
- * stay queued as they were) and the scheduler, freeing what they hold */
+/* eng_stop - shut down, main thread. First no job is lent and no message
+ * is started any more, and each message already on the wire (body and final
+ * dot, or BDAT LAST, sent) waits for its reply, at most shutdown_grace
+ * seconds; those results are recorded (spool_update) as usual, so a receiver
+ * that answers the dot late does not get the message again after a restart.
+ * Then the workers stop (other sessions are dropped, their recipients stay
+ * queued as they were) and the scheduler frees what it holds. Call before
+ * spool_close(), which commits the last updates. */
 void eng_stop(void);
 
 /* eng_reload - use cfg from now on (routers, transports, retry rules,

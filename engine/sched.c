@@ -50,12 +50,22 @@ struct sched {
     long queued, queued_rcpts;
     uint32_t rnd;
     int starting; /* handing over recovered mail */
+    int draining; /* shutting down, step one: no job is lent any more */
     int stopping; /* shutting down: no state changes, only freeing */
     struct eng_qmsg *qhead;
 };
 
 static struct sched S;
 static int force_retry; /* -qf: recovered mail is tried at once */
+static int grace_s = 30;  /* shutdown_grace, main thread's copy */
+
+/* The first step of the shut-down: the main thread waits until every worker
+ * has had the replies to the messages it had on the wire, or grace_s passed. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int left; /* workers still waiting for replies */
+} D = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 
 /* A routing request: the recipients of one message for one domain. */
 struct route_req {
@@ -610,6 +620,8 @@ dest_count_done(struct eng_dest *d)
 static void
 dest_dispatch(struct eng_dest *d)
 {
+    if (S.draining)
+        return; /* shutting down: the jobs stay queued */
     if (d->backoff_until > now_s()) {
         dest_defer_ready(d);
         return;
@@ -839,7 +851,7 @@ on_new_msg(eng_loop *loop, void *arg)
     struct spool_msg *m = arg;
     struct eng_qmsg *q;
     (void)loop;
-    if (S.stopping) { /* durable already: the next start delivers it */
+    if (S.stopping || S.draining) { /* durable already: the next start delivers it */
         spool_msg_free(m);
         return;
     }
@@ -981,9 +993,9 @@ on_job_done(eng_loop *loop, void *arg)
     dest_dispatch(d);
 }
 
-/* eng_sched_job_done - any thread: give a finished job back */
-void
-eng_sched_job_done(struct eng_job *job)
+/* sched_job_done - worker thread: give a finished job back */
+static void
+sched_job_done(struct eng_job *job)
 {
     if (eng_loop_post(S.loop, on_job_done, job) < 0)
         abort();
@@ -1025,17 +1037,17 @@ on_conn_closed(eng_loop *loop, void *arg)
     dest_dispatch(d);
 }
 
-/* eng_sched_conn_closed - any thread: a quitting session of d has closed */
-void
-eng_sched_conn_closed(struct eng_dest *d)
+/* sched_conn_closed - worker thread: a quitting session of d has closed */
+static void
+sched_conn_closed(struct eng_dest *d)
 {
     if (eng_loop_post(S.loop, on_conn_closed, d) < 0)
         abort();
 }
 
-/* eng_sched_idle_expired - any thread: a cached session wants to close */
-void
-eng_sched_idle_expired(struct eng_worker *w, struct eng_session *s, struct eng_dest *d)
+/* sched_idle_expired - worker thread: a cached session wants to close */
+static void
+sched_idle_expired(struct eng_worker *w, struct eng_session *s, struct eng_dest *d)
 {
     struct idle_note *n = malloc(sizeof(*n));
     if (n == NULL)
@@ -1044,6 +1056,24 @@ eng_sched_idle_expired(struct eng_worker *w, struct eng_session *s, struct eng_d
     if (eng_loop_post(S.loop, on_idle_expired, n) < 0)
         abort();
 }
+
+/* sched_drained - worker thread: w has no message on the wire any more */
+static void
+sched_drained(struct eng_worker *w)
+{
+    (void)w;
+    pthread_mutex_lock(&D.mu);
+    if (--D.left == 0)
+        pthread_cond_signal(&D.cv);
+    pthread_mutex_unlock(&D.mu);
+}
+
+static const struct eng_worker_ops worker_ops = {
+    .job_done = sched_job_done,
+    .idle_expired = sched_idle_expired,
+    .conn_closed = sched_conn_closed,
+    .drained = sched_drained,
+};
 
 /* ------------------------------------------------------- start, stop */
 
@@ -1069,6 +1099,7 @@ eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
 {
     S.cfg = cfg;
     S.sp = sp;
+    grace_s = cfg->shutdown_grace_s;
     S.rnd = (uint32_t)time(NULL) ^ (uint32_t)getpid();
     if ((S.loop = eng_loop_new()) == NULL) {
         snprintf(err, errlen, "cannot create the scheduler loop: %s", strerror(errno));
@@ -1081,7 +1112,7 @@ eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     if ((S.workers = calloc((size_t)S.nworkers, sizeof(*S.workers))) == NULL)
         abort();
     for (int i = 0; i < S.nworkers; i++) {
-        if ((S.workers[i] = eng_worker_new(i, cfg, sp, err, errlen)) == NULL)
+        if ((S.workers[i] = eng_worker_new(i, cfg, sp, &worker_ops, err, errlen)) == NULL)
             return -1;
         if (eng_worker_start(S.workers[i]) < 0) {
             snprintf(err, errlen, "cannot start worker thread %d", i);
@@ -1116,6 +1147,7 @@ on_reload(eng_loop *loop, void *arg)
 void
 eng_reload(const struct cfg *cfg)
 {
+    grace_s = cfg->shutdown_grace_s;
     for (int i = 0; i < S.nworkers; i++)
         eng_worker_reload(S.workers[i], cfg);
     if (eng_loop_post(S.loop, on_reload, (void *)cfg) < 0)
@@ -1168,12 +1200,49 @@ on_shutdown(eng_loop *loop, void *arg)
     eng_loop_stop(loop);
 }
 
-/* eng_stop - stop the workers, then the scheduler */
+/* on_drain - scheduler thread: lend no more jobs */
+static void
+on_drain(eng_loop *loop, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    S.draining = 1;
+}
+
+/* drain - the workers finish what they have on the wire, for at most
+ * grace_s seconds; main thread */
+static void
+drain(void)
+{
+    struct timespec until;
+    int left;
+    if (eng_loop_post(S.loop, on_drain, NULL) < 0)
+        abort();
+    pthread_mutex_lock(&D.mu);
+    D.left = S.nworkers;
+    pthread_mutex_unlock(&D.mu);
+    for (int i = 0; i < S.nworkers; i++)
+        eng_worker_drain(S.workers[i]);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += grace_s;
+    pthread_mutex_lock(&D.mu);
+    while (D.left > 0 && pthread_cond_timedwait(&D.cv, &D.mu, &until) != ETIMEDOUT)
+        ;
+    left = D.left;
+    pthread_mutex_unlock(&D.mu);
+    if (left > 0)
+        log_warn("shutdown_grace of %ds over with %d worker(s) still waiting for the reply to "
+                 "a message: those recipients stay queued and may be delivered again",
+                 grace_s, left);
+}
+
+/* eng_stop - let messages on the wire finish, stop the workers, then the scheduler */
 void
 eng_stop(void)
 {
     if (S.loop == NULL)
         return;
+    drain();
     for (int i = 0; i < S.nworkers; i++)
         eng_worker_stop(S.workers[i]);
     free(S.workers);

@@ -9,7 +9,9 @@
  * was sent (the "expect" list), in order.
  *
  * Thread rules: everything here runs on the worker's thread except
- * eng_worker_give/eng_worker_close/eng_worker_stop, which only post.
+ * eng_worker_give/eng_worker_close/eng_worker_drain/eng_worker_reload, which
+ * only post, and eng_worker_stop. Results go back through the eng_worker_ops
+ * callbacks the worker was made with.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +33,7 @@
 
 static void on_dot_reply(struct eng_session *s, int code);
 static void sess_tcp_close_event(struct eng_session *s);
+static void drain_check(struct eng_worker *w);
 
 /* ------------------------------------------------------------ output */
 
@@ -244,6 +247,7 @@ job_fill_host(const struct eng_session *s, struct eng_job *j)
 static void
 job_return(struct eng_session *s, int closed)
 {
+    struct eng_worker *w = s->w;
     struct eng_job *j = s->job;
     s->job = NULL;
     free(s->body);
@@ -253,9 +257,11 @@ job_return(struct eng_session *s, int closed)
     j->sess_closed = closed;
     j->sess = closed ? NULL : s;
     job_fill_host(s, j);
+    s->body_out = 0;
     if (closed)
         sess_free(s);
-    eng_sched_job_done(j);
+    w->ops.job_done(j);
+    drain_check(w);
 }
 
 /* quit_done - the quitting session's connection is gone: tell the scheduler */
@@ -263,6 +269,7 @@ static void
 quit_done(struct eng_session *s)
 {
     struct eng_dest *d = s->d;
+    struct eng_worker *w = s->w;
     if (s->job != NULL) { /* closed to make room: the job goes on a new connection */
         sess_close_fd(s);
         eng_timer_stop(s->w->loop, &s->timer);
@@ -273,7 +280,7 @@ quit_done(struct eng_session *s)
         return;
     }
     sess_free(s);
-    eng_sched_conn_closed(d);
+    w->ops.conn_closed(d);
 }
 
 /* sess_quit - say QUIT and wait (bounded) for the server to close, so a
@@ -308,8 +315,10 @@ job_return_quitting(struct eng_session *s)
     j->sess_closing = 1;
     j->sess = NULL;
     job_fill_host(s, j);
-    eng_sched_job_done(j);
+    s->body_out = 0;
+    s->w->ops.job_done(j);
     sess_quit(s);
+    drain_check(s->w);
 }
 
 /* job_set - set a recipient's result unless it has one */
@@ -336,6 +345,32 @@ job_defer_rest(struct eng_job *j, const char *why)
         job_set(j, k, 400, "%s", why);
 }
 
+/* sess_hold - draining: the session stops before it sends a message and
+ * stays silent (no timer, no I/O) until eng_worker_stop() abandons its job,
+ * so a shut-down never records a deferral for it */
+static void
+sess_hold(struct eng_session *s)
+{
+    s->held = 1;
+    eng_timer_stop(s->w->loop, &s->timer);
+    if (s->fd >= 0)
+        eng_io_set(s->w->loop, &s->io, 0);
+}
+
+/* drain_check - draining: tell the owner once no message of ours is on the
+ * wire without its reply */
+static void
+drain_check(struct eng_worker *w)
+{
+    if (!w->draining || w->drained)
+        return;
+    for (const struct eng_session *s = w->sessions; s != NULL; s = s->next)
+        if (s->job != NULL && s->body_out)
+            return;
+    w->drained = 1;
+    w->ops.drained(w);
+}
+
 /* on_idle_timer - a cached session waited long enough */
 static void
 on_sess_timer(eng_loop *loop, struct eng_timer *t)
@@ -349,7 +384,7 @@ on_sess_timer(eng_loop *loop, struct eng_timer *t)
     if (s->st == SS_IDLE || s->st == SS_DEAD) {
         if (!s->expiring) {
             s->expiring = 1;
-            eng_sched_idle_expired(s->w, s, s->d);
+            s->w->ops.idle_expired(s->w, s, s->d);
         }
         return;
     }
@@ -501,7 +536,7 @@ eng__sess_broken(struct eng_session *s, const char *why)
         s->st = SS_DEAD;
         if (!s->expiring) {
             s->expiring = 1;
-            eng_sched_idle_expired(s->w, s, s->d);
+            s->w->ops.idle_expired(s->w, s, s->d);
         }
         return;
     }
@@ -596,6 +631,7 @@ send_body(struct eng_session *s)
     if (s->body_len > 0 && s->body[s->body_len - 1] != '\n')
         eng__out_add(s, "\r\n", 2);
     eng__out_add(s, ".\r\n", 3);
+    s->body_out = 1;
 }
 
 /* send_bdat - the whole message as one chunk (RFC 3030): no dot-stuffing */
@@ -604,6 +640,7 @@ send_bdat(struct eng_session *s)
 {
     out_printf(s, "BDAT %zu LAST\r\n", s->body_len);
     eng__out_add(s, s->body, s->body_len);
+    s->body_out = 1;
     expect_push(s, EX_BDAT);
     s->st = SS_TXN;
     eng__sess_timer(s, s->d->tp->data_timeout_s);
@@ -642,7 +679,12 @@ eng__sess_start_txn(struct eng_session *s)
 {
     struct eng_job *j = s->job;
     const struct spool_msg *m = j->q->m;
-    int rc = spool_body_read(s->w->sp, m, &s->body, &s->body_len);
+    int rc;
+    if (s->w->draining) {
+        sess_hold(s);
+        return;
+    }
+    rc = spool_body_read(s->w->sp, m, &s->body, &s->body_len);
     if (rc < 0) {
         char why[160];
         snprintf(why, sizeof(why), "spool read error: %s", strerror(-rc));
@@ -736,6 +778,10 @@ on_rcpt_reply(struct eng_session *s, int code, size_t k)
 static void
 on_data_reply(struct eng_session *s, int code)
 {
+    if (code == 354 && s->w->draining) {
+        sess_hold(s); /* the receiver sees the connection close without the dot */
+        return;
+    }
     if (code == 354) {
         send_body(s);
         s->st = SS_DATA;
@@ -1064,9 +1110,9 @@ on_job(eng_loop *loop, void *arg)
     struct eng_worker *w = j->worker;
     struct eng_session *s = j->sess;
     (void)loop;
-    if (w->stopping) {
+    if (w->stopping || w->draining) {
         j->abandoned = 1;
-        eng_sched_job_done(j);
+        w->ops.job_done(j);
         return;
     }
     if (s == NULL) {
@@ -1157,11 +1203,13 @@ worker_main(void *arg)
 
 /* eng_worker_new - a worker, not yet running */
 struct eng_worker *
-eng_worker_new(int index, const struct cfg *cfg, spool *sp, char *err, size_t errlen)
+eng_worker_new(int index, const struct cfg *cfg, spool *sp, const struct eng_worker_ops *ops,
+               char *err, size_t errlen)
 {
     struct eng_worker *w = calloc(1, sizeof(*w));
     if (w == NULL)
         abort();
+    w->ops = *ops;
     w->index = index;
     w->cfg = cfg;
     w->sp = sp;
@@ -1180,6 +1228,27 @@ eng_worker_start(struct eng_worker *w)
     return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
 }
 
+/* on_drain - shut-down, step one: let the messages on the wire finish */
+static void
+on_drain(eng_loop *loop, void *arg)
+{
+    struct eng_worker *w = arg;
+    (void)loop;
+    w->draining = 1;
+    for (struct eng_session *s = w->sessions; s != NULL; s = s->next)
+        if (s->job != NULL && !s->body_out && s->st == SS_TXN && s->fd >= 0)
+            sess_hold(s);
+    drain_check(w);
+}
+
+/* eng_worker_drain - post the first step of the shut-down to w */
+void
+eng_worker_drain(struct eng_worker *w)
+{
+    if (eng_loop_post(w->loop, on_drain, w) < 0)
+        abort();
+}
+
 /* on_stop - close every session and leave the loop */
 static void
 on_stop(eng_loop *loop, void *arg)
@@ -1191,7 +1260,7 @@ on_stop(eng_loop *loop, void *arg)
         struct eng_session *s = w->sessions;
         if (s->job != NULL) { /* its recipients stay queued in the spool */
             s->job->abandoned = 1;
-            eng_sched_job_done(s->job);
+            w->ops.job_done(s->job);
             s->job = NULL;
         }
         sess_free(s);

@@ -37,6 +37,9 @@ enum expect { EX_RSET, EX_MAIL, EX_RCPT, EX_DATA, EX_BDAT };
 
 struct eng_worker {
     int stopping;            /* lent jobs go straight back */
+    int draining;            /* shutting down: no new message goes out */
+    int drained;             /* ops->drained was called */
+    struct eng_worker_ops ops;
     dnssec_resolver *dnssec; /* made on first use, on this thread */
     int index;
     const struct cfg *cfg;
@@ -63,6 +66,8 @@ struct eng_session {
     char host_desc[300];   /* "H=name [ip]:port" */
     char last_err[512];    /* why the last host could not be used */
     unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, chunking : 1, expiring : 1;
+    unsigned body_out : 1; /* the message is on the wire: its reply decides the job */
+    unsigned held : 1;     /* draining: stopped before sending a message */
     int msgs;                                   /* transactions on this connection */
     uint64_t size_limit;                        /* the server's SIZE (RFC 1870), 0 = none given */
     struct eng_policy pol;                      /* limits from the job in hand (or the last one) */
