@@ -1,0 +1,91 @@
+/*
+ * sched_int.h - what the scheduler's files share inside engine/.
+ *
+ * The scheduler is four files, each calling only the ones below it:
+ *   sched.c        start, stop (drain), reload, job results from workers
+ *   sched_route.c  new messages, routing, retry timing, settling a message
+ *   sched_dest.c   destinations, ready queues, lending jobs to workers
+ *   sched_state.c  the state (sch), recipient outcomes, failure notices
+ * and sched_queue.c, the queue summary, which reads the state only.
+ * sched_dest.c reaches up only through sch.settle, which sched.c sets.
+ *
+ * Thread rules: all of it runs on the scheduler thread (sch.loop) unless a
+ * function says otherwise; other threads reach it through eng_loop_post().
+ */
+#ifndef SPATE_ENGINE_SCHED_INT_H
+#define SPATE_ENGINE_SCHED_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "engine/eng_internal.h"
+
+#define DEST_BUCKETS 4096
+
+struct sched {
+    const struct cfg *cfg;
+    spool *sp;
+    eng_loop *loop;
+    pthread_t thread;
+    dns_resolver *dns;
+    struct eng_worker **workers;
+    int nworkers, rr;
+    struct eng_dest *dests[DEST_BUCKETS];
+    struct eng_dest *retired; /* replaced by a reload: no new job, freed once closed */
+    struct spool_msg **adopted;
+    size_t nadopted;
+    long queued, queued_rcpts;
+    uint32_t rnd;
+    int starting; /* handing over recovered mail */
+    int draining; /* shutting down, step one: no job is lent any more */
+    int stopping; /* shutting down: no state changes, only freeing */
+    struct eng_qmsg *qhead;
+    /* settle - after some of q's recipients changed state: persist, complete
+     * or schedule the next try (sched_route.c's qmsg_settle) */
+    void (*settle)(struct eng_qmsg *q);
+};
+
+extern struct sched sch;
+
+/* sched_state.c */
+int64_t now_s(void); /* wall clock, seconds */
+double rnd01(void);  /* a random value in [0,1) for H retry steps */
+uint32_t qmsg_final(const struct eng_qmsg *q); /* recipients in a final state */
+void qmsg_free(struct eng_qmsg *q);            /* forget a message */
+/* msg_event - raise a msg:* event off the loop; i: the recipient
+ * (UINT32_MAX: message events); j: the job that reached a host, or NULL */
+void msg_event(const struct exp_str *action, const char *name, const struct eng_qmsg *q,
+               uint32_t i, const struct eng_job *j, const char *data, int errnum);
+void finish_remove(struct eng_qmsg *q); /* "Completed": off the spool, forgotten */
+int send_notice(struct eng_qmsg *q);    /* failure notice; removal once it is durable */
+void rcpt_log_names(const struct cfg_router *r, char *out, size_t len); /* " R=.. T=.." */
+void rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
+               const char *why, const struct eng_job *j);
+/* rcpt_defer - next try per the retry rules (not before not_before), or
+ * failure once the retry period is over */
+void rcpt_defer(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
+                const char *why, int64_t not_before, const struct eng_job *j);
+
+/* sched_dest.c */
+char *dest_key(const struct cfg_transport *tp, uint16_t port, const struct dns_result *res);
+void dest_policy(struct eng_dest *d); /* limits from the destinations section */
+/* dest_get - the destination for a routing answer, made on first use */
+struct eng_dest *dest_get(const struct cfg_router *r, uint16_t port, const struct dns_result *res,
+                          const char *domain);
+void dest_park(struct eng_dest *d, struct eng_worker *w, struct eng_session *s);
+struct eng_job *job_new(struct eng_qmsg *q, struct eng_dest *d, const uint32_t *ridx, size_t n);
+void job_free(struct eng_job *j);
+void dest_enqueue(struct eng_dest *d, struct eng_qmsg *q, const uint32_t *ridx, size_t n);
+void job_release_rcpts(struct eng_job *j); /* the job's recipients are no longer busy */
+void dest_count_done(struct eng_dest *d);  /* a job finished: measure the rate */
+void dest_dispatch(struct eng_dest *d);    /* lend waiting jobs to sessions */
+void dest_free(struct eng_dest *d);
+/* dest_note_outcome - a connection failure backs the destination off */
+void dest_note_outcome(struct eng_dest *d, int conn_failed);
+
+/* sched_route.c */
+void qmsg_schedule(struct eng_qmsg *q); /* route the recipients that are due */
+void qmsg_settle(struct eng_qmsg *q);
+void on_new_msg(eng_loop *loop, void *arg); /* a committed or recovered message */
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * sched_route.c - new and recovered messages, routing and retry timing:
+ *                 which recipients are due, which router takes their domain,
+ *                 the DNS lookup of where they go, and the hand-over of the
+ *                 result to a destination; settling a message after results.
+ *
+ * Scheduler thread only, except eng_commit_hook (spool writer thread: posts).
+ * Calls sched_dest.c and sched_state.c.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/metrics.h"
+#include "conf/address.h"
+#include "engine/sched_int.h"
+
+static int force_retry; /* -qf: recovered mail is tried at once */
+
+/* A routing request: the recipients of one message for one domain. */
+struct route_req {
+    struct eng_qmsg *q;
+    const struct cfg_router *router;
+    char domain[256];
+    uint16_t port;
+    size_t n;
+    uint32_t *ridx;
+};
+
+/* route_find - the first router that takes domain (and its route rule) */
+static const struct cfg_router *
+route_find(const char *domain, const struct cfg_route_rule **rule)
+{
+    for (size_t i = 0; i < sch.cfg->nrouters; i++) {
+        const struct cfg_router *r = &sch.cfg->routers[i];
+        if (r->has_domains && !cfg_domainlist_match(&r->domains, domain))
+            continue;
+        if (r->driver == CFG_ROUTER_MANUALROUTE) {
+            if ((*rule = cfg_router_find_route(r, domain)) == NULL)
+                continue;
+            return r;
+        }
+        if (r->driver == CFG_ROUTER_DNSLOOKUP)
+            return r;
+    }
+    return NULL;
+}
+
+/* route_settle - recipients of a routing request leave the busy state */
+static void
+route_release(struct route_req *rq)
+{
+    for (size_t k = 0; k < rq->n; k++)
+        rq->q->busy[rq->ridx[k]] = 0;
+    rq->q->inflight -= (int)rq->n;
+}
+
+/* on_routed - DNS answered for a routing request */
+static void
+on_routed(struct dns_result *res, void *arg)
+{
+    struct route_req *rq = arg;
+    struct eng_qmsg *q = rq->q;
+    char why[300];
+
+    if (sch.stopping) { /* cancelled by the shut-down: leave the recipients as they are */
+        route_release(rq);
+    } else if (res->status == DNS_OK) {
+        struct eng_dest *d = dest_get(rq->router, rq->port, res, rq->domain);
+        dest_enqueue(d, q, rq->ridx, rq->n);
+        dest_dispatch(d);
+    } else {
+        route_release(rq);
+        for (size_t k = 0; k < rq->n; k++) {
+            if (res->status == DNS_RETRY) {
+                snprintf(why, sizeof(why), "host lookup did not complete: %s", res->why);
+                rcpt_defer(q, rq->ridx[k], rq->router, NULL, why, 0, NULL);
+            } else if (res->status == DNS_NULLMX) {
+                rcpt_fail(q, rq->ridx[k], rq->router, NULL,
+                          "domain does not accept mail (null MX, RFC 7505): 556 5.1.10", NULL);
+            } else {
+                snprintf(why, sizeof(why), "Unrouteable address (%s)", res->why);
+                rcpt_fail(q, rq->ridx[k], rq->router, NULL, why, NULL);
+            }
+        }
+        qmsg_settle(q);
+    }
+    dns_result_free(res);
+    free(rq->ridx);
+    free(rq);
+}
+
+/* route_refuse - fail recipients ridx[0..n) of q that cannot be routed */
+static void
+route_refuse(struct eng_qmsg *q, const uint32_t *ridx, size_t n, const char *why)
+{
+    char msg[300];
+    snprintf(msg, sizeof(msg), "Unrouteable address%s%s%s", why ? " (" : "", why ? why : "",
+             why ? ")" : "");
+    for (size_t k = 0; k < n; k++)
+        rcpt_fail(q, ridx[k], NULL, NULL, msg, NULL);
+}
+
+/* route_start - look up where the recipients ridx[0..n) of q (one domain) go.
+ * The domain is looked up and keyed by its A-labels (an IDN's U-labels
+ * converted, RFC 5891); an address literal, with allow_domain_literals,
+ * goes through dnslookup straight to its address (no query, the
+ * transport's port); a manualroute rule that takes it still applies. */
+static void
+route_start(struct eng_qmsg *q, const char *udomain, const uint32_t *ridx, size_t n)
+{
+    const struct cfg_route_rule *rule = NULL;
+    const struct cfg_router *r;
+    struct route_req *rq;
+    char domain[256], ip[64];
+    const char *why = NULL;
+
+    if (addr_domain_ascii(udomain, domain, sizeof(domain), &why) < 0)
+        r = NULL;
+    else if (domain[0] == '[' && !sch.cfg->allow_domain_literals)
+        r = NULL, why = "domain literals are not accepted";
+    else
+        r = route_find(domain, &rule);
+    if (r == NULL) {
+        route_refuse(q, ridx, n, why);
+        return;
+    }
+    if ((rq = calloc(1, sizeof(*rq))) == NULL || (rq->ridx = malloc(n * sizeof(*ridx))) == NULL)
+        abort();
+    rq->q = q;
+    rq->router = r;
+    snprintf(rq->domain, sizeof(rq->domain), "%s", domain);
+    memcpy(rq->ridx, ridx, n * sizeof(*ridx));
+    rq->n = n;
+    rq->port = r->transport->port;
+    for (size_t k = 0; k < n; k++)
+        q->busy[ridx[k]] = 1;
+    q->inflight += (int)n;
+    if (rule != NULL) {
+        const char **names = calloc(rule->nhosts, sizeof(char *));
+        if (names == NULL)
+            abort();
+        for (size_t i = 0; i < rule->nhosts; i++)
+            names[i] = rule->hosts[i].name;
+        if (rule->nhosts > 0 && rule->hosts[0].port)
+            rq->port = rule->hosts[0].port;
+        dns_resolve_hosts(sch.dns, names, rule->nhosts, on_routed, rq);
+        free(names);
+    } else if (addr_literal_ip(domain, ip, sizeof(ip)) == 0) {
+        const char *names[1] = {ip};
+        dns_resolve_hosts(sch.dns, names, 1, on_routed, rq);
+    } else {
+        dns_resolve_mx(sch.dns, domain, on_routed, rq);
+    }
+}
+
+/* on_qmsg_timer - a message's next retry time came */
+static void
+on_qmsg_timer(eng_loop *loop, struct eng_timer *t)
+{
+    (void)loop;
+    qmsg_schedule(t->data);
+}
+
+/* qmsg_schedule - route the recipients that are due; wake up for the rest */
+void
+qmsg_schedule(struct eng_qmsg *q)
+{
+    struct spool_msg *m = q->m;
+    int64_t now = now_s(), next = 0;
+    uint32_t *ridx = malloc(m->nrcpt * sizeof(*ridx));
+    uint8_t *taken = calloc(m->nrcpt, 1);
+    char dom[256], dom2[256];
+    if (ridx == NULL || taken == NULL)
+        abort();
+    for (uint32_t i = 0; i < m->nrcpt; i++) {
+        struct spool_rcpt *rc = &m->rcpt[i];
+        size_t n = 0;
+        if (rc->state != SPOOL_RCPT_PENDING || q->busy[i] || taken[i])
+            continue;
+        if (rc->next_try > now) {
+            if (next == 0 || rc->next_try < next)
+                next = rc->next_try;
+            continue;
+        }
+        addr_domain_lower(rc->address, dom, sizeof(dom));
+        for (uint32_t k = i; k < m->nrcpt; k++) {
+            struct spool_rcpt *o = &m->rcpt[k];
+            if (o->state != SPOOL_RCPT_PENDING || q->busy[k] || taken[k] || o->next_try > now)
+                continue;
+            addr_domain_lower(o->address, dom2, sizeof(dom2));
+            if (strcmp(dom, dom2) == 0) {
+                taken[k] = 1;
+                ridx[n++] = k;
+            }
+        }
+        route_start(q, dom, ridx, n);
+    }
+    free(ridx);
+    free(taken);
+    if (next != 0)
+        eng_timer_start(sch.loop, &q->timer, (uint64_t)(next - now) * 1000u);
+    if (q->inflight == 0 && qmsg_final(q) == m->nrcpt) {
+        qmsg_settle(q);
+    } else if (q->dirty) {
+        spool_update(sch.sp, m);
+        q->dirty = 0;
+    }
+}
+
+/* qmsg_settle - after results: persist, complete, or schedule the next try */
+void
+qmsg_settle(struct eng_qmsg *q)
+{
+    struct spool_msg *m = q->m;
+    int failed = 0;
+    metrics_gauge_set(MG_QUEUED_RCPTS, sch.queued_rcpts);
+    if (q->completing)
+        return;
+    if (qmsg_final(q) < m->nrcpt) {
+        spool_update(sch.sp, m);
+        q->dirty = 0;
+        qmsg_schedule(q);
+        return;
+    }
+    if (q->inflight > 0)
+        return;
+    for (uint32_t i = 0; i < m->nrcpt; i++)
+        failed += m->rcpt[i].state == SPOOL_RCPT_FAILED;
+    q->completing = 1;
+    if (failed && m->sender[0] != '\0' && !(m->flags & SPOOL_F_NOTICE)) {
+        send_notice(q);
+        return;
+    }
+    finish_remove(q);
+}
+
+/* on_new_msg - a message was committed (or recovered): start on it */
+void
+on_new_msg(eng_loop *loop, void *arg)
+{
+    struct spool_msg *m = arg;
+    struct eng_qmsg *q;
+    (void)loop;
+    if (sch.stopping || sch.draining) { /* durable already: the next start delivers it */
+        spool_msg_free(m);
+        return;
+    }
+    q = calloc(1, sizeof(*q));
+    if (q == NULL || (q->busy = calloc(m->nrcpt, 1)) == NULL ||
+        (q->fail_text = calloc(m->nrcpt, sizeof(char *))) == NULL)
+        abort();
+    q->m = m;
+    q->next = sch.qhead;
+    if (sch.qhead)
+        sch.qhead->prev = q;
+    sch.qhead = q;
+    eng_timer_init(&q->timer, on_qmsg_timer, q);
+    sch.queued++;
+    sch.queued_rcpts += m->nrcpt - qmsg_final(q);
+    metrics_gauge_set(MG_QUEUED, sch.queued);
+    metrics_gauge_set(MG_QUEUED_RCPTS, sch.queued_rcpts);
+    if (sch.cfg->queue_only && !sch.starting)
+        return; /* queue_only: kept on the spool until a start without it */
+    qmsg_schedule(q);
+}
+
+/* eng_commit_hook - the spool committed msg: hand it to the scheduler */
+void
+eng_commit_hook(struct spool_msg *msg, void *arg)
+{
+    (void)arg;
+    if (eng_loop_post(sch.loop, on_new_msg, msg) < 0)
+        abort();
+}
+
+/* eng_force_retry - -qf: recovered mail ignores its retry times */
+void
+eng_force_retry(int on)
+{
+    force_retry = on;
+}
+
+/* eng_adopt - a recovered message, before eng_start */
+void
+eng_adopt(struct spool_msg *msg, void *arg)
+{
+    (void)arg;
+    if (force_retry)
+        for (uint32_t i = 0; i < msg->nrcpt; i++)
+            msg->rcpt[i].next_try = 0;
+    sch.adopted = realloc(sch.adopted, (sch.nadopted + 1) * sizeof(*sch.adopted));
+    if (sch.adopted == NULL)
+        abort();
+    sch.adopted[sch.nadopted++] = msg;
+}

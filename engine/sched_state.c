@@ -1,0 +1,260 @@
+/*
+ * sched_state.c - the scheduler's state and what happens to one queued
+ *                 message's recipients: delivered, deferred per the retry
+ *                 rules, failed (with the failure notice to the sender), and
+ *                 the message's removal once complete. The lowest file of the
+ *                 scheduler: it calls no other sched_*.c file.
+ *
+ * Scheduler thread only, except on_notice_done (spool writer thread: posts).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/metrics.h"
+#include "conf/address.h"
+#include "engine/event.h"
+#include "engine/retry.h"
+#include "engine/sched_int.h"
+
+struct sched sch;
+
+/* now_s - wall clock seconds */
+int64_t
+now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* rnd01 - a random value in [0,1) for H retry steps */
+double
+rnd01(void)
+{
+    sch.rnd = sch.rnd * 1103515245u + 12345u;
+    return (double)(sch.rnd >> 8) / (double)(1u << 24);
+}
+
+/* qmsg_done_count - recipients in a final state */
+uint32_t
+qmsg_final(const struct eng_qmsg *q)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < q->m->nrcpt; i++)
+        n += q->m->rcpt[i].state != SPOOL_RCPT_PENDING;
+    return n;
+}
+
+/* qmsg_free - forget a completed message */
+void
+qmsg_free(struct eng_qmsg *q)
+{
+    eng_timer_stop(sch.loop, &q->timer);
+    if (q->prev)
+        q->prev->next = q->next;
+    else if (sch.qhead == q)
+        sch.qhead = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    for (uint32_t i = 0; i < q->m->nrcpt; i++)
+        free(q->fail_text[i]);
+    free(q->fail_text);
+    free(q->busy);
+    spool_msg_free(q->m);
+    free(q);
+}
+
+/* msg_event - raise a msg:* event off the scheduler's loop (the result is
+ * ignored). i: the recipient (UINT32_MAX for message events); j: the job
+ * that reached a host (NULL when none did). Costs nothing without an action. */
+void
+msg_event(const struct exp_str *action, const char *name, const struct eng_qmsg *q, uint32_t i,
+          const struct eng_job *j, const char *data, int errnum)
+{
+    struct event_ctx ev = {0};
+    char local[ADDR_MAX + 1] = "", errtext[16];
+    const char *domain = NULL;
+    if (action == NULL)
+        return;
+    if (i != UINT32_MAX) {
+        const char *a = q->m->rcpt[i].address, *at = strrchr(a, '@');
+        size_t n = at ? (size_t)(at - a) : strlen(a);
+        snprintf(local, sizeof(local), "%.*s", (int)(n < ADDR_MAX ? n : ADDR_MAX), a);
+        domain = at ? at + 1 : "";
+        ev.v[EV_LOCAL_PART] = local;
+        ev.v[EV_DOMAIN] = domain;
+    }
+    snprintf(errtext, sizeof(errtext), "%d", errnum);
+    ev.option = strncmp(name, "msg:fail", 8) == 0 || strcmp(name, "msg:complete") == 0
+                    ? "event_action"
+                    : "transport event_action";
+    ev.v[EV_EVENT_NAME] = name;
+    ev.v[EV_EVENT_DATA] = data;
+    ev.v[EV_EVENT_DEFER_ERRNO] = errtext;
+    ev.v[EV_MESSAGE_EXIM_ID] = q->m->id;
+    ev.v[EV_SENDER_ADDRESS] = q->m->sender;
+    ev.v[EV_PRIMARY_HOSTNAME] = sch.cfg->primary_hostname;
+    ev.v[EV_TLS_OUT_DANE] = "no";
+    ev.v[EV_LOOKUP_DNSSEC_AUTHENTICATED] = "no";
+    if (j != NULL) {
+        ev.v[EV_ROUTER_NAME] = j->d->router ? j->d->router->name : NULL;
+        ev.v[EV_TRANSPORT_NAME] = j->d->tp->name;
+        ev.v[EV_HOST] = j->host_name;
+        ev.v[EV_HOST_ADDRESS] = j->host_ip;
+        ev.v[EV_HOST_PORT] = j->host_port;
+        ev.v[EV_SENDING_IP_ADDRESS] = j->sending_ip;
+        ev.v[EV_SENDING_PORT] = j->sending_port;
+        ev.v[EV_TLS_OUT_PEERCERT] = j->tls_peercert;
+        ev.v[EV_VERIFY_MODE] = j->tls_verify_mode;
+    }
+    event_raise_async(q->m->id, event_ctx_dup(&ev), action);
+}
+
+/* finish_remove - remove the message from the spool and forget it */
+void
+finish_remove(struct eng_qmsg *q)
+{
+    spool_remove(sch.sp, q->m);
+    log_info("%s Completed", q->m->id);
+    msg_event(sch.cfg->event_action, "msg:complete", q, UINT32_MAX, NULL, NULL, 0);
+    metrics_inc(MC_COMPLETED);
+    sch.queued--;
+    metrics_gauge_set(MG_QUEUED, sch.queued);
+    qmsg_free(q);
+}
+
+/* on_notice_committed_post - the notice is durable: now drop the original */
+static void
+on_notice_committed_post(eng_loop *loop, void *arg)
+{
+    (void)loop;
+    if (sch.stopping) { /* the spool may be closed: the next start completes it */
+        qmsg_free(arg);
+        return;
+    }
+    finish_remove(arg);
+}
+
+/* on_notice_done - spool writer thread: the notice's commit finished */
+static void
+on_notice_done(struct spool_submission *sub, int status, void *arg)
+{
+    struct eng_qmsg *q = arg;
+    if (status != 0)
+        log_err("%s failure notice %s could not be spooled: %s", q->m->id, sub->id,
+                strerror(-status));
+    eng_loop_post(sch.loop, on_notice_committed_post, q);
+}
+
+/* send_notice - queue a failure notice to the sender for the failed recipients */
+int
+send_notice(struct eng_qmsg *q)
+{
+    struct spool_msg *m = q->m;
+    const char **rcpts = calloc(m->nrcpt, sizeof(char *)),
+               **whys = calloc(m->nrcpt, sizeof(char *));
+    struct spool_submission *sub = calloc(1, sizeof(*sub));
+    char *body = NULL;
+    size_t n = 0, blen = 0;
+    if (rcpts == NULL || whys == NULL || sub == NULL)
+        abort();
+    for (uint32_t i = 0; i < m->nrcpt; i++)
+        if (m->rcpt[i].state == SPOOL_RCPT_FAILED) {
+            rcpts[n] = m->rcpt[i].address;
+            whys[n++] = q->fail_text[i] ? q->fail_text[i] : "delivery failed";
+        }
+    if (spool_body_read(sch.sp, m, &body, &blen) < 0) {
+        body = NULL;
+        blen = 0;
+    }
+    spool_new_id(sch.sp, sub->id);
+    sub->body = eng_bounce_build(sch.cfg, m, rcpts, whys, n, body, blen, sub->id, &sub->body_len);
+    sub->sender = strdup("");
+    sub->rcpts = calloc(1, sizeof(char *));
+    sub->rcpts[0] = strdup(m->sender);
+    sub->nrcpt = 1;
+    sub->proto = strdup("local");
+    sub->flags = SPOOL_F_NOTICE;
+    sub->done = on_notice_done;
+    sub->arg = q;
+    free(body);
+    free(rcpts);
+    free(whys);
+    log_info("%s <= <> R=%s U=spate P=local S=%zu for %s", sub->id, m->id, sub->body_len,
+             m->sender);
+    metrics_inc(MC_BOUNCES_SENT);
+    spool_submit(sch.sp, sub);
+    return 0;
+}
+
+/* rcpt_log_prefix - " R=router T=transport" for log lines */
+void
+rcpt_log_names(const struct cfg_router *r, char *out, size_t len)
+{
+    if (r == NULL)
+        out[0] = '\0';
+    else if (r->transport)
+        snprintf(out, len, " R=%s T=%s", r->name, r->transport->name);
+    else
+        snprintf(out, len, " R=%s", r->name);
+}
+
+/* rcpt_fail - recipient i failed for good */
+void
+rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
+          const char *why, const struct eng_job *j)
+{
+    char names[300];
+    rcpt_log_names(r, names, sizeof(names));
+    q->m->rcpt[i].state = SPOOL_RCPT_FAILED;
+    q->dirty = 1;
+    free(q->fail_text[i]);
+    q->fail_text[i] = strdup(why);
+    sch.queued_rcpts--;
+    metrics_inc(MC_FAILED);
+    log_info("%s ** %s%s%s%s: %s", q->m->id, q->m->rcpt[i].address, names, host && *host ? " " : "",
+             host ? host : "", why);
+    /* a remote host's refusal is a delivery failure; anything else is internal */
+    msg_event(sch.cfg->event_action, j != NULL ? "msg:fail:delivery" : "msg:fail:internal", q, i, j,
+              why, 0);
+}
+
+/* rcpt_defer - recipient i deferred: next try per the retry rules, or
+ * failure once the retry period is over; not_before puts a floor on the
+ * next try (a destination in back-off) */
+void
+rcpt_defer(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
+           const char *why, int64_t not_before, const struct eng_job *j)
+{
+    struct spool_rcpt *rc = &q->m->rcpt[i];
+    const struct cfg_retry_rule *rule = cfg_retry_find(sch.cfg, addr_domain(rc->address));
+    int64_t now = now_s();
+    long iv;
+    char names[300], text[1200];
+
+    if (rule == NULL)
+        rule = &retry_default_rule;
+    if (rc->first_failure == 0)
+        rc->first_failure = now;
+    iv = retry_next_interval(rule, (long)(now - rc->first_failure), rc->last_interval, rnd01());
+    if (iv < 0) {
+        snprintf(text, sizeof(text), "retry timeout exceeded (last error: %s)", why);
+        rcpt_fail(q, i, r, host, text, j);
+        return;
+    }
+    q->dirty = 1;
+    rc->attempts++;
+    rc->last_interval = (int32_t)iv;
+    rc->next_try = now + iv;
+    if (rc->next_try < not_before)
+        rc->next_try = not_before;
+    metrics_inc(MC_DEFERRED);
+    rcpt_log_names(r, names, sizeof(names));
+    log_info("%s == %s%s defer%s%s: %s", q->m->id, rc->address, names, host && *host ? " " : "",
+             host ? host : "", why);
+}
