@@ -143,4 +143,15 @@ struct sink_global {
 
 extern struct sink_global g;
 
+/* sink_util.c */
+uint64_t size_max(void);
+int64_t now_ms(void);
+__attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
+void *xmalloc(size_t n);
+char *xstrdup(const char *s);
+void stat_add(struct listener *l, enum stat_field f, long d);
+void stat_max1(struct counters *c, enum stat_field f, unsigned long v);
+void stat_max(struct listener *l, enum stat_field f, unsigned long v);
+void sockaddr_text(const struct sockaddr_storage *ss, char *out, size_t outlen);
+
 #endif
