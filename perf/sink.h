@@ -154,4 +154,10 @@ void stat_max1(struct counters *c, enum stat_field f, unsigned long v);
 void stat_max(struct listener *l, enum stat_field f, unsigned long v);
 void sockaddr_text(const struct sockaddr_storage *ss, char *out, size_t outlen);
 
+/* sink_store.c */
+void stats_write(void);
+void tx_reset(struct conn *c);
+void body_append(struct conn *c, const char *p, size_t n);
+int store_message(struct conn *c, unsigned long seq);
+
 #endif
