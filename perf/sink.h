@@ -160,4 +160,14 @@ void tx_reset(struct conn *c);
 void body_append(struct conn *c, const char *p, size_t n);
 int store_message(struct conn *c, unsigned long seq);
 
+/* sink_io.c */
+__attribute__((format(printf, 2, 3))) void reply(struct conn *c, const char *fmt, ...);
+ssize_t tls_result(struct conn *c, int r, int *want);
+ssize_t io_recv(struct conn *c, char *p, size_t n);
+int conn_flush(struct conn *c);
+void conn_update_events(struct conn *c);
+void timer_add(struct timerq *q, struct conn *c);
+void timer_del(struct conn *c);
+void conn_close(struct conn *c);
+
 #endif
