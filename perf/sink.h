@@ -170,4 +170,9 @@ void timer_add(struct timerq *q, struct conn *c);
 void timer_del(struct conn *c);
 void conn_close(struct conn *c);
 
+/* sink_smtp.c */
+void data_feed(struct conn *c);
+void bdat_feed(struct conn *c);
+void cmd_feed(struct conn *c);
+
 #endif
