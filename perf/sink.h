@@ -175,4 +175,7 @@ void data_feed(struct conn *c);
 void bdat_feed(struct conn *c);
 void cmd_feed(struct conn *c);
 
+/* sink_conn.c */
+void workers_start(void);
+
 #endif
