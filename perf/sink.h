@@ -3,7 +3,10 @@
  *
  * The limits, the counters, the listener, worker and connection structures,
  * the one global state g and the functions one part of the sink calls in
- * another.
+ * another. The parts call each other in one direction only:
+ * sink.c (options, main) > sink_tls.c (TLS context), sink_conn.c (sessions,
+ * event loops) > sink_smtp.c (commands) > sink_io.c (I/O, timers) >
+ * sink_store.c (stats, stored messages) > sink_util.c (g, counters).
  */
 #ifndef SPATE_PERF_SINK_H
 #define SPATE_PERF_SINK_H
@@ -177,5 +180,8 @@ void cmd_feed(struct conn *c);
 
 /* sink_conn.c */
 void workers_start(void);
+
+/* sink_tls.c */
+void tls_setup(void);
 
 #endif
