@@ -66,6 +66,7 @@ struct eng_dest {
     uint64_t delivered, deferred, failed; /* for the queue summary */
     uint64_t next_send_ms;                /* max_message_rate: no job before this (monotonic) */
     struct eng_timer rate_timer;          /* wakes dispatch when the rate allows again */
+    int retired; /* a reload replaced its transport: no new job, freed once closed */
     struct eng_dest *hnext;
 };
 

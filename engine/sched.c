@@ -33,6 +33,49 @@ static struct {
     int left; /* workers still waiting for replies */
 } D = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 
+/* dest_reap - free retired destination d once its last connection has
+ * closed; 1 when it was freed */
+static int
+dest_reap(struct eng_dest *d)
+{
+    struct eng_dest **pp;
+    if (!d->retired || d->nconn > 0)
+        return 0;
+    for (pp = &sch.retired; *pp != d; pp = &(*pp)->hnext)
+        ;
+    *pp = d->hnext;
+    dest_free(d);
+    return 1;
+}
+
+/* dest_retire - a reload: d's waiting jobs are routed again under the new
+ * configuration (its transport, TLS settings and limits), its idle sessions
+ * close, and sessions still busy finish their job and close; d is freed
+ * once none is left */
+static void
+dest_retire(struct eng_dest *d)
+{
+    struct eng_job *j;
+    d->retired = 1;
+    d->hnext = sch.retired;
+    sch.retired = d;
+    while ((j = d->ready_head) != NULL) {
+        struct eng_qmsg *q = j->q;
+        d->ready_head = j->next;
+        job_release_rcpts(j);
+        job_free(j);
+        qmsg_schedule(q);
+    }
+    d->ready_tail = &d->ready_head;
+    d->nready = 0;
+    while (d->nidle > 0) {
+        struct eng_idle idle = d->idle[--d->nidle];
+        metrics_gauge_add(MG_CONN_CACHED, -1);
+        eng_worker_close(idle.w, idle.s); /* nconn drops when it has closed */
+    }
+    dest_reap(d);
+}
+
 /* job_record - apply a job's per-recipient results to its message */
 static void
 job_record(struct eng_job *j)
@@ -87,11 +130,14 @@ on_job_done(eng_loop *loop, void *arg)
     job_record(j);
     if (j->sess_closed)
         d->nconn--;
+    else if (d->retired && !j->sess_closing)
+        eng_worker_close(j->worker, j->sess); /* made under the old configuration */
     else if (!j->sess_closing)
         dest_park(d, j->worker, j->sess);
     job_free(j);
     qmsg_settle(q);
-    dest_dispatch(d);
+    if (!dest_reap(d))
+        dest_dispatch(d);
 }
 
 /* sched_job_done - worker thread: give a finished job back */
@@ -135,7 +181,8 @@ on_conn_closed(eng_loop *loop, void *arg)
     struct eng_dest *d = arg;
     (void)loop;
     d->nconn--;
-    dest_dispatch(d);
+    if (!dest_reap(d))
+        dest_dispatch(d);
 }
 
 /* sched_conn_closed - worker thread: a quitting session of d has closed */
@@ -226,17 +273,28 @@ eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     return 0;
 }
 
-/* on_reload - scheduler thread: switch configuration, refresh destination limits */
+/* on_reload - scheduler thread: switch configuration; every destination
+ * made under the old one is retired, so the next delivery anywhere uses the
+ * new transports, TLS settings and limits */
 static void
 on_reload(eng_loop *loop, void *arg)
 {
+    struct eng_dest *all = NULL, *d, *next;
     (void)loop;
     sch.cfg = arg;
-    for (size_t b = 0; b < DEST_BUCKETS; b++)
-        for (struct eng_dest *d = sch.dests[b]; d; d = d->hnext) {
-            dest_policy(d);
-            dest_dispatch(d);
+    sch.gen++;
+    for (size_t b = 0; b < DEST_BUCKETS; b++) { /* first out of the table: routing */
+        for (d = sch.dests[b]; d != NULL; d = next) { /* again may make new ones */
+            next = d->hnext;
+            d->hnext = all;
+            all = d;
         }
+        sch.dests[b] = NULL;
+    }
+    for (d = all; d != NULL; d = next) {
+        next = d->hnext;
+        dest_retire(d);
+    }
     log_info("configuration reloaded: %zu router(s), %zu transport(s), %zu destination "
              "entr%s",
              sch.cfg->nrouters, sch.cfg->ntransports, sch.cfg->ndestinations,
@@ -270,6 +328,11 @@ on_shutdown(eng_loop *loop, void *arg)
             dest_free(d);
         }
         sch.dests[b] = NULL;
+    }
+    while (sch.retired != NULL) {
+        struct eng_dest *d = sch.retired;
+        sch.retired = d->hnext;
+        dest_free(d);
     }
     for (q = sch.qhead; q; q = next) {
         next = q->next;

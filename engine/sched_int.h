@@ -39,6 +39,7 @@ struct sched {
     int starting; /* handing over recovered mail */
     int draining; /* shutting down, step one: no job is lent any more */
     int stopping; /* shutting down: no state changes, only freeing */
+    unsigned gen; /* configuration generation: +1 per reload */
     struct eng_qmsg *qhead;
     /* settle - after some of q's recipients changed state: persist, complete
      * or schedule the next try (sched_route.c's qmsg_settle) */

@@ -29,6 +29,7 @@ struct route_req {
     const struct cfg_router *router;
     char domain[256];
     uint16_t port;
+    unsigned gen; /* sch.gen when it started: router belongs to that configuration */
     size_t n;
     uint32_t *ridx;
 };
@@ -71,6 +72,9 @@ on_routed(struct dns_result *res, void *arg)
 
     if (sch.stopping) { /* cancelled by the shut-down: leave the recipients as they are */
         route_release(rq);
+    } else if (rq->gen != sch.gen) { /* a reload came meanwhile: route under the new one */
+        route_release(rq);
+        qmsg_schedule(q);
     } else if (res->status == DNS_OK) {
         struct eng_dest *d = dest_get(rq->router, rq->port, res, rq->domain);
         dest_enqueue(d, q, rq->ridx, rq->n);
@@ -135,6 +139,7 @@ route_start(struct eng_qmsg *q, const char *udomain, const uint32_t *ridx, size_
         abort();
     rq->q = q;
     rq->router = r;
+    rq->gen = sch.gen;
     snprintf(rq->domain, sizeof(rq->domain), "%s", domain);
     memcpy(rq->ridx, ridx, n * sizeof(*ridx));
     rq->n = n;
