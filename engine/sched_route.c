@@ -271,8 +271,8 @@ on_new_msg(eng_loop *loop, void *arg)
     sch.queued_rcpts += m->nrcpt - qmsg_final(q);
     metrics_gauge_set(MG_QUEUED, sch.queued);
     metrics_gauge_set(MG_QUEUED_RCPTS, sch.queued_rcpts);
-    if (sch.cfg->queue_only && !sch.starting)
-        return; /* queue_only: kept on the spool until a start without it */
+    if (sch.cfg->queue_only && !(sch.starting && force_retry))
+        return; /* queue_only: kept on the spool until a start without it, or -qf */
     qmsg_schedule(q);
 }
 

@@ -151,6 +151,12 @@ def test_queue_only_holds_mail_and_qf_sends_it_at_once():
         assert sink.count() == 0, "queue_only delivered mail"
         assert spatetest.metrics(env.http_url + "/metrics")["spate_queue_messages"] == 5
         assert spated.stop() == 0
+        # queue_only still set: a restart holds the recovered mail too
+        spated = env.start_spated(conf)
+        time.sleep(2)
+        assert sink.count() == 0, "queue_only delivered recovered mail after a restart"
+        assert spatetest.metrics(env.http_url + "/metrics")["spate_queue_messages"] == 5
+        assert spated.stop() == 0
         # without queue_only: the same mail goes out at the next start
         env.start_spated(env.write_config(retry="* * F,1h,10m", name="plain.conf"))
         wait_for(lambda: sink.count() == 5, 20, what="5 delivered after restart")
@@ -166,6 +172,30 @@ def test_queue_only_holds_mail_and_qf_sends_it_at_once():
         env.start_spated(env.write_config(retry="* * F,1h,10m", name="plain.conf"),
                          extra_args=["-qf"])
         wait_for(lambda: env.log_grep(r" => tempfail-once-q@"), 10, what="-qf delivery")
+        assert env.spated.stop() == 0
+
+
+def test_queue_only_with_qf_releases_recovered_mail():
+    """-qf is a forced queue run: with queue_only still set it delivers what
+    was recovered, while new arrivals stay held."""
+    with Env("crash-queueonly-qf") as env:
+        env.start_dns(env.mx_zone(1))
+        sink = env.start_spate_sink(env.sink_addrs(1))
+        conf = env.write_config(extra_main="queue_only = true")
+        spated = env.start_spated(conf)
+        for i in range(3):
+            code, _ = spatetest.smtp_send(env.spated_ip, spatetest.SMTP_PORT, "s@x.%s" % TLD,
+                                          ["u%d@d1.%s" % (i, TLD)], _message(i))
+            assert code == 250
+        assert spated.stop() == 0
+        spated = env.start_spated(conf, extra_args=["-qf"])
+        wait_for(lambda: sink.count() == 3, 20, what="3 delivered by -qf")
+        code, _ = spatetest.smtp_send(env.spated_ip, spatetest.SMTP_PORT, "s@x.%s" % TLD,
+                                      ["new@d1.%s" % TLD], _message(7))
+        assert code == 250
+        time.sleep(1)
+        assert sink.count() == 3, "queue_only delivered a new arrival"
+        assert spated.stop() == 0
 
 
 spatetest.main(globals())
