@@ -23,6 +23,11 @@
 
 static int force_retry; /* -qf: recovered mail is tried at once */
 
+/* A lookup that did not complete (time-out, server failure) is tried again
+ * this soon, not at the retry rule's next time: it says nothing about the
+ * destination, and a burst of lookups can time out together. */
+#define DNS_RETRY_SOON_S 30
+
 /* A routing request: the recipients of one message for one domain. */
 struct route_req {
     struct eng_qmsg *q;
@@ -53,7 +58,16 @@ route_find(const char *domain, const struct cfg_route_rule **rule)
     return NULL;
 }
 
-/* route_settle - recipients of a routing request leave the busy state */
+/* rcpt_soon - a deferred recipient i of q is tried again within secs */
+static void
+rcpt_soon(struct eng_qmsg *q, uint32_t i, int secs)
+{
+    struct spool_rcpt *rc = &q->m->rcpt[i];
+    if (rc->state == SPOOL_RCPT_PENDING && rc->next_try > now_s() + secs)
+        rc->next_try = now_s() + secs;
+}
+
+/* route_release - recipients of a routing request leave the busy state */
 static void
 route_release(struct route_req *rq)
 {
@@ -85,6 +99,7 @@ on_routed(struct dns_result *res, void *arg)
             if (res->status == DNS_RETRY) {
                 snprintf(why, sizeof(why), "host lookup did not complete: %s", res->why);
                 rcpt_defer(q, rq->ridx[k], rq->router, NULL, why, 0, NULL);
+                rcpt_soon(q, rq->ridx[k], DNS_RETRY_SOON_S);
             } else if (res->status == DNS_NULLMX) {
                 rcpt_fail(q, rq->ridx[k], rq->router, NULL,
                           "domain does not accept mail (null MX, RFC 7505): 556 5.1.10", NULL);

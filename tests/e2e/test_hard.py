@@ -1,0 +1,40 @@
+"""test_hard - delivery where it is hard: destinations and resolvers that
+misbehave. Each test stands up the misbehaving peer for real on loopback."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spatetest  # noqa: E402
+from spatetest import Env, wait_for  # noqa: E402
+
+D1 = "d1.%s" % spatetest.TLD
+
+
+def inject(env, rcpts, tag="t"):
+    status, ans = spatetest.http_inject(env.http_url, {
+        "envelope_sender": "s@example.org", "recipients": rcpts,
+        "content": "Subject: %s\n\n%s\n" % (tag, tag)})
+    assert status == 200, ans
+    return ans["ids"][0]
+
+
+def test_dns_timeout_retried_soon_not_at_the_retry_rule():
+    """A lookup that did not complete is tried again within about 30 s,
+    although the retry rule says 15 minutes."""
+    with Env("hard_dns_retry") as env:
+        conf = env.write_config(retry="* * F,4h,15m")
+        spated = env.start_spated(conf)  # no DNS server answers yet
+        mid = inject(env, ["a@%s" % D1])
+        wait_for(lambda: env.log_grep(r"%s == a@.*host lookup did not complete" % mid), 30,
+                 what="the DNS deferral")
+        t0 = time.monotonic()
+        env.start_dns(env.mx_zone(1))
+        sink = env.start_spate_sink(env.sink_addrs(1))
+        sink.wait_messages(1, timeout=60)
+        assert time.monotonic() - t0 < 45
+        assert spated.stop() == 0
+
+
+spatetest.main(globals())
