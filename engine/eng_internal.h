@@ -67,6 +67,10 @@ struct eng_dest {
     uint64_t next_send_ms;                /* max_message_rate: no job before this (monotonic) */
     struct eng_timer rate_timer;          /* wakes dispatch when the rate allows again */
     int retired; /* a reload replaced its transport: no new job, freed once closed */
+    int npending;              /* new connections whose first job has not come back */
+    uint64_t pending_since_ms; /* when npending last rose from 0 (monotonic) */
+    uint64_t setup_ms;         /* the last new connection: lent to its first job back */
+    struct eng_timer ramp_timer; /* looks again while connections are slow to start */
     struct eng_dest *hnext;
 };
 
@@ -100,6 +104,8 @@ struct eng_job {
     int abandoned;            /* handed back unfinished at shut-down: no results */
     struct eng_session *sess; /* session to use / that was used */
     struct eng_policy pol;    /* the destination's limits when lent (reloads change d->pol) */
+    int new_conn;             /* lent to open a new connection */
+    uint64_t lent_ms;         /* when it was lent (monotonic) */
     struct eng_worker *worker;
     struct eng_job *next;
 };

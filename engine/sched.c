@@ -126,6 +126,7 @@ on_job_done(eng_loop *loop, void *arg)
         return;
     }
     dest_note_outcome(d, j->conn_failed);
+    dest_conn_started(d, j);
     dest_count_done(d);
     job_record(j);
     if (j->sess_closed)

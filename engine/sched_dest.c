@@ -33,7 +33,14 @@
 #define DEST_BACKLOG_MS 1000    /* more work than this at the current rate: add a connection */
 #define DEST_RATE_WINDOW_MS 250 /* how often the delivery rate is measured */
 
+/* A destination whose new connections take this long to deliver their first
+ * job (a slow greeting, a tarpit, a far host) is slow to start: set-up time,
+ * not the receiver's throughput, limits it, so connections are opened in
+ * parallel up to max_connections while the backlog lasts */
+#define DEST_SLOW_SETUP_MS 1000
+
 static void on_rate_timer(eng_loop *loop, struct eng_timer *t);
+static void on_ramp_timer(eng_loop *loop, struct eng_timer *t);
 
 /* hash_str - FNV-1a */
 static uint32_t
@@ -141,6 +148,7 @@ dest_get(const struct cfg_router *r, uint16_t port, const struct dns_result *res
     dest_policy(d);
     d->ready_tail = &d->ready_head;
     eng_timer_init(&d->rate_timer, on_rate_timer, d);
+    eng_timer_init(&d->ramp_timer, on_ramp_timer, d);
     d->hnext = sch.dests[b];
     sch.dests[b] = d;
     return d;
@@ -262,6 +270,48 @@ dest_defer_ready(struct eng_dest *d)
     d->ready_tail = &d->ready_head;
 }
 
+/* dest_slow_to_start - do d's new connections take DEST_SLOW_SETUP_MS or
+ * more to deliver their first job (the last one did, or one is still at it)? */
+static int
+dest_slow_to_start(const struct eng_dest *d, uint64_t now)
+{
+    if (d->setup_ms >= DEST_SLOW_SETUP_MS)
+        return 1;
+    return d->npending > 0 && now - d->pending_since_ms >= DEST_SLOW_SETUP_MS;
+}
+
+/* on_ramp_timer - connections are still starting: maybe open more */
+static void
+on_ramp_timer(eng_loop *loop, struct eng_timer *t)
+{
+    (void)loop;
+    dest_dispatch(t->data);
+}
+
+/* dest_wait_ramp - jobs wait while new connections start, and no job may
+ * come back meanwhile: look again once they count as slow to start, or,
+ * when they already do, at the next step of the ramp */
+static void
+dest_wait_ramp(struct eng_dest *d)
+{
+    uint64_t now = eng_now_ms();
+    if (d->npending == 0 || d->nconn >= d->pol.max_connections || eng_timer_armed(&d->ramp_timer))
+        return;
+    eng_timer_start(sch.loop, &d->ramp_timer,
+                    dest_slow_to_start(d, now) ? DEST_RAMP_MS : DEST_SLOW_SETUP_MS);
+}
+
+/* dest_conn_started - the first job of a new connection came back after
+ * setup_ms (conn: it was lent to open one) */
+void
+dest_conn_started(struct eng_dest *d, const struct eng_job *j)
+{
+    if (!j->new_conn)
+        return;
+    d->npending--;
+    d->setup_ms = eng_now_ms() - j->lent_ms;
+}
+
 /* dest_needs_more - should the destination get another connection? Only
  * when more than DEST_QUEUE_PER_CONN jobs wait per open session, at most one
  * new connection every DEST_RAMP_MS, and - once its delivery rate is known -
@@ -278,6 +328,8 @@ dest_needs_more(const struct eng_dest *d)
         return 0;
     if (now - d->last_open_ms < DEST_RAMP_MS)
         return 0;
+    if (dest_slow_to_start(d, now))
+        return 1; /* set-up latency is the limit: overlap it */
     if (d->rate_per_s == 0)
         return 1; /* nothing measured yet */
     if (d->nready * 1000u <= d->rate_per_s * DEST_BACKLOG_MS)
@@ -321,8 +373,10 @@ dest_dispatch(struct eng_dest *d)
             return;
         if (d->nidle == 0 && !d->proven && d->nconn > 0)
             return; /* not known to answer: probe with one connection first */
-        if (d->nidle == 0 && d->nconn > 0 && !dest_needs_more(d))
+        if (d->nidle == 0 && d->nconn > 0 && !dest_needs_more(d)) {
+            dest_wait_ramp(d);
             return; /* the open sessions will get through this soon enough */
+        }
         if (!rate_allows(d))
             return;
         if (d->nidle > 0) {
@@ -337,6 +391,9 @@ dest_dispatch(struct eng_dest *d)
             d->last_open_ms = eng_now_ms();
             d->rate_at_open = d->rate_per_s;
             d->windows_since_open = 0;
+            j->new_conn = 1;
+            if (d->npending++ == 0)
+                d->pending_since_ms = d->last_open_ms;
         } else {
             return;
         }
@@ -346,6 +403,7 @@ dest_dispatch(struct eng_dest *d)
         d->nready--;
         j->next = NULL;
         j->pol = d->pol;
+        j->lent_ms = eng_now_ms();
         eng_worker_give(j->worker, j);
     }
 }
@@ -360,6 +418,7 @@ dest_free(struct eng_dest *d)
         job_free(j);
     }
     eng_timer_stop(sch.loop, &d->rate_timer);
+    eng_timer_stop(sch.loop, &d->ramp_timer);
     for (size_t i = 0; i < d->nhosts; i++) {
         free(d->hosts[i].name);
         free(d->hosts[i].addrs);

@@ -79,6 +79,9 @@ void job_free(struct eng_job *j);
 void dest_enqueue(struct eng_dest *d, struct eng_qmsg *q, const uint32_t *ridx, size_t n);
 void job_release_rcpts(struct eng_job *j); /* the job's recipients are no longer busy */
 void dest_count_done(struct eng_dest *d);  /* a job finished: measure the rate */
+/* dest_conn_started - job j came back: if it opened a connection, note how
+ * long that took (slow set-up opens connections in parallel) */
+void dest_conn_started(struct eng_dest *d, const struct eng_job *j);
 void dest_dispatch(struct eng_dest *d);    /* lend waiting jobs to sessions */
 void dest_free(struct eng_dest *d);
 /* dest_note_outcome - a connection failure backs the destination off */

@@ -37,4 +37,32 @@ def test_dns_timeout_retried_soon_not_at_the_retry_rule():
         assert spated.stop() == 0
 
 
+def test_slow_greeting_opens_connections_in_parallel():
+    """A receiver that takes 3 s to greet: spate opens connections in
+    parallel instead of one after another, and replacements of sessions that
+    reached max_messages_per_connection overlap too."""
+    with Env("hard_tarpit") as env:
+        env.start_dns(env.mx_zone(1))
+        sink = env.start_spate_sink(env.sink_addrs(1), extra_args=["--greeting-delay", "3000"])
+        conf = env.write_config()
+        with open(conf, "a") as f:
+            f.write("begin destinations\n*:\n  max_messages_per_connection = 10\n"
+                    "  max_connections = 20\n")
+        spated = env.start_spated(conf)
+        n = 400
+        t0 = time.monotonic()
+        for k in range(0, n, 100):
+            status, ans = spatetest.http_inject(env.http_url, {"messages": [
+                {"envelope_sender": "s@example.org", "recipients": ["r%d@%s" % (i, D1)],
+                 "content": "Subject: %d\n\nx\n" % i} for i in range(k, k + 100)]})
+            assert status == 200, ans
+        wait_for(lambda: sink.count() >= n, 90, what="%d messages" % n)
+        took = time.monotonic() - t0
+        st = sink.stats()
+        # one connection at a time would need 40 set-ups of 3 s (120 s)
+        assert st["connections_max"] >= 5, st
+        assert took < 40, (took, st)
+        assert spated.stop() == 0
+
+
 spatetest.main(globals())
