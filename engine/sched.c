@@ -103,8 +103,9 @@ job_record(struct eng_job *j)
             d->deferred++;
             if (!deferred_event++) /* once per attempt on this host */
                 msg_event(d->tp->event_action, "msg:host:defer", q, i, j, text, j->defer_errno);
-            rcpt_defer(q, i, d->router, j->host, text, j->conn_failed ? d->backoff_until : 0,
-                       j->conn_failed ? NULL : j);
+            /* a connection failure's text names each host tried already */
+            rcpt_defer(q, i, d->router, j->conn_failed ? NULL : j->host, text,
+                       j->conn_failed ? d->backoff_until : 0, j->conn_failed ? NULL : j);
         } else {
             d->failed++;
             rcpt_fail(q, i, d->router, j->host, text, j);

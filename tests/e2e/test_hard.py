@@ -65,4 +65,17 @@ def test_slow_greeting_opens_connections_in_parallel():
         assert spated.stop() == 0
 
 
+def test_connection_failure_names_the_host_once():
+    """A refused connection is logged with the host once, not twice."""
+    with Env("hard_refused") as env:
+        env.start_dns(env.mx_zone(1))  # no receiver listens on d1's MX
+        spated = env.start_spated(env.write_config(retry="* * F,1h,10m"))
+        mid = inject(env, ["a@%s" % D1])
+        wait_for(lambda: env.log_grep(r"%s == a@" % mid), 15, what="the deferral")
+        rec = env.log_grep(r"%s == a@" % mid)[0]
+        assert rec.count("H=mx.%s" % D1) == 1, rec
+        assert "Connection refused" in rec, rec
+        assert spated.stop() == 0
+
+
 spatetest.main(globals())
