@@ -48,7 +48,7 @@ smtp_reply_feed(struct smtp_reply *r, const char *buf, size_t len, size_t *used)
     r->nlines++;
     snprintf(r->text, sizeof(r->text), "%.*s", (int)n, buf);
     r->code = smtp_reply_code(buf, n, &more);
-    r->more = r->code >= 0 && more;
+    r->more = more; /* stays 0 for a malformed line */
     if (r->code < 0)
         return SMTP_REPLY_BAD;
     return more ? SMTP_REPLY_MORE : SMTP_REPLY_DONE;
