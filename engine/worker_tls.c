@@ -253,54 +253,71 @@ verify_mode_text(const struct tls_conn_params *p)
                                            : "none";
 }
 
+/* dane_params - names, TLSA records and OCSP under DANE (RFC 7672 3.2) */
+static void
+dane_params(struct eng_session *s, struct tls_conn_params *p, const char **names,
+            struct tls_tlsa *tlsa, size_t maxtlsa)
+{
+    const struct cfg_transport *tp = s->d->tp;
+    const char *host = s->d->hosts[s->host_i].name;
+    size_t n = 0;
+    p->dane = 1;
+    p->sni = s->dn->base;
+    names[n++] = s->dn->base;
+    if (strcmp(host, s->dn->base) != 0)
+        names[n++] = host;
+    if (strcmp(s->dn->canon, s->dn->base) != 0 && strcmp(s->dn->canon, host) != 0)
+        names[n++] = s->dn->canon;
+    if (s->mx_secure && strcmp(s->d->domain, host) != 0)
+        names[n++] = s->d->domain; /* RFC 7672 3.2.2: only when the MX was secure */
+    p->names = names;
+    p->nnames = n;
+    for (size_t i = 0; i < s->dn->ntlsa && i < maxtlsa; i++) {
+        tlsa[i].usage = s->dn->tlsa[i].usage;
+        tlsa[i].selector = s->dn->tlsa[i].selector;
+        tlsa[i].mtype = s->dn->tlsa[i].mtype;
+        tlsa[i].data = s->dn->tlsa[i].data;
+        tlsa[i].len = s->dn->tlsa[i].len;
+        p->ntlsa++;
+    }
+    p->tlsa = tlsa;
+    /* hosts_request_ocsp left at its default "*": under DANE only ask when
+     * no DANE-EE record will decide (seed "DANE") */
+    p->ocsp_request = tp->hosts_request_ocsp_default ? (s->dn->usage_bits & (1u << 3)) == 0
+                                                     : host_in(s, &tp->hosts_request_ocsp);
+}
+
+/* pkix_params - verification, names and OCSP without DANE */
+static void
+pkix_params(struct eng_session *s, struct tls_conn_params *p, const char **names)
+{
+    const struct cfg_transport *tp = s->d->tp;
+    const char *host = s->d->hosts[s->host_i].name;
+    p->sni = host;
+    p->verify = host_in(s, &tp->tls_verify_hosts)       ? TLS_VERIFY_REQUIRE
+                : host_in(s, &tp->tls_try_verify_hosts) ? TLS_VERIFY_TRY
+                                                        : TLS_VERIFY_NONE;
+    if (host_in(s, &tp->tls_verify_cert_hostnames)) {
+        names[0] = host;
+        p->names = names;
+        p->nnames = 1;
+    }
+    p->ocsp_request = host_in(s, &tp->hosts_request_ocsp);
+}
+
 /* conn_params - what tls_conn_new needs for the current host */
 static void
 conn_params(struct eng_session *s, struct tls_conn_params *p, const char **names,
             struct tls_tlsa *tlsa, size_t maxtlsa, char *key, size_t keylen)
 {
     const struct cfg_transport *tp = s->d->tp;
-    const char *host = s->d->hosts[s->host_i].name;
     memset(p, 0, sizeof(*p));
-    snprintf(key, keylen, "%s|%s", s->d->key, host);
+    snprintf(key, keylen, "%s|%s", s->d->key, s->d->hosts[s->host_i].name);
     p->session_key = key;
-    if (s->dane) {
-        size_t n = 0;
-        p->dane = 1;
-        p->sni = s->dn->base;
-        names[n++] = s->dn->base;
-        if (strcmp(host, s->dn->base) != 0)
-            names[n++] = host;
-        if (strcmp(s->dn->canon, s->dn->base) != 0 && strcmp(s->dn->canon, host) != 0)
-            names[n++] = s->dn->canon;
-        if (s->mx_secure && strcmp(s->d->domain, host) != 0)
-            names[n++] = s->d->domain; /* RFC 7672 3.2.2: only when the MX was secure */
-        p->names = names;
-        p->nnames = n;
-        for (size_t i = 0; i < s->dn->ntlsa && i < maxtlsa; i++) {
-            tlsa[i].usage = s->dn->tlsa[i].usage;
-            tlsa[i].selector = s->dn->tlsa[i].selector;
-            tlsa[i].mtype = s->dn->tlsa[i].mtype;
-            tlsa[i].data = s->dn->tlsa[i].data;
-            tlsa[i].len = s->dn->tlsa[i].len;
-            p->ntlsa++;
-        }
-        p->tlsa = tlsa;
-        /* hosts_request_ocsp left at its default "*": under DANE only ask when
-         * no DANE-EE record will decide (seed "DANE") */
-        p->ocsp_request = tp->hosts_request_ocsp_default ? (s->dn->usage_bits & (1u << 3)) == 0
-                                                         : host_in(s, &tp->hosts_request_ocsp);
-    } else {
-        p->sni = host;
-        p->verify = host_in(s, &tp->tls_verify_hosts)       ? TLS_VERIFY_REQUIRE
-                    : host_in(s, &tp->tls_try_verify_hosts) ? TLS_VERIFY_TRY
-                                                            : TLS_VERIFY_NONE;
-        if (host_in(s, &tp->tls_verify_cert_hostnames)) {
-            names[0] = host;
-            p->names = names;
-            p->nnames = 1;
-        }
-        p->ocsp_request = host_in(s, &tp->hosts_request_ocsp);
-    }
+    if (s->dane)
+        dane_params(s, p, names, tlsa, maxtlsa);
+    else
+        pkix_params(s, p, names);
     p->ocsp_require = host_in(s, &tp->hosts_require_ocsp);
     if (p->ocsp_require)
         p->ocsp_request = 1;
