@@ -18,14 +18,17 @@
  * middle stripping STARTTLS gains nothing. The handshake runs on the loop
  * (tls/tls.h); then EHLO again (RFC 3207 4.2).
  *
+ * The session calls in here and acts on what each step returns (enum
+ * eng_tls_rc); this file never calls the session back. The one step that
+ * ends later, a DNSSEC lookup, hands the session back through the resume
+ * function it was given. It uses only the session's I/O layer (sess_io.c).
+ *
  * Everything here runs on the worker's thread.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/event.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "engine/worker_int.h"
@@ -81,17 +84,15 @@ resolver(struct eng_session *s)
     return w->dnssec;
 }
 
-/* skip_host - refuse the current host (last_err says why) and go on */
+/* skip_host - a lookup refused the current host: last_err says why, and
+ * the session goes on without it */
 static void
-skip_host(struct eng_session *s, const char *why, int dane_failure)
+skip_host(struct eng_session *s, const char *why)
 {
-    if (dane_failure)
-        metrics_inc(MC_DANE_FAILED);
+    metrics_inc(MC_DANE_FAILED);
     snprintf(s->last_err, sizeof(s->last_err), "H=%.200s: %.290s", s->d->hosts[s->host_i].name,
              why);
-    s->host_i++;
-    s->addr_i = 0;
-    eng__sess_connect_next(s);
+    s->dane_resume(s, 0);
 }
 
 /* implicit_mx - was the host list made from the domain itself (no MX)? */
@@ -120,21 +121,21 @@ on_dane(struct dnssec_dane *dn, void *arg)
               dane_status_text(dn->status), s->mx_secure, dn->nusable, dn->why);
     if (dn->status == DANE_FAIL) {
         snprintf(why, sizeof(why), "DANE: %s", dn->why);
-        skip_host(s, why, 1);
+        skip_host(s, why);
         return;
     }
     if (dn->status == DANE_INSECURE || !(s->mx_secure || implicit_mx(s))) {
         if (require) {
             snprintf(why, sizeof(why), "hosts_require_dane: not DNSSEC-secure (%s)",
                      dn->status == DANE_INSECURE ? dn->why : "MX RRset insecure");
-            skip_host(s, why, 1);
+            skip_host(s, why);
             return;
         }
-        eng__sess_connect_next(s); /* the normal TLS policy */
+        s->dane_resume(s, 1); /* the normal TLS policy */
         return;
     }
     s->dane = 1; /* secure: TLS is mandatory from here on */
-    eng__sess_connect_next(s);
+    s->dane_resume(s, 1);
 }
 
 /* on_mx - the MX RRset's security is known: look the host up */
@@ -149,38 +150,37 @@ on_mx(struct dnssec_answer *a, void *arg)
     s->mx_checked = 1;
     s->mx_secure = sec;
     if (dnssec_dane_lookup(s->w->dnssec, s->d->hosts[s->host_i].name, s->d->port, on_dane, s) < 0)
-        skip_host(s, "DANE: the lookup could not be started", 1);
+        skip_host(s, "DANE: the lookup could not be started");
 }
 
 /* eng__tls_before_connect - the DANE decision for the current host */
-int
-eng__tls_before_connect(struct eng_session *s)
+enum eng_tls_rc
+eng__tls_before_connect(struct eng_session *s, void (*resume)(struct eng_session *s, int usable))
 {
     const struct cfg_transport *tp = s->d->tp;
     int dane_hosts = tp->hosts_try_dane.n > 0 || tp->hosts_require_dane.n > 0;
     dnssec_resolver *r;
     if (s->dn_host == s->host_i)
-        return 0; /* decided already */
+        return ENG_TLS_GO; /* decided already */
     s->dane = 0;
     if (!dane_hosts || !(host_in(s, &tp->hosts_try_dane) || host_in(s, &tp->hosts_require_dane)))
-        return 0;
+        return ENG_TLS_GO;
     if ((r = resolver(s)) == NULL) {
         snprintf(s->last_err, sizeof(s->last_err), "H=%s: DANE: no DNSSEC resolver",
                  s->d->hosts[s->host_i].name);
         metrics_inc(MC_DANE_FAILED);
-        return -1;
+        return ENG_TLS_SKIP;
     }
     s->st = SS_DNSSEC;
-    if (!s->mx_checked && !implicit_mx(s)) {
-        if (dnssec_resolve(r, s->d->domain, DNSSEC_T_MX, on_mx, s) < 0)
-            return -1;
-        return 1;
-    }
+    s->dane_resume = resume;
+    if (!s->mx_checked && !implicit_mx(s))
+        return dnssec_resolve(r, s->d->domain, DNSSEC_T_MX, on_mx, s) < 0 ? ENG_TLS_SKIP
+                                                                          : ENG_TLS_WAIT;
     if (implicit_mx(s))
         s->mx_secure = 1; /* the host is the domain itself: nothing to trust in between */
     if (dnssec_dane_lookup(r, s->d->hosts[s->host_i].name, s->d->port, on_dane, s) < 0)
-        return -1;
-    return 1;
+        return ENG_TLS_SKIP;
+    return ENG_TLS_WAIT;
 }
 
 /* eng__tls_addrs - DNSSEC-validated addresses of a DANE host */
@@ -201,26 +201,29 @@ tls_mandatory(const struct eng_session *s)
 }
 
 /* eng__tls_after_ehlo - start STARTTLS, refuse the host, or go on in clear */
-int
-eng__tls_after_ehlo(struct eng_session *s)
+enum eng_tls_rc
+eng__tls_after_ehlo(struct eng_session *s, char *why, size_t whylen)
 {
     if (host_in(s, &s->d->tp->hosts_avoid_tls) && !tls_mandatory(s))
-        return 0;
+        return ENG_TLS_GO;
     if (s->starttls_offered) {
         eng__out_add(s, "STARTTLS\r\n", 10);
         s->st = SS_STARTTLS;
-        if (eng__out_flush(s) < 0)
-            eng__sess_broken(s, "write error");
-        return 1;
+        if (eng__out_flush(s) < 0) {
+            snprintf(why, whylen, "write error");
+            return ENG_TLS_BROKEN;
+        }
+        return ENG_TLS_WAIT;
     }
     if (!tls_mandatory(s))
-        return 0;
+        return ENG_TLS_GO;
     metrics_inc(MC_TLS_FAILED);
     if (s->dane)
         metrics_inc(MC_DANE_FAILED);
-    eng__sess_fail_host(s, s->dane ? "DANE: the server does not offer STARTTLS"
-                                   : "hosts_require_tls: the server does not offer STARTTLS");
-    return 1;
+    snprintf(why, whylen, "%s",
+             s->dane ? "DANE: the server does not offer STARTTLS"
+                     : "hosts_require_tls: the server does not offer STARTTLS");
+    return ENG_TLS_FAIL;
 }
 
 /* cert_hook - tls:cert, from inside verification (tls.h cert_hook): the
@@ -250,54 +253,71 @@ verify_mode_text(const struct tls_conn_params *p)
                                            : "none";
 }
 
+/* dane_params - names, TLSA records and OCSP under DANE (RFC 7672 3.2) */
+static void
+dane_params(struct eng_session *s, struct tls_conn_params *p, const char **names,
+            struct tls_tlsa *tlsa, size_t maxtlsa)
+{
+    const struct cfg_transport *tp = s->d->tp;
+    const char *host = s->d->hosts[s->host_i].name;
+    size_t n = 0;
+    p->dane = 1;
+    p->sni = s->dn->base;
+    names[n++] = s->dn->base;
+    if (strcmp(host, s->dn->base) != 0)
+        names[n++] = host;
+    if (strcmp(s->dn->canon, s->dn->base) != 0 && strcmp(s->dn->canon, host) != 0)
+        names[n++] = s->dn->canon;
+    if (s->mx_secure && strcmp(s->d->domain, host) != 0)
+        names[n++] = s->d->domain; /* RFC 7672 3.2.2: only when the MX was secure */
+    p->names = names;
+    p->nnames = n;
+    for (size_t i = 0; i < s->dn->ntlsa && i < maxtlsa; i++) {
+        tlsa[i].usage = s->dn->tlsa[i].usage;
+        tlsa[i].selector = s->dn->tlsa[i].selector;
+        tlsa[i].mtype = s->dn->tlsa[i].mtype;
+        tlsa[i].data = s->dn->tlsa[i].data;
+        tlsa[i].len = s->dn->tlsa[i].len;
+        p->ntlsa++;
+    }
+    p->tlsa = tlsa;
+    /* hosts_request_ocsp left at its default "*": under DANE only ask when
+     * no DANE-EE record will decide (seed "DANE") */
+    p->ocsp_request = tp->hosts_request_ocsp_default ? (s->dn->usage_bits & (1u << 3)) == 0
+                                                     : host_in(s, &tp->hosts_request_ocsp);
+}
+
+/* pkix_params - verification, names and OCSP without DANE */
+static void
+pkix_params(struct eng_session *s, struct tls_conn_params *p, const char **names)
+{
+    const struct cfg_transport *tp = s->d->tp;
+    const char *host = s->d->hosts[s->host_i].name;
+    p->sni = host;
+    p->verify = host_in(s, &tp->tls_verify_hosts)       ? TLS_VERIFY_REQUIRE
+                : host_in(s, &tp->tls_try_verify_hosts) ? TLS_VERIFY_TRY
+                                                        : TLS_VERIFY_NONE;
+    if (host_in(s, &tp->tls_verify_cert_hostnames)) {
+        names[0] = host;
+        p->names = names;
+        p->nnames = 1;
+    }
+    p->ocsp_request = host_in(s, &tp->hosts_request_ocsp);
+}
+
 /* conn_params - what tls_conn_new needs for the current host */
 static void
 conn_params(struct eng_session *s, struct tls_conn_params *p, const char **names,
             struct tls_tlsa *tlsa, size_t maxtlsa, char *key, size_t keylen)
 {
     const struct cfg_transport *tp = s->d->tp;
-    const char *host = s->d->hosts[s->host_i].name;
     memset(p, 0, sizeof(*p));
-    snprintf(key, keylen, "%s|%s", s->d->key, host);
+    snprintf(key, keylen, "%s|%s", s->d->key, s->d->hosts[s->host_i].name);
     p->session_key = key;
-    if (s->dane) {
-        size_t n = 0;
-        p->dane = 1;
-        p->sni = s->dn->base;
-        names[n++] = s->dn->base;
-        if (strcmp(host, s->dn->base) != 0)
-            names[n++] = host;
-        if (strcmp(s->dn->canon, s->dn->base) != 0 && strcmp(s->dn->canon, host) != 0)
-            names[n++] = s->dn->canon;
-        if (s->mx_secure && strcmp(s->d->domain, host) != 0)
-            names[n++] = s->d->domain; /* RFC 7672 3.2.2: only when the MX was secure */
-        p->names = names;
-        p->nnames = n;
-        for (size_t i = 0; i < s->dn->ntlsa && i < maxtlsa; i++) {
-            tlsa[i].usage = s->dn->tlsa[i].usage;
-            tlsa[i].selector = s->dn->tlsa[i].selector;
-            tlsa[i].mtype = s->dn->tlsa[i].mtype;
-            tlsa[i].data = s->dn->tlsa[i].data;
-            tlsa[i].len = s->dn->tlsa[i].len;
-            p->ntlsa++;
-        }
-        p->tlsa = tlsa;
-        /* hosts_request_ocsp left at its default "*": under DANE only ask when
-         * no DANE-EE record will decide (seed "DANE") */
-        p->ocsp_request = tp->hosts_request_ocsp_default ? (s->dn->usage_bits & (1u << 3)) == 0
-                                                         : host_in(s, &tp->hosts_request_ocsp);
-    } else {
-        p->sni = host;
-        p->verify = host_in(s, &tp->tls_verify_hosts)       ? TLS_VERIFY_REQUIRE
-                    : host_in(s, &tp->tls_try_verify_hosts) ? TLS_VERIFY_TRY
-                                                            : TLS_VERIFY_NONE;
-        if (host_in(s, &tp->tls_verify_cert_hostnames)) {
-            names[0] = host;
-            p->names = names;
-            p->nnames = 1;
-        }
-        p->ocsp_request = host_in(s, &tp->hosts_request_ocsp);
-    }
+    if (s->dane)
+        dane_params(s, p, names, tlsa, maxtlsa);
+    else
+        pkix_params(s, p, names);
     p->ocsp_require = host_in(s, &tp->hosts_require_ocsp);
     if (p->ocsp_require)
         p->ocsp_request = 1;
@@ -308,38 +328,36 @@ conn_params(struct eng_session *s, struct tls_conn_params *p, const char **names
 }
 
 /* eng__tls_starttls_reply - 220: start the handshake; else clear text or skip */
-void
-eng__tls_starttls_reply(struct eng_session *s, int code)
+enum eng_tls_rc
+eng__tls_starttls_reply(struct eng_session *s, int code, char *why, size_t whylen)
 {
     struct tls_conn_params p;
     const char *names[4];
     struct tls_tlsa tlsa[32];
-    char key[600], why[1200];
+    char key[600];
     if (code != 220) {
-        if (tls_mandatory(s)) {
-            metrics_inc(MC_TLS_FAILED);
-            snprintf(why, sizeof(why), "STARTTLS refused: %s", s->reply);
-            eng__sess_fail_host(s, why);
-            return;
-        }
-        eng__sess_start_txn(s); /* opportunistic: go on in clear */
-        return;
+        if (!tls_mandatory(s))
+            return ENG_TLS_GO; /* opportunistic: go on in clear */
+        metrics_inc(MC_TLS_FAILED);
+        snprintf(why, whylen, "STARTTLS refused: %s", s->reply.text);
+        return ENG_TLS_FAIL;
     }
     if (s->d->tp->tls_ctx == NULL) {
-        eng__sess_fail_host(s, "TLS: no client context for the transport");
-        return;
+        snprintf(why, whylen, "TLS: no client context for the transport");
+        return ENG_TLS_FAIL;
     }
     conn_params(s, &p, names, tlsa, sizeof(tlsa) / sizeof(tlsa[0]), key, sizeof(key));
     s->tls = tls_conn_new(s->d->tp->tls_ctx, s->fd, &p);
     if (s->tls == NULL) {
-        eng__sess_fail_host(s, "TLS: cannot set up the connection");
-        return;
+        snprintf(why, whylen, "TLS: cannot set up the connection");
+        return ENG_TLS_FAIL;
     }
     s->tls_verify_mode = verify_mode_text(&p);
-    s->st = SS_TLS_HS; /* parse_replies hands over to eng__tls_handshake */
+    s->st = SS_TLS_HS; /* the reader hands over to eng__tls_handshake */
+    return ENG_TLS_WAIT;
 }
 
-/* handshake_done - log fields, metrics, events; then EHLO again */
+/* handshake_done - log fields, metrics, the certificate for events */
 static void
 handshake_done(struct eng_session *s)
 {
@@ -363,24 +381,20 @@ handshake_done(struct eng_session *s)
     else if (info.ocsp != TLS_OCSP_NOT_REQUESTED &&
              (info.ocsp != TLS_OCSP_MISSING || host_in(s, &s->d->tp->hosts_require_ocsp)))
         metrics_inc(MC_OCSP_BAD); /* a staple merely absent when only requested is no fault */
-    eng__sess_ehlo(s);            /* RFC 3207 4.2: forget what was learnt in clear */
-    if (eng__out_flush(s) < 0)
-        eng__sess_broken(s, "write error");
 }
 
 /* eng__tls_handshake - drive the handshake on I/O events */
-void
-eng__tls_handshake(struct eng_session *s)
+enum eng_tls_rc
+eng__tls_handshake(struct eng_session *s, char *why, size_t whylen)
 {
-    char why[700];
     int rc = tls_conn_handshake(s->tls);
     if (rc == TLS_WANT_READ) {
         eng_io_set(s->w->loop, &s->io, EPOLLIN);
-        return;
+        return ENG_TLS_WAIT;
     }
     if (rc == TLS_WANT_WRITE) {
         eng_io_set(s->w->loop, &s->io, EPOLLIN | EPOLLOUT);
-        return;
+        return ENG_TLS_WAIT;
     }
     if (rc != TLS_OK) {
         enum tls_ocsp ocsp = tls_conn_ocsp(s->tls);
@@ -389,61 +403,11 @@ eng__tls_handshake(struct eng_session *s)
             metrics_inc(MC_DANE_FAILED);
         if (ocsp != TLS_OCSP_NOT_REQUESTED && ocsp != TLS_OCSP_GOOD)
             metrics_inc(MC_OCSP_BAD);
-        snprintf(why, sizeof(why), "TLS: %s", tls_conn_error(s->tls));
-        eng__sess_fail_host(s, why);
-        return;
+        snprintf(why, whylen, "TLS: %s", tls_conn_error(s->tls));
+        return ENG_TLS_FAIL;
     }
     handshake_done(s);
-}
-
-/* eng__tls_write - > 0 bytes written; 0 the socket must be ready first
- * (*want_out set when it must be writable); -1 failure */
-ssize_t
-eng__tls_write(struct eng_session *s, const void *buf, size_t len, int *want_out)
-{
-    ssize_t k = tls_conn_write(s->tls, buf, len);
-    if (k == TLS_WANT_WRITE) {
-        *want_out = 1;
-        return 0;
-    }
-    if (k == TLS_WANT_READ)
-        return 0;
-    return k < 0 ? -1 : k;
-}
-
-/* eng__tls_read - > 0 bytes, 0 end of stream, -1 failure, -2 nothing for now */
-ssize_t
-eng__tls_read(struct eng_session *s, void *buf, size_t len, int *want_out)
-{
-    ssize_t k = tls_conn_read(s->tls, buf, len);
-    if (k == TLS_WANT_READ)
-        return -2;
-    if (k == TLS_WANT_WRITE) {
-        *want_out = 1;
-        s->tls_read_wants_write = 1;
-        eng_io_set(s->w->loop, &s->io, EPOLLIN | EPOLLOUT);
-        return -2;
-    }
-    return k < 0 ? -1 : k;
-}
-
-/* eng__tls_close - end the TLS layer before the socket closes */
-void
-eng__tls_close(struct eng_session *s)
-{
-    if (s->tls == NULL)
-        return;
-    tls_conn_shutdown(s->tls);
-    tls_conn_free(s->tls);
-    s->tls = NULL;
-    s->tls_x[0] = '\0';
-    s->tls_cv = NULL;
-    s->tls_dane = 0;
-    s->tls_read_wants_write = 0;
-    free(s->tls_peercert);
-    s->tls_peercert = NULL;
-    s->tls_ev_cert = NULL;
-    s->tls_verify_mode = NULL;
+    return ENG_TLS_UP;
 }
 
 /* eng__tls_fill_job - $tls_out_peercert and $verify_mode for the job's events */
