@@ -112,6 +112,7 @@ struct cfg_transport {
     char *helo_data;                            /* NULL: primary_hostname */
     int connect_timeout_s;                      /* default 30 */
     int command_timeout_s;                      /* default 300 */
+    int greeting_timeout_s;                     /* connected, no greeting yet: default 120 */
     int data_timeout_s;                         /* default 300 */
     int max_rcpt;                               /* recipients per transaction, default 100 */
     int hosts_avoid_pipelining_all;             /* "hosts_avoid_pipelining = *" */

@@ -260,6 +260,7 @@ const struct cfg_optdef cfg_transport_opts[] = {
     {"helo_data", cfg_opt_host, CFG_T(helo_data), 0, 1, 0, NULL},
     {"connect_timeout", cfg_opt_time, CFG_T(connect_timeout_s), 0, 1, INT_MAX, "30s"},
     {"command_timeout", cfg_opt_time, CFG_T(command_timeout_s), 0, 1, INT_MAX, "5m"},
+    {"greeting_timeout", cfg_opt_time, CFG_T(greeting_timeout_s), 0, 1, INT_MAX, "2m"},
     {"data_timeout", cfg_opt_time, CFG_T(data_timeout_s), 0, 1, INT_MAX, "5m"},
     {"max_rcpt", cfg_opt_int, CFG_T(max_rcpt), 0, 1, 100000, "100"},
     {"hosts_avoid_pipelining", cfg_opt_avoid_pipelining, CFG_T(hosts_avoid_pipelining), 0, 0, 0,

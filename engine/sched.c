@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "engine/engine.h"
+#include "engine/hoststate.h"
 #include "engine/sched_int.h"
 
 static int grace_s = 30;  /* shutdown_grace, main thread's copy */
@@ -404,6 +405,7 @@ eng_finish(void)
     struct eng_qmsg *q, *next;
     if (sch.loop == NULL)
         return;
+    host_state_clear();
     eng_loop_run_once(sch.loop, 0);
     for (q = sch.qhead; q; q = next) {
         next = q->next;

@@ -21,7 +21,13 @@
 #include <sys/socket.h>
 
 #include "base/metrics.h"
+#include "base/log.h"
+#include "engine/hoststate.h"
 #include "engine/worker_int.h"
+
+
+/* sess_try_addr's answer for an address known to be down (hoststate.h) */
+#define RC_HOST_DOWN (-1000000)
 
 /* ------------------------------------------------------------ life */
 
@@ -230,7 +236,18 @@ eng__sess_on_timer(eng_loop *loop, struct eng_timer *t)
         return;
     }
     if (s->st == SS_CONNECTING) {
-        eng__sess_fail_host(s, "connection timed out");
+        metrics_inc(MC_CONN_FAILED);
+        s->last_errno = ETIMEDOUT;
+        eng__sess_host_down(s, "connect: connection timed out");
+        eng__sess_fail_host(s, "connect: connection timed out");
+        return;
+    }
+    if (s->st == SS_GREETING) {
+        char why[96];
+        snprintf(why, sizeof(why), "no greeting within %ds (greeting_timeout)",
+                 s->d->tp->greeting_timeout_s);
+        eng__sess_host_down(s, why);
+        eng__sess_fail_host(s, why);
         return;
     }
     eng__sess_broken(s, s->st == SS_DATA ? "timeout waiting for the reply to the end of data"
@@ -280,6 +297,30 @@ sess_note_addr(struct eng_session *s, const char *ip)
     s->local_ip[0] = s->local_port[0] = '\0';
 }
 
+/* sess_addr_usable - is the address not known to be down? If it is, the
+ * reason goes to last_err (the deferral's text when no host is left) */
+static int
+sess_addr_usable(struct eng_session *s, const char *ip)
+{
+    const struct cfg_transport *tp = s->d->tp;
+    int conn_s = s->pol.connect_timeout_s ? s->pol.connect_timeout_s : tp->connect_timeout_s;
+    uint64_t probe_ms = (uint64_t)(conn_s + tp->greeting_timeout_s) * 1000u, left = 0;
+    char why[160] = "";
+    if (host_usable(ip, s->d->port, eng_now_ms(), probe_ms, why, sizeof(why), &left))
+        return 1;
+    snprintf(s->last_err, sizeof(s->last_err), "%.300s: not tried, down for %llus more after: %s",
+             s->host_desc, (unsigned long long)(left + 999) / 1000, why);
+    return 0;
+}
+
+/* eng__sess_host_down - see worker_int.h */
+void
+eng__sess_host_down(struct eng_session *s, const char *why)
+{
+    uint64_t ms = host_failed(s->cur_ip, s->d->port, eng_now_ms(), why);
+    log_info("%s marked down for %llus: %s", s->host_desc, (unsigned long long)ms / 1000, why);
+}
+
 /* sess_try_addr - start a non-blocking connect to the current address */
 static int
 sess_try_addr(struct eng_session *s)
@@ -290,6 +331,8 @@ sess_try_addr(struct eng_session *s)
     int one = 1;
 
     sess_note_addr(s, ip);
+    if (!sess_addr_usable(s, ip))
+        return RC_HOST_DOWN;
     if (eng__sess_event_says_no(s, "tcp:connect", NULL))
         return -ECANCELED; /* the event action said: do not connect */
     s->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -314,6 +357,9 @@ sess_try_addr(struct eng_session *s)
 static void
 connect_failed(struct eng_session *s, int rc)
 {
+    char why[200];
+    if (rc == RC_HOST_DOWN)
+        return; /* skipped: sess_addr_usable said why */
     if (rc == -ECANCELED) {
         snprintf(s->last_err, sizeof(s->last_err), "%.300s: tcp:connect event refused the host",
                  s->host_desc);
@@ -321,8 +367,9 @@ connect_failed(struct eng_session *s, int rc)
     }
     metrics_inc(MC_CONN_FAILED);
     s->last_errno = -rc;
-    snprintf(s->last_err, sizeof(s->last_err), "%.300s: connect: %.150s", s->host_desc,
-             strerror(-rc));
+    snprintf(why, sizeof(why), "connect: %.150s", strerror(-rc));
+    snprintf(s->last_err, sizeof(s->last_err), "%.300s: %s", s->host_desc, why);
+    eng__sess_host_down(s, why);
 }
 
 /* dane_resume - a host's DNSSEC lookup answered: connect, or skip the host */
@@ -403,6 +450,8 @@ eng__sess_broken(struct eng_session *s, const char *why)
         idle_gone(s);
         return;
     }
+    if (s->st == SS_GREETING)
+        eng__sess_host_down(s, why); /* closed before it greeted */
     if (s->st == SS_GREETING || s->st == SS_EHLO || s->st == SS_HELO || s->st == SS_STARTTLS ||
         s->st == SS_TLS_HS) {
         eng__sess_fail_host(s, why);
@@ -444,6 +493,7 @@ eng__sess_connected(struct eng_session *s)
         metrics_inc(MC_CONN_FAILED);
         s->last_errno = err;
         snprintf(why, sizeof(why), "connect: %s", strerror(err));
+        eng__sess_host_down(s, why);
         eng__sess_fail_host(s, why);
         return;
     }
@@ -454,5 +504,5 @@ eng__sess_connected(struct eng_session *s)
     s->st = SS_GREETING;
     smtp_reply_init(&s->reply); /* a new connection starts a new reply */
     eng_io_set(s->w->loop, &s->io, EPOLLIN);
-    eng__sess_timer(s, s->d->tp->command_timeout_s);
+    eng__sess_timer(s, s->d->tp->greeting_timeout_s);
 }

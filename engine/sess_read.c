@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
+#include "engine/hoststate.h"
 #include "engine/worker_int.h"
 
 /* sess_ehlo - send EHLO (after the greeting, and again after STARTTLS) */
@@ -67,9 +69,12 @@ on_greeting_reply(struct eng_session *s, int code)
     if (code / 100 != 2) {
         snprintf(why, sizeof(why),
                  "SMTP error from remote mail server after initial connection: %s", s->reply.text);
+        eng__sess_host_down(s, why);
         eng__sess_fail_host(s, why);
         return;
     }
+    if (host_greeted(s->cur_ip, s->d->port))
+        log_info("%s answered again", s->host_desc);
     if (eng__sess_event_says_no(s, "smtp:connect", s->reply.text)) {
         eng__sess_fail_host(s, "smtp:connect event closed the connection");
         return;

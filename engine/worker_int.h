@@ -177,6 +177,10 @@ void eng__tls_fill_job(const struct eng_session *s, struct eng_job *j);
 void eng__sess_connect_next(struct eng_session *s);
 /* eng__sess_fail_host - this host cannot be used: note why, try the next */
 void eng__sess_fail_host(struct eng_session *s, const char *why);
+/* eng__sess_host_down - the current address failed at connection level
+ * (no connection, no greeting, a refusal at the greeting): mark it down for
+ * every worker (hoststate.h) and log it */
+void eng__sess_host_down(struct eng_session *s, const char *why);
 /* eng__sess_broken - the connection failed after the greeting */
 void eng__sess_broken(struct eng_session *s, const char *why);
 /* eng__sess_connected - the connect finished (either way) */

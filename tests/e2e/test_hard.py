@@ -2,6 +2,7 @@
 misbehave. Each test stands up the misbehaving peer for real on loopback."""
 
 import os
+import socket
 import sys
 import time
 
@@ -76,6 +77,109 @@ def test_connection_failure_names_the_host_once():
         assert rec.count("H=mx.%s" % D1) == 1, rec
         assert "Connection refused" in rec, rec
         assert spated.stop() == 0
+
+
+TWO = "twomx.%s" % spatetest.TLD
+
+
+def blackhole(ip, port):
+    """A listener whose accept queue is full: SYNs to it are dropped, as a
+    firewall would. Returns the sockets, to keep them open."""
+    lis = socket.socket()
+    lis.bind((ip, port))
+    lis.listen(0)
+    filler = socket.socket()
+    filler.connect((ip, port))  # takes the one slot of the queue
+    return [lis, filler]
+
+
+def silent(ip, port):
+    """A server that accepts connections and never says a word."""
+    lis = socket.socket()
+    lis.bind((ip, port))
+    lis.listen(128)
+    return [lis]
+
+
+def many(env, n, dom, tag):
+    for k in range(0, n, 100):
+        status, ans = spatetest.http_inject(env.http_url, {"messages": [
+            {"envelope_sender": "s@example.org", "recipients": ["%s%d@%s" % (tag, i, dom)],
+             "content": "Subject: %d\n\nx\n" % i} for i in range(k, min(n, k + 100))]})
+        assert status == 200, ans
+
+
+def limits(conf, body):
+    with open(conf, "a") as f:
+        f.write("begin destinations\n*:\n" + body)
+
+
+def test_dead_first_mx_tried_once_then_skipped():
+    """MX 10 refuses connections, MX 20 works: after the first failure MX 10
+    is marked down for every worker and later sessions go straight to MX 20,
+    instead of each new session paying for MX 10 first."""
+    with Env("hard_dead_mx") as env:
+        env.start_dns(env.two_mx())
+        sink = env.start_spate_sink(["%s:%d" % (env.ip(2, 2), spatetest.SINK_PORT)])
+        conf = env.write_config()
+        limits(conf, "  max_messages_per_connection = 5\n")
+        spated = env.start_spated(conf)
+        n = 200
+        many(env, n, TWO, "d")
+        sink.wait_messages(n, timeout=60)
+        wait_for(lambda: sink.stats().get("messages", 0) >= n, 10, what="the sink's stats")
+        st = sink.stats()
+        assert st["connections_total"] >= n // 10, st  # many sessions were opened
+        downs = env.log_grep(r"H=mx1\.%s .* marked down for 30s: connect: Connection refused"
+                             % TWO.replace(".", "\\."))
+        assert len(downs) == 1, (downs, env.log_grep("marked down"))
+        failed = spatetest.metrics(env.http_url + "/metrics")["spate_connections_failed_total"]
+        assert failed == 1, failed
+        assert spated.stop() == 0
+
+
+def test_silent_server_greeting_timeout_fails_over():
+    """MX 10 accepts the connection and never greets: greeting_timeout (not
+    the 5-minute command timeout) ends the wait, it is logged, MX 10 is marked
+    down and the mail goes to MX 20."""
+    with Env("hard_silent") as env:
+        keep = silent(env.ip(2, 1), spatetest.SINK_PORT)
+        env.start_dns(env.two_mx())
+        sink = env.start_spate_sink(["%s:%d" % (env.ip(2, 2), spatetest.SINK_PORT)])
+        conf = env.write_config(transports="remote_smtp:\n  driver = smtp\n  port = %d\n"
+                                "  greeting_timeout = 2s\n" % spatetest.SINK_PORT)
+        spated = env.start_spated(conf)
+        t0 = time.monotonic()
+        many(env, 20, TWO, "s")
+        sink.wait_messages(20, timeout=30)
+        assert time.monotonic() - t0 < 15
+        assert env.log_grep(r"H=mx1\..* marked down for 30s: no greeting within 2s "
+                            r"\(greeting_timeout\)"), env.log_grep("marked down")
+        assert spated.stop() == 0
+        for s in keep:
+            s.close()
+
+
+def test_connect_timeout_counted_and_host_skipped():
+    """MX 10 drops SYNs: connect_timeout ends the attempt, it counts in
+    spate_connections_failed_total, and the host is marked down."""
+    with Env("hard_blackhole") as env:
+        keep = blackhole(env.ip(2, 1), spatetest.SINK_PORT)
+        env.start_dns(env.two_mx())
+        sink = env.start_spate_sink(["%s:%d" % (env.ip(2, 2), spatetest.SINK_PORT)])
+        conf = env.write_config(transports="remote_smtp:\n  driver = smtp\n  port = %d\n"
+                                "  connect_timeout = 2s\n" % spatetest.SINK_PORT)
+        limits(conf, "  max_messages_per_connection = 5\n")
+        spated = env.start_spated(conf)
+        many(env, 50, TWO, "b")
+        sink.wait_messages(50, timeout=40)
+        assert env.log_grep(r"H=mx1\..* marked down for 30s: connect: connection timed out"), \
+            env.log_grep("marked down")
+        failed = spatetest.metrics(env.http_url + "/metrics")["spate_connections_failed_total"]
+        assert failed == 1, failed
+        assert spated.stop() == 0
+        for s in keep:
+            s.close()
 
 
 spatetest.main(globals())
