@@ -21,6 +21,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +40,10 @@
 #include "conf/lookup.h"
 #include "spool/spool.h"
 #include "tls/tls.h"
+
+#ifdef SPATE_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 #define SPATE_VERSION "0.1.0"
 
@@ -337,6 +342,20 @@ load_config(const struct opts *o)
     return c;
 }
 
+/* release_memory - the queue drained: hand the memory it held back to the
+ * system (jemalloc keeps freed pages for reuse; glibc keeps its heap top) */
+static void
+release_memory(void)
+{
+#ifdef SPATE_WITH_JEMALLOC
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    mallctl(cmd, NULL, NULL, NULL, 0);
+#else
+    malloc_trim(0);
+#endif
+}
+
 /* start_all - recover the spool, start engine, spool writer and listeners */
 static spool *
 start_all(const struct cfg *c)
@@ -352,6 +371,7 @@ start_all(const struct cfg *c)
         log_err("spool recovery failed: %s", strerror((int)-n));
         exit(1);
     }
+    eng_on_queue_empty(release_memory);
     if (eng_start(c, sp, err, sizeof(err)) != 0) {
         log_err("engine: %s", err);
         exit(1);

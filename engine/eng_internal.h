@@ -76,36 +76,46 @@ struct eng_dest {
 
 enum eng_rcpt_result { ENG_R_OK = 0, ENG_R_DEFER, ENG_R_FAIL };
 
-/* A delivery job: some recipients of one message, to one destination. */
-struct eng_job {
-    struct eng_qmsg *q;
-    struct eng_dest *d;
-    size_t n;
-    uint32_t *ridx; /* indexes into q->m->rcpt */
-    /* results, written by the worker */
-    uint8_t *res;        /* enum eng_rcpt_result per recipient */
-    char **text;         /* explanation per recipient (malloc'd) */
+/* Where a job went: the host that answered and the session's TLS state,
+ * written by the worker when it gives the job back (malloc'd then, so a job
+ * waiting in a ready queue costs no room for it). */
+struct eng_where {
     char host[320];      /* "H=name [ip]:port" of the host that answered */
     char host_name[256]; /* the same, split out for event variables */
     char host_ip[64];
     char host_port[8];
     char sending_ip[64]; /* our end of the connection */
     char sending_port[8];
-    int defer_errno;          /* errno of a connection failure, else 0 */
     char tls_x[96];           /* X= of the session, "" in clear */
     char tls_cv[8];           /* CV= of the session, "" in clear */
     int tls_dane;             /* $tls_out_dane */
     char *tls_peercert;       /* $tls_out_peercert: the server's certificate (PEM,
                                * malloc'd; only with a transport event_action), or NULL */
     char tls_verify_mode[12]; /* $verify_mode of the session, "" in clear */
-    int conn_failed;          /* no host could be reached: back off the destination */
-    int sess_closed;          /* the session ended with this job */
-    int sess_closing;         /* the session is saying QUIT: ops->conn_closed follows */
-    int abandoned;            /* handed back unfinished at shut-down: no results */
-    struct eng_session *sess; /* session to use / that was used */
-    struct eng_policy pol;    /* the destination's limits when lent (reloads change d->pol) */
-    int new_conn;             /* lent to open a new connection */
-    uint64_t lent_ms;         /* when it was lent (monotonic) */
+};
+
+/* A delivery job: some recipients of one message, to one destination.
+ * Made at routing time for every routed message, so kept small: the
+ * per-recipient results are allocated when it is lent (job_lend), where it
+ * went when it comes back. */
+struct eng_job {
+    struct eng_qmsg *q;
+    struct eng_dest *d;
+    size_t n;
+    uint32_t *ridx; /* indexes into q->m->rcpt */
+    /* results, written by the worker */
+    uint8_t *res;           /* enum eng_rcpt_result per recipient (from job_lend) */
+    char **text;            /* explanation per recipient (malloc'd; from job_lend) */
+    struct eng_where *at;   /* where it went; NULL until the worker gives it back */
+    int defer_errno;        /* errno of a connection failure, else 0 */
+    unsigned conn_failed : 1;  /* no host could be reached: back off the destination */
+    unsigned sess_closed : 1;  /* the session ended with this job */
+    unsigned sess_closing : 1; /* the session is saying QUIT: ops->conn_closed follows */
+    unsigned abandoned : 1;    /* handed back unfinished at shut-down: no results */
+    unsigned new_conn : 1;     /* lent to open a new connection */
+    struct eng_session *sess;  /* session to use / that was used */
+    struct eng_policy pol;     /* the destination's limits when lent (reloads change d->pol) */
+    uint64_t lent_ms;          /* when it was lent (monotonic) */
     struct eng_worker *worker;
     struct eng_job *next;
 };

@@ -34,6 +34,10 @@ void eng_adopt(struct spool_msg *msg, void *arg);
 /* eng_force_retry - before recovery: ignore the retry times of recovered
  * mail and try every pending recipient at once (spated -qf) */
 void eng_force_retry(int on);
+/* eng_on_queue_empty - before eng_start: fn runs on the scheduler thread
+ * about a second after the queue became empty (and stayed so), e.g. to hand
+ * freed memory back to the system after a drain; NULL for none */
+void eng_on_queue_empty(void (*fn)(void));
 /* eng_commit_hook - spool commit hook: takes ownership of msg */
 void eng_commit_hook(struct spool_msg *msg, void *arg);
 /* eng_stop - shut down, main thread. First no job is lent and no message

@@ -97,19 +97,19 @@ job_record(struct eng_job *j)
             d->delivered++;
             metrics_inc(MC_DELIVERED);
             log_info("%s => %s%s %s%s%s%s%s C=\"%s\"", q->m->id, q->m->rcpt[i].address, names,
-                     j->host, j->tls_x[0] ? " X=" : "", j->tls_x, j->tls_cv[0] ? " CV=" : "",
-                     j->tls_cv, text);
+                     j->at->host, j->at->tls_x[0] ? " X=" : "", j->at->tls_x,
+                     j->at->tls_cv[0] ? " CV=" : "", j->at->tls_cv, text);
             msg_event(d->tp->event_action, "msg:delivery", q, i, j, text, 0);
         } else if (j->res[k] == ENG_R_DEFER) {
             d->deferred++;
             if (!deferred_event++) /* once per attempt on this host */
                 msg_event(d->tp->event_action, "msg:host:defer", q, i, j, text, j->defer_errno);
             /* a connection failure's text names each host tried already */
-            rcpt_defer(q, i, d->router, j->conn_failed ? NULL : j->host, text,
+            rcpt_defer(q, i, d->router, j->conn_failed ? NULL : j->at->host, text,
                        j->conn_failed ? d->backoff_until : 0, j->conn_failed ? NULL : j);
         } else {
             d->failed++;
-            rcpt_fail(q, i, d->router, j->host, text, j);
+            rcpt_fail(q, i, d->router, j->at->host, text, j);
         }
     }
 }
@@ -249,6 +249,7 @@ eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     sch.cfg = cfg;
     sch.sp = sp;
     sch.settle = qmsg_settle;
+    eng_timer_init(&sch.empty_timer, on_empty_timer, NULL);
     grace_s = cfg->shutdown_grace_s;
     sch.rnd = (uint32_t)time(NULL) ^ (uint32_t)getpid();
     if ((sch.loop = eng_loop_new()) == NULL) {
@@ -322,6 +323,7 @@ on_shutdown(eng_loop *loop, void *arg)
     struct eng_qmsg *q, *next;
     (void)arg;
     sch.stopping = 1;
+    eng_timer_stop(loop, &sch.empty_timer);
     dns_resolver_free(sch.dns); /* pending lookups call back, and are ignored */
     sch.dns = NULL;
     for (size_t b = 0; b < DEST_BUCKETS; b++) {
@@ -379,6 +381,13 @@ drain(void)
         log_warn("shutdown_grace of %ds over with %d worker(s) still waiting for the reply to "
                  "a message: those recipients stay queued and may be delivered again",
                  grace_s, left);
+}
+
+/* eng_on_queue_empty - see engine.h */
+void
+eng_on_queue_empty(void (*fn)(void))
+{
+    sch.on_empty = fn;
 }
 
 /* eng_stop - let messages on the wire finish, stop the workers, then the scheduler */

@@ -206,8 +206,7 @@ struct eng_job *
 job_new(struct eng_qmsg *q, struct eng_dest *d, const uint32_t *ridx, size_t n)
 {
     struct eng_job *j = calloc(1, sizeof(*j));
-    if (j == NULL || (j->ridx = malloc(n * sizeof(*ridx))) == NULL ||
-        (j->res = calloc(n, 1)) == NULL || (j->text = calloc(n, sizeof(char *))) == NULL)
+    if (j == NULL || (j->ridx = malloc(n * sizeof(*ridx))) == NULL)
         abort();
     memcpy(j->ridx, ridx, n * sizeof(*ridx));
     j->q = q;
@@ -220,13 +219,24 @@ job_new(struct eng_qmsg *q, struct eng_dest *d, const uint32_t *ridx, size_t n)
 void
 job_free(struct eng_job *j)
 {
-    for (size_t k = 0; k < j->n; k++)
+    for (size_t k = 0; j->text != NULL && k < j->n; k++)
         free(j->text[k]);
     free(j->text);
     free(j->res);
     free(j->ridx);
-    free(j->tls_peercert);
+    if (j->at != NULL)
+        free(j->at->tls_peercert);
+    free(j->at);
     free(j);
+}
+
+/* job_lend - room for the job's results, just before a worker gets it */
+static void
+job_lend(struct eng_job *j)
+{
+    if ((j->res = calloc(j->n, 1)) == NULL || (j->text = calloc(j->n, sizeof(char *))) == NULL)
+        abort();
+    j->lent_ms = eng_now_ms();
 }
 
 /* dest_enqueue - add jobs for these recipients, max_rcpt per transaction */
@@ -403,7 +413,7 @@ dest_dispatch(struct eng_dest *d)
         d->nready--;
         j->next = NULL;
         j->pol = d->pol;
-        j->lent_ms = eng_now_ms();
+        job_lend(j);
         eng_worker_give(j->worker, j);
     }
 }

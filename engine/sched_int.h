@@ -44,6 +44,8 @@ struct sched {
     /* settle - after some of q's recipients changed state: persist, complete
      * or schedule the next try (sched_route.c's qmsg_settle) */
     void (*settle)(struct eng_qmsg *q);
+    void (*on_empty)(void);   /* eng_on_queue_empty() */
+    struct eng_timer empty_timer; /* runs on_empty a second after the queue emptied */
 };
 
 extern struct sched sch;
@@ -58,6 +60,7 @@ void qmsg_free(struct eng_qmsg *q);            /* forget a message */
 void msg_event(const struct exp_str *action, const char *name, const struct eng_qmsg *q,
                uint32_t i, const struct eng_job *j, const char *data, int errnum);
 void finish_remove(struct eng_qmsg *q); /* "Completed": off the spool, forgotten */
+void on_empty_timer(eng_loop *loop, struct eng_timer *t); /* sch.empty_timer's callback */
 int send_notice(struct eng_qmsg *q);    /* failure notice; removal once it is durable */
 void rcpt_log_names(const struct cfg_router *r, char *out, size_t len); /* " R=.. T=.." */
 void rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,

@@ -104,13 +104,13 @@ msg_event(const struct exp_str *action, const char *name, const struct eng_qmsg 
     if (j != NULL) {
         ev.v[EV_ROUTER_NAME] = j->d->router ? j->d->router->name : NULL;
         ev.v[EV_TRANSPORT_NAME] = j->d->tp->name;
-        ev.v[EV_HOST] = j->host_name;
-        ev.v[EV_HOST_ADDRESS] = j->host_ip;
-        ev.v[EV_HOST_PORT] = j->host_port;
-        ev.v[EV_SENDING_IP_ADDRESS] = j->sending_ip;
-        ev.v[EV_SENDING_PORT] = j->sending_port;
-        ev.v[EV_TLS_OUT_PEERCERT] = j->tls_peercert;
-        ev.v[EV_VERIFY_MODE] = j->tls_verify_mode;
+        ev.v[EV_HOST] = j->at->host_name;
+        ev.v[EV_HOST_ADDRESS] = j->at->host_ip;
+        ev.v[EV_HOST_PORT] = j->at->host_port;
+        ev.v[EV_SENDING_IP_ADDRESS] = j->at->sending_ip;
+        ev.v[EV_SENDING_PORT] = j->at->sending_port;
+        ev.v[EV_TLS_OUT_PEERCERT] = j->at->tls_peercert;
+        ev.v[EV_VERIFY_MODE] = j->at->tls_verify_mode;
     }
     event_raise_async(q->m->id, event_ctx_dup(&ev), action);
 }
@@ -126,6 +126,18 @@ finish_remove(struct eng_qmsg *q)
     sch.queued--;
     metrics_gauge_set(MG_QUEUED, sch.queued);
     qmsg_free(q);
+    if (sch.queued == 0 && sch.on_empty != NULL && !eng_timer_armed(&sch.empty_timer))
+        eng_timer_start(sch.loop, &sch.empty_timer, 1000);
+}
+
+/* on_empty_timer - the queue emptied a second ago: run the hook if it still is */
+void
+on_empty_timer(eng_loop *loop, struct eng_timer *t)
+{
+    (void)loop;
+    (void)t;
+    if (sch.queued == 0 && !sch.stopping)
+        sch.on_empty();
 }
 
 /* on_notice_committed_post - the notice is durable: now drop the original */

@@ -68,16 +68,19 @@ eng__sess_free(struct eng_session *s)
 static void
 job_fill_host(const struct eng_session *s, struct eng_job *j)
 {
-    snprintf(j->host, sizeof(j->host), "%s", s->host_desc);
-    snprintf(j->host_name, sizeof(j->host_name), "%s",
+    struct eng_where *at = j->at;
+    if (at == NULL && (at = j->at = calloc(1, sizeof(*at))) == NULL)
+        abort();
+    snprintf(at->host, sizeof(at->host), "%s", s->host_desc);
+    snprintf(at->host_name, sizeof(at->host_name), "%s",
              s->d->hosts[s->host_i < s->d->nhosts ? s->host_i : 0].name);
-    snprintf(j->host_ip, sizeof(j->host_ip), "%s", s->cur_ip);
-    snprintf(j->host_port, sizeof(j->host_port), "%s", s->cur_port);
-    snprintf(j->sending_ip, sizeof(j->sending_ip), "%s", s->local_ip);
-    snprintf(j->sending_port, sizeof(j->sending_port), "%s", s->local_port);
-    snprintf(j->tls_x, sizeof(j->tls_x), "%s", s->tls != NULL ? s->tls_x : "");
-    snprintf(j->tls_cv, sizeof(j->tls_cv), "%s", s->tls != NULL && s->tls_cv ? s->tls_cv : "");
-    j->tls_dane = s->tls != NULL && s->tls_dane;
+    snprintf(at->host_ip, sizeof(at->host_ip), "%s", s->cur_ip);
+    snprintf(at->host_port, sizeof(at->host_port), "%s", s->cur_port);
+    snprintf(at->sending_ip, sizeof(at->sending_ip), "%s", s->local_ip);
+    snprintf(at->sending_port, sizeof(at->sending_port), "%s", s->local_port);
+    snprintf(at->tls_x, sizeof(at->tls_x), "%s", s->tls != NULL ? s->tls_x : "");
+    snprintf(at->tls_cv, sizeof(at->tls_cv), "%s", s->tls != NULL && s->tls_cv ? s->tls_cv : "");
+    at->tls_dane = s->tls != NULL && s->tls_dane;
     eng__tls_fill_job(s, j);
 }
 

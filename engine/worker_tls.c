@@ -414,14 +414,14 @@ eng__tls_handshake(struct eng_session *s, char *why, size_t whylen)
 void
 eng__tls_fill_job(const struct eng_session *s, struct eng_job *j)
 {
-    free(j->tls_peercert);
-    j->tls_peercert = NULL;
-    j->tls_verify_mode[0] = '\0';
+    free(j->at->tls_peercert);
+    j->at->tls_peercert = NULL;
+    j->at->tls_verify_mode[0] = '\0';
     if (s->tls == NULL)
         return;
-    if (s->tls_peercert != NULL && (j->tls_peercert = strdup(s->tls_peercert)) == NULL)
+    if (s->tls_peercert != NULL && (j->at->tls_peercert = strdup(s->tls_peercert)) == NULL)
         abort(); /* out of memory, as everywhere in the engine */
-    snprintf(j->tls_verify_mode, sizeof(j->tls_verify_mode), "%s",
+    snprintf(j->at->tls_verify_mode, sizeof(j->at->tls_verify_mode), "%s",
              s->tls_verify_mode ? s->tls_verify_mode : "");
 }
 
