@@ -1,7 +1,7 @@
 /*
  * dns.c - the resolver's lookups: MX and host-list resolution built on the
- *         query layer (dns_query.c: channel and cache), and the resolver's
- *         life cycle (see dns.h for the contract).
+ *         query layer (dns_query.c: channel, cache, cap on queries in
+ *         flight), and the resolver's life cycle (see dns.h for the contract).
  *
  * Synopsis
  *   dns_init();
@@ -15,13 +15,14 @@
  *   are all in, builds the dns_result and hands it over from a zero-delay loop
  *   timer: the callback never runs inside dns_resolve_*(), even when
  *   everything came from the cache. An MX job looks up the MX, then A and
- *   AAAA of every target.
+ *   AAAA of every target; the query layer may hold any of them in its queue
+ *   for a while (the cap), which the job does not notice.
  *
- *   Shutdown. dns_resolver_free() has the query layer end every lookup in
- *   flight with ARES_EDESTRUCTION, which finishes every job still waiting
- *   with DNS_RETRY ("resolver shut down"); then every job, finished or not,
- *   gets its callback from inside dns_resolver_free(), and nothing is left
- *   behind.
+ *   Shutdown. dns_resolver_free() has the query layer end every lookup,
+ *   queued or in flight, with ARES_EDESTRUCTION, which finishes every job
+ *   still waiting with DNS_RETRY ("resolver shut down"); then every job,
+ *   finished or not, gets its callback from inside dns_resolver_free(), and
+ *   nothing is left behind.
  *
  * Diagnostics
  *   Results carry a reason in res->why. Out of memory aborts (engine rule).

@@ -1,7 +1,7 @@
 /*
  * dns_query.c - the query layer of the resolver (dns_query.h): one c-ares
- *               channel driven by an engine loop, and a cache of answers
- *               with lookups in flight coalesced.
+ *               channel driven by an engine loop, a cache of answers with
+ *               lookups coalesced, and a cap on the queries in flight.
  *
  * Synopsis
  *   dns__query_open(r, servers, n, opts, err, errlen);
@@ -16,19 +16,26 @@
  *   happen with nothing blocking.
  *
  *   Cache. Entries are keyed by (lower-case name, type) in a chained hash
- *   table. An entry is either in flight (answer NULL, a list of waiters: every
- *   lookup of the same key made meanwhile joins it, so one query serves them
- *   all) or answered (kept until its TTL runs out; dns_wire.c decides the TTL,
- *   negative answers included). Temporary failures are handed to the waiters
- *   and not kept. When the table holds cache_max answers, expired entries are
- *   swept (at most once a second), then the least recently used answer goes.
- *   Answers are reference counted, so a reader holds one safely while the
- *   entry is evicted under it. Served from cache or joined: a "hit"; sent: a
- *   "query" (dns_cache_stats, and the MC_DNS_* counters).
+ *   table. An entry is queued (waiting for a slot), in flight, or answered
+ *   (kept until its TTL runs out; dns_wire.c decides the TTL, negative answers
+ *   included). While not answered it holds a list of waiters: every lookup of
+ *   the same key made meanwhile joins it, so one query serves them all.
+ *   Temporary failures are handed to the waiters and not kept. When the table
+ *   holds cache_max answers, expired entries are swept (at most once a
+ *   second), then the least recently used answer goes; entries not answered
+ *   are never evicted. Answers are reference counted, so a reader holds one
+ *   safely while the entry is evicted under it. Served from cache or joined:
+ *   a "hit"; handed to c-ares: a "query" (dns_cache_stats, MC_DNS_*).
  *
- *   Shutdown. dns__query_cancel() destroys the channel: c-ares ends every
- *   query with ARES_EDESTRUCTION; lookups made by their waiters meanwhile are
- *   answered at once.
+ *   Cap. At most max_inflight queries are with c-ares at once; a new key
+ *   beyond that waits in a FIFO queue, and each answer that comes back starts
+ *   the oldest waiting one (queue_pump). A query's timeout runs from when it
+ *   is sent, so waiting costs no tries. Unbounded, a wide fan-out sent every
+ *   query at once and the answers overflowed the socket's receive buffer.
+ *
+ *   Shutdown. dns__query_cancel() ends the queued entries as c-ares ends its
+ *   own at ares_destroy() (ARES_EDESTRUCTION); lookups made by their waiters
+ *   meanwhile are answered at once, and nothing new is sent.
  *
  * Diagnostics
  *   Out of memory aborts (engine rule).
@@ -59,10 +66,11 @@ struct waiter {
 struct dns__centry {
     struct dns__centry *hnext;         /* hash chain */
     struct dns__centry *lprev, *lnext; /* LRU list; answered entries only */
+    struct dns__centry *qnext;         /* r->qhead list; queued entries only */
     dns_resolver *r;
     uint32_t hash;
     int type;
-    struct dns__answer *ans; /* NULL while the query is in flight */
+    struct dns__answer *ans; /* NULL while queued or in flight */
     uint64_t expires_ms;
     struct waiter *waiters, **wtail;
     char name[];
@@ -193,7 +201,8 @@ lru_append(dns_resolver *r, struct dns__centry *e)
     r->lru_tail = e;
 }
 
-/* cache_remove - unlink and free an entry (its waiters already detached) */
+/* cache_remove - unlink and free an entry (its waiters already detached,
+ * not queued) */
 static void
 cache_remove(dns_resolver *r, struct dns__centry *e)
 {
@@ -257,7 +266,7 @@ cache_make_room(dns_resolver *r, uint64_t now)
         cache_remove(r, r->lru_head);
 }
 
-/* cache_insert - a new in-flight entry for (name, type) */
+/* cache_insert - a new unanswered entry for (name, type) */
 static struct dns__centry *
 cache_insert(dns_resolver *r, const char *name, int type, uint32_t h)
 {
@@ -291,7 +300,7 @@ entry_complete(dns_resolver *r, struct dns__centry *e, struct dns__answer *a)
         a->refs++;
         e->expires_ms = eng_now_ms() + (uint64_t)a->ttl * 1000u;
         lru_append(r, e);
-        while (r->count > r->cache_max && r->lru_head != NULL) /* over by those in flight */
+        while (r->count > r->cache_max && r->lru_head != NULL) /* over by those unanswered */
             cache_remove(r, r->lru_head);
     }
     /* e may be evicted by what the waiters start: only a is used from here */
@@ -303,7 +312,7 @@ entry_complete(dns_resolver *r, struct dns__centry *e, struct dns__answer *a)
     dns__answer_unref(a);
 }
 
-/* cache_free_all - drop every entry (no query is in flight any more) */
+/* cache_free_all - drop every entry (none queued or in flight any more) */
 static void
 cache_free_all(dns_resolver *r)
 {
@@ -319,15 +328,71 @@ cache_free_all(dns_resolver *r)
     r->tab = NULL;
 }
 
-/* ---- lookups ---- */
+/* ---- the cap on queries in flight ---- */
 
-/* on_ares - c-ares finished a query (also with ARES_EDESTRUCTION at shutdown) */
+static void queue_pump(dns_resolver *r);
+
+/* on_ares - c-ares finished a query (also with ARES_EDESTRUCTION at shutdown);
+ * its slot goes to the oldest queued query */
 static void
 on_ares(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     struct dns__centry *e = arg;
+    dns_resolver *r = e->r;
     (void)timeouts;
-    entry_complete(e->r, e, dns__answer_parse(e->type, status, abuf, alen));
+    r->inflight--;
+    entry_complete(r, e, dns__answer_parse(e->type, status, abuf, alen));
+    queue_pump(r);
+}
+
+/* query_send - hand e's query to c-ares, taking a slot; may complete e at once */
+static void
+query_send(dns_resolver *r, struct dns__centry *e)
+{
+    if (++r->inflight > r->peak)
+        r->peak = r->inflight;
+    r->queries++;
+    metrics_inc(MC_DNS_QUERIES);
+    ares_query(r->ch, e->name, C_IN, e->type, on_ares, e);
+}
+
+/* queue_push - e waits for a slot, after those waiting already */
+static void
+queue_push(dns_resolver *r, struct dns__centry *e)
+{
+    e->qnext = NULL;
+    *r->qtail = e;
+    r->qtail = &e->qnext;
+    r->queued++;
+}
+
+/* queue_pop - the oldest waiting entry, off the queue; NULL when none */
+static struct dns__centry *
+queue_pop(dns_resolver *r)
+{
+    struct dns__centry *e = r->qhead;
+    if (e == NULL)
+        return NULL;
+    r->qhead = e->qnext;
+    if (r->qhead == NULL)
+        r->qtail = &r->qhead;
+    e->qnext = NULL;
+    r->queued--;
+    return e;
+}
+
+/* queue_pump - send queued queries, oldest first, while slots are free. A
+ * query that completes at once re-enters through on_ares: the outer call
+ * goes on, so the stack stays flat. */
+static void
+queue_pump(dns_resolver *r)
+{
+    if (r->pumping)
+        return;
+    r->pumping = 1;
+    while (!r->closing && r->qhead != NULL && r->inflight < r->max_inflight)
+        query_send(r, queue_pop(r));
+    r->pumping = 0;
 }
 
 /* lookup_closing - the resolver is shutting down: a temporary answer now */
@@ -353,8 +418,8 @@ lookup_cached(dns_resolver *r, struct dns__centry *e, dns__waiter_fn fn, void *a
     dns__answer_unref(a);
 }
 
-/* dns__lookup - answer (name, type) from the cache, a query in flight, or a
- * new one */
+/* dns__lookup - answer (name, type) from the cache, a query queued or in
+ * flight, or a new one (sent now while under the cap and none waits before it) */
 void
 dns__lookup(dns_resolver *r, const char *name, int type, dns__waiter_fn fn, void *arg, size_t idx)
 {
@@ -378,7 +443,7 @@ dns__lookup(dns_resolver *r, const char *name, int type, dns__waiter_fn fn, void
     w->fn = fn;
     w->arg = arg;
     w->idx = idx;
-    if (e != NULL) { /* in flight: join it */
+    if (e != NULL) { /* queued or in flight: join it */
         r->hits++;
         metrics_inc(MC_DNS_CACHE_HITS);
         *e->wtail = w;
@@ -388,9 +453,11 @@ dns__lookup(dns_resolver *r, const char *name, int type, dns__waiter_fn fn, void
     e = cache_insert(r, name, type, h);
     *e->wtail = w;
     e->wtail = &w->next;
-    r->queries++;
-    metrics_inc(MC_DNS_QUERIES);
-    ares_query(r->ch, e->name, C_IN, type, on_ares, e); /* may complete e at once */
+    if (r->qhead != NULL || r->inflight >= r->max_inflight) {
+        queue_push(r, e);
+        return;
+    }
+    query_send(r, e);
     arm_timer(r);
 }
 
@@ -409,6 +476,17 @@ size_t
 dns_cache_size(const dns_resolver *r)
 {
     return r->count;
+}
+
+/* dns_resolver_inflight - queries with c-ares now; queued and peak on request */
+size_t
+dns_resolver_inflight(const dns_resolver *r, size_t *queued, size_t *peak)
+{
+    if (queued)
+        *queued = r->queued;
+    if (peak)
+        *peak = r->peak;
+    return r->inflight;
 }
 
 /* ---- open and close ---- */
@@ -489,7 +567,7 @@ channel_open(dns_resolver *r, const struct net_addr *servers, size_t n, const st
     return 0;
 }
 
-/* dns__query_open - cache and channel for r */
+/* dns__query_open - cache, cap and channel for r */
 int
 dns__query_open(dns_resolver *r, const struct net_addr *servers, size_t n,
                 const struct dns_opts *opts, char *err, size_t errlen)
@@ -497,6 +575,8 @@ dns__query_open(dns_resolver *r, const struct net_addr *servers, size_t n,
     r->nbuckets = 256;
     r->tab = xcalloc(r->nbuckets, sizeof(*r->tab));
     r->cache_max = opts && opts->cache_max > 0 ? opts->cache_max : CACHE_MAX_DEFAULT;
+    r->max_inflight = opts && opts->max_inflight > 0 ? opts->max_inflight : DNS_MAX_INFLIGHT;
+    r->qtail = &r->qhead;
     eng_timer_init(&r->tmo, on_tmo, r);
     if (channel_open(r, servers, n, opts, err, errlen) < 0) {
         free(r->tab);
@@ -506,12 +586,15 @@ dns__query_open(dns_resolver *r, const struct net_addr *servers, size_t n,
     return 0;
 }
 
-/* dns__query_cancel - end every query in flight; destroy the channel */
+/* dns__query_cancel - end everything queued or in flight; destroy the channel */
 void
 dns__query_cancel(dns_resolver *r)
 {
+    struct dns__centry *e;
     eng_timer_stop(r->loop, &r->tmo);
-    ares_destroy(r->ch); /* every query ends: ARES_EDESTRUCTION */
+    while ((e = queue_pop(r)) != NULL) /* never sent: ended as c-ares ends its own */
+        entry_complete(r, e, dns__answer_temp(e->type, ARES_EDESTRUCTION));
+    ares_destroy(r->ch); /* every query in flight ends: ARES_EDESTRUCTION */
 }
 
 /* dns__query_free - socket watchers and cache */
