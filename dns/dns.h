@@ -20,7 +20,9 @@
  * Why: a wide fan-out (one message to a thousand domains) used to send every
  * query at once, and the answers, arriving together, overflowed the UDP
  * socket's receive buffer while the loop was busy: the kernel dropped them
- * and the domains were deferred after the timeouts.
+ * and the domains were deferred after the timeouts. For the same reason
+ * c-ares' UDP sockets get a DNS_SOCK_RCVBUF receive buffer (above
+ * net.core.rmem_max only with CAP_NET_ADMIN, else up to it).
  *
  * Results separate "try again" from "give up" (STYLE.md):
  *   DNS_OK      hosts[] holds at least one host with at least one address
@@ -42,8 +44,13 @@ enum dns_status { DNS_OK = 0, DNS_RETRY, DNS_FAIL, DNS_NULLMX };
 
 /* Most queries a resolver has with c-ares at once (the rest wait, FIFO):
  * enough to keep a server busy, few enough that their answers, arriving
- * together while the loop is busy, take well under 1 MB of kernel memory. */
+ * together while the loop is busy, fit the socket's enlarged receive buffer
+ * (DNS_SOCK_RCVBUF) many times over: 256 answers take well under 1 MB of
+ * kernel memory, though more than the kernel's default buffer holds. */
 #define DNS_MAX_INFLIGHT 256
+/* Receive buffer asked for each c-ares UDP socket (bytes; the kernel counts
+ * twice this for its bookkeeping) */
+#define DNS_SOCK_RCVBUF (4 * 1024 * 1024)
 
 struct dns_host {
     char *name;    /* MX target or host name, lower case, no trailing dot */

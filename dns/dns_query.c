@@ -13,7 +13,9 @@
  *   each gets an eng_io, and its events go to ares_process_fd(). After every
  *   call into c-ares the loop timer is re-armed from ares_timeout(), and its
  *   expiry calls ares_process_fd(BAD, BAD) so retransmissions and timeouts
- *   happen with nothing blocking.
+ *   happen with nothing blocking. Every UDP socket c-ares opens gets a
+ *   DNS_SOCK_RCVBUF receive buffer (sock_config), so that a burst of answers
+ *   waits in the kernel while the loop thread is busy elsewhere.
  *
  *   Cache. Entries are keyed by (lower-case name, type) in a chained hash
  *   table. An entry is queued (waiting for a slot), in flight, or answered
@@ -38,7 +40,8 @@
  *   meanwhile are answered at once, and nothing new is sent.
  *
  * Diagnostics
- *   Out of memory aborts (engine rule).
+ *   Out of memory aborts (engine rule). A socket whose buffer cannot be
+ *   enlarged keeps the kernel's default; the query still goes out.
  */
 #include "dns/dns_query.h"
 
@@ -48,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "base/metrics.h"
 
@@ -159,6 +163,24 @@ sock_state(void *data, ares_socket_t fd, int readable, int writable)
         r->socks = w;
     }
     eng_io_set(r->loop, &w->io, ev); /* failure: c-ares times the query out */
+}
+
+/* sock_config - a new c-ares socket: give a UDP one a DNS_SOCK_RCVBUF receive
+ * buffer, past net.core.rmem_max where privileged (SO_RCVBUFFORCE), else up
+ * to it (SO_RCVBUF); never smaller than it is, never failing the socket */
+static int
+sock_config(ares_socket_t fd, int type, void *data)
+{
+    int want = DNS_SOCK_RCVBUF, have = 0;
+    socklen_t len = sizeof(have);
+    (void)data;
+    if (type != SOCK_DGRAM)
+        return 0;
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &have, &len) == 0 && have / 2 >= want)
+        return 0; /* the kernel reports twice what was set */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+    return 0;
 }
 
 /* ---- cache ---- */
@@ -560,6 +582,7 @@ channel_open(dns_resolver *r, const struct net_addr *servers, size_t n, const st
         snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
         return -1;
     }
+    ares_set_socket_configure_callback(r->ch, sock_config, r);
     if (n > 0 && channel_servers(r, servers, n, err, errlen) < 0) {
         ares_destroy(r->ch);
         return -1;
