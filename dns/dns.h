@@ -3,11 +3,26 @@
  *         host addresses, through c-ares, driven by an engine loop.
  *
  * One resolver per event loop (c-ares 1.18 channels have no locking): all
- * calls on the loop's thread. Sockets are watched through the loop
+ * calls on the loop's thread, including dns_resolver_inflight() and the
+ * other read-only counters. Sockets are watched through the loop
  * (ARES_OPT_SOCK_STATE_CB) and c-ares timeouts through a loop timer, so
  * nothing blocks. Answers are cached per resolver, honouring TTLs, with
  * negative caching (NXDOMAIN/NODATA for the SOA minimum, or 60 s); concurrent
  * lookups of one name are coalesced into a single query.
+ *
+ * Queries in flight are capped per resolver (DNS_MAX_INFLIGHT, or
+ * dns_opts.max_inflight): a lookup of a name and type that is neither cached
+ * nor already asked waits in a FIFO queue while the cap is reached, and each
+ * answer that comes back sends the oldest waiting query. Lookups of a queued
+ * name join it like any other, and its timeout starts only when it is sent
+ * (so with the server unreachable, the last of N waiting lookups fails after
+ * about N / cap rounds of timeouts).
+ * Why: a wide fan-out (one message to a thousand domains) used to send every
+ * query at once, and the answers, arriving together, overflowed the UDP
+ * socket's receive buffer while the loop was busy: the kernel dropped them
+ * and the domains were deferred after the timeouts. For the same reason
+ * c-ares' UDP sockets get a DNS_SOCK_RCVBUF receive buffer (above
+ * net.core.rmem_max only with CAP_NET_ADMIN, else up to it).
  *
  * Results separate "try again" from "give up" (STYLE.md):
  *   DNS_OK      hosts[] holds at least one host with at least one address
@@ -26,6 +41,16 @@
 #include "base/loop.h"
 
 enum dns_status { DNS_OK = 0, DNS_RETRY, DNS_FAIL, DNS_NULLMX };
+
+/* Most queries a resolver has with c-ares at once (the rest wait, FIFO):
+ * enough to keep a server busy, few enough that their answers, arriving
+ * together while the loop is busy, fit the socket's enlarged receive buffer
+ * (DNS_SOCK_RCVBUF) many times over: 256 answers take well under 1 MB of
+ * kernel memory, though more than the kernel's default buffer holds. */
+#define DNS_MAX_INFLIGHT 256
+/* Receive buffer asked for each c-ares UDP socket (bytes; the kernel counts
+ * twice this for its bookkeeping) */
+#define DNS_SOCK_RCVBUF (4 * 1024 * 1024)
 
 struct dns_host {
     char *name;    /* MX target or host name, lower case, no trailing dot */
@@ -54,9 +79,10 @@ dns_resolver *dns_resolver_new(eng_loop *loop, const struct net_addr *servers, s
                                char *err, size_t errlen);
 /* Tuning for dns_resolver_new_opts(); a zero field takes the default. */
 struct dns_opts {
-    int timeout_ms;   /* first try's timeout per server, default 2000 */
-    int tries;        /* tries per server, default 2 */
-    size_t cache_max; /* cached answers kept, default 100000 (expired evicted first) */
+    int timeout_ms;      /* first try's timeout per server, default 2000 */
+    int tries;           /* tries per server, default 2 */
+    size_t cache_max;    /* cached answers kept, default 100000 (expired evicted first) */
+    size_t max_inflight; /* queries in flight at once, default DNS_MAX_INFLIGHT */
 };
 /* dns_resolver_new_opts - dns_resolver_new() with tuning (opts may be NULL) */
 dns_resolver *dns_resolver_new_opts(eng_loop *loop, const struct net_addr *servers, size_t n,
@@ -64,9 +90,10 @@ dns_resolver *dns_resolver_new_opts(eng_loop *loop, const struct net_addr *serve
 /* dns_resolver_free - cancels pending lookups (their callbacks get DNS_RETRY)
  * On the loop thread, before the loop is freed. Every lookup not yet
  * delivered gets its callback from inside dns_resolver_free(), before it
- * returns: cancelled ones with DNS_RETRY ("lookup cancelled: resolver shut
- * down"), finished ones with their result. dns_resolve_*() called from such a
- * callback returns -ESHUTDOWN. */
+ * returns: cancelled ones (in flight or still queued under the cap) with
+ * DNS_RETRY ("lookup cancelled: resolver shut down"), finished ones with
+ * their result. dns_resolve_*() called from such a callback returns
+ * -ESHUTDOWN. */
 void dns_resolver_free(dns_resolver *r);
 
 /* dns_resolve_mx - MX for domain, ordered per RFC 5321 §5.1 (preference,
@@ -85,11 +112,16 @@ void dns_result_free(struct dns_result *res);
  * rnd (a function returning uniform random values); pure, for tests */
 void dns_mx_order(struct dns_host *hosts, size_t n, uint32_t (*rnd)(void *), void *rnd_arg);
 
-/* dns_cache_stats - lookups served from cache or joined to one in flight /
- * queries sent (this resolver) */
+/* dns_cache_stats - lookups served from cache or joined to one in flight or
+ * queued / queries sent (this resolver) */
 void dns_cache_stats(const dns_resolver *r, uint64_t *hits, uint64_t *queries);
-/* dns_cache_size - entries held now: cached answers and lookups in flight */
+/* dns_cache_size - entries held now: cached answers, and lookups in flight
+ * or queued */
 size_t dns_cache_size(const dns_resolver *r);
+/* dns_resolver_inflight - queries sent and not yet answered now (never above
+ * the cap); *queued (if not NULL): queries waiting for a slot; *peak (if not
+ * NULL): the most ever in flight at once on this resolver */
+size_t dns_resolver_inflight(const dns_resolver *r, size_t *queued, size_t *peak);
 
 /* ---- Module internals, shared by the dns/ sources, the unit tests and fuzz targets ---- */
 

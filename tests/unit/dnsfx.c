@@ -83,7 +83,10 @@ static const char zone_text[] = "$ORIGIN " ZONE ".\n"
                                 "mx2 IN A 127.0.1.2\n"
                                 "mx3 IN A 127.0.1.3\n"
                                 "dual IN A 127.0.1.4\n"
-                                "dual IN AAAA 2001:db8::4\n";
+                                "dual IN AAAA 2001:db8::4\n"
+                                /* fan-outs (test_dns_fanout.c): any number of names */
+                                "*.fan IN MX 10 mx1\n"
+                                "*.fanh IN A 127.0.4.1\n";
 
 /* ---- helpers: nsd ---- */
 
@@ -106,6 +109,9 @@ nsd_try(struct fx *f, uint16_t port)
              "server:\n  ip-address: %s@%u\n  username: \"\"\n  database: \"\"\n"
              "  zonesdir: \"%s\"\n  pidfile: \"%s/nsd.pid\"\n  xfrdfile: \"%s/xfrd.state\"\n"
              "  zonelistfile: \"%s/zone.list\"\n  verbosity: 0\n"
+             /* no response rate limiting: the fan-outs ask thousands of names
+              * under one wildcard at once, which nsd counts as one */
+             "  rrl-ratelimit: 0\n"
              "remote-control:\n  control-enable: no\n"
              "zone:\n  name: " ZONE ".\n  zonefile: zone\n",
              NSD_ADDR, port, f->dir, f->dir, f->dir, f->dir);

@@ -1,9 +1,10 @@
 /*
  * dnsfx.h - what the dns/ unit programs that talk to a real server
- *           (test_dns.c, test_dns_cache.c) share: an nsd serving the made-up
- *           zone "spate-dns-test." on 127.0.0.153 (a free high port), a loop
- *           and a resolver pointed at it, and the runner that drives a case
- *           as a chain of steps on the loop, bounded by a safety timer.
+ *           (test_dns.c, test_dns_cache.c, test_dns_fanout.c) share: an nsd
+ *           serving the made-up zone "spate-dns-test." on 127.0.0.153 (a
+ *           free high port), a loop and a resolver pointed at it, and the
+ *           runner that drives a case as a chain of steps on the loop,
+ *           bounded by a safety timer.
  */
 #ifndef SPATE_TESTS_DNSFX_H
 #define SPATE_TESTS_DNSFX_H
