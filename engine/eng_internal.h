@@ -128,6 +128,10 @@ struct eng_qmsg {
     int inflight;                 /* recipients busy */
     int completing;               /* notice being committed, removal pending */
     int dirty;                    /* recipient state changed since the last spool_update */
+    int routing;                  /* routing lookups in flight */
+    struct eng_dest **hold;       /* destinations given jobs while lookups were in flight */
+    uint32_t nhold;               /* (dispatched once the last lookup answers, so that */
+    unsigned hold_gen;            /* domains sharing MX hosts share a transaction) */
     struct eng_timer timer;       /* next retry */
     struct eng_qmsg *prev, *next; /* every queued message, for shut-down */
 };

@@ -8,6 +8,7 @@
  * whose recipients it defers.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,12 +240,34 @@ job_lend(struct eng_job *j)
     j->lent_ms = eng_now_ms();
 }
 
-/* dest_enqueue - add jobs for these recipients, max_rcpt per transaction */
+/* job_extend - add up to per - j->n of the n recipients ridx to waiting
+ * job j (same message, same destination); how many it took */
+static size_t
+job_extend(struct eng_job *j, const uint32_t *ridx, size_t n, size_t per)
+{
+    size_t k = per - j->n < n ? per - j->n : n;
+    if ((j->ridx = realloc(j->ridx, (j->n + k) * sizeof(*ridx))) == NULL)
+        abort();
+    memcpy(j->ridx + j->n, ridx, k * sizeof(*ridx));
+    j->n += k;
+    return k;
+}
+
+/* dest_enqueue - add jobs for these recipients, max_rcpt per transaction.
+ * Recipients of one message in several domains that share the destination
+ * (the same MX hosts) join the message's last waiting job while it has room,
+ * so they go out in one transaction. */
 void
 dest_enqueue(struct eng_dest *d, struct eng_qmsg *q, const uint32_t *ridx, size_t n)
 {
-    size_t per = d->tp->max_rcpt > 0 ? (size_t)d->tp->max_rcpt : 100;
-    for (size_t off = 0; off < n; off += per) {
+    size_t per = d->tp->max_rcpt > 0 ? (size_t)d->tp->max_rcpt : 100, off = 0;
+    if (d->ready_head != NULL) {
+        struct eng_job *last =
+            (struct eng_job *)((char *)d->ready_tail - offsetof(struct eng_job, next));
+        if (last->q == q && last->n < per)
+            off = job_extend(last, ridx, n, per);
+    }
+    for (; off < n; off += per) {
         struct eng_job *j = job_new(q, d, ridx + off, n - off < per ? n - off : per);
         *d->ready_tail = j;
         d->ready_tail = &j->next;

@@ -76,39 +76,110 @@ route_release(struct route_req *rq)
     rq->q->inflight -= (int)rq->n;
 }
 
+/* qmsg_hold - d got jobs of q while other lookups of q are in flight:
+ * lend them once the last one answers (a reload in between retires d) */
+static void
+qmsg_hold(struct eng_qmsg *q, struct eng_dest *d)
+{
+    if (q->hold_gen != sch.gen)
+        q->nhold = 0;
+    q->hold_gen = sch.gen;
+    for (uint32_t i = 0; i < q->nhold; i++)
+        if (q->hold[i] == d)
+            return;
+    if ((q->hold = realloc(q->hold, (q->nhold + 1) * sizeof(*q->hold))) == NULL)
+        abort();
+    q->hold[q->nhold++] = d;
+}
+
+/* qmsg_take_held - once q's last lookup has answered, the destinations
+ * held for it, taken off q (NULL, *n = 0 while lookups are in flight). They
+ * are lent with lend_held() after anything that may settle (and free) q:
+ * their waiting jobs keep q alive until then. */
+static struct eng_dest **
+qmsg_take_held(struct eng_qmsg *q, uint32_t *n)
+{
+    struct eng_dest **h = q->hold;
+    *n = 0;
+    if (q->routing > 0)
+        return NULL;
+    if (q->hold_gen == sch.gen)
+        *n = q->nhold;
+    q->hold = NULL;
+    q->nhold = 0;
+    return h;
+}
+
+/* lend_held - dispatch the n destinations h that were held, and free h */
+static void
+lend_held(struct eng_dest **h, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        dest_dispatch(h[i]);
+    free(h);
+}
+
+/* route_answered - DNS_OK: the recipients join d's ready queue, lent once
+ * every lookup of the message has answered */
+static void
+route_answered(struct route_req *rq, const struct dns_result *res)
+{
+    struct eng_dest *d = dest_get(rq->router, rq->port, res, rq->domain), **h;
+    uint32_t n;
+    dest_enqueue(d, rq->q, rq->ridx, rq->n);
+    qmsg_hold(rq->q, d);
+    h = qmsg_take_held(rq->q, &n);
+    lend_held(h, n);
+}
+
+/* route_failed - no usable answer: defer (soon) or fail the recipients */
+static void
+route_failed(struct route_req *rq, const struct dns_result *res)
+{
+    struct eng_qmsg *q = rq->q;
+    struct eng_dest **h;
+    uint32_t nh;
+    char why[300];
+    route_release(rq);
+    for (size_t k = 0; k < rq->n; k++) {
+        if (res->status == DNS_RETRY) {
+            snprintf(why, sizeof(why), "host lookup did not complete: %s", res->why);
+            rcpt_defer(q, rq->ridx[k], rq->router, NULL, why, 0, NULL);
+            rcpt_soon(q, rq->ridx[k], DNS_RETRY_SOON_S);
+        } else if (res->status == DNS_NULLMX) {
+            rcpt_fail(q, rq->ridx[k], rq->router, NULL,
+                      "domain does not accept mail (null MX, RFC 7505): 556 5.1.10", NULL);
+        } else {
+            snprintf(why, sizeof(why), "Unrouteable address (%s)", res->why);
+            rcpt_fail(q, rq->ridx[k], rq->router, NULL, why, NULL);
+        }
+    }
+    h = qmsg_take_held(q, &nh);
+    qmsg_settle(q);
+    lend_held(h, nh);
+}
+
 /* on_routed - DNS answered for a routing request */
 static void
 on_routed(struct dns_result *res, void *arg)
 {
     struct route_req *rq = arg;
     struct eng_qmsg *q = rq->q;
-    char why[300];
+    struct eng_dest **h;
+    uint32_t nh;
 
+    q->routing--;
     if (sch.stopping) { /* cancelled by the shut-down: leave the recipients as they are */
         route_release(rq);
     } else if (rq->gen != sch.gen) { /* a reload came meanwhile: route under the new one */
         route_release(rq);
+        h = qmsg_take_held(q, &nh);
         qmsg_schedule(q);
+        lend_held(h, nh);
     } else if (res->status == DNS_OK) {
-        struct eng_dest *d = dest_get(rq->router, rq->port, res, rq->domain);
-        dest_enqueue(d, q, rq->ridx, rq->n);
-        dest_dispatch(d);
+        route_answered(rq, res);
     } else {
-        route_release(rq);
-        for (size_t k = 0; k < rq->n; k++) {
-            if (res->status == DNS_RETRY) {
-                snprintf(why, sizeof(why), "host lookup did not complete: %s", res->why);
-                rcpt_defer(q, rq->ridx[k], rq->router, NULL, why, 0, NULL);
-                rcpt_soon(q, rq->ridx[k], DNS_RETRY_SOON_S);
-            } else if (res->status == DNS_NULLMX) {
-                rcpt_fail(q, rq->ridx[k], rq->router, NULL,
-                          "domain does not accept mail (null MX, RFC 7505): 556 5.1.10", NULL);
-            } else {
-                snprintf(why, sizeof(why), "Unrouteable address (%s)", res->why);
-                rcpt_fail(q, rq->ridx[k], rq->router, NULL, why, NULL);
-            }
-        }
-        qmsg_settle(q);
+        route_failed(rq, res);
     }
     dns_result_free(res);
     free(rq->ridx);
@@ -155,6 +226,7 @@ route_start(struct eng_qmsg *q, const char *udomain, const uint32_t *ridx, size_
     rq->q = q;
     rq->router = r;
     rq->gen = sch.gen;
+    q->routing++;
     snprintf(rq->domain, sizeof(rq->domain), "%s", domain);
     memcpy(rq->ridx, ridx, n * sizeof(*ridx));
     rq->n = n;

@@ -65,6 +65,7 @@ qmsg_free(struct eng_qmsg *q)
         free(q->fail_text[i]);
     free(q->fail_text);
     free(q->busy);
+    free(q->hold);
     spool_msg_free(q->m);
     free(q);
 }

@@ -182,4 +182,23 @@ def test_connect_timeout_counted_and_host_skipped():
             s.close()
 
 
+def test_domains_sharing_mx_hosts_share_a_transaction():
+    """One message to 30 recipients in 3 domains whose MX is the same host:
+    one transaction carries them all (max_rcpt allows 100)."""
+    with Env("hard_share") as env:
+        recs = ["mx.shared.%s. IN A %s" % (spatetest.TLD, env.sink_ip(1))]
+        doms = ["s%d.%s" % (k, spatetest.TLD) for k in range(1, 4)]
+        recs += ["%s. IN MX 10 mx.shared.%s." % (d, spatetest.TLD) for d in doms]
+        env.start_dns(recs)
+        sink = env.start_spate_sink(env.sink_addrs(1))
+        spated = env.start_spated(env.write_config())
+        rcpts = ["r%d@%s" % (i, doms[i % 3]) for i in range(30)]
+        inject(env, rcpts, "shared")
+        e, _ = sink.wait_messages(1)[0]
+        time.sleep(0.5)
+        assert sink.count() == 1, [m[0]["rcpt_to"] for m in sink.messages()]
+        assert sorted(e["rcpt_to"]) == sorted(rcpts), e
+        assert spated.stop() == 0
+
+
 spatetest.main(globals())
