@@ -61,7 +61,8 @@
  *     connections_max (peak concurrent), messages (accepted), recipients
  *     (recipients of accepted messages), max_messages_per_connection,
  *     rcpt_tempfail, rcpt_permfail, messages_rejected, tls_sessions (completed
- *     TLS handshakes), tls_failed (failed ones), and the same under
+ *     TLS handshakes), tls_failed (failed ones), tls_resumed (handshakes
+ *     that resumed an earlier session), and the same under
  *     "by_local" per listen address. Rewritten (temp + rename) at most every
  *     100 ms when something changed, and at exit.
  *

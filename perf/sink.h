@@ -46,6 +46,7 @@ enum stat_field {
     ST_MSG_REJECTED,
     ST_TLS_SESSIONS,
     ST_TLS_FAILED,
+    ST_TLS_RESUMED,
     ST_NFIELDS
 };
 

@@ -35,6 +35,8 @@ tls_finish(struct conn *c)
     if (peer)
         X509_NAME_oneline(X509_get_subject_name(peer), c->tls_client, sizeof(c->tls_client));
     stat_add(c->l, ST_TLS_SESSIONS, 1);
+    if (SSL_session_reused(c->ssl))
+        stat_add(c->l, ST_TLS_RESUMED, 1);
     /* RFC 3207 §4.2: forget everything learnt before TLS; the client starts with EHLO */
     tx_reset(c);
     c->greeted = false;

@@ -15,7 +15,7 @@ static const char *const stat_names[ST_NFIELDS] = {
     "connections_total", "connections_now", "connections_max",
     "messages",          "recipients",      "max_messages_per_connection",
     "rcpt_tempfail",     "rcpt_permfail",   "messages_rejected",
-    "tls_sessions",      "tls_failed",
+    "tls_sessions",      "tls_failed",      "tls_resumed",
 };
 
 /* json_str - append s as a JSON string to buf (bounded); returns new length */

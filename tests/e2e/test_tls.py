@@ -331,6 +331,28 @@ def test_opportunistic_starttls():
         assert counter(env, "spate_tls_sessions_total") >= 1
 
 
+def test_new_connection_resumes_the_tls_session():
+    """max_messages_per_connection = 1: every message opens a new connection
+    to the same MX, and every handshake after the first resumes the session
+    (TLS 1.3 ticket) kept for the destination: the receiver sees it."""
+    with Env("tls-resume") as env:
+        c = env.make_certs()
+        env.start_dns(env.mx_zone(1))
+        tls = env.start_tls_sink(env.sink_ip(1), c["right_chain"], c["right_key"])
+        conf = env.write_config(retry=RETRY)
+        with open(conf, "a") as f:
+            f.write("begin destinations\n*:\n  max_messages_per_connection = 1\n")
+        env.start_spated(conf)
+        for i in range(4):
+            r = "u%d@d1.%s" % (i, TLD)
+            send(env, r)
+            delivered(env, r)
+        spatetest.wait_for(lambda: tls.stats().get("tls_sessions", 0) >= 4, 10,
+                           what="4 handshakes")
+        st = tls.stats()
+        assert st["tls_resumed"] >= 2, st
+
+
 def test_certificate_verification():
     """tls_verify_hosts with a CA: right name, wildcard, wrong name, expired,
     CN-only, revoked by CRL; tls_try_verify_hosts with a wrong name."""
