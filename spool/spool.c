@@ -1,6 +1,7 @@
 /*
  * spool.c - the durable queue: LMDB records and append-only body segments,
- *           written by one thread doing group commit. See spool.h.
+ *           written by one thread doing group commit. See spool.h; the
+ *           record format is in record.c.
  *
  * The writer runs an engine loop. Every operation (submission, update,
  * removal) is posted to it; the first one of a batch arms a zero-delay timer,
@@ -30,7 +31,6 @@
 
 #define SEG_MAX_BYTES (64u << 20) /* start a new segment past this size */
 #define MAP_SIZE (16ull << 30)    /* LMDB map: address space only, grows on disk */
-#define REC_VERSION 1
 #define IOV_BATCH 64
 
 enum op_kind { OP_SUBMIT, OP_UPDATE, OP_REMOVE, OP_STOP };
@@ -110,200 +110,6 @@ spool_new_id(spool *sp, char out[SPOOL_ID_SIZE])
     out[11] = '-';
     put_b62(out + 12, 4, atomic_fetch_add(&sp->seq, 1) % (62u * 62u * 62u * 62u));
     out[SPOOL_ID_LEN] = '\0';
-}
-
-/* ------------------------------------------------------- record codec */
-
-struct wbuf {
-    unsigned char *p;
-    size_t len, cap;
-};
-
-/* wb_put - append bytes, growing the buffer */
-static void
-wb_put(struct wbuf *w, const void *d, size_t n)
-{
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 256;
-        while (cap < w->len + n)
-            cap *= 2;
-        w->p = realloc(w->p, cap);
-        if (w->p == NULL)
-            abort();
-        w->cap = cap;
-    }
-    memcpy(w->p + w->len, d, n);
-    w->len += n;
-}
-
-/* wb_str - append a length-prefixed string (NULL as empty) */
-static void
-wb_str(struct wbuf *w, const char *s)
-{
-    uint32_t n = s ? (uint32_t)strlen(s) : 0;
-    wb_put(w, &n, sizeof(n));
-    wb_put(w, s ? s : "", n);
-}
-
-/* spool_msg_encode - the record for msg */
-void *
-spool_msg_encode(const struct spool_msg *m, size_t *len)
-{
-    struct wbuf w = {0};
-    uint8_t ver = REC_VERSION;
-    wb_put(&w, &ver, 1);
-    wb_put(&w, m->id, SPOOL_ID_LEN);
-    wb_put(&w, &m->arrival_us, 8);
-    wb_put(&w, &m->flags, 4);
-    wb_put(&w, &m->body_len, 8);
-    wb_put(&w, &m->body_seg, 4);
-    wb_put(&w, &m->body_off, 8);
-    wb_str(&w, m->sender);
-    wb_str(&w, m->proto);
-    wb_str(&w, m->host);
-    wb_str(&w, m->helo);
-    wb_put(&w, &m->nrcpt, 4);
-    for (uint32_t i = 0; i < m->nrcpt; i++) {
-        const struct spool_rcpt *r = &m->rcpt[i];
-        wb_str(&w, r->address);
-        wb_put(&w, &r->state, 1);
-        wb_put(&w, &r->attempts, 2);
-        wb_put(&w, &r->first_failure, 8);
-        wb_put(&w, &r->next_try, 8);
-        wb_put(&w, &r->last_interval, 4);
-    }
-    *len = w.len;
-    return w.p;
-}
-
-struct rbuf {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-};
-
-/* rb_get - take n bytes, or mark the record bad */
-static void
-rb_get(struct rbuf *r, void *d, size_t n)
-{
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        memset(d, 0, n);
-        return;
-    }
-    memcpy(d, r->p + r->off, n);
-    r->off += n;
-}
-
-/* rb_str - take a length-prefixed string as a malloc'd C string */
-static char *
-rb_str(struct rbuf *r)
-{
-    uint32_t n;
-    char *s;
-    rb_get(r, &n, 4);
-    if (r->bad || r->len - r->off < n || memchr(r->p + r->off, '\0', n) != NULL) {
-        r->bad = 1;
-        return NULL;
-    }
-    s = malloc((size_t)n + 1);
-    if (s == NULL)
-        abort();
-    memcpy(s, r->p + r->off, n);
-    s[n] = '\0';
-    r->off += n;
-    return s;
-}
-
-/* rc_state_bad - nonzero if a decoded record holds impossible values */
-static int
-rc_state_bad(const struct spool_msg *m)
-{
-    for (int i = 0; i < SPOOL_ID_LEN; i++)
-        if (m->id[i] == '\0')
-            return 1;
-    for (uint32_t i = 0; i < m->nrcpt; i++)
-        if (m->rcpt[i].state > SPOOL_RCPT_FAILED || m->rcpt[i].address == NULL)
-            return 1;
-    return 0;
-}
-
-/* spool_msg_decode - parse a record; NULL if malformed */
-struct spool_msg *
-spool_msg_decode(const void *buf, size_t len)
-{
-    struct rbuf r = {.p = buf, .len = len};
-    struct spool_msg *m = calloc(1, sizeof(*m));
-    uint8_t ver = 0;
-    if (m == NULL)
-        abort();
-    rb_get(&r, &ver, 1);
-    rb_get(&r, m->id, SPOOL_ID_LEN);
-    rb_get(&r, &m->arrival_us, 8);
-    rb_get(&r, &m->flags, 4);
-    rb_get(&r, &m->body_len, 8);
-    rb_get(&r, &m->body_seg, 4);
-    rb_get(&r, &m->body_off, 8);
-    m->sender = rb_str(&r);
-    m->proto = rb_str(&r);
-    m->host = rb_str(&r);
-    m->helo = rb_str(&r);
-    rb_get(&r, &m->nrcpt, 4);
-    if (r.bad || ver != REC_VERSION || m->nrcpt == 0 || m->nrcpt > (len - r.off) / 27) {
-        m->nrcpt = 0;
-        spool_msg_free(m);
-        return NULL;
-    }
-    m->rcpt = calloc(m->nrcpt, sizeof(*m->rcpt));
-    if (m->rcpt == NULL)
-        abort();
-    for (uint32_t i = 0; i < m->nrcpt && !r.bad; i++) {
-        struct spool_rcpt *rc = &m->rcpt[i];
-        rc->address = rb_str(&r);
-        rb_get(&r, &rc->state, 1);
-        rb_get(&r, &rc->attempts, 2);
-        rb_get(&r, &rc->first_failure, 8);
-        rb_get(&r, &rc->next_try, 8);
-        rb_get(&r, &rc->last_interval, 4);
-    }
-    if (r.bad || r.off != len || rc_state_bad(m)) {
-        spool_msg_free(m);
-        return NULL;
-    }
-    return m;
-}
-
-/* spool_msg_free - free a record */
-void
-spool_msg_free(struct spool_msg *m)
-{
-    if (m == NULL)
-        return;
-    for (uint32_t i = 0; i < m->nrcpt && m->rcpt; i++)
-        free(m->rcpt[i].address);
-    free(m->rcpt);
-    free(m->sender);
-    free(m->proto);
-    free(m->host);
-    free(m->helo);
-    free(m);
-}
-
-/* spool_submission_free - free a submission and what it points to */
-void
-spool_submission_free(struct spool_submission *sub)
-{
-    if (sub == NULL)
-        return;
-    for (size_t i = 0; i < sub->nrcpt && sub->rcpts; i++)
-        free(sub->rcpts[i]);
-    free(sub->rcpts);
-    free(sub->sender);
-    free(sub->body);
-    free(sub->proto);
-    free(sub->host);
-    free(sub->helo);
-    free(sub);
 }
 
 /* ----------------------------------------------------------- segments */
