@@ -3,11 +3,17 @@
  *           written by one thread doing group commit. See spool.h; the
  *           record format is in record.c.
  *
- * The writer runs an engine loop. Every operation (submission, update,
- * removal) is posted to it; the first one of a batch arms a zero-delay timer,
- * and since the loop drains its whole inbox before it runs timers, the timer
- * fires with everything that arrived meanwhile collected: that is the batch.
- * While one batch is being fsynced, the next one gathers in the inbox.
+ * The writer runs an engine loop. Submissions are posted to its inbox;
+ * recipient-state operations (updates, removals) go to a list of their own
+ * under a mutex, and the first one since the writer last took that list
+ * posts a wake-up. Either arms a zero-delay timer, and since the loop drains
+ * its whole inbox before it runs timers, the timer fires with everything that
+ * arrived meanwhile collected: that is the round. A round commits the
+ * recipient states first (one LMDB transaction, nothing else to write), then
+ * at most max_batch submissions (bodies, fdatasync, one LMDB transaction that
+ * also carries the states posted while the bodies were being written);
+ * submissions left over go to the next round, after the inbox is drained
+ * again. While a round is being fsynced, the next one gathers.
  */
 #include "spool/spool.h"
 
@@ -59,8 +65,15 @@ struct spool {
     pthread_t thread;
     int started;
     struct eng_timer commit_timer;
-    struct op *head, **tail; /* the batch being gathered (writer thread only) */
-    size_t nops;
+    /* recipient-state operations not yet taken by the writer, in the order
+     * posted (any thread, under st_mu); st_wake: the writer has been woken
+     * for them since it last took the list */
+    pthread_mutex_t st_mu;
+    struct op *st_head, **st_tail;
+    int st_wake;
+    /* submissions gathered for the next round (writer thread only) */
+    struct op *sub_head, **sub_tail;
+    int resume_posted; /* on_resume is in the inbox */
     int max_batch;
     spool_commit_hook hook;
     void *hook_arg;
@@ -272,15 +285,13 @@ msg_from_sub(spool *sp, struct spool_submission *sub, uint64_t off)
     return m;
 }
 
-/* txn_apply - write the batch's records in one LMDB transaction and commit */
+/* txn_put - the records of a list of operations into txn; submissions take
+ * theirs from msgs, in order */
 static int
-txn_apply(spool *sp, struct op *ops, struct spool_msg **msgs)
+txn_put(spool *sp, MDB_txn *txn, struct op *ops, struct spool_msg **msgs)
 {
-    MDB_txn *txn;
     size_t k = 0;
-    int rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
-    if (rc != 0)
-        return rc;
+    int rc = 0;
     for (struct op *o = ops; o && rc == 0; o = o->next) {
         MDB_val key = {.mv_size = SPOOL_ID_LEN}, val;
         if (o->kind == OP_SUBMIT) {
@@ -301,6 +312,20 @@ txn_apply(spool *sp, struct op *ops, struct spool_msg **msgs)
                 rc = 0;
         }
     }
+    return rc;
+}
+
+/* txn_apply - the states' records, then the submissions', in one LMDB
+ * transaction, committed (either list may be empty) */
+static int
+txn_apply(spool *sp, struct op *states, struct op *subs, struct spool_msg **msgs)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
+    if (rc != 0)
+        return rc;
+    if ((rc = txn_put(sp, txn, states, NULL)) == 0)
+        rc = txn_put(sp, txn, subs, msgs);
     if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;
@@ -349,19 +374,83 @@ elapsed_s(const struct timespec *a, const struct timespec *b)
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-/* commit_batch - one group commit: bodies, fsync, records, commit, answers */
+/* on_state_wake - recipient states were posted to an empty list: a round */
+static void
+on_state_wake(eng_loop *loop, void *arg)
+{
+    spool *sp = arg;
+    if (!eng_timer_armed(&sp->commit_timer))
+        eng_timer_start(loop, &sp->commit_timer, 0);
+}
+
+/* states_put - add the chain first..last to the recipient-state list, at its
+ * head with front (ops taken out earlier), else at its tail; the first
+ * addition since the writer last took the list wakes the writer */
+static void
+states_put(spool *sp, struct op *first, struct op *last, int front)
+{
+    int wake;
+    pthread_mutex_lock(&sp->st_mu);
+    if (front) {
+        last->next = sp->st_head;
+        if (sp->st_head == NULL)
+            sp->st_tail = &last->next;
+        sp->st_head = first;
+    } else {
+        last->next = NULL;
+        *sp->st_tail = first;
+        sp->st_tail = &last->next;
+    }
+    wake = !sp->st_wake;
+    sp->st_wake = 1;
+    pthread_mutex_unlock(&sp->st_mu);
+    if (wake && eng_loop_post(sp->loop, on_state_wake, sp) < 0)
+        abort();
+}
+
+/* states_take - every recipient-state operation posted so far, in order */
+static struct op *
+states_take(spool *sp)
+{
+    struct op *ops;
+    pthread_mutex_lock(&sp->st_mu);
+    ops = sp->st_head;
+    sp->st_head = NULL;
+    sp->st_tail = &sp->st_head;
+    sp->st_wake = 0;
+    pthread_mutex_unlock(&sp->st_mu);
+    return ops;
+}
+
+/* states_requeue - a transaction that carried these states failed: they go
+ * back to the head of the list, for a transaction of their own */
+static void
+states_requeue(spool *sp, struct op *ops)
+{
+    struct op *last = ops;
+    if (ops == NULL)
+        return;
+    while (last->next != NULL)
+        last = last->next;
+    states_put(sp, ops, last, 1);
+}
+
+/* commit_batch - one group commit of submissions: bodies, fsync, records,
+ * commit, answers. Recipient states posted while the bodies were written
+ * go into the same LMDB transaction: no extra fsync, no other round. */
 static void
 commit_batch(spool *sp, struct op *ops)
 {
     size_t nsub = 0, k = 0;
     uint64_t *offs;
     struct spool_msg **msgs;
+    struct op *states = NULL;
     int rc, mrc;
     struct timespec a, b;
 
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (struct op *o = ops; o; o = o->next)
-        nsub += o->kind == OP_SUBMIT;
+        nsub++;
     offs = calloc(nsub + 1, sizeof(*offs));
     msgs = calloc(nsub + 1, sizeof(*msgs));
     if (offs == NULL || msgs == NULL)
@@ -369,12 +458,13 @@ commit_batch(spool *sp, struct op *ops)
     rc = write_bodies(sp, ops, offs);
     if (rc < 0)
         log_err("spool: writing message bodies failed: %s", strerror(-rc));
-    for (struct op *o = ops; o && rc == 0; o = o->next)
-        if (o->kind == OP_SUBMIT) {
-            msgs[k] = msg_from_sub(sp, o->sub, offs[k]);
-            k++;
-        }
-    if (rc == 0 && (mrc = txn_apply(sp, ops, msgs)) != 0) {
+    for (struct op *o = ops; o && rc == 0; o = o->next) {
+        msgs[k] = msg_from_sub(sp, o->sub, offs[k]);
+        k++;
+    }
+    if (rc == 0)
+        states = states_take(sp);
+    if (rc == 0 && (mrc = txn_apply(sp, states, ops, msgs)) != 0) {
         log_err("spool: LMDB commit failed: %s", mdb_strerror(mrc));
         rc = lmdb_errno(mrc);
     }
@@ -387,27 +477,90 @@ commit_batch(spool *sp, struct op *ops)
     metrics_commit_latency(elapsed_s(&a, &b));
     metrics_inc(MC_SPOOL_COMMITS);
     metrics_add(MC_SPOOL_COMMIT_MSGS, rc == 0 ? nsub : 0);
+    if (rc == 0)
+        finish_ops(sp, states, NULL, 0);
+    else
+        states_requeue(sp, states);
     finish_ops(sp, ops, rc == 0 ? msgs : NULL, rc);
     free(offs);
     free(msgs);
 }
 
-/* commit_pending - commit everything gathered, max_batch submissions at a time */
+/* commit_states - recipient-state operations (updates, removals), in order,
+ * in one LMDB transaction of their own: no body is written or fsynced for
+ * them. Each refers to a message committed before it was posted, so they
+ * may go ahead of the submissions gathered with them. */
 static void
-commit_pending(spool *sp)
+commit_states(spool *sp, struct op *ops)
 {
-    while (sp->head != NULL) {
-        struct op *batch = sp->head, **pp = &sp->head;
-        int nsub = 0;
-        while (*pp && !((*pp)->kind == OP_SUBMIT && nsub >= sp->max_batch)) {
-            nsub += (*pp)->kind == OP_SUBMIT;
-            pp = &(*pp)->next;
-        }
-        sp->head = *pp;
-        *pp = NULL;
+    struct timespec a, b;
+    int mrc;
+
+    if (ops == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if ((mrc = txn_apply(sp, ops, NULL, NULL)) != 0)
+        log_err("spool: LMDB commit of recipient states failed: %s", mdb_strerror(mrc));
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    metrics_commit_latency(elapsed_s(&a, &b));
+    metrics_inc(MC_SPOOL_COMMITS);
+    finish_ops(sp, ops, NULL, mrc == 0 ? 0 : lmdb_errno(mrc));
+}
+
+/* commit_submissions - one group commit of the first max_batch submissions
+ * gathered */
+static void
+commit_submissions(spool *sp)
+{
+    struct op *batch = sp->sub_head, **pp = &sp->sub_head;
+    for (int n = 0; *pp != NULL && n < sp->max_batch; n++)
+        pp = &(*pp)->next;
+    sp->sub_head = *pp;
+    if (sp->sub_head == NULL)
+        sp->sub_tail = &sp->sub_head;
+    *pp = NULL;
+    if (batch != NULL)
         commit_batch(sp, batch);
+}
+
+/* on_resume - a round left submissions behind, and the inbox has been
+ * drained since: commit again (recipient states that came meanwhile first) */
+static void
+on_resume(eng_loop *loop, void *arg)
+{
+    spool *sp = arg;
+    sp->resume_posted = 0;
+    if (!eng_timer_armed(&sp->commit_timer))
+        eng_timer_start(loop, &sp->commit_timer, 0);
+}
+
+/* states_waiting - nonzero if recipient states wait in the list */
+static int
+states_waiting(spool *sp)
+{
+    int r;
+    pthread_mutex_lock(&sp->st_mu);
+    r = sp->st_head != NULL;
+    pthread_mutex_unlock(&sp->st_mu);
+    return r;
+}
+
+/* commit_pending - one round: the recipient states posted so far, then one
+ * batch of submissions. Submissions left over wait for the next round, after
+ * the inbox has been drained, so that states arriving meanwhile go ahead of
+ * them too. With all (at stop) everything is committed now. */
+static void
+commit_pending(spool *sp, int all)
+{
+    do {
+        commit_states(sp, states_take(sp));
+        commit_submissions(sp);
+    } while (all && (sp->sub_head != NULL || states_waiting(sp)));
+    if (sp->sub_head != NULL && !sp->resume_posted) {
+        sp->resume_posted = 1;
+        if (eng_loop_post(sp->loop, on_resume, sp) < 0)
+            abort();
     }
-    sp->tail = &sp->head;
 }
 
 /* on_commit_timer - the inbox has been drained: commit what was gathered */
@@ -415,10 +568,10 @@ static void
 on_commit_timer(eng_loop *loop, struct eng_timer *t)
 {
     (void)loop;
-    commit_pending(t->data);
+    commit_pending(t->data, 0);
 }
 
-/* on_op - an operation arrived on the writer thread: add it to the batch */
+/* on_op - a submission (or the stop) arrived on the writer thread */
 static void
 on_op(eng_loop *loop, void *arg)
 {
@@ -427,18 +580,19 @@ on_op(eng_loop *loop, void *arg)
     if (o->kind == OP_STOP) {
         free(o);
         eng_timer_stop(loop, &sp->commit_timer);
-        commit_pending(sp);
+        commit_pending(sp, 1);
         eng_loop_stop(loop);
         return;
     }
     o->next = NULL;
-    *sp->tail = o;
-    sp->tail = &o->next;
+    *sp->sub_tail = o;
+    sp->sub_tail = &o->next;
     if (!eng_timer_armed(&sp->commit_timer))
         eng_timer_start(loop, &sp->commit_timer, 0);
 }
 
-/* post_op - hand an operation to the writer; out of memory is fatal */
+/* post_op - hand a submission or the stop to the writer; out of memory is
+ * fatal */
 static void
 post_op(spool *sp, struct op *o)
 {
@@ -474,7 +628,8 @@ spool_update(spool *sp, const struct spool_msg *msg)
     struct op *o = new_op(OP_UPDATE);
     memcpy(o->id, msg->id, SPOOL_ID_SIZE);
     o->rec = spool_msg_encode(msg, &o->reclen);
-    post_op(sp, o);
+    o->sp = sp;
+    states_put(sp, o, o, 0);
 }
 
 /* spool_remove - delete msg's record with the next commit */
@@ -484,7 +639,8 @@ spool_remove(spool *sp, const struct spool_msg *msg)
     struct op *o = new_op(OP_REMOVE);
     memcpy(o->id, msg->id, SPOOL_ID_SIZE);
     o->seg = msg->body_seg;
-    post_op(sp, o);
+    o->sp = sp;
+    states_put(sp, o, o, 0);
 }
 
 /* spool_body_read - read a stored body into a malloc'd buffer */
@@ -603,7 +759,9 @@ spool_open(const char *dir, char *err, size_t errlen)
     if (sp == NULL || (sp->dir = strdup(dir)) == NULL)
         abort();
     sp->segfd = -1;
-    sp->tail = &sp->head;
+    pthread_mutex_init(&sp->st_mu, NULL);
+    sp->st_tail = &sp->st_head;
+    sp->sub_tail = &sp->sub_head;
     sp->max_batch = 512;
     snprintf(path, sizeof(path), "%s/db", dir);
     if ((rc = mkdir_p(path)) < 0 ||
@@ -626,6 +784,7 @@ spool_open(const char *dir, char *err, size_t errlen)
 fail:
     if (sp->env)
         mdb_env_close(sp->env);
+    pthread_mutex_destroy(&sp->st_mu);
     free(sp->dir);
     free(sp);
     return NULL;
@@ -734,6 +893,12 @@ spool_close(spool *sp)
     }
     if (sp->segfd >= 0)
         close(sp->segfd);
+    for (struct op *o = states_take(sp), *next; o != NULL; o = next) {
+        next = o->next; /* posted after the stop: nothing will write them */
+        free(o->rec);
+        free(o);
+    }
+    pthread_mutex_destroy(&sp->st_mu);
     eng_loop_free(sp->loop);
     mdb_env_close(sp->env);
     free(sp->segs);
