@@ -704,6 +704,22 @@ mkdir_p(const char *dir)
     return 0;
 }
 
+/* dir_usable - 0 if dir is a directory this process may list and enter, and
+ * with write also create files in (a read-only file system refuses even
+ * root), else -errno */
+static int
+dir_usable(const char *dir, int write)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    if (access(dir, R_OK | X_OK | (write ? W_OK : 0)) < 0)
+        return -errno;
+    return 0;
+}
+
 /* open_env - open the LMDB environment and the messages table */
 static int
 open_env(spool *sp, const char *dbdir)
@@ -753,6 +769,7 @@ max_segment(const spool *sp)
 spool *
 spool_open(const char *dir, char *err, size_t errlen)
 {
+    static const char *const subdirs[] = {"", "/db", "/bodies"};
     char path[4096];
     int rc;
     spool *sp = calloc(1, sizeof(*sp));
@@ -763,11 +780,12 @@ spool_open(const char *dir, char *err, size_t errlen)
     sp->st_tail = &sp->st_head;
     sp->sub_tail = &sp->sub_head;
     sp->max_batch = 512;
-    snprintf(path, sizeof(path), "%s/db", dir);
-    if ((rc = mkdir_p(path)) < 0 ||
-        (snprintf(path, sizeof(path), "%s/bodies", dir), (rc = mkdir_p(path)) < 0)) {
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
-        goto fail;
+    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", dir, subdirs[i]);
+        if ((rc = mkdir_p(path)) < 0 || (rc = dir_usable(path, i > 0)) < 0) {
+            snprintf(err, errlen, "cannot use %s: %s", path, strerror(-rc));
+            goto fail;
+        }
     }
     snprintf(path, sizeof(path), "%s/db", dir);
     if ((rc = open_env(sp, path)) != 0) {
