@@ -46,6 +46,12 @@ DESCRIPTION
                      ms coarse) to the nearest kill, over those duplicates; a
                      negative figure is after the kill (a receiver still reading
                      what spated had sent)
+      dups_per_kill  mean duplicates per kill (each put with the kill nearest
+                     to it) for kills that came while injection was running and
+                     for the others: the two cases differ a lot, and how many
+                     kills fall in each depends on how fast spated takes mail
+      inject_request_ms  median and 90th percentile time of the inject requests
+                     answered 200 (each waits for its group commit)
 
     The last line of output is a one-line JSON summary with these figures. The
     random choices are seeded (--seed, default 1), so a run is reproducible up to
@@ -110,18 +116,21 @@ def request_of(batch, domains):
                                      "content": body_of(t)} for t in batch]}).encode()
 
 
-def injector(url, items, acked, stop):
+def injector(url, items, acked, stop, took):
     """POST items ((tags, request body) pairs) one request each, until told to
-    stop or refused; add the tags of requests answered 200."""
+    stop or refused; add the tags of requests answered 200, and to took the
+    milliseconds each of those took."""
     for batch, body in items:
         if stop.is_set():
             return
+        t = time.monotonic()
         try:
             status, _ = spatetest.http_inject(url, body, timeout=30)
         except OSError:
             return
         if status != 200:
             return
+        took.append((time.monotonic() - t) * 1000.0)
         acked.update(batch)
 
 
@@ -146,7 +155,7 @@ def run_cycle(env, conf, c, args, rng, acked, stats):
     stop = threading.Event()
     url = spated.http_url + "/api/v1/inject"
     threads = [threading.Thread(target=injector, args=(url, batches[n::args.injectors], acked,
-                                                       stop))
+                                                       stop, stats["inject_ms"]))
                for n in range(args.injectors)]
     for t in threads:
         t.start()
@@ -156,6 +165,7 @@ def run_cycle(env, conf, c, args, rng, acked, stats):
         delivered = int(counter(spated.http_url, "spate_recipients_delivered_total") or 0)
     injecting = any(t.is_alive() for t in threads)
     stats["kill_times"].append(time.time())
+    stats["kill_injecting"].append(injecting)
     spated.kill9()
     stop.set()
     for t in threads:
@@ -194,11 +204,17 @@ def log_time(line):
         return None
 
 
-def before_kill_ms(t, kills):
-    """Milliseconds from t to the nearest kill (negative: t came after it), or None."""
+def nearest_kill(t, kills):
+    """Index of the kill nearest to time t, or None."""
     if t is None or not kills:
         return None
-    return round(min((k - t for k in kills), key=abs) * 1000.0, 1)
+    return min(range(len(kills)), key=lambda i: abs(kills[i] - t))
+
+
+def before_kill_ms(t, kills):
+    """Milliseconds from t to the nearest kill (negative: t came after it), or None."""
+    i = nearest_kill(t, kills)
+    return None if i is None else round((kills[i] - t) * 1000.0, 1)
 
 
 def ms_summary(values):
@@ -208,7 +224,16 @@ def ms_summary(values):
     return {"min": v[0], "median": v[len(v) // 2], "max": v[-1]}
 
 
-def analyse(env, sink, acked, domains, kills):
+def per_kill(dups_at, injecting):
+    """Mean duplicates per kill, for kills during injection and after it."""
+    out = {}
+    for name, flag in (("during_injection", True), ("after_injection", False)):
+        idx = [i for i, f in enumerate(injecting) if f == flag]
+        out[name] = round(sum(dups_at.get(i, 0) for i in idx) / len(idx), 1) if idx else None
+    return out
+
+
+def analyse(env, sink, acked, domains, kills, injecting):
     counts, first_stored, altered, unknown = {}, {}, 0, 0
     for envelope, data, mtime in sink_store(sink):
         m = TAG.search(data)
@@ -232,16 +257,17 @@ def analyse(env, sink, acked, domains, kills):
     lost = sum(1 for p in want if p not in counts)
     deliveries = sum(counts.values())
     dups = after_log = 0
-    log_ms, flight_ms = [], []
+    log_ms, flight_ms, dups_at = [], [], {}
     for (tag, r), n in counts.items():
         if n > 1:
             dups += n - 1
             k = max(0, min(n - 1, logged.get(r, 0) - 1))
             after_log += k
-            if k:
-                log_ms.append(before_kill_ms(first_logged.get(r), kills))
-            else:
-                flight_ms.append(before_kill_ms(first_stored.get(r), kills))
+            t = first_logged.get(r) if k else first_stored.get(r)
+            (log_ms if k else flight_ms).append(before_kill_ms(t, kills))
+            i = nearest_kill(t, kills)
+            if i is not None:
+                dups_at[i] = dups_at.get(i, 0) + n - 1
     return {
         "acknowledged": len(acked),
         "acknowledged_rcpts": len(want),
@@ -256,6 +282,7 @@ def analyse(env, sink, acked, domains, kills):
         "dups_in_flight": dups - after_log,
         "after_log_ms_before_kill": ms_summary(log_ms),
         "in_flight_stored_ms_before_kill": ms_summary(flight_ms),
+        "dups_per_kill": per_kill(dups_at, injecting),
     }
 
 
@@ -278,7 +305,8 @@ def main():
             sys.exit("kill9: no %s in %s" % (p, spatetest.BUILD))
     rng = random.Random(args.seed)
     acked = set()
-    stats = {"kills": 0, "kills_during_injection": 0, "kills_late": 0, "kill_times": []}
+    stats = {"kills": 0, "kills_during_injection": 0, "kills_late": 0, "kill_times": [],
+             "kill_injecting": [], "inject_ms": []}
     t0 = time.monotonic()
     env = Env("kill9")
     try:
@@ -297,9 +325,13 @@ def main():
                 file=sys.stderr, flush=True)
         drain(env, conf, 60)
         result = {"cycles": cycles, "messages_per_cycle": args.messages, "seed": args.seed}
-        kills = stats.pop("kill_times")
+        kills, injecting = stats.pop("kill_times"), stats.pop("kill_injecting")
+        took = sorted(stats.pop("inject_ms"))
         result.update(stats)
-        result.update(analyse(env, sink, acked, args.domains, kills))
+        if took:
+            result["inject_request_ms"] = {"median": round(took[len(took) // 2], 1),
+                                           "p90": round(took[int(len(took) * 0.9)], 1)}
+        result.update(analyse(env, sink, acked, args.domains, kills, injecting))
         result["seconds"] = round(time.monotonic() - t0, 1)
         result["build"] = spatetest.BUILD
     except BaseException:
