@@ -1,12 +1,19 @@
 /*
  * spool.c - the durable queue: LMDB records and append-only body segments,
- *           written by one thread doing group commit. See spool.h.
+ *           written by one thread doing group commit. See spool.h; the
+ *           record format is in record.c.
  *
- * The writer runs an engine loop. Every operation (submission, update,
- * removal) is posted to it; the first one of a batch arms a zero-delay timer,
- * and since the loop drains its whole inbox before it runs timers, the timer
- * fires with everything that arrived meanwhile collected: that is the batch.
- * While one batch is being fsynced, the next one gathers in the inbox.
+ * The writer runs an engine loop. Submissions are posted to its inbox;
+ * recipient-state operations (updates, removals) go to a list of their own
+ * under a mutex, and the first one since the writer last took that list
+ * posts a wake-up. Either arms a zero-delay timer, and since the loop drains
+ * its whole inbox before it runs timers, the timer fires with everything that
+ * arrived meanwhile collected: that is the round. A round commits the
+ * recipient states first (one LMDB transaction, nothing else to write), then
+ * at most max_batch submissions (bodies, fdatasync, one LMDB transaction that
+ * also carries the states posted while the bodies were being written);
+ * submissions left over go to the next round, after the inbox is drained
+ * again. While a round is being fsynced, the next one gathers.
  */
 #include "spool/spool.h"
 
@@ -30,7 +37,6 @@
 
 #define SEG_MAX_BYTES (64u << 20) /* start a new segment past this size */
 #define MAP_SIZE (16ull << 30)    /* LMDB map: address space only, grows on disk */
-#define REC_VERSION 1
 #define IOV_BATCH 64
 
 enum op_kind { OP_SUBMIT, OP_UPDATE, OP_REMOVE, OP_STOP };
@@ -59,8 +65,15 @@ struct spool {
     pthread_t thread;
     int started;
     struct eng_timer commit_timer;
-    struct op *head, **tail; /* the batch being gathered (writer thread only) */
-    size_t nops;
+    /* recipient-state operations not yet taken by the writer, in the order
+     * posted (any thread, under st_mu); st_wake: the writer has been woken
+     * for them since it last took the list */
+    pthread_mutex_t st_mu;
+    struct op *st_head, **st_tail;
+    int st_wake;
+    /* submissions gathered for the next round (writer thread only) */
+    struct op *sub_head, **sub_tail;
+    int resume_posted; /* on_resume is in the inbox */
     int max_batch;
     spool_commit_hook hook;
     void *hook_arg;
@@ -110,200 +123,6 @@ spool_new_id(spool *sp, char out[SPOOL_ID_SIZE])
     out[11] = '-';
     put_b62(out + 12, 4, atomic_fetch_add(&sp->seq, 1) % (62u * 62u * 62u * 62u));
     out[SPOOL_ID_LEN] = '\0';
-}
-
-/* ------------------------------------------------------- record codec */
-
-struct wbuf {
-    unsigned char *p;
-    size_t len, cap;
-};
-
-/* wb_put - append bytes, growing the buffer */
-static void
-wb_put(struct wbuf *w, const void *d, size_t n)
-{
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 256;
-        while (cap < w->len + n)
-            cap *= 2;
-        w->p = realloc(w->p, cap);
-        if (w->p == NULL)
-            abort();
-        w->cap = cap;
-    }
-    memcpy(w->p + w->len, d, n);
-    w->len += n;
-}
-
-/* wb_str - append a length-prefixed string (NULL as empty) */
-static void
-wb_str(struct wbuf *w, const char *s)
-{
-    uint32_t n = s ? (uint32_t)strlen(s) : 0;
-    wb_put(w, &n, sizeof(n));
-    wb_put(w, s ? s : "", n);
-}
-
-/* spool_msg_encode - the record for msg */
-void *
-spool_msg_encode(const struct spool_msg *m, size_t *len)
-{
-    struct wbuf w = {0};
-    uint8_t ver = REC_VERSION;
-    wb_put(&w, &ver, 1);
-    wb_put(&w, m->id, SPOOL_ID_LEN);
-    wb_put(&w, &m->arrival_us, 8);
-    wb_put(&w, &m->flags, 4);
-    wb_put(&w, &m->body_len, 8);
-    wb_put(&w, &m->body_seg, 4);
-    wb_put(&w, &m->body_off, 8);
-    wb_str(&w, m->sender);
-    wb_str(&w, m->proto);
-    wb_str(&w, m->host);
-    wb_str(&w, m->helo);
-    wb_put(&w, &m->nrcpt, 4);
-    for (uint32_t i = 0; i < m->nrcpt; i++) {
-        const struct spool_rcpt *r = &m->rcpt[i];
-        wb_str(&w, r->address);
-        wb_put(&w, &r->state, 1);
-        wb_put(&w, &r->attempts, 2);
-        wb_put(&w, &r->first_failure, 8);
-        wb_put(&w, &r->next_try, 8);
-        wb_put(&w, &r->last_interval, 4);
-    }
-    *len = w.len;
-    return w.p;
-}
-
-struct rbuf {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-};
-
-/* rb_get - take n bytes, or mark the record bad */
-static void
-rb_get(struct rbuf *r, void *d, size_t n)
-{
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        memset(d, 0, n);
-        return;
-    }
-    memcpy(d, r->p + r->off, n);
-    r->off += n;
-}
-
-/* rb_str - take a length-prefixed string as a malloc'd C string */
-static char *
-rb_str(struct rbuf *r)
-{
-    uint32_t n;
-    char *s;
-    rb_get(r, &n, 4);
-    if (r->bad || r->len - r->off < n || memchr(r->p + r->off, '\0', n) != NULL) {
-        r->bad = 1;
-        return NULL;
-    }
-    s = malloc((size_t)n + 1);
-    if (s == NULL)
-        abort();
-    memcpy(s, r->p + r->off, n);
-    s[n] = '\0';
-    r->off += n;
-    return s;
-}
-
-/* rc_state_bad - nonzero if a decoded record holds impossible values */
-static int
-rc_state_bad(const struct spool_msg *m)
-{
-    for (int i = 0; i < SPOOL_ID_LEN; i++)
-        if (m->id[i] == '\0')
-            return 1;
-    for (uint32_t i = 0; i < m->nrcpt; i++)
-        if (m->rcpt[i].state > SPOOL_RCPT_FAILED || m->rcpt[i].address == NULL)
-            return 1;
-    return 0;
-}
-
-/* spool_msg_decode - parse a record; NULL if malformed */
-struct spool_msg *
-spool_msg_decode(const void *buf, size_t len)
-{
-    struct rbuf r = {.p = buf, .len = len};
-    struct spool_msg *m = calloc(1, sizeof(*m));
-    uint8_t ver = 0;
-    if (m == NULL)
-        abort();
-    rb_get(&r, &ver, 1);
-    rb_get(&r, m->id, SPOOL_ID_LEN);
-    rb_get(&r, &m->arrival_us, 8);
-    rb_get(&r, &m->flags, 4);
-    rb_get(&r, &m->body_len, 8);
-    rb_get(&r, &m->body_seg, 4);
-    rb_get(&r, &m->body_off, 8);
-    m->sender = rb_str(&r);
-    m->proto = rb_str(&r);
-    m->host = rb_str(&r);
-    m->helo = rb_str(&r);
-    rb_get(&r, &m->nrcpt, 4);
-    if (r.bad || ver != REC_VERSION || m->nrcpt == 0 || m->nrcpt > (len - r.off) / 27) {
-        m->nrcpt = 0;
-        spool_msg_free(m);
-        return NULL;
-    }
-    m->rcpt = calloc(m->nrcpt, sizeof(*m->rcpt));
-    if (m->rcpt == NULL)
-        abort();
-    for (uint32_t i = 0; i < m->nrcpt && !r.bad; i++) {
-        struct spool_rcpt *rc = &m->rcpt[i];
-        rc->address = rb_str(&r);
-        rb_get(&r, &rc->state, 1);
-        rb_get(&r, &rc->attempts, 2);
-        rb_get(&r, &rc->first_failure, 8);
-        rb_get(&r, &rc->next_try, 8);
-        rb_get(&r, &rc->last_interval, 4);
-    }
-    if (r.bad || r.off != len || rc_state_bad(m)) {
-        spool_msg_free(m);
-        return NULL;
-    }
-    return m;
-}
-
-/* spool_msg_free - free a record */
-void
-spool_msg_free(struct spool_msg *m)
-{
-    if (m == NULL)
-        return;
-    for (uint32_t i = 0; i < m->nrcpt && m->rcpt; i++)
-        free(m->rcpt[i].address);
-    free(m->rcpt);
-    free(m->sender);
-    free(m->proto);
-    free(m->host);
-    free(m->helo);
-    free(m);
-}
-
-/* spool_submission_free - free a submission and what it points to */
-void
-spool_submission_free(struct spool_submission *sub)
-{
-    if (sub == NULL)
-        return;
-    for (size_t i = 0; i < sub->nrcpt && sub->rcpts; i++)
-        free(sub->rcpts[i]);
-    free(sub->rcpts);
-    free(sub->sender);
-    free(sub->body);
-    free(sub->proto);
-    free(sub->host);
-    free(sub->helo);
-    free(sub);
 }
 
 /* ----------------------------------------------------------- segments */
@@ -466,15 +285,13 @@ msg_from_sub(spool *sp, struct spool_submission *sub, uint64_t off)
     return m;
 }
 
-/* txn_apply - write the batch's records in one LMDB transaction and commit */
+/* txn_put - the records of a list of operations into txn; submissions take
+ * theirs from msgs, in order */
 static int
-txn_apply(spool *sp, struct op *ops, struct spool_msg **msgs)
+txn_put(spool *sp, MDB_txn *txn, struct op *ops, struct spool_msg **msgs)
 {
-    MDB_txn *txn;
     size_t k = 0;
-    int rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
-    if (rc != 0)
-        return rc;
+    int rc = 0;
     for (struct op *o = ops; o && rc == 0; o = o->next) {
         MDB_val key = {.mv_size = SPOOL_ID_LEN}, val;
         if (o->kind == OP_SUBMIT) {
@@ -495,6 +312,20 @@ txn_apply(spool *sp, struct op *ops, struct spool_msg **msgs)
                 rc = 0;
         }
     }
+    return rc;
+}
+
+/* txn_apply - the states' records, then the submissions', in one LMDB
+ * transaction, committed (either list may be empty) */
+static int
+txn_apply(spool *sp, struct op *states, struct op *subs, struct spool_msg **msgs)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
+    if (rc != 0)
+        return rc;
+    if ((rc = txn_put(sp, txn, states, NULL)) == 0)
+        rc = txn_put(sp, txn, subs, msgs);
     if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;
@@ -543,19 +374,83 @@ elapsed_s(const struct timespec *a, const struct timespec *b)
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-/* commit_batch - one group commit: bodies, fsync, records, commit, answers */
+/* on_state_wake - recipient states were posted to an empty list: a round */
+static void
+on_state_wake(eng_loop *loop, void *arg)
+{
+    spool *sp = arg;
+    if (!eng_timer_armed(&sp->commit_timer))
+        eng_timer_start(loop, &sp->commit_timer, 0);
+}
+
+/* states_put - add the chain first..last to the recipient-state list, at its
+ * head with front (ops taken out earlier), else at its tail; the first
+ * addition since the writer last took the list wakes the writer */
+static void
+states_put(spool *sp, struct op *first, struct op *last, int front)
+{
+    int wake;
+    pthread_mutex_lock(&sp->st_mu);
+    if (front) {
+        last->next = sp->st_head;
+        if (sp->st_head == NULL)
+            sp->st_tail = &last->next;
+        sp->st_head = first;
+    } else {
+        last->next = NULL;
+        *sp->st_tail = first;
+        sp->st_tail = &last->next;
+    }
+    wake = !sp->st_wake;
+    sp->st_wake = 1;
+    pthread_mutex_unlock(&sp->st_mu);
+    if (wake && eng_loop_post(sp->loop, on_state_wake, sp) < 0)
+        abort();
+}
+
+/* states_take - every recipient-state operation posted so far, in order */
+static struct op *
+states_take(spool *sp)
+{
+    struct op *ops;
+    pthread_mutex_lock(&sp->st_mu);
+    ops = sp->st_head;
+    sp->st_head = NULL;
+    sp->st_tail = &sp->st_head;
+    sp->st_wake = 0;
+    pthread_mutex_unlock(&sp->st_mu);
+    return ops;
+}
+
+/* states_requeue - a transaction that carried these states failed: they go
+ * back to the head of the list, for a transaction of their own */
+static void
+states_requeue(spool *sp, struct op *ops)
+{
+    struct op *last = ops;
+    if (ops == NULL)
+        return;
+    while (last->next != NULL)
+        last = last->next;
+    states_put(sp, ops, last, 1);
+}
+
+/* commit_batch - one group commit of submissions: bodies, fsync, records,
+ * commit, answers. Recipient states posted while the bodies were written
+ * go into the same LMDB transaction: no extra fsync, no other round. */
 static void
 commit_batch(spool *sp, struct op *ops)
 {
     size_t nsub = 0, k = 0;
     uint64_t *offs;
     struct spool_msg **msgs;
+    struct op *states = NULL;
     int rc, mrc;
     struct timespec a, b;
 
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (struct op *o = ops; o; o = o->next)
-        nsub += o->kind == OP_SUBMIT;
+        nsub++;
     offs = calloc(nsub + 1, sizeof(*offs));
     msgs = calloc(nsub + 1, sizeof(*msgs));
     if (offs == NULL || msgs == NULL)
@@ -563,12 +458,13 @@ commit_batch(spool *sp, struct op *ops)
     rc = write_bodies(sp, ops, offs);
     if (rc < 0)
         log_err("spool: writing message bodies failed: %s", strerror(-rc));
-    for (struct op *o = ops; o && rc == 0; o = o->next)
-        if (o->kind == OP_SUBMIT) {
-            msgs[k] = msg_from_sub(sp, o->sub, offs[k]);
-            k++;
-        }
-    if (rc == 0 && (mrc = txn_apply(sp, ops, msgs)) != 0) {
+    for (struct op *o = ops; o && rc == 0; o = o->next) {
+        msgs[k] = msg_from_sub(sp, o->sub, offs[k]);
+        k++;
+    }
+    if (rc == 0)
+        states = states_take(sp);
+    if (rc == 0 && (mrc = txn_apply(sp, states, ops, msgs)) != 0) {
         log_err("spool: LMDB commit failed: %s", mdb_strerror(mrc));
         rc = lmdb_errno(mrc);
     }
@@ -581,27 +477,90 @@ commit_batch(spool *sp, struct op *ops)
     metrics_commit_latency(elapsed_s(&a, &b));
     metrics_inc(MC_SPOOL_COMMITS);
     metrics_add(MC_SPOOL_COMMIT_MSGS, rc == 0 ? nsub : 0);
+    if (rc == 0)
+        finish_ops(sp, states, NULL, 0);
+    else
+        states_requeue(sp, states);
     finish_ops(sp, ops, rc == 0 ? msgs : NULL, rc);
     free(offs);
     free(msgs);
 }
 
-/* commit_pending - commit everything gathered, max_batch submissions at a time */
+/* commit_states - recipient-state operations (updates, removals), in order,
+ * in one LMDB transaction of their own: no body is written or fsynced for
+ * them. Each refers to a message committed before it was posted, so they
+ * may go ahead of the submissions gathered with them. */
 static void
-commit_pending(spool *sp)
+commit_states(spool *sp, struct op *ops)
 {
-    while (sp->head != NULL) {
-        struct op *batch = sp->head, **pp = &sp->head;
-        int nsub = 0;
-        while (*pp && !((*pp)->kind == OP_SUBMIT && nsub >= sp->max_batch)) {
-            nsub += (*pp)->kind == OP_SUBMIT;
-            pp = &(*pp)->next;
-        }
-        sp->head = *pp;
-        *pp = NULL;
+    struct timespec a, b;
+    int mrc;
+
+    if (ops == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if ((mrc = txn_apply(sp, ops, NULL, NULL)) != 0)
+        log_err("spool: LMDB commit of recipient states failed: %s", mdb_strerror(mrc));
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    metrics_commit_latency(elapsed_s(&a, &b));
+    metrics_inc(MC_SPOOL_COMMITS);
+    finish_ops(sp, ops, NULL, mrc == 0 ? 0 : lmdb_errno(mrc));
+}
+
+/* commit_submissions - one group commit of the first max_batch submissions
+ * gathered */
+static void
+commit_submissions(spool *sp)
+{
+    struct op *batch = sp->sub_head, **pp = &sp->sub_head;
+    for (int n = 0; *pp != NULL && n < sp->max_batch; n++)
+        pp = &(*pp)->next;
+    sp->sub_head = *pp;
+    if (sp->sub_head == NULL)
+        sp->sub_tail = &sp->sub_head;
+    *pp = NULL;
+    if (batch != NULL)
         commit_batch(sp, batch);
+}
+
+/* on_resume - a round left submissions behind, and the inbox has been
+ * drained since: commit again (recipient states that came meanwhile first) */
+static void
+on_resume(eng_loop *loop, void *arg)
+{
+    spool *sp = arg;
+    sp->resume_posted = 0;
+    if (!eng_timer_armed(&sp->commit_timer))
+        eng_timer_start(loop, &sp->commit_timer, 0);
+}
+
+/* states_waiting - nonzero if recipient states wait in the list */
+static int
+states_waiting(spool *sp)
+{
+    int r;
+    pthread_mutex_lock(&sp->st_mu);
+    r = sp->st_head != NULL;
+    pthread_mutex_unlock(&sp->st_mu);
+    return r;
+}
+
+/* commit_pending - one round: the recipient states posted so far, then one
+ * batch of submissions. Submissions left over wait for the next round, after
+ * the inbox has been drained, so that states arriving meanwhile go ahead of
+ * them too. With all (at stop) everything is committed now. */
+static void
+commit_pending(spool *sp, int all)
+{
+    do {
+        commit_states(sp, states_take(sp));
+        commit_submissions(sp);
+    } while (all && (sp->sub_head != NULL || states_waiting(sp)));
+    if (sp->sub_head != NULL && !sp->resume_posted) {
+        sp->resume_posted = 1;
+        if (eng_loop_post(sp->loop, on_resume, sp) < 0)
+            abort();
     }
-    sp->tail = &sp->head;
 }
 
 /* on_commit_timer - the inbox has been drained: commit what was gathered */
@@ -609,10 +568,10 @@ static void
 on_commit_timer(eng_loop *loop, struct eng_timer *t)
 {
     (void)loop;
-    commit_pending(t->data);
+    commit_pending(t->data, 0);
 }
 
-/* on_op - an operation arrived on the writer thread: add it to the batch */
+/* on_op - a submission (or the stop) arrived on the writer thread */
 static void
 on_op(eng_loop *loop, void *arg)
 {
@@ -621,18 +580,19 @@ on_op(eng_loop *loop, void *arg)
     if (o->kind == OP_STOP) {
         free(o);
         eng_timer_stop(loop, &sp->commit_timer);
-        commit_pending(sp);
+        commit_pending(sp, 1);
         eng_loop_stop(loop);
         return;
     }
     o->next = NULL;
-    *sp->tail = o;
-    sp->tail = &o->next;
+    *sp->sub_tail = o;
+    sp->sub_tail = &o->next;
     if (!eng_timer_armed(&sp->commit_timer))
         eng_timer_start(loop, &sp->commit_timer, 0);
 }
 
-/* post_op - hand an operation to the writer; out of memory is fatal */
+/* post_op - hand a submission or the stop to the writer; out of memory is
+ * fatal */
 static void
 post_op(spool *sp, struct op *o)
 {
@@ -668,7 +628,8 @@ spool_update(spool *sp, const struct spool_msg *msg)
     struct op *o = new_op(OP_UPDATE);
     memcpy(o->id, msg->id, SPOOL_ID_SIZE);
     o->rec = spool_msg_encode(msg, &o->reclen);
-    post_op(sp, o);
+    o->sp = sp;
+    states_put(sp, o, o, 0);
 }
 
 /* spool_remove - delete msg's record with the next commit */
@@ -678,7 +639,8 @@ spool_remove(spool *sp, const struct spool_msg *msg)
     struct op *o = new_op(OP_REMOVE);
     memcpy(o->id, msg->id, SPOOL_ID_SIZE);
     o->seg = msg->body_seg;
-    post_op(sp, o);
+    o->sp = sp;
+    states_put(sp, o, o, 0);
 }
 
 /* spool_body_read - read a stored body into a malloc'd buffer */
@@ -742,6 +704,22 @@ mkdir_p(const char *dir)
     return 0;
 }
 
+/* dir_usable - 0 if dir is a directory this process may list and enter, and
+ * with write also create files in (a read-only file system refuses even
+ * root), else -errno */
+static int
+dir_usable(const char *dir, int write)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    if (access(dir, R_OK | X_OK | (write ? W_OK : 0)) < 0)
+        return -errno;
+    return 0;
+}
+
 /* open_env - open the LMDB environment and the messages table */
 static int
 open_env(spool *sp, const char *dbdir)
@@ -791,19 +769,23 @@ max_segment(const spool *sp)
 spool *
 spool_open(const char *dir, char *err, size_t errlen)
 {
+    static const char *const subdirs[] = {"", "/db", "/bodies"};
     char path[4096];
     int rc;
     spool *sp = calloc(1, sizeof(*sp));
     if (sp == NULL || (sp->dir = strdup(dir)) == NULL)
         abort();
     sp->segfd = -1;
-    sp->tail = &sp->head;
+    pthread_mutex_init(&sp->st_mu, NULL);
+    sp->st_tail = &sp->st_head;
+    sp->sub_tail = &sp->sub_head;
     sp->max_batch = 512;
-    snprintf(path, sizeof(path), "%s/db", dir);
-    if ((rc = mkdir_p(path)) < 0 ||
-        (snprintf(path, sizeof(path), "%s/bodies", dir), (rc = mkdir_p(path)) < 0)) {
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
-        goto fail;
+    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", dir, subdirs[i]);
+        if ((rc = mkdir_p(path)) < 0 || (rc = dir_usable(path, i > 0)) < 0) {
+            snprintf(err, errlen, "cannot use %s: %s", path, strerror(-rc));
+            goto fail;
+        }
     }
     snprintf(path, sizeof(path), "%s/db", dir);
     if ((rc = open_env(sp, path)) != 0) {
@@ -820,6 +802,7 @@ spool_open(const char *dir, char *err, size_t errlen)
 fail:
     if (sp->env)
         mdb_env_close(sp->env);
+    pthread_mutex_destroy(&sp->st_mu);
     free(sp->dir);
     free(sp);
     return NULL;
@@ -928,6 +911,12 @@ spool_close(spool *sp)
     }
     if (sp->segfd >= 0)
         close(sp->segfd);
+    for (struct op *o = states_take(sp), *next; o != NULL; o = next) {
+        next = o->next; /* posted after the stop: nothing will write them */
+        free(o->rec);
+        free(o);
+    }
+    pthread_mutex_destroy(&sp->st_mu);
     eng_loop_free(sp->loop);
     mdb_env_close(sp->env);
     free(sp->segs);

@@ -8,13 +8,29 @@
  *              back to back; a segment is unlinked once no queued message
  *              refers to it and it is no longer the one being written.
  *
- * Durability (SPEC §1, §9): one writer thread does group commit. It takes
- * every submission waiting, appends their bodies to the current segment,
- * fdatasync()s it, writes all their records in one LMDB transaction and
- * commits it (LMDB fsyncs on commit). Only then does it call each
- * submission's done callback: that is when a receiver may send 250 / 200.
- * If anything in the batch fails (disk full, I/O error) every submission of
- * the batch gets the error and nothing of it is acknowledged.
+ * Durability (SPEC §1, §9): one writer thread does group commit, in rounds.
+ * A round takes everything posted since the last one and commits, in this
+ * order:
+ *   1. the recipient-state changes (spool_update, spool_remove), in the
+ *      order they were made, in one LMDB transaction of their own (LMDB
+ *      fsyncs on commit); no body is written for them, so a delivery's
+ *      state never waits behind the bodies and fsyncs of new mail. They go
+ *      ahead of the round's submissions, which is safe because each refers
+ *      to a message already committed (one from the commit hook or
+ *      spool_recover: never pass any other);
+ *   2. at most max_batch submissions: their bodies are appended to the
+ *      current segment, which is fdatasync()ed, then all their records are
+ *      written in one LMDB transaction and committed; state changes posted
+ *      while the bodies were being written ride in that transaction, ahead
+ *      of the records. Only then does it call each submission's done
+ *      callback: that is when a receiver may send 250 / 200. If anything in
+ *      the batch fails (disk full, I/O error) every submission of the batch
+ *      gets the error and nothing of it is acknowledged (state changes that
+ *      rode along go back for a transaction of their own).
+ * Submissions beyond max_batch wait for the next round, so recipient states
+ * posted meanwhile are committed before them too. A failed state commit is
+ * logged; the message keeps its previous state on disk (it may be delivered
+ * again after a restart, never lost).
  *
  * Message ids: 16 characters "TTTTTTTTTTT-SSSS": eleven base-62 digits of
  * the arrival time in microseconds and four of a sequence, so ids sort by
@@ -111,10 +127,12 @@ void spool_submit(spool *sp, struct spool_submission *sub);
 /* spool_submission_free - free a submission not (yet) given to spool_submit */
 void spool_submission_free(struct spool_submission *sub);
 
-/* spool_update - persist msg's recipient states (serialised now, written with
- * the next commit); any thread, but the caller must own msg */
+/* spool_update - persist msg's recipient states (serialised now, written
+ * with the next commit, ahead of new mail); any thread, but the caller must
+ * own msg, a message from the commit hook or spool_recover */
 void spool_update(spool *sp, const struct spool_msg *msg);
-/* spool_remove - delete msg's record (its body space is reclaimed later) */
+/* spool_remove - delete msg's record with the next commit, ahead of new mail
+ * (its body space is reclaimed later); the same rules as spool_update */
 void spool_remove(spool *sp, const struct spool_msg *msg);
 
 /* spool_body_read - the stored body; *buf malloc'd, caller frees. 0 or -errno */

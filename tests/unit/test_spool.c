@@ -20,7 +20,7 @@ struct waiter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int done, status, hooked;
-    struct spool_msg *msgs[64];
+    struct spool_msg *msgs[128];
 };
 
 static void
@@ -41,6 +41,7 @@ on_hook(struct spool_msg *m, void *arg)
     struct waiter *w = arg;
     pthread_mutex_lock(&w->mu);
     w->msgs[w->hooked++] = m;
+    pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -76,6 +77,15 @@ wait_done(struct waiter *w, int n)
 {
     pthread_mutex_lock(&w->mu);
     while (w->done < n)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void
+wait_hooked(struct waiter *w, int n)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->hooked < n)
         pthread_cond_wait(&w->cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
 }
@@ -201,6 +211,74 @@ test_commit_then_recover(void **state)
     free(dir);
 }
 
+/* recipient states are committed ahead of the submissions gathered with them;
+ * they keep their own order, and submissions past max_batch wait for later
+ * rounds: every update and removal lands, in order, next to new mail */
+static void
+test_states_and_submissions_interleaved(void **state)
+{
+    (void)state;
+    struct waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    struct waiter w2 = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    char *dir = tmpdir(), err[256];
+    spool *sp = spool_open(dir, err, sizeof(err));
+    assert_non_null(sp);
+    assert_int_equal(spool_recover(sp, on_hook, &w), 0);
+    assert_int_equal(spool_start(sp, on_hook, &w, 2), 0);
+    for (int i = 0; i < 20; i++)
+        spool_submit(sp, make_sub(sp, "s@x.example", "Subject: old\r\n\r\nold\r\n", &w));
+    wait_hooked(&w, 20); /* the hook runs after the done callback */
+    assert_int_equal(w.status, 0);
+    /* one burst: new mail, and states of the old mail between it */
+    for (int i = 0; i < 20; i++) {
+        struct spool_msg *m = w.msgs[i];
+        spool_submit(sp, make_sub(sp, "n@x.example", "Subject: new\r\n\r\nnew\r\n", &w));
+        if (i < 10) {
+            m->rcpt[0].state = SPOOL_RCPT_DELIVERED;
+            spool_update(sp, m);
+            m->rcpt[1].attempts = 7; /* a second update of the same message wins */
+            spool_update(sp, m);
+        } else {
+            m->rcpt[1].state = SPOOL_RCPT_FAILED;
+            spool_update(sp, m); /* then removed: the removal comes last */
+            spool_remove(sp, m);
+        }
+    }
+    spool_close(sp); /* drains */
+    assert_int_equal(w.done, 40);
+    assert_int_equal(w.status, 0);
+
+    sp = spool_open(dir, err, sizeof(err));
+    assert_non_null(sp);
+    assert_int_equal(spool_recover(sp, on_hook, &w2), 30);
+    int old = 0, fresh = 0;
+    for (int i = 0; i < 30; i++) {
+        struct spool_msg *m = w2.msgs[i];
+        if (strcmp(m->sender, "s@x.example") == 0) {
+            old++;
+            assert_int_equal(m->rcpt[0].state, SPOOL_RCPT_DELIVERED);
+            assert_int_equal(m->rcpt[1].state, SPOOL_RCPT_PENDING);
+            assert_int_equal(m->rcpt[1].attempts, 7);
+        } else {
+            fresh++;
+            assert_string_equal(m->sender, "n@x.example");
+            assert_int_equal(m->rcpt[0].state, SPOOL_RCPT_PENDING);
+            char *b;
+            size_t len;
+            assert_int_equal(spool_body_read(sp, m, &b, &len), 0);
+            assert_string_equal(b, "Subject: new\r\n\r\nnew\r\n");
+            free(b);
+        }
+        spool_msg_free(m);
+    }
+    assert_int_equal(old, 10);
+    assert_int_equal(fresh, 20);
+    spool_close(sp);
+    for (int i = 0; i < w.hooked; i++)
+        spool_msg_free(w.msgs[i]);
+    free(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -208,6 +286,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_codec_roundtrip),
         cmocka_unit_test(test_ids_unique_and_sorted),
         cmocka_unit_test(test_commit_then_recover),
+        cmocka_unit_test(test_states_and_submissions_interleaved),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
