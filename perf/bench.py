@@ -244,6 +244,9 @@ def parse_args(argv):
                    help="seconds between the bad mail and the healthy workload (1)")
     p.add_argument("--fanout-rcpts", type=int, default=10000, help="fanout recipients (10000)")
     p.add_argument("--fanout-domains", type=int, default=1000, help="fanout domains (1000)")
+    p.add_argument("--fanout-smtp-rcpts", type=int, default=1000,
+                   help="fanout: most recipients the SMTP client sends in one transaction "
+                   "(1000, spated's and Postfix's limit)")
     p.add_argument("--queue-n", type=int, default=None,
                    help="queue_scale messages (1000000; --quick 100000)")
     p.add_argument("--sink", choices=["postfix", "spate"], default="postfix",
@@ -308,7 +311,8 @@ def parse_args(argv):
             300 <= a.hard_size <= 50 << 20 and 1 <= a.bad_msgs <= 100000 and
             1 <= a.bad_domains <= 1000 and 0 <= a.bad_lead <= 60):
         p.error("a hard-case size is out of range")
-    if not (1 <= a.fanout_rcpts <= 10000 and 1 <= a.fanout_domains <= 10000):
+    if not (1 <= a.fanout_rcpts <= 10000 and 1 <= a.fanout_domains <= 10000 and
+            1 <= a.fanout_smtp_rcpts <= 10000):
         p.error("--fanout-rcpts 1..10000 (spated's HTTP limit), --fanout-domains 1..10000")
     if not (1 <= a.sinks <= 250 and 1 <= a.domains <= 10000 and 1 <= a.runs <= 20):
         p.error("--sinks 1..250, --domains 1..10000, --runs 1..20")

@@ -222,16 +222,17 @@ def print_hard(case, c, a):
     elif case == "fanout":
         print("\n=== fanout: one message of %d bytes to %d recipients over %d domains ===" % (
             a.hard_size, a.fanout_rcpts, a.fanout_domains))
-        print("%-14s %-10s %-12s %-9s %-11s %-9s %-10s %-11s %-8s" % (
+        print("%-14s %-10s %-12s %-9s %-11s %-9s %-10s %-11s %-10s %-8s" % (
             "", "accept s", "delivered s", "rcpt/s", "txn in", "txn out", "rcpt/txn",
-            "connections", "deferrals"))
+            "connections", "deferrals", "UDP drops"))
         for name in sorted(set(k.rsplit(".", 1)[0] for k in c["summary"])):
-            print("%-14s %-10s %-12s %-9s %-11s %-9s %-10s %-11s %-8s" % (
+            print("%-14s %-10s %-12s %-9s %-11s %-9s %-10s %-11s %-10s %-8s" % (
                 name, _m(c, name + ".accept_seconds", 3), _m(c, name + ".delivery_seconds", 2),
                 _m(c, name + ".recipients_per_s"), _m(c, name + ".transactions_in"),
                 _m(c, name + ".transactions_at_sinks"), _m(c, name + ".rcpt_per_transaction_mean",
                                                           2),
-                _m(c, name + ".sink_connections"), _m(c, name + ".deferrals")))
+                _m(c, name + ".sink_connections"), _m(c, name + ".deferrals"),
+                _m(c, name + ".udp_rcvbuf_errors")))
     elif case == "queue_scale":
         print("\n=== queue_scale: spate, N=%d x %d bytes held with queue_only, then SIGKILL "
               "and a start with -qf ===" % (a.queue_n, a.hard_size))
