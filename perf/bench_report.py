@@ -241,7 +241,7 @@ def print_hard(case, c, a):
                                ("VmRSS with N queued (bytes)", "vmrss_queued_bytes", 0),
                                ("spool per message, on disk (bytes)", "spool_bytes_per_msg", 0),
                                ("  apparent size (bytes)", "spool_apparent_bytes_per_msg", 0),
-                               ("  files per message", "spool_files_per_msg", 4),
+                               ("  files in the spool", "spool_files", 0),
                                ("messages recovered (main log)", "recovered_logged", 0),
                                ("restart to 'started' logged (s)", "restart_to_started_logged_s",
                                 2),
