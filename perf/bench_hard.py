@@ -20,13 +20,12 @@ HARD_CASES = ["isolation", "dead_mx", "tls", "fanout", "queue_scale"]
 
 # The six kinds of bad destination. Each has --bad-domains domains KIND1..KINDj.bench-test
 # whose MX host points at the kind's address.
-BLACKHOLE_NET = "10.255.0.1/24"
-BLACKHOLE_IP = "10.255.0.2"  # routed out of a veth whose peer drops everything: no answer
+BLACKHOLE_IP = "127.0.3.2"  # a listener with a full accept queue: SYNs to it are dropped
 BAD_KINDS = ["tarpit", "syndrop", "greet421", "rcpt451", "slow", "refused"]
 BAD_IP = {"tarpit": "127.0.3.1", "syndrop": BLACKHOLE_IP, "greet421": "127.0.3.3",
           "rcpt451": "127.0.3.4", "slow": "127.0.3.5", "refused": "127.0.3.6"}
 BAD_WHAT = {"tarpit": "spate-sink --greeting-delay 60000 (greeting after 60 s)",
-            "syndrop": "SYN dropped (%s: a veth whose peer drops every frame)" % BLACKHOLE_IP,
+            "syndrop": "SYN dropped (%s: a listener whose accept queue is full)" % BLACKHOLE_IP,
             "greet421": "smtp-sink -Q CONNECT (421 at greeting, then close)",
             "rcpt451": "spate-sink, recipients tempfail*: 451 at every RCPT",
             "slow": "spate-sink --greeting-delay 2000 --dot-delay 2000 (2 s greeting, 2 s "
@@ -52,21 +51,22 @@ def hard_zone_records(env):
 
 
 def setup_blackhole(env):
-    """A veth pair in the namespace: BLACKHOLE_IP is routed out of one end with a fixed
-    neighbour entry, and the other end drops the frames (not its MAC address), so a SYN
-    to it is never answered, as with a firewall DROP rule (no nft/iptables needed).
+    """BLACKHOLE_IP:25 listens with a backlog of 0 and one connection that
+    is never accepted fills its queue: Linux then drops every further SYN,
+    so a connect to it times out, as with a firewall DROP rule, on loopback
+    (no nft/iptables needed). The sockets live in env.blackhole_socks.
     True when a connect to it times out."""
-    cmds = [["ip", "link", "add", "bh0", "type", "veth", "peer", "name", "bh1"],
-            ["ip", "link", "set", "bh0", "up"], ["ip", "link", "set", "bh1", "up"],
-            ["ip", "addr", "add", BLACKHOLE_NET, "dev", "bh0"],
-            ["ip", "neigh", "replace", BLACKHOLE_IP, "lladdr", "02:00:00:00:00:02", "dev", "bh0",
-             "nud", "permanent"]]
-    for c in cmds:
-        r = subprocess.run(c, capture_output=True, text=True, timeout=10)
-        if r.returncode != 0:
-            env.notes.append("syn-drop address not set up (%s: %s)" % (" ".join(c),
-                                                                       r.stderr.strip()))
-            return False
+    lis = socket.socket()
+    try:
+        lis.bind((BLACKHOLE_IP, SINK_PORT))
+        lis.listen(0)
+        filler = socket.socket()
+        filler.connect((BLACKHOLE_IP, SINK_PORT))
+    except OSError as e:
+        env.notes.append("syn-drop address %s not set up: %s" % (BLACKHOLE_IP, e))
+        lis.close()
+        return False
+    env.blackhole_socks = [lis, filler]
     s = socket.socket()
     s.settimeout(1.0)
     try:
