@@ -3,7 +3,7 @@
 
 SYNOPSIS
     perf/bench.sh [--quick] [--workload N:SIZE ...] [--runs R] [--sink postfix|spate]
-                  [--sink-store] [--only CASES] [--out PATH] [--keep] [...]
+                  [--sink-store] [--only CASES | --hard] [--out PATH] [--keep] [...]
     python3 perf/bench.py --build DIR [same options]     (root; re-executes itself
                                                            under unshare --net --mount)
 
@@ -38,6 +38,19 @@ DESCRIPTION
     deliveries; anything else is listed under "problems" and printed loudly, and the exit
     status is 1.
 
+    The hard cases (bench_hard.py; --hard runs only these, --only picks any of them) run
+    after the workloads, with their own sizes (--hard-n: 20000, --quick 2000):
+      isolation         healthy e2e rate alone and after --bad-msgs messages to one of six
+                        kinds of bad destination (tarpit, syndrop, greet421, rcpt451, slow,
+                        refused), for each engine; ratios beside/alone
+      dead_mx           spate: a domain with MX 10 dropping SYNs and MX 20 healthy, against
+                        the same with only the MX 20, once the first message got through
+      tls               each engine e2e and drain to spate-sinks with and without STARTTLS
+      fanout            one message to --fanout-rcpts recipients over --fanout-domains
+                        domains, by HTTP and SMTP (spate) and SMTP (Postfix)
+      queue_scale       spate: --queue-n messages held with queue_only, memory and spool per
+                        message, SIGKILL, restart with -qf, first delivery and drain
+
     Figures are written to --out (default perf/results/<date>.json) and printed as a table
     of median [min..max] over the repetitions; see perf/README.md for what each means.
 
@@ -62,6 +75,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_util import *  # noqa: E402,F401,F403
 from bench_engines import *  # noqa: E402,F401,F403
 from bench_report import *  # noqa: E402,F401,F403
+from bench_hard import *  # noqa: E402,F401,F403
 
 
 class Env:
@@ -79,6 +93,7 @@ class Env:
         self.cg_parent = cgroup_parent()
         self.cgs = []
         self._runs = 0
+        self.blackhole = False
 
     def sink_ip(self, i):
         return "127.0.2.%d" % (i + 1)
@@ -186,6 +201,23 @@ def run_workload(env, n, size, cases):
     return wl
 
 
+def run_hard(env, cases, out):
+    """The hard cases, each repeated --runs times; figures summarized, a table each."""
+    for case in cases:
+        runs, figs = [], []
+        out[case] = {"runs": runs, "figures": figs}
+        for rep in range(env.args.runs):
+            log("%s: run %d/%d" % (case, rep + 1, env.args.runs))
+            detail, fig = HARD_RUNNERS[case](env, rep)
+            runs.append(detail)
+            figs.append(fig)
+        keys = sorted(set(k for f in figs for k in f))
+        out[case]["summary"] = {k: summarize(figs, k) for k in keys
+                                if summarize(figs, k) is not None}
+        print_hard(case, out[case], env.args)
+        sys.stdout.flush()
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description="spate vs Postfix vs the protocol ceiling")
     p.add_argument("--quick", action="store_true",
@@ -193,8 +225,30 @@ def parse_args(argv):
     p.add_argument("--workload", action="append", default=[], metavar="N:SIZE",
                    help="a workload (repeatable); default 50000:2048 and 10000:51200")
     p.add_argument("--runs", type=int, default=None, help="repetitions (default 3; --quick 1)")
-    p.add_argument("--only", default=",".join(ALL_CASES),
-                   help="comma-separated cases to run (default all): " + ",".join(ALL_CASES))
+    p.add_argument("--only", default=",".join(ALL_CASES + HARD_CASES),
+                   help="comma-separated cases to run (default all): " +
+                   ",".join(ALL_CASES + HARD_CASES))
+    p.add_argument("--hard", action="store_true",
+                   help="only the hard cases: --only " + ",".join(HARD_CASES))
+    p.add_argument("--hard-n", type=int, default=None,
+                   help="healthy messages in isolation, dead_mx and tls (20000; --quick 2000)")
+    p.add_argument("--hard-size", type=int, default=2048, help="message size, hard cases (2048)")
+    p.add_argument("--hard-engines", default="spate,postfix",
+                   help="engines of isolation, tls and fanout (spate,postfix)")
+    p.add_argument("--bad-kinds", default=",".join(BAD_KINDS),
+                   help="bad destinations of isolation (default all): " + ",".join(BAD_KINDS))
+    p.add_argument("--bad-msgs", type=int, default=300,
+                   help="messages to the bad destinations, queued first (300)")
+    p.add_argument("--bad-domains", type=int, default=10, help="bad domains per kind (10)")
+    p.add_argument("--bad-lead", type=float, default=1.0,
+                   help="seconds between the bad mail and the healthy workload (1)")
+    p.add_argument("--fanout-rcpts", type=int, default=10000, help="fanout recipients (10000)")
+    p.add_argument("--fanout-domains", type=int, default=1000, help="fanout domains (1000)")
+    p.add_argument("--fanout-smtp-rcpts", type=int, default=1000,
+                   help="fanout: most recipients the SMTP client sends in one transaction "
+                   "(1000, spated's and Postfix's limit)")
+    p.add_argument("--queue-n", type=int, default=None,
+                   help="queue_scale messages (1000000; --quick 100000)")
     p.add_argument("--sink", choices=["postfix", "spate"], default="postfix",
                    help="sink program: Postfix smtp-sink (default) or spate-sink")
     p.add_argument("--sink-store", action="store_true",
@@ -237,10 +291,29 @@ def parse_args(argv):
             p.error("--workload %r out of range" % w)
         wls.append((n, s))
     a.workloads = wls
+    if a.hard:
+        a.only = ",".join(HARD_CASES)
     a.cases = [c.strip() for c in a.only.split(",") if c.strip()]
     for c in a.cases:
-        if c not in ALL_CASES:
+        if c not in ALL_CASES + HARD_CASES:
             p.error("unknown case %r" % c)
+    if a.hard_n is None:
+        a.hard_n = 2000 if a.quick else 20000
+    if a.queue_n is None:
+        a.queue_n = 100000 if a.quick else 1000000
+    a.hard_engines = [e.strip() for e in a.hard_engines.split(",") if e.strip()]
+    a.bad_kinds = [k.strip() for k in a.bad_kinds.split(",") if k.strip()]
+    if not a.hard_engines or any(e not in ("spate", "postfix") for e in a.hard_engines):
+        p.error("--hard-engines: spate, postfix or both")
+    if any(k not in BAD_KINDS for k in a.bad_kinds):
+        p.error("--bad-kinds: some of " + ",".join(BAD_KINDS))
+    if not (1 <= a.hard_n <= 10000000 and 1 <= a.queue_n <= 10000000 and
+            300 <= a.hard_size <= 50 << 20 and 1 <= a.bad_msgs <= 100000 and
+            1 <= a.bad_domains <= 1000 and 0 <= a.bad_lead <= 60):
+        p.error("a hard-case size is out of range")
+    if not (1 <= a.fanout_rcpts <= 10000 and 1 <= a.fanout_domains <= 10000 and
+            1 <= a.fanout_smtp_rcpts <= 10000):
+        p.error("--fanout-rcpts 1..10000 (spated's HTTP limit), --fanout-domains 1..10000")
     if not (1 <= a.sinks <= 250 and 1 <= a.domains <= 10000 and 1 <= a.runs <= 20):
         p.error("--sinks 1..250, --domains 1..10000, --runs 1..20")
     if a.sink_store and a.sink != "spate":
@@ -303,9 +376,17 @@ def main(argv):
         "workloads": [], "problems": env.problems, "notes": env.notes}
     try:
         setup_namespace(env)
-        start_dns(env)
-        for n, s in a.workloads:
-            result["workloads"].append(run_workload(env, n, s, a.cases))
+        hard = [c for c in HARD_CASES if c in a.cases]
+        if "isolation" in hard or "dead_mx" in hard:
+            env.blackhole = setup_blackhole(env)
+        start_dns(env, max(a.domains, a.fanout_domains if "fanout" in hard else 0),
+                  hard_zone_records(env) if hard else ())
+        if any(c in ALL_CASES for c in a.cases):
+            for n, s in a.workloads:
+                result["workloads"].append(run_workload(env, n, s, a.cases))
+        if hard:
+            result["hard"] = {}
+            run_hard(env, hard, result["hard"])
     except SetupError as e:
         log("set-up failed: %s" % e)
         result["setup_error"] = str(e)

@@ -16,17 +16,25 @@ from bench_util import *  # noqa: F401,F403
 
 class Sinks:
     """S sink processes, one per address 127.0.2.1..S on port 25, counting what arrives.
-    reached(n) gives the wall-clock time at which the sinks together had n messages."""
+    wait_count(n) waits until the sinks together have n messages (or, with
+    count="recipients", n recipients: spate-sink only) and notes when that happened.
+    kind, extra (more spate-sink arguments, e.g. TLS) and store override the options."""
 
-    def __init__(self, env, rundir):
+    def __init__(self, env, rundir, kind=None, extra=(), store=None, count="messages"):
         self.env = env
-        self.kind = env.args.sink
+        self.kind = kind or env.args.sink
+        self.extra = list(extra)
+        self.store = env.args.sink_store if store is None else store
+        self.count_key = count
+        if count != "messages" and self.kind != "spate":
+            raise SetupError("counting %s needs spate-sink" % count)
         self.rundir = rundir
         self.procs = []
         self.lock = threading.Lock()
         self.mesg = [0] * env.args.sinks
         self.sess = [0] * env.args.sinks
         self.first_time = None
+        self.base = 0  # messages that arrived before the measured ones (not counted)
         self.target = None
         self.target_time = None
         self.last_change = time.time()
@@ -45,8 +53,8 @@ class Sinks:
                 self.threads.append(t)
             else:
                 argv = [self.env.bin("perf/spate-sink"), "-l", addr, "-t", "1",
-                        "-s", self._stats_path(i)]
-                if self.env.args.sink_store:
+                        "-s", self._stats_path(i)] + self.extra
+                if self.store:
                     os.makedirs(self._store(i))
                     argv += ["-d", self._store(i)]
                 p = self.env.reaper.popen(argv, cgroup=self.cg, stdout=subprocess.DEVNULL,
@@ -80,7 +88,7 @@ class Sinks:
                 self.last_change = now
             self.mesg[i] = mesg
             self.sess[i] = sess
-            total = sum(self.mesg)
+            total = sum(self.mesg) - self.base
             if total > 0 and self.first_time is None:
                 self.first_time = now
             if self.target is not None and self.target_time is None and total >= self.target:
@@ -120,7 +128,7 @@ class Sinks:
             for i in range(self.env.args.sinks):
                 st = self._spate_stats(i)
                 if st:
-                    self._update(i, st.get("messages", 0), st.get("connections_total", 0))
+                    self._update(i, st.get(self.count_key, 0), st.get("connections_total", 0))
 
     def pause(self):
         for p in self.procs:
@@ -132,13 +140,19 @@ class Sinks:
 
     def count(self):
         with self.lock:
-            return sum(self.mesg)
+            return sum(self.mesg) - self.base
+
+    def rebase(self):
+        """What has arrived so far is not part of the measured messages."""
+        with self.lock:
+            self.base = sum(self.mesg)
+            self.first_time = None
 
     def wait_count(self, n, timeout, stall):
         """Wait until the sinks have n messages; False on timeout or no progress for stall s."""
         with self.lock:
             self.target = n
-            if sum(self.mesg) >= n and self.target_time is None:
+            if sum(self.mesg) - self.base >= n and self.target_time is None:
                 self.target_time = time.time()
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -160,13 +174,36 @@ class Sinks:
         if self.kind == "spate":
             self.halt.set()
             self.poller.join(timeout=5)
+            stats = {}
             for i in range(self.env.args.sinks):
                 st = self._spate_stats(i)
-                self._update(i, st.get("messages", 0), st.get("connections_total", 0))
+                self._update(i, st.get(self.count_key, 0), st.get("connections_total", 0))
+                for k, v in st.items():
+                    if isinstance(v, int) and k != "connections_now":
+                        stats[k] = max(stats.get(k, 0), v) if k.endswith("_max") else \
+                            stats.get(k, 0) + v
         self.cg.kill_all()
         with self.lock:
-            return {"messages": sum(self.mesg), "connections": sum(self.sess) - self.sess0,
-                    "cpu_s": self.cg.usage_s()}
+            res = {"messages": sum(self.mesg) - self.base,
+                   "connections": sum(self.sess) - self.sess0,
+                   "cpu_s": self.cg.usage_s()}
+        if self.kind == "spate":
+            res["stats"] = stats  # spate-sink's counters summed over the sinks
+        return res
+
+    def stored_envelopes(self):
+        """The .env records spate-sink stored (with store): one per transaction."""
+        envs = []
+        for i in range(self.env.args.sinks):
+            d = self._store(i)
+            for name in os.listdir(d) if os.path.isdir(d) else []:
+                if name.endswith(".env"):
+                    try:
+                        with open(os.path.join(d, name)) as f:
+                            envs.append(json.load(f))
+                    except (OSError, ValueError):
+                        pass
+        return envs
 
     def stored_message_ids(self):
         """Message-ID headers of what spate-sink stored (--sink spate --sink-store)."""
@@ -268,7 +305,7 @@ class Spate:
     extra_main = ()
     transport_extra = ()
 
-    def __init__(self, env, rundir, drain=False):
+    def __init__(self, env, rundir, drain=False, extra=()):
         self.env = env
         self.rundir = rundir
         self.spool = os.path.join(rundir, "spool")
@@ -278,7 +315,7 @@ class Spate:
         self.proc = None
         self.smtp = "%s:%d" % SPATE_SMTP
         os.makedirs(self.spool)
-        extra = "\n".join(list(env.args.spate_opt) + list(self.extra_main))
+        extra = "\n".join(list(env.args.spate_opt) + list(self.extra_main) + list(extra))
         with open(self.conf, "w") as f:
             f.write("\n".join([
                 "primary_hostname = spate.%s" % ZONE,
@@ -298,9 +335,9 @@ class Spate:
                 "begin retry",
                 "*   *   F,2h,15m; G,16h,1h,1.5; F,4d,6h", ""]))
 
-    def start(self):
-        out = open(os.path.join(self.rundir, "spated.out"), "w")
-        self.proc = self.env.reaper.popen([self.env.bin("spated"), "-c", self.conf],
+    def start(self, args=(), timeout=30):
+        out = open(os.path.join(self.rundir, "spated.out"), "a")
+        self.proc = self.env.reaper.popen([self.env.bin("spated"), "-c", self.conf] + list(args),
                                           cgroup=self.cg, stdout=out, stderr=subprocess.STDOUT)
 
         def up():
@@ -308,7 +345,7 @@ class Spate:
                 raise SetupError("spated exited with %s: %s" % (
                     self.proc.returncode, tail(os.path.join(self.rundir, "spated.out"))))
             return is_listening(SPATE_SMTP) and self.metrics() is not None
-        wait_for(up, 30, "spated on %s:%d and /metrics" % SPATE_SMTP)
+        wait_for(up, timeout, "spated on %s:%d and /metrics" % SPATE_SMTP)
 
     def metrics(self):
         try:
@@ -354,8 +391,10 @@ class Spate:
         self.cg.kill_all()
         return rc
 
-    def deliveries(self):
-        """Parse the main log: per-message acceptance and delivery times (ms precision)."""
+    def deliveries(self, only=None):
+        """Parse the main log: per-message acceptance and delivery times (ms precision);
+        only (a regex): count just the deliveries, deferrals and failures of the
+        recipients it matches."""
         rx = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) (\S+) (<=|=>|==|\*\*) (\S+)")
         epoch = {}
         acc, dlv, counts = {}, [], {"<=": 0, "=>": 0, "==": 0, "**": 0}
@@ -374,6 +413,8 @@ class Spate:
                     epoch[sec] = time.mktime(time.strptime(sec, "%Y-%m-%d %H:%M:%S"))
                 t = epoch[sec] + int(m.group(2)) / 1000.0
                 kind = m.group(4)
+                if only and kind != "<=" and not only.search(m.group(5)):
+                    continue
                 counts[kind] += 1
                 if kind == "<=":
                     acc[m.group(3)] = t
@@ -401,8 +442,8 @@ class SpateRedis(Spate):
     extra_main = ("redis_servers = %s::%d//" % REDIS_ADDR,)
     transport_extra = ("  event_action = " + REDIS_ACTION,)
 
-    def __init__(self, env, rundir, drain=False):
-        Spate.__init__(self, env, rundir, drain)
+    def __init__(self, env, rundir, drain=False, extra=()):
+        Spate.__init__(self, env, rundir, drain, extra)
         self.redis = env.reaper.popen(
             ["redis-server", "--bind", REDIS_ADDR[0], "--port", str(REDIS_ADDR[1]), "--save",
              "", "--appendonly", "no", "--dir", rundir], cgroup=self.cg,
@@ -425,7 +466,7 @@ class SpateRedis(Spate):
 class Postfix:
     name = "postfix"
 
-    def __init__(self, env, rundir, drain=False):
+    def __init__(self, env, rundir, drain=False, extra=()):
         self.env = env
         self.rundir = rundir
         self.etc = os.path.join(rundir, "pf-etc")
@@ -447,7 +488,7 @@ class Postfix:
                       "inet_interfaces=127.0.0.1", "inet_protocols=ipv4",
                       "mynetworks=127.0.0.0/8", "local_transport=error:no local delivery",
                       "maillog_file=" + self.log_path, "smtputf8_enable=no",
-                      "delay_logging_resolution_limit=6", *env.args.postfix_opt)
+                      "delay_logging_resolution_limit=6", *env.args.postfix_opt, *extra)
         if drain:
             # With delivery held, qmgr stops taking new mail once qmgr_message_active_limit
             # (20000) messages are active, and in_flow_delay (1 s) then makes every further
@@ -496,8 +537,9 @@ class Postfix:
         self.cg.kill_all()
         return 0
 
-    def deliveries(self):
-        """Parse the maillog: status=sent lines with their delay= (arrival to delivery)."""
+    def deliveries(self, only=None):
+        """Parse the maillog: status=sent lines with their delay= (arrival to delivery);
+        only (a regex): just the recipients it matches."""
         rx = re.compile(r"postfix/smtp\[\d+\]: ([0-9A-F]+): to=<([^>]*)>, .*?delay=([\d.]+), .*"
                         r"status=(sent|deferred|bounced)")
         acc_rx = re.compile(r"postfix/cleanup\[\d+\]: ([0-9A-F]+): message-id=")
@@ -513,7 +555,7 @@ class Postfix:
                     acc.add(m.group(1))
                     continue
                 m = rx.search(line)
-                if not m:
+                if not m or (only and not only.search(m.group(2))):
                     continue
                 if m.group(4) == "sent":
                     sent.append((m.group(1), m.group(2)))
@@ -533,6 +575,14 @@ class Postfix:
 # one engine run
 
 
+def count_lines(path, rx):
+    try:
+        with open(path, errors="replace") as f:
+            return sum(1 for line in f if rx.search(line))
+    except OSError:
+        return None
+
+
 def pct(values, p):
     if not values:
         return None
@@ -541,24 +591,39 @@ def pct(values, p):
     return v[k]
 
 
-def case_engine(env, engine_cls, n, size, rep, mode, drain):
-    """One run of an engine: inject n messages, wait for all of them at the sinks."""
-    label = "%s_%s_%s" % (engine_cls.name, "drain" if drain else "e2e", mode)
-    rundir = env.rundir("%s-%d-%d-%d" % (label, n, size, rep))
-    sinks = Sinks(env, rundir)
+def case_engine(env, engine_cls, n, size, rep, mode, drain, v=None):
+    """One run of an engine: inject n messages, wait for all of them at the sinks.
+    v (a dict, all keys optional) varies it for the hard cases: "label" (a suffix),
+    "sinks" (Sinks keyword arguments), "engine_extra" (spated main-section lines or
+    main.cf settings), "before" (a function (env, eng, rundir, sinks) -> dict run once the
+    engine is up and before the measured injection; its dict goes into the result, and what
+    the sinks got meanwhile is not counted), "after" (the
+    same, run once the measured messages are all at the sinks), "inject_extra"
+    (spate-inject arguments), "only" (a regex: the log's deliveries are counted for
+    the recipients it matches only), "other_counts" ({name: regex}: the deliveries,
+    deferrals and failures of other recipients, under "other"), "log_counts" ({name:
+    regex}: lines of the engine's log that match), "stall" (seconds)."""
+    v = v or {}
+    label = "%s_%s_%s%s" % (engine_cls.name, "drain" if drain else "e2e", mode, v.get("label", ""))
+    # (a variant's folder name leaves out n and size: Postfix's socket paths must stay
+    # under 108 octets)
+    rundir = env.rundir("%s-%d" % (label, rep) if v else "%s-%d-%d-%d" % (label, n, size, rep))
+    sinks = Sinks(env, rundir, **v.get("sinks", {}))
     sinks.start()
     if drain:
         sinks.pause()
-    eng = engine_cls(env, rundir, drain)
+    eng = engine_cls(env, rundir, drain, v.get("engine_extra", ()))
     eng.start()
     time.sleep(0.5)
+    pre = v["before"](env, eng, rundir, sinks) if v.get("before") else {}
+    sinks.rebase()
     cpu0 = eng.cg.usage_s()
     busy0, self0, sink0, wall0 = machine_busy_s(), self_cpu_s(), sinks.cg.usage_s(), time.time()
     mem = MemSampler(eng.cg)
     mem.start()
     injcg = env.new_cgroup("client")
     inj = run_inject(env, mode, eng.inject_target(mode), n, size,
-                     "%s.%d.%d" % (label, n, rep), injcg)
+                     "%s.%d.%d" % (label, n, rep), injcg, v.get("inject_extra", ()))
     t_release = None
     if drain:
         time.sleep(0.2)
@@ -567,7 +632,8 @@ def case_engine(env, engine_cls, n, size, rep, mode, drain):
         mem.start()
         t_release = time.time()
         sinks.resume()
-    ok = sinks.wait_count(n, env.args.phase_timeout, env.args.stall)
+    ok = sinks.wait_count(n, env.args.phase_timeout, v.get("stall", env.args.stall))
+    post = v["after"](env, eng, rundir, sinks) if v.get("after") and ok else {}
     died = None if eng.alive() else eng.why_stopped()
     if died:
         log("!!! %s stopped during the run: %s" % (engine_cls.name, died))
@@ -580,8 +646,8 @@ def case_engine(env, engine_cls, n, size, rep, mode, drain):
     alive = eng.alive()
     rc = eng.stop()
     st = sinks.stop()
-    d = eng.deliveries() or {"latency": [], "delivered": 0, "accepted": 0,
-                             "duplicate_deliveries": 0, "samples": []}
+    d = eng.deliveries(v.get("only")) or {"latency": [], "delivered": 0, "accepted": 0,
+                                          "duplicate_deliveries": 0, "samples": []}
     res = {"n": n, "size": size, "inject_mode": mode, "drain": drain, "inject": inj,
            "inject_msgs_per_s": inj.get("msgs_per_s"),
            "delivered_at_sinks": st["messages"], "delivered_logged": d["delivered"],
@@ -590,8 +656,18 @@ def case_engine(env, engine_cls, n, size, rep, mode, drain):
            "failures": d.get("failures"), "log_samples": d["samples"],
            "sink_connections": st["connections"], "sink_cpu_s": st["cpu_s"],
            "inject_cpu_s": injcg.usage_s(), "engine_alive_at_end": alive, "engine_exit": rc}
+    for name, rx in (v.get("other_counts") or {}).items():
+        o = eng.deliveries(rx) or {}
+        res.setdefault("other", {})[name] = {k: o.get(k) for k in (
+            "delivered", "deferrals", "failures", "samples")}
+    for name, rx in (v.get("log_counts") or {}).items():
+        res[name] = count_lines(eng.log_path, rx)
     res.update(memres)
     res.update(snap)
+    res.update(pre)
+    res.update(post)
+    if "stats" in st:
+        res["sink_stats"] = st["stats"]
     if "redis_entries" in snap and snap["redis_entries"] != n:
         env.problems.append("%s: Redis holds %d delivery events for %d messages" % (
             label, snap["redis_entries"], n))
@@ -630,7 +706,7 @@ def case_engine(env, engine_cls, n, size, rep, mode, drain):
         res["latency_max_ms"] = round(max(lat) * 1000, 2) if lat else None
     if d.get("last_delivery") and inj.get("start"):
         res["last_delivery_log_after_start_s"] = round(d["last_delivery"] - inj["start"], 3)
-    if env.args.sink_store:
+    if sinks.store:
         ids = [i for i in sinks.stored_message_ids() if i]
         res["stored_unique_message_ids"] = len(set(ids))
         res["stored_duplicate_message_ids"] = len(ids) - len(set(ids))

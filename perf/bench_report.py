@@ -157,3 +157,98 @@ def machine_info(args):
     except (OSError, IndexError, subprocess.TimeoutExpired):
         pass
     return info
+
+
+# --------------------------------------------------------------------------
+# the hard cases (bench_hard.py): one table each, from the figures' medians
+
+
+def _m(c, key, digits=0):
+    return fmt(c["summary"].get(key), digits)
+
+
+def print_hard(case, c, a):
+    """The table of one hard case."""
+    eng = [e for e in ("spate", "postfix") if e in a.hard_engines]
+    if case == "isolation":
+        print("\n=== isolation: healthy N=%d x %d bytes to %d domains, alone and after %d "
+              "messages to %d bad domains of one kind ===" % (a.hard_n, a.hard_size, a.domains,
+                                                             a.bad_msgs, a.bad_domains))
+        head = "%-10s" % ""
+        for e in eng:
+            head += " %-20s %-7s %-9s %-9s" % (e + " e2e msg/s", "ratio", "p99 ms", "deferrals")
+        print(head + "   (deferrals: healthy/bad)")
+        for k in ["alone"] + list(a.bad_kinds):
+            row = "%-10s" % k
+            for e in eng:
+                ratio = "1" if k == "alone" else _m(c, "%s.%s.ratio" % (e, k), 3)
+                dfr = "%s/%s" % (_m(c, "%s.%s.healthy_deferrals" % (e, k)),
+                                 _m(c, "%s.%s.bad_deferrals" % (e, k)))
+                row += " %-20s %-7s %-9s %-9s" % (_m(c, "%s.%s.e2e_msgs_per_s" % (e, k)), ratio,
+                                                  _m(c, "%s.%s.latency_p99_ms" % (e, k), 1), dfr)
+            print(row)
+    elif case == "dead_mx":
+        print("\n=== dead_mx: spate, N=%d x %d bytes to one domain, after its first message "
+              "was delivered ===" % (a.hard_n, a.hard_size))
+        for w, title in (("healthy_only", "only MX 20 (healthy)"),
+                         ("dead_first", "MX 10 drops SYNs, MX 20 healthy")):
+            print("%-34s e2e %s msg/s, p99 %s ms, deferrals %s; first message delivered after "
+                  "%s s" % (title, _m(c, w + ".e2e_msgs_per_s"), _m(c, w + ".latency_p99_ms", 1),
+                            _m(c, w + ".deferrals"), _m(c, w + ".prime_seconds", 2)))
+        print("ratio dead first / healthy only: %s (goal >= 0.9)" % _m(c, "ratio", 3))
+    elif case == "tls":
+        print("\n=== tls: N=%d x %d bytes, spate-sinks with and without STARTTLS; spate's "
+              "defaults, Postfix smtp_tls_security_level = may + session cache ===" % (
+                  a.hard_n, a.hard_size))
+        cols = [(e, t) for e in eng for t in ("plain", "tls")]
+        print("%-28s" % "" + "".join(" %-20s" % ("%s %s" % ct) for ct in cols))
+        for title, key, stage, dg in (("end to end (msg/s)", "e2e_msgs_per_s", "e2e", 0),
+                                      ("drain (msg/s)", "drain_msgs_per_s", "drain", 0),
+                                      ("CPU s / 1000 msgs (e2e)", "cpu_s_per_1000", "e2e", 3),
+                                      ("TLS handshakes at sinks, e2e", "tls_handshakes", "e2e", 0),
+                                      ("  same, drain", "tls_handshakes", "drain", 0),
+                                      ("connections at sinks, e2e", "sink_connections", "e2e", 0),
+                                      ("TLS in the engine's log, e2e", "tls_log_lines", "e2e", 0)):
+            print("%-28s" % title + "".join(" %-20s" % _m(c, "%s.%s.%s.%s" % (e, t, stage, key),
+                                                           dg) for e, t in cols))
+        print("spate TLS/plain: e2e %s (goal >= 0.6), drain %s; spate/Postfix with TLS: e2e %s "
+              "(goal >= 15), drain %s; Postfix TLS/plain: e2e %s" % (
+                  _m(c, "ratio.spate.tls/plain.e2e_msgs_per_s", 3),
+                  _m(c, "ratio.spate.tls/plain.drain_msgs_per_s", 3),
+                  _m(c, "ratio.spate/postfix.tls.e2e_msgs_per_s", 2),
+                  _m(c, "ratio.spate/postfix.tls.drain_msgs_per_s", 2),
+                  _m(c, "ratio.postfix.tls/plain.e2e_msgs_per_s", 3)))
+        print("resumed TLS sessions: not reported (spate-sink counts completed handshakes only)")
+    elif case == "fanout":
+        print("\n=== fanout: one message of %d bytes to %d recipients over %d domains ===" % (
+            a.hard_size, a.fanout_rcpts, a.fanout_domains))
+        print("%-14s %-10s %-12s %-9s %-11s %-9s %-10s %-11s %-10s %-8s" % (
+            "", "accept s", "delivered s", "rcpt/s", "txn in", "txn out", "rcpt/txn",
+            "connections", "deferrals", "UDP drops"))
+        for name in sorted(set(k.rsplit(".", 1)[0] for k in c["summary"])):
+            print("%-14s %-10s %-12s %-9s %-11s %-9s %-10s %-11s %-10s %-8s" % (
+                name, _m(c, name + ".accept_seconds", 3), _m(c, name + ".delivery_seconds", 2),
+                _m(c, name + ".recipients_per_s"), _m(c, name + ".transactions_in"),
+                _m(c, name + ".transactions_at_sinks"), _m(c, name + ".rcpt_per_transaction_mean",
+                                                          2),
+                _m(c, name + ".sink_connections"), _m(c, name + ".deferrals"),
+                _m(c, name + ".udp_rcvbuf_errors")))
+    elif case == "queue_scale":
+        print("\n=== queue_scale: spate, N=%d x %d bytes held with queue_only, then SIGKILL "
+              "and a start with -qf ===" % (a.queue_n, a.hard_size))
+        for title, key, dg in (("durable injection, HTTP (msg/s)", "inject_msgs_per_s", 0),
+                               ("RSS per queued message (bytes)", "rss_per_queued_msg_bytes", 0),
+                               ("VmRSS with N queued (bytes)", "vmrss_queued_bytes", 0),
+                               ("spool per message, on disk (bytes)", "spool_bytes_per_msg", 0),
+                               ("  apparent size (bytes)", "spool_apparent_bytes_per_msg", 0),
+                               ("  files in the spool", "spool_files", 0),
+                               ("messages recovered (main log)", "recovered_logged", 0),
+                               ("restart to 'started' logged (s)", "restart_to_started_logged_s",
+                                2),
+                               ("restart to listening (s)", "restart_to_listening_s", 2),
+                               ("restart to first delivery (s)", "restart_to_first_delivery_s", 2),
+                               ("drain from first delivery (msg/s)", "drain_msgs_per_s", 0),
+                               ("drain from restart (msg/s)", "drain_from_restart_msgs_per_s", 0),
+                               ("VmHWM after the restart (bytes)", "vmhwm_after_restart_bytes", 0),
+                               ("delivered at the sinks", "delivered_at_sinks", 0)):
+            print("%-38s %s" % (title, _m(c, key, dg)))

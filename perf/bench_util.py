@@ -240,22 +240,29 @@ def wait_for(pred, timeout, what, step=0.1):
 # DNS
 
 
-def start_dns(env):
-    """nsd on 127.0.0.1:53 serving the bench-test zone; checked through the libc resolver."""
+def start_dns(env, domains=None, extra=()):
+    """nsd on 127.0.0.1:53 serving the bench-test zone with domains b1..bD (D: domains,
+    default --domains) and the extra records; checked through the libc resolver."""
+    domains = domains or env.args.domains
     d = os.path.join(env.workdir, "dns")
     os.makedirs(d, exist_ok=True)
     recs = ["$TTL 3600",
             "%s. IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 3600" % (ZONE, ZONE, ZONE),
             "%s. IN NS ns.%s." % (ZONE, ZONE), "ns.%s. IN A %s" % (ZONE, DNS_IP)]
-    for k in range(1, env.args.domains + 1):
+    for k in range(1, domains + 1):
         recs.append("b%d IN MX 10 mx.b%d.%s." % (k, k, ZONE))
         recs.append("mx.b%d IN A %s" % (k, env.sink_ip((k - 1) % env.args.sinks)))
+    recs += list(extra)
     with open(os.path.join(d, ZONE + ".zone"), "w") as f:
         f.write("\n".join(recs) + "\n")
     conf = ["server:", "  ip-address: %s@53" % DNS_IP, '  username: ""', '  database: ""',
             '  zonesdir: "%s"' % d, '  pidfile: "%s/nsd.pid"' % d,
             '  xfrdfile: "%s/xfrd.state"' % d, '  zonelistfile: "%s/zone.list"' % d,
             '  logfile: "%s/nsd.log"' % d, "  verbosity: 0", "  do-ip6: no",
+            # Debian's nsd has response rate limiting (200 answers/s per source) on by
+            # default: every query here comes from 127.0.0.1, so a burst of lookups (1,000
+            # domains in the fanout case) would be dropped as if it were an attack
+            "  rrl-ratelimit: 0",
             "remote-control:", "  control-enable: no",
             "zone:", '  name: "%s."' % ZONE, '  zonefile: "%s/%s.zone"' % (d, ZONE)]
     with open(os.path.join(d, "nsd.conf"), "w") as f:
@@ -269,10 +276,10 @@ def start_dns(env):
         except OSError:
             return False
     wait_for(resolves, 20, "nsd answering through /etc/resolv.conf")
-    out = subprocess.run(["drill", "@" + DNS_IP, "MX", "b%d.%s" % (env.args.domains, ZONE)],
+    out = subprocess.run(["drill", "@" + DNS_IP, "MX", "b%d.%s" % (domains, ZONE)],
                          capture_output=True, text=True, timeout=10).stdout
-    if "mx.b%d.%s" % (env.args.domains, ZONE) not in out:
-        raise SetupError("nsd does not answer MX for b%d.%s:\n%s" % (env.args.domains, ZONE, out))
+    if "mx.b%d.%s" % (domains, ZONE) not in out:
+        raise SetupError("nsd does not answer MX for b%d.%s:\n%s" % (domains, ZONE, out))
 
 
 # --------------------------------------------------------------------------
