@@ -3,6 +3,7 @@
 
 SYNOPSIS
     python3 perf/kill9.py --build DIR [--cycles 30] [--messages 1000] [--domains 4]
+                          [--signal kill|term] [--dot-delay MS]
                           [--injectors 4] [--batch 50] [--seed S] [--time-limit 240]
                           [--keep]
 
@@ -68,6 +69,7 @@ import glob
 import json
 import os
 import random
+import signal
 import re
 import sys
 import threading
@@ -166,7 +168,11 @@ def run_cycle(env, conf, c, args, rng, acked, stats):
     injecting = any(t.is_alive() for t in threads)
     stats["kill_times"].append(time.time())
     stats["kill_injecting"].append(injecting)
-    spated.kill9()
+    if args.signal == "term":  # a clean stop: it may wait for replies (shutdown_grace)
+        spated.popen.send_signal(signal.SIGTERM)
+        spated.popen.wait(90)
+    else:
+        spated.kill9()
     stop.set()
     for t in threads:
         t.join(60)
@@ -298,6 +304,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=240, help="seconds for the cycles")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--signal", choices=("kill", "term"), default="kill",
+                    help="stop spated with SIGKILL (default) or SIGTERM")
+    ap.add_argument("--dot-delay", type=int, default=0,
+                    help="the receiver answers the final dot this many ms late")
     args = ap.parse_args()
     spatetest.BUILD = os.path.abspath(args.build)
     for p in ("spated", "perf/spate-sink"):
@@ -311,7 +321,8 @@ def main():
     env = Env("kill9")
     try:
         env.start_dns(env.mx_zone(args.domains))
-        sink = env.start_spate_sink(env.sink_addrs(args.domains))
+        sink = env.start_spate_sink(env.sink_addrs(args.domains), extra_args=(
+            ["--dot-delay", str(args.dot_delay)] if args.dot_delay else []))
         conf = env.write_config(retry="* * F,1h,1s")
         cycles = 0
         for c in range(args.cycles):
