@@ -27,6 +27,14 @@
  * escaping can double a message), at most HTTP_BODY_MAX; a larger
  * Content-Length is refused with 413 before the body is read.
  *
+ * Copies: the body is gathered once (in a buffer sized from
+ * Content-Length). inject_json_parse_opts() then decodes each message's
+ * content once, straight into the buffer that becomes the spool body, in
+ * CRLF wire form after room for the longest Received: header this request
+ * can have (http_head_room); the header, which needs the spool id and the
+ * recipients, goes into that room and the text is moved up against it
+ * (one memmove, no second pass).
+ *
  * Diagnostics: one "<=" main-log line per committed message, written
  * before the 200; spool failures at warning level.
  */
@@ -40,8 +48,10 @@
 #include "api/api.h"
 #include "api/http_int.h"
 #include "api/inject_json.h"
+#include "api/wire.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "conf/address.h"
 
 #define HTTP_BODY_MAX (256ull << 20)  /* request body, whatever the size limit */
 #define HTTP_DISCARD_MAX (1ull << 30) /* an over-long chunked body is cut off here */
@@ -70,6 +80,7 @@ struct http_wait {
 struct http_req {
     char *buf;
     size_t len, cap, limit;
+    unsigned long long want;      /* Content-Length, 0 when not given */
     unsigned long long discarded; /* bytes dropped once over the limit */
     int too_big;
     int counted;         /* in http_injects */
@@ -169,33 +180,87 @@ http_strdupv(const char *const *v, size_t n)
     return out;
 }
 
-/* http_build_sub - one spool submission for m, or NULL when out of memory */
+/* http_new_sub - a spool submission for m's envelope under id, its body
+ * left to the caller; NULL when out of memory */
 static struct spool_submission *
-http_build_sub(const struct inject_msg *m, const char *lit, const char *host, struct http_item *it)
+http_new_sub(const struct inject_msg *m, const char *id, const char *host, struct http_item *it)
 {
     struct spool_submission *sub = calloc(1, sizeof(*sub));
-    char *hdr;
 
     if (sub == NULL)
         return NULL;
-    spool_new_id(http_spool, sub->id);
-    memcpy(it->id, sub->id, SPOOL_ID_SIZE);
+    memcpy(sub->id, id, SPOOL_ID_SIZE);
+    memcpy(it->id, id, SPOOL_ID_SIZE);
     it->nrcpt = m->nrcpt;
     sub->sender = strdup(m->sender);
     sub->rcpts = http_strdupv(m->rcpts, m->nrcpt);
     if (sub->rcpts != NULL)
         sub->nrcpt = m->nrcpt;
-    hdr = api_received_header(http_cfg, NULL, lit, "HTTP", sub->id,
-                              m->nrcpt == 1 ? m->rcpts[0] : NULL);
-    if (hdr != NULL)
-        sub->body = api_normalize_body(hdr, m->content, m->content_len, &sub->body_len);
-    free(hdr);
     sub->proto = strdup("http");
     sub->host = strdup(host);
     sub->done = http_commit_done;
     sub->arg = it;
-    if (sub->sender == NULL || sub->rcpts == NULL || sub->body == NULL || sub->proto == NULL ||
-        sub->host == NULL) {
+    if (sub->sender == NULL || sub->rcpts == NULL || sub->proto == NULL || sub->host == NULL) {
+        spool_submission_free(sub);
+        return NULL;
+    }
+    return sub;
+}
+
+/* http_head_room - room for any Received: header of a request from lit:
+ * the header without its "for" clause, and the longest clause (the date
+ * may grow by a digit meanwhile) */
+static size_t
+http_head_room(const char *lit)
+{
+    char id[SPOOL_ID_SIZE], *hdr;
+    size_t n;
+
+    memset(id, 'x', SPOOL_ID_LEN);
+    id[SPOOL_ID_LEN] = '\0';
+    hdr = api_received_header(http_cfg, NULL, lit, "HTTP", id, NULL);
+    n = hdr != NULL ? strlen(hdr) : 1024;
+    free(hdr);
+    return n + sizeof("\r\n\tfor <>") + ADDR_MAX + 8;
+}
+
+/* http_head_body - hdr put in front of m's wire-form content (after head
+ * octets of room) in m's buffer, which is taken: the text moves up to
+ * right after the header. The body, or NULL when out of memory. */
+static char *
+http_head_body(const char *hdr, struct inject_msg *m, size_t head, size_t *len)
+{
+    size_t h = strlen(hdr);
+    char *b = m->buf;
+
+    if (h > head && (b = realloc(m->buf, h + m->buf_len + 1)) == NULL)
+        return NULL;
+    memmove(b + h, b + head, m->buf_len + 1);
+    memcpy(b, hdr, h);
+    m->buf = NULL;
+    *len = h + m->buf_len;
+    return b;
+}
+
+/* http_build_sub - one spool submission for m (its content in wire form
+ * after head octets, taken), or NULL when out of memory */
+static struct spool_submission *
+http_build_sub(struct inject_msg *m, const char *lit, size_t head, const char *host,
+               struct http_item *it)
+{
+    char id[SPOOL_ID_SIZE];
+    struct spool_submission *sub;
+    char *hdr;
+
+    spool_new_id(http_spool, id);
+    if ((sub = http_new_sub(m, id, host, it)) == NULL)
+        return NULL;
+    hdr = api_received_header(http_cfg, NULL, lit, "HTTP", sub->id,
+                              m->nrcpt == 1 ? m->rcpts[0] : NULL);
+    if (hdr != NULL)
+        sub->body = http_head_body(hdr, m, head, &sub->body_len);
+    free(hdr);
+    if (sub->body == NULL) {
         spool_submission_free(sub);
         return NULL;
     }
@@ -269,16 +334,15 @@ http_submit_all(struct MHD_Connection *c, struct http_wait *w, struct spool_subm
 
 /* http_inject_submit - build every submission, suspend, submit */
 static enum MHD_Result
-http_inject_submit(struct MHD_Connection *c, struct http_req *rq, const struct inject_batch *b)
+http_inject_submit(struct MHD_Connection *c, struct http_req *rq, struct inject_batch *b,
+                   const char *lit, size_t head)
 {
-    char lit[HTTP_HOST_MAX];
     struct spool_submission **subs = calloc(b->n, sizeof(*subs));
     struct http_wait *w = http_wait_new(b->n);
     size_t i;
 
-    http_client(c, lit, sizeof(lit), rq->host, sizeof(rq->host));
     for (i = 0; subs != NULL && w != NULL && i < b->n; i++)
-        if ((subs[i] = http_build_sub(&b->msgs[i], lit, rq->host, &w->item[i])) == NULL)
+        if ((subs[i] = http_build_sub(&b->msgs[i], lit, head, rq->host, &w->item[i])) == NULL)
             break;
     if (subs == NULL || w == NULL || i < b->n) {
         while (subs != NULL && i > 0)
@@ -304,6 +368,8 @@ http_inject(struct MHD_Connection *c, struct http_req *rq)
     struct inject_batch b;
     struct inject_error e;
     enum MHD_Result ret;
+    char lit[HTTP_HOST_MAX];
+    size_t head;
 
     if (rq->w != NULL)
         return http_inject_resumed(c, rq);
@@ -311,12 +377,14 @@ http_inject(struct MHD_Connection *c, struct http_req *rq)
         metrics_inc(MC_REJECTED);
         return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
     }
-    if (inject_json_parse(rq->buf != NULL ? rq->buf : "", rq->len, http_cfg->message_size_limit, &b,
-                          &e) < 0) {
+    http_client(c, lit, sizeof(lit), rq->host, sizeof(rq->host));
+    head = http_head_room(lit);
+    if (inject_json_parse_opts(rq->buf != NULL ? rq->buf : "", rq->len,
+                               http_cfg->message_size_limit, INJECT_PARSE_WIRE, head, &b, &e) < 0) {
         metrics_inc(MC_REJECTED);
         return http_error(c, (unsigned)e.status, e.error, e.field);
     }
-    free(rq->buf); /* the JSON tree holds its own copy; keep the peak down */
+    free(rq->buf); /* the batch holds what it needs; keep the peak down */
     rq->buf = NULL;
     rq->len = rq->cap = 0;
     /* counted before the check, so api_http_stop either waits for this
@@ -334,8 +402,8 @@ http_inject(struct MHD_Connection *c, struct http_req *rq)
         return http_reply_json(c, MHD_HTTP_OK, json_pack("{s:[], s:I, s:O}", "ids", "accepted",
                                                          (json_int_t)0, "rejected", rq->rejected));
     }
-    ret = http_inject_submit(c, rq, &b);
-    inject_batch_free(&b); /* the submissions hold copies */
+    ret = http_inject_submit(c, rq, &b, lit, head);
+    inject_batch_free(&b); /* the submissions hold copies or took the bodies */
     return ret;
 }
 
@@ -361,7 +429,7 @@ http_req_append(struct http_req *rq, const char *data, size_t n)
         return rq->discarded > HTTP_DISCARD_MAX ? -1 : 0;
     }
     if (rq->len + n > rq->cap) {
-        size_t cap = rq->cap ? rq->cap : 65536;
+        size_t cap = rq->cap ? rq->cap : rq->want > 65536 ? (size_t)rq->want : 65536;
         while (cap < rq->len + n)
             cap *= 2;
         if (cap > rq->limit)
@@ -392,7 +460,7 @@ http_inject_start(struct MHD_Connection *c, const char *method, void **con_cls)
     rq->limit = http_body_limit();
     *con_cls = rq;
     cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl != NULL && strtoull(cl, NULL, 10) > rq->limit) {
+    if (cl != NULL && (rq->want = strtoull(cl, NULL, 10)) > rq->limit) {
         metrics_inc(MC_REJECTED);
         return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
     }
