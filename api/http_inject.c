@@ -35,6 +35,15 @@
  * recipients, goes into that room and the text is moved up against it
  * (one memmove, no second pass).
  *
+ * The raw form (Content-Type: message/rfc822, the envelope in the query
+ * string, inject_query.c) has its envelope before its body: the query is
+ * checked and the Received: header written when the request starts, and
+ * each piece of the body is put straight after it in CRLF wire form as it
+ * arrives (wire.c). Its body is the message, so it may be at most
+ * message_size_limit octets (HTTP_BODY_MAX when there is none). A bad
+ * query, a body too large or an empty one is answered once the body is in
+ * (read and dropped), as a bad JSON body is, so the connection stays open.
+ *
  * Diagnostics: one "<=" main-log line per committed message, written
  * before the 200; spool failures at warning level.
  */
@@ -44,10 +53,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "api/http_int.h"
 #include "api/inject_json.h"
+#include "api/inject_query.h"
 #include "api/wire.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -56,6 +67,7 @@
 #define HTTP_BODY_MAX (256ull << 20)  /* request body, whatever the size limit */
 #define HTTP_DISCARD_MAX (1ull << 30) /* an over-long chunked body is cut off here */
 #define HTTP_HOST_MAX (INET6_ADDRSTRLEN + 16)
+#define HTTP_RFC822 "message/rfc822"
 
 /* One message of an inject request waiting for the spool. */
 struct http_item {
@@ -78,6 +90,7 @@ struct http_wait {
 
 /* Body and state of a POST being received (MHD's con_cls). */
 struct http_req {
+    enum http_kind kind; /* HTTP_K_INJECT */
     char *buf;
     size_t len, cap, limit;
     unsigned long long want;      /* Content-Length, 0 when not given */
@@ -87,6 +100,13 @@ struct http_req {
     struct http_wait *w; /* set once the messages are with the spool */
     json_t *rejected;    /* recipients refused before spooling, with reasons */
     char host[HTTP_HOST_MAX];
+    /* the raw form (Content-Type: message/rfc822) */
+    int raw;
+    unsigned long long got;  /* body octets received */
+    struct inject_batch env; /* the envelope, from the query string */
+    struct inject_error bad; /* what is wrong with the query (status 0: nothing) */
+    struct wire body;        /* the Received: header, then the body; buf NULL: dropped */
+    char id[SPOOL_ID_SIZE];
 };
 
 /* Suspended inject requests, so that api_http_stop can resume any the
@@ -445,9 +465,143 @@ http_req_append(struct http_req *rq, const char *data, size_t n)
     return 0;
 }
 
+/* http_is_rfc822 - the Content-Type is message/rfc822 (any case,
+ * parameters allowed) */
+static int
+http_is_rfc822(const char *ct)
+{
+    size_t n = strlen(HTTP_RFC822);
+
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, HTTP_RFC822, n) != 0)
+        return 0;
+    ct += n;
+    ct += strspn(ct, " \t");
+    return *ct == '\0' || *ct == ';';
+}
+
+/* http_raw_limit - the largest raw upload: the message itself */
+static size_t
+http_raw_limit(void)
+{
+    unsigned long long lim = http_cfg->message_size_limit;
+
+    return lim == 0 || lim > HTTP_BODY_MAX ? HTTP_BODY_MAX : (size_t)lim;
+}
+
+/* http_raw_too_big - the 413 for a raw body of size octets */
+static enum MHD_Result
+http_raw_too_big(struct MHD_Connection *c, unsigned long long size)
+{
+    unsigned long long lim = http_cfg->message_size_limit;
+    char msg[128];
+
+    metrics_inc(MC_REJECTED);
+    if (lim == 0 || lim > HTTP_BODY_MAX)
+        return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
+    snprintf(msg, sizeof(msg), "message of %llu bytes is over the size limit of %llu bytes", size,
+             lim);
+    return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg, "content");
+}
+
+/* http_raw_begin - a raw upload starts: check its query; when some
+ * recipient is left, write the Received: header where the body will go */
+static enum MHD_Result
+http_raw_begin(struct MHD_Connection *c, struct http_req *rq, const struct http_query *q)
+{
+    char lit[HTTP_HOST_MAX], *hdr;
+    const struct inject_msg *m;
+    size_t h;
+
+    rq->rejected = json_array();
+    if (rq->rejected == NULL)
+        return MHD_NO;
+    http_client(c, lit, sizeof(lit), rq->host, sizeof(rq->host));
+    if (inject_query_parse(q != NULL ? q->text : "", q != NULL ? q->len : 0, &rq->env, &rq->bad) <
+        0)
+        return MHD_YES; /* answered once the body is in */
+    inject_json_screen(&rq->env, http_cfg->allow_domain_literals, rq->rejected);
+    if (rq->env.n == 0)
+        return MHD_YES; /* every recipient refused: nothing to keep */
+    m = &rq->env.msgs[0];
+    spool_new_id(http_spool, rq->id);
+    hdr = api_received_header(http_cfg, NULL, lit, "HTTP", rq->id,
+                              m->nrcpt == 1 ? m->rcpts[0] : NULL);
+    h = hdr != NULL ? strlen(hdr) : 0;
+    if (hdr == NULL || wire_open(&rq->body, h, rq->want + rq->want / 32 + 256) < 0) {
+        free(hdr);
+        return MHD_NO;
+    }
+    memcpy(rq->body.buf, hdr, h);
+    free(hdr);
+    return MHD_YES;
+}
+
+/* http_raw_append - a piece of a raw body: into the wire form, or counted
+ * only (over the limit, or nothing to keep); -1 to close the connection */
+static int
+http_raw_append(struct http_req *rq, const char *data, size_t n)
+{
+    if (rq->too_big || n > rq->limit - rq->got) {
+        rq->too_big = 1;
+        rq->discarded += n;
+        wire_free(&rq->body);
+        return rq->discarded > HTTP_DISCARD_MAX ? -1 : 0;
+    }
+    rq->got += n;
+    return rq->body.buf != NULL ? wire_put(&rq->body, data, n) : 0;
+}
+
+/* http_raw_end - the raw body is in: answer what is wrong with it, or
+ * spool it; or, once resumed, answer */
+static enum MHD_Result
+http_raw_end(struct MHD_Connection *c, struct http_req *rq)
+{
+    struct spool_submission *sub;
+    struct http_wait *w;
+
+    if (rq->w != NULL)
+        return http_inject_resumed(c, rq);
+    if (rq->too_big)
+        return http_raw_too_big(c, rq->got + rq->discarded);
+    if (rq->bad.status != 0 || rq->got == 0) {
+        metrics_inc(MC_REJECTED);
+        if (rq->bad.status != 0)
+            return http_error(c, (unsigned)rq->bad.status, rq->bad.error, rq->bad.field);
+        return http_error(c, MHD_HTTP_BAD_REQUEST, "empty message", "content");
+    }
+    rq->counted = 1; /* as in http_inject */
+    atomic_fetch_add(&http_injects, 1);
+    if (atomic_load(&http_stopping))
+        return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+    if (rq->env.n == 0)
+        return http_reply_json(c, MHD_HTTP_OK, json_pack("{s:[], s:I, s:O}", "ids", "accepted",
+                                                         (json_int_t)0, "rejected", rq->rejected));
+    w = http_wait_new(1);
+    sub = w != NULL && wire_end(&rq->body) == 0
+              ? http_new_sub(&rq->env.msgs[0], rq->id, rq->host, &w->item[0])
+              : NULL;
+    if (sub == NULL) {
+        if (w != NULL) {
+            pthread_mutex_lock(&w->mu);
+            http_wait_release(w);
+        }
+        return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
+    }
+    sub->body = rq->body.buf;
+    sub->body_len = rq->body.len;
+    rq->body.buf = NULL;
+    rq->w = w; /* the request's reference */
+    http_submit_all(c, w, &sub);
+    return MHD_YES;
+}
+
 /* http_inject_start - the first call: the request's state, or a 405 / 413 */
 static enum MHD_Result
-http_inject_start(struct MHD_Connection *c, const char *method, void **con_cls)
+http_inject_start(struct MHD_Connection *c, const char *method, void **con_cls,
+                  const struct http_query *q)
 {
     struct http_req *rq;
     const char *cl;
@@ -457,31 +611,36 @@ http_inject_start(struct MHD_Connection *c, const char *method, void **con_cls)
     rq = calloc(1, sizeof(*rq));
     if (rq == NULL)
         return MHD_NO;
-    rq->limit = http_body_limit();
+    rq->kind = HTTP_K_INJECT;
+    rq->raw = http_is_rfc822(
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
+    rq->limit = rq->raw ? http_raw_limit() : http_body_limit();
     *con_cls = rq;
     cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL && (rq->want = strtoull(cl, NULL, 10)) > rq->limit) {
+        if (rq->raw)
+            return http_raw_too_big(c, rq->want);
         metrics_inc(MC_REJECTED);
         return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
     }
-    return MHD_YES;
+    return rq->raw ? http_raw_begin(c, rq, q) : MHD_YES;
 }
 
 /* http_inject_step - the POST state machine: start, body pieces, end, resumed */
 enum MHD_Result
 http_inject_step(struct MHD_Connection *c, const char *method, const char *data, size_t *size,
-                 void **con_cls)
+                 void **con_cls, const struct http_query *q)
 {
     struct http_req *rq = *con_cls;
 
     if (rq == NULL)
-        return http_inject_start(c, method, con_cls);
+        return http_inject_start(c, method, con_cls, q);
     if (*size > 0) {
-        int rc = http_req_append(rq, data, *size);
+        int rc = rq->raw ? http_raw_append(rq, data, *size) : http_req_append(rq, data, *size);
         *size = 0;
         return rc < 0 ? MHD_NO : MHD_YES;
     }
-    return http_inject(c, rq);
+    return rq->raw ? http_raw_end(c, rq) : http_inject(c, rq);
 }
 
 /* http_inject_done - the request is over: detach it from its callbacks */
@@ -507,6 +666,8 @@ http_inject_done(void *con_cls)
     if (rq->counted)
         atomic_fetch_sub(&http_injects, 1);
     json_decref(rq->rejected);
+    inject_batch_free(&rq->env);
+    wire_free(&rq->body);
     free(rq->buf);
     free(rq);
 }

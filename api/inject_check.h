@@ -1,7 +1,8 @@
 /*
- * inject_check.h - what the validators of an inject request body share
- *                  (inject_json.c, inject_scan.c): the error record and
- *                  the check of one address field.
+ * inject_check.h - what the validators of an inject request share (the
+ *                  JSON body, inject_json.c and inject_scan.c; the query
+ *                  string of a raw upload, inject_query.c): the error
+ *                  record and the check of one address field.
  *
  * Pure; any thread.
  */
