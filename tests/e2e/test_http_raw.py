@@ -4,12 +4,14 @@ string. Each message reaches a spate-sink byte for byte as the same message
 injected as JSON does (corpus messages, an 8-bit body, bare LF and CR line
 ends, 1 MB); 8-bit text that is not UTF-8, which JSON cannot carry, arrives
 as sent; a malformed query is a 400 naming the field and spools nothing; the
-size limit, a refused recipient, request framing and keep-alive."""
+size limit, a refused recipient, request framing, keep-alive and spate-inject
+--raw."""
 
 import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import urllib.error
 import urllib.parse
@@ -314,6 +316,29 @@ def test_raw_framing_refused():
         assert status == 400 and len(re.findall(rb"HTTP/1\.1 \d{3}", got)) == 1, got[:400]
         assert spatetest.metrics(env.http_url)["spate_messages_received_total"] == 0
         spated.check_alive()
+
+
+# ---- the load generator
+
+
+def test_spate_inject_raw():
+    env, sink, spated = start("raw_tool", domains=2)
+    with env:
+        tool = os.path.join(spatetest.BUILD, "perf", "spate-inject")
+        p = subprocess.run([tool, "http", env.http_url + "/api/v1/inject", "--raw", "-n", "30",
+                            "-s", "3000", "-c", "3", "--to-pattern", "u%d@d%d." + spatetest.TLD,
+                            "--to-domains", "2"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        assert p.returncode == 0, p.stderr
+        out = json.loads(p.stdout)
+        assert out["mode"] == "http-raw" and out["acked"] == 30 and out["failed"] == 0, out
+        msgs = sink.wait_messages(30)
+        ids = set()
+        for e, data in msgs:
+            _, rest = split_ours(data)
+            ids.add(re.search(rb"Message-ID: <([^>]+)>", rest).group(1))
+            assert abs(len(rest) - 3000) <= 78, len(rest)
+        assert len(ids) == 30
 
 
 spatetest.main(globals())
