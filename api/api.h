@@ -10,9 +10,11 @@
  * others get 550 5.7.1 at RCPT (spate holds no local domains yet).
  *
  * HTTP (libmicrohttpd, its own threads):
- *   POST /api/v1/inject    single message or {"messages": [...]}; 200 only
- *                          after the commit; 400 naming the bad field;
- *                          503 when the spool cannot commit.
+ *   POST /api/v1/inject    single message or {"messages": [...]}, or the
+ *                          message itself (Content-Type: message/rfc822,
+ *                          envelope in the query string); 200 only after
+ *                          the commit; 400 naming the bad field; 503 when
+ *                          the spool cannot commit.
  *   GET  /metrics          Prometheus text exposition format 0.0.4
  *   GET  /api/v1/stats     the same figures as JSON
  *   GET  /api/v1/queue     per-destination summary (JSON)

@@ -3,7 +3,10 @@
  *
  * Routes (SPEC §2, api.h):
  *   POST /api/v1/inject   http_inject.c: validate, spool, answer after the
- *                         commit (200, 400/413 naming the field, 503)
+ *                         commit (200, 400/413 naming the field, 503); a
+ *                         JSON body, or with Content-Type: message/rfc822
+ *                         the message itself, its envelope in the query
+ *                         string (kept as sent by http_uri_log)
  *   GET  /metrics         Prometheus text format 0.0.4 (metrics.c)
  *   GET  /api/v1/stats    the same figures as JSON
  *   GET  /api/v1/queue    eng_queue_json(); 503 when the scheduler does not answer
@@ -65,7 +68,7 @@
 
 static struct MHD_Daemon **http_daemons;
 static size_t http_ndaemons;
-static int http_marker; /* con_cls of a GET between its two calls */
+static enum http_kind http_marker = HTTP_K_GET; /* con_cls of a GET between its two calls */
 
 /* What http_header_scan found among a request's header fields. */
 struct http_hdr_scan {
@@ -185,10 +188,42 @@ http_queue(struct MHD_Connection *c)
     return http_reply(c, MHD_HTTP_OK, HTTP_JSON, text, strlen(text));
 }
 
-/* http_handler - libmicrohttpd access handler: route the request */
+/* http_kind_of - what a non-NULL con_cls holds */
+static enum http_kind
+http_kind_of(const void *con_cls)
+{
+    return *(const enum http_kind *)con_cls;
+}
+
+/* http_uri_log - libmicrohttpd's URI log callback, called with the request
+ * line's URI before it is split and unescaped: keep the query string, if
+ * any, for the access handler's first call (as the request's con_cls) */
+static void *
+http_uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    const char *qm = strchr(uri, '?');
+    struct http_query *q;
+    size_t n;
+
+    (void)cls;
+    (void)c;
+    if (qm == NULL)
+        return NULL;
+    n = strlen(qm + 1);
+    q = malloc(sizeof(*q) + n + 1);
+    if (q == NULL)
+        return NULL; /* as if there were none */
+    q->kind = HTTP_K_QUERY;
+    q->len = n;
+    memcpy(q->text, qm + 1, n + 1);
+    return q;
+}
+
+/* http_route - the access handler's work; q is the request's query string
+ * on the first call, NULL otherwise */
 static enum MHD_Result
-http_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-             const char *version, const char *data, size_t *size, void **con_cls)
+http_route(struct MHD_Connection *c, const char *url, const char *method, const char *version,
+           const char *data, size_t *size, void **con_cls, const struct http_query *q)
 {
     static const struct {
         const char *path;
@@ -197,11 +232,10 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url, const char *m
         {"/metrics", http_metrics}, {"/api/v1/stats", http_stats}, {"/api/v1/queue", http_queue}};
     const char *bad;
 
-    (void)cls;
     if (*con_cls == NULL && (bad = http_bad_framing(c, version)) != NULL)
         return http_refuse_framing(c, bad);
     if (strcmp(url, "/api/v1/inject") == 0)
-        return http_inject_step(c, method, data, size, con_cls);
+        return http_inject_step(c, method, data, size, con_cls, q);
     for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
         if (strcmp(url, gets[i].path) != 0)
             continue;
@@ -219,6 +253,25 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url, const char *m
     return http_error(c, MHD_HTTP_NOT_FOUND, "no such resource", NULL);
 }
 
+/* http_handler - libmicrohttpd access handler: take the saved query
+ * string off con_cls on the first call, then route the request */
+static enum MHD_Result
+http_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+             const char *version, const char *data, size_t *size, void **con_cls)
+{
+    struct http_query *q = NULL;
+    enum MHD_Result ret;
+
+    (void)cls;
+    if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_QUERY) {
+        q = *con_cls;
+        *con_cls = NULL;
+    }
+    ret = http_route(c, url, method, version, data, size, con_cls, q);
+    free(q);
+    return ret;
+}
+
 /* http_completed - libmicrohttpd's request-over notice: release the state */
 static void
 http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -227,8 +280,10 @@ http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls;
     (void)c;
     (void)toe;
-    if (*con_cls != NULL && *con_cls != (void *)&http_marker)
+    if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_INJECT)
         http_inject_done(*con_cls);
+    else if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_QUERY)
+        free(*con_cls); /* the handler never ran */
     *con_cls = NULL;
 }
 
@@ -291,7 +346,8 @@ http_start_one(const struct cfg *cfg, const struct net_addr *a, char *err, size_
                          MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                          (unsigned)cfg->http_accept_max_per_host, MHD_OPTION_CONNECTION_TIMEOUT,
                          (unsigned)cfg->http_connection_timeout_s, MHD_OPTION_STRICT_FOR_CLIENT,
-                         (int)0, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
+                         (int)0, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+                         MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         snprintf(err, errlen, "HTTP listener %s: cannot start the HTTP server", a->text);
         close(fd);

@@ -31,6 +31,23 @@ extern spool *http_spool;
 extern atomic_int http_injects;  /* inject requests handed to the spool, not yet answered */
 extern atomic_int http_stopping; /* set by api_http_stop: no new submissions */
 
+/* What a request's *con_cls holds: NULL before the access handler's first
+ * call, or one of the structs below or in http_inject.c, told apart by
+ * their first member. */
+enum http_kind {
+    HTTP_K_QUERY = 1, /* struct http_query, from the URI log callback */
+    HTTP_K_GET,       /* a GET between its two calls (http.c) */
+    HTTP_K_INJECT,    /* struct http_req (http_inject.c) */
+};
+
+/* A request's query string as it came, before libmicrohttpd splits and
+ * unescapes it (http.c saves it; the raw inject form decodes it itself). */
+struct http_query {
+    enum http_kind kind; /* HTTP_K_QUERY */
+    size_t len;
+    char text[]; /* NUL-terminated */
+};
+
 /* An extra response header: Allow: for a 405, Connection: close. */
 struct http_hdr {
     const char *name, *value;
@@ -64,9 +81,10 @@ void http_client(struct MHD_Connection *c, char *lit, size_t litlen, char *host,
 /* http_inject.c: POST /api/v1/inject, called from http.c */
 
 /* http_inject_step - the access handler's work for /api/v1/inject; *con_cls
- * is the request's state, created on the first call (see http_inject.c) */
+ * is the request's state, created on the first call (see http_inject.c),
+ * which reads q, the request's query string (NULL when it has none) */
 enum MHD_Result http_inject_step(struct MHD_Connection *c, const char *method, const char *data,
-                                 size_t *size, void **con_cls);
+                                 size_t *size, void **con_cls, const struct http_query *q);
 
 /* http_inject_done - the request is over (answered, or the connection
  * closed): release what http_inject_step left in con_cls */

@@ -7,33 +7,29 @@
  * does not depend on the order of keys in the request. Addresses are checked
  * with addr_valid_mailbox() (UTF-8 allowed, as with SMTPUTF8).
  *
+ * Two ways to the same result. The fast one (inject_lifted): the pre-scan
+ * lifts each message's "content" string out of the text, decoding it
+ * straight into a buffer of its own (inject_scan.c, wire.c), and jansson
+ * parses only the small skeleton left; the validation below then runs on
+ * that tree, taking each content's length from what was lifted. Whenever
+ * that way is not sure (a string it leaves to jansson, or any error at all
+ * once past the bounds), the ordinary one (inject_tree) parses the whole
+ * original text with jansson and validates it, so every error, its status,
+ * field and text, is exactly what the ordinary way gives.
+ *
  * Diagnostics: every failure fills struct inject_error; nothing is logged.
  */
 #include "api/inject_json.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "api/inject_check.h"
+#include "api/inject_scan.h"
+#include "api/wire.h"
 #include "conf/address.h"
-
-/* inject_fail - record an error for field pfx + name; returns -1 */
-static int __attribute__((format(printf, 5, 6)))
-inject_fail(struct inject_error *err, int status, const char *pfx, const char *name,
-            const char *fmt, ...)
-{
-    va_list ap;
-
-    err->status = status;
-    snprintf(err->field, sizeof(err->field), "%s%s%s", pfx,
-             *pfx && *name && *name != '[' ? "." : "", name);
-    va_start(ap, fmt);
-    vsnprintf(err->error, sizeof(err->error), fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* inject_check_keys - fail on a key of o that is not in allowed (NULL-ended) */
 static int
@@ -59,25 +55,11 @@ static int
 inject_address(json_t *v, int allow_null, const char *pfx, const char *name, const char **out,
                struct inject_error *err)
 {
-    const char *why = NULL;
-    const char *s;
-
     if (!json_is_string(v))
         return inject_fail(err, 400, pfx, name, "must be a string");
-    s = json_string_value(v);
-    if (*s == '\0') {
-        if (allow_null) {
-            *out = s;
-            return 0;
-        }
-        return inject_fail(err, 400, pfx, name, "empty address");
-    }
-    if (json_string_length(v) > ADDR_MAX - 2)
-        return inject_fail(err, 400, pfx, name, "address longer than %d characters", ADDR_MAX - 2);
-    if (!addr_valid_mailbox(s, 1, &why))
-        return inject_fail(err, 400, pfx, name, "invalid address: %s",
-                           why != NULL ? why : "bad syntax");
-    *out = s;
+    if (inject_mailbox(json_string_value(v), json_string_length(v), allow_null, pfx, name, err) < 0)
+        return -1;
+    *out = json_string_value(v);
     return 0;
 }
 
@@ -111,17 +93,28 @@ inject_recipients(json_t *a, const char *pfx, struct inject_msg *m, struct injec
     return 0;
 }
 
-/* inject_content - the "content" string, within the size limit */
+/* inject_content - the "content" string, within the size limit; lifted
+ * (lf not NULL), the string in the tree is the ordinal of the lifted text,
+ * which must be the message's own (idx) */
 static int
-inject_content(json_t *v, uint64_t limit, const char *pfx, struct inject_msg *m,
-               struct inject_error *err)
+inject_content(json_t *v, uint64_t limit, const char *pfx, const struct inject_lift *lf, size_t idx,
+               struct inject_msg *m, struct inject_error *err)
 {
+    char ord[24];
+
     if (v == NULL)
         return inject_fail(err, 400, pfx, "content", "missing required field");
     if (!json_is_string(v))
         return inject_fail(err, 400, pfx, "content", "must be a string");
-    m->content = json_string_value(v);
-    m->content_len = json_string_length(v);
+    if (lf == NULL) {
+        m->content = json_string_value(v);
+        m->content_len = json_string_length(v);
+    } else {
+        snprintf(ord, sizeof(ord), "%zu", idx);
+        if (idx >= lf->n || strcmp(json_string_value(v), ord) != 0)
+            return inject_fail(err, 400, pfx, "content", "not lifted");
+        m->content_len = lf->v[idx].declen;
+    }
     if (m->content_len == 0)
         return inject_fail(err, 400, pfx, "content", "empty message");
     if (limit != 0 && m->content_len > limit)
@@ -278,10 +271,11 @@ inject_dsn(json_t *d, const char *pfx, struct inject_msg *m, struct inject_error
     return 0;
 }
 
-/* inject_message - one message object; pfx is "" or "messages[N]" */
+/* inject_message - one message object; pfx is "" or "messages[N]", idx
+ * its ordinal (0 in the single form) */
 static int
-inject_message(json_t *o, const char *pfx, uint64_t limit, struct inject_msg *m,
-               struct inject_error *err)
+inject_message(json_t *o, const char *pfx, uint64_t limit, const struct inject_lift *lf, size_t idx,
+               struct inject_msg *m, struct inject_error *err)
 {
     static const char *const keys[] = {"envelope_sender", "recipients", "content", "dsn", NULL};
     json_t *v;
@@ -297,7 +291,7 @@ inject_message(json_t *o, const char *pfx, uint64_t limit, struct inject_msg *m,
         return -1;
     if (inject_recipients(json_object_get(o, "recipients"), pfx, m, err) < 0)
         return -1;
-    if (inject_content(json_object_get(o, "content"), limit, pfx, m, err) < 0)
+    if (inject_content(json_object_get(o, "content"), limit, pfx, lf, idx, m, err) < 0)
         return -1;
     if ((v = json_object_get(o, "dsn")) != NULL && inject_dsn(v, pfx, m, err) < 0)
         return -1;
@@ -306,7 +300,8 @@ inject_message(json_t *o, const char *pfx, uint64_t limit, struct inject_msg *m,
 
 /* inject_messages - the batch form {"messages": [...]} */
 static int
-inject_messages(json_t *root, uint64_t limit, struct inject_batch *b, struct inject_error *err)
+inject_messages(json_t *root, uint64_t limit, const struct inject_lift *lf, struct inject_batch *b,
+                struct inject_error *err)
 {
     static const char *const keys[] = {"messages", NULL};
     json_t *a = json_object_get(root, "messages"), *v;
@@ -326,157 +321,9 @@ inject_messages(json_t *root, uint64_t limit, struct inject_batch *b, struct inj
     {
         snprintf(pfx, sizeof(pfx), "messages[%zu]", i);
         b->n++;
-        if (inject_message(v, pfx, limit, &b->msgs[i], err) < 0)
+        if (inject_message(v, pfx, limit, lf, i, &b->msgs[i], err) < 0)
             return -1;
         b->nrcpt += b->msgs[i].nrcpt;
-    }
-    return 0;
-}
-
-/* One open array or object seen by the pre-scan. */
-struct scan_level {
-    char kind;       /* '[' or '{' */
-    size_t n;        /* elements of an array so far */
-    const char *key; /* in an object: the last key (raw bytes of the body) */
-    size_t keylen;
-};
-
-/* The pre-scan's state: the open containers and what has been counted. */
-struct scan {
-    struct scan_level lv[INJECT_MAX_DEPTH];
-    int depth;
-    size_t values;
-    int want_key; /* directly in an object, where a string is a key */
-};
-
-/* scan_path - the field path of the innermost container, "messages[3].recipients" */
-static void
-scan_path(const struct scan *sc, char *out, size_t outlen)
-{
-    size_t off = 0;
-
-    out[0] = '\0';
-    for (int k = 0; k + 1 < sc->depth && off < outlen; k++) {
-        const struct scan_level *l = &sc->lv[k];
-        int w = l->kind == '['
-                    ? snprintf(out + off, outlen - off, "[%zu]", l->n - 1)
-                    : snprintf(out + off, outlen - off, "%s%.*s", off ? "." : "",
-                               (int)(l->keylen > 64 ? 64 : l->keylen), l->key ? l->key : "");
-        if (w < 0)
-            break;
-        off += (size_t)w;
-    }
-}
-
-/* scan_array_full - the 413 for an array over INJECT_MAX_ARRAY */
-static int
-scan_array_full(const struct scan *sc, struct inject_error *err)
-{
-    char path[sizeof(err->field)];
-    const char *what = "elements in one array";
-    const char *leaf;
-
-    scan_path(sc, path, sizeof(path));
-    leaf = strrchr(path, '.') != NULL ? strrchr(path, '.') + 1 : path;
-    if (strcmp(leaf, "messages") == 0 || strcmp(leaf, "recipients") == 0)
-        what = leaf;
-    return inject_fail(err, 413, path, "", "more than %d %s", INJECT_MAX_ARRAY, what);
-}
-
-/* scan_value - count one value (or key) starting in the current container */
-static int
-scan_value(struct scan *sc, struct inject_error *err)
-{
-    struct scan_level *top = sc->depth > 0 ? &sc->lv[sc->depth - 1] : NULL;
-
-    if (++sc->values > INJECT_MAX_VALUES)
-        return inject_fail(err, 413, "", "", "more than %d JSON values in one request",
-                           INJECT_MAX_VALUES);
-    if (top != NULL && top->kind == '[' && ++top->n > INJECT_MAX_ARRAY)
-        return scan_array_full(sc, err);
-    return 0;
-}
-
-/* scan_string - skip the string opening at body[i]; the index of its closing
- * quote (len when unterminated) */
-static size_t
-scan_string(const char *body, size_t len, size_t i)
-{
-    for (i++; i < len && body[i] != '"'; i++)
-        if (body[i] == '\\')
-            i++;
-    return i < len ? i : len;
-}
-
-/* scan_open - '[' or '{': a value of its parent, then a new level */
-static int
-scan_open(struct scan *sc, char c, struct inject_error *err)
-{
-    if (scan_value(sc, err) < 0)
-        return -1;
-    if (sc->depth == INJECT_MAX_DEPTH)
-        return inject_fail(err, 400, "", "", "JSON nested deeper than %d levels", INJECT_MAX_DEPTH);
-    sc->lv[sc->depth++] = (struct scan_level){.kind = c};
-    sc->want_key = c == '{';
-    return 0;
-}
-
-/* scan_token - one structural byte or the first byte of a scalar */
-static int
-scan_token(struct scan *sc, char c, int *in_scalar, struct inject_error *err)
-{
-    int was = *in_scalar;
-
-    *in_scalar = 0;
-    switch (c) {
-    case '[':
-    case '{':
-        return scan_open(sc, c, err);
-    case ']':
-    case '}':
-        sc->depth -= sc->depth > 0;
-        sc->want_key = 0;
-        return 0;
-    case ',':
-        sc->want_key = sc->depth > 0 && sc->lv[sc->depth - 1].kind == '{';
-        return 0;
-    case ':':
-    case ' ':
-    case '\t':
-    case '\r':
-    case '\n':
-        return 0;
-    default:
-        *in_scalar = 1;
-        return was ? 0 : scan_value(sc, err);
-    }
-}
-
-/* inject_prescan - enforce the INJECT_MAX_ARRAY / _VALUES / _DEPTH bounds on
- * the raw text in one pass and constant memory; malformed JSON is left to
- * the parser. 0, or -1 with err filled. */
-static int
-inject_prescan(const char *body, size_t len, struct inject_error *err)
-{
-    struct scan sc = {.depth = 0};
-    int in_scalar = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        if (body[i] != '"') {
-            if (scan_token(&sc, body[i], &in_scalar, err) < 0)
-                return -1;
-            continue;
-        }
-        size_t end = scan_string(body, len, i);
-        in_scalar = 0;
-        if (scan_value(&sc, err) < 0)
-            return -1;
-        if (sc.want_key && sc.depth > 0) {
-            sc.lv[sc.depth - 1].key = body + i + 1;
-            sc.lv[sc.depth - 1].keylen = end - i - 1;
-            sc.want_key = 0;
-        }
-        i = end;
     }
     return 0;
 }
@@ -493,38 +340,115 @@ inject_syntax_error(const json_error_t *jerr, struct inject_error *err)
                        jerr->column, jerr->text);
 }
 
-/* inject_json_parse - parse and validate an inject request body */
+/* inject_validate - the tree at b->root into b's messages; 0 or -1 (b
+ * is left for the caller to free) */
+static int
+inject_validate(uint64_t limit, const struct inject_lift *lf, struct inject_batch *b,
+                struct inject_error *err)
+{
+    int rc;
+
+    if (!json_is_object(b->root))
+        return inject_fail(err, 400, "", "", "the request must be a JSON object");
+    if (json_object_get(b->root, "messages") != NULL)
+        return inject_messages(b->root, limit, lf, b, err);
+    b->msgs = calloc(1, sizeof(*b->msgs));
+    if (b->msgs == NULL)
+        return inject_fail(err, 500, "", "", "out of memory");
+    b->n = 1;
+    rc = inject_message(b->root, "", limit, lf, 0, b->msgs, err);
+    b->nrcpt = b->msgs->nrcpt;
+    return rc;
+}
+
+/* inject_tree - the ordinary way: bounds, jansson on the whole text,
+ * validation; then, for the wire form, each content normalised into a
+ * buffer of its own */
+static int
+inject_tree(const char *body, size_t len, uint64_t limit, unsigned flags, size_t head,
+            struct inject_batch *b, struct inject_error *err)
+{
+    json_error_t jerr;
+
+    if (inject_prescan(body, len, NULL, err) < 0)
+        return -1;
+    b->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (b->root == NULL)
+        return inject_syntax_error(&jerr, err);
+    if (inject_validate(limit, NULL, b, err) < 0)
+        return -1;
+    for (size_t i = 0; (flags & INJECT_PARSE_WIRE) && i < b->n; i++) {
+        struct inject_msg *m = &b->msgs[i];
+        struct wire w;
+        if (wire_open(&w, head, m->content_len + m->content_len / 32 + 64) < 0 ||
+            wire_put(&w, m->content, m->content_len) < 0 || wire_end(&w) < 0) {
+            wire_free(&w);
+            return inject_fail(err, 500, "", "", "out of memory");
+        }
+        m->buf = w.buf;
+        m->buf_len = w.len - head;
+        m->content = NULL;
+    }
+    return 0;
+}
+
+/* inject_lifted - the fast way: 0, -1 with err (a bound: the ordinary way
+ * would stop at the same place), or 1 to take the ordinary way */
+static int
+inject_lifted(const char *body, size_t len, uint64_t limit, unsigned flags, size_t head,
+              struct inject_batch *b, struct inject_error *err)
+{
+    struct inject_lift lf = {.crlf = (flags & INJECT_PARSE_WIRE) != 0, .head = head};
+    json_error_t jerr;
+    int rc = inject_prescan(body, len, &lf, err);
+
+    if (rc == 0 && lf.n > 0) {
+        b->root = json_loadb(lf.skel, lf.skel_len, JSON_REJECT_DUPLICATES, &jerr);
+        rc = b->root == NULL || inject_validate(limit, &lf, b, err) < 0 || lf.n != b->n;
+    } else if (rc == 0) {
+        rc = 1; /* nothing to lift: not a valid request */
+    }
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        struct inject_msg *m = &b->msgs[i];
+        m->buf = lf.v[i].buf;
+        m->buf_len = lf.v[i].len;
+        m->content = (flags & INJECT_PARSE_WIRE) ? NULL : m->buf;
+        lf.v[i].buf = NULL;
+    }
+    inject_lift_free(&lf);
+    if (rc > 0) {
+        inject_batch_free(b);
+        memset(err, 0, sizeof(*err));
+    }
+    return rc;
+}
+
+/* inject_json_parse_opts - the fast way, then if need be the ordinary one */
+int
+inject_json_parse_opts(const char *body, size_t len, uint64_t size_limit, unsigned flags,
+                       size_t head, struct inject_batch *out, struct inject_error *err)
+{
+    int rc = 1;
+
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    if (!(flags & INJECT_PARSE_TREE))
+        rc = inject_lifted(body, len, size_limit, flags, head, out, err);
+    if (rc > 0 && (flags & INJECT_PARSE_LIFTED))
+        rc = -1; /* err->status stays 0 */
+    else if (rc > 0)
+        rc = inject_tree(body, len, size_limit, flags, head, out, err);
+    if (rc < 0)
+        inject_batch_free(out);
+    return rc;
+}
+
+/* inject_json_parse - as the tests and the fuzz target know it */
 int
 inject_json_parse(const char *body, size_t len, uint64_t size_limit, struct inject_batch *out,
                   struct inject_error *err)
 {
-    json_error_t jerr;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    memset(err, 0, sizeof(*err));
-    if (inject_prescan(body, len, err) < 0)
-        return -1;
-    out->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (out->root == NULL)
-        return inject_syntax_error(&jerr, err);
-    if (!json_is_object(out->root)) {
-        rc = inject_fail(err, 400, "", "", "the request must be a JSON object");
-    } else if (json_object_get(out->root, "messages") != NULL) {
-        rc = inject_messages(out->root, size_limit, out, err);
-    } else {
-        out->msgs = calloc(1, sizeof(*out->msgs));
-        if (out->msgs == NULL) {
-            rc = inject_fail(err, 500, "", "", "out of memory");
-        } else {
-            out->n = 1;
-            rc = inject_message(out->root, "", size_limit, out->msgs, err);
-            out->nrcpt = out->msgs->nrcpt;
-        }
-    }
-    if (rc < 0)
-        inject_batch_free(out);
-    return rc;
+    return inject_json_parse_opts(body, len, size_limit, 0, 0, out, err);
 }
 
 /* inject_batch_free - release the messages and the JSON tree */
@@ -534,6 +458,7 @@ inject_batch_free(struct inject_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         free(b->msgs[i].rcpts);
         free(b->msgs[i].orcpt);
+        free(b->msgs[i].buf);
     }
     free(b->msgs);
     json_decref(b->root);
@@ -574,6 +499,7 @@ inject_json_screen(struct inject_batch *b, int allow_literals, json_t *rejected)
         if (b->msgs[i].nrcpt == 0) {
             free(b->msgs[i].rcpts);
             free(b->msgs[i].orcpt);
+            free(b->msgs[i].buf);
             continue;
         }
         b->msgs[k++] = b->msgs[i];

@@ -20,7 +20,15 @@
  * fields are errors too, so a misspelt "recipient" is not silently dropped.
  *
  * The parsed batch keeps a reference to the JSON tree; its strings point into
- * it and stay valid until inject_batch_free(). Pure: any thread.
+ * it, or into buffers the batch owns, and stay valid until
+ * inject_batch_free(). Pure: any thread.
+ *
+ * Speed: the content of a message is most of a request, so it is not
+ * parsed twice or copied twice. inject_json.c decodes each "content"
+ * string once, during the pre-scan, straight into the buffer that is to
+ * become the spool body (wire.c), and jansson parses the rest; when that
+ * way is not sure of something, jansson parses the whole text as it always
+ * did, so errors are the same either way (inject_json.c).
  */
 #ifndef SPATE_API_INJECT_JSON_H
 #define SPATE_API_INJECT_JSON_H
@@ -55,8 +63,14 @@ struct inject_msg {
     const char *sender; /* "" = null sender */
     const char **rcpts;
     size_t nrcpt;
-    const char *content;
-    size_t content_len;
+    const char *content; /* unescaped; NULL with INJECT_PARSE_WIRE (see buf) */
+    size_t content_len;  /* unescaped length, as checked against the size limit */
+    /* malloc'd, owned by the batch (NULL when content points into the
+     * tree): the content unescaped, or with INJECT_PARSE_WIRE head octets
+     * of room, then the content in CRLF wire form (api_normalize_body's
+     * rules), then a NUL. Whoever takes it sets buf to NULL. */
+    char *buf;
+    size_t buf_len; /* octets of content in buf (after the head room) */
     /* DSN; orcpt[i] belongs to rcpts[i] and is NULL when not given */
     unsigned notify;
     enum inject_ret ret;
@@ -82,6 +96,17 @@ struct inject_error {
  * *out filled (free with inject_batch_free), or -1 and *err filled. */
 int inject_json_parse(const char *body, size_t len, uint64_t size_limit, struct inject_batch *out,
                       struct inject_error *err);
+
+/* inject_json_parse_opts flags */
+#define INJECT_PARSE_WIRE 0x1u   /* each content into buf in CRLF wire form, head octets in front */
+#define INJECT_PARSE_TREE 0x2u   /* only the ordinary way: jansson parses every string */
+#define INJECT_PARSE_LIFTED 0x4u /* only the fast way: -1 with err->status 0 where it gives up */
+
+/* inject_json_parse_opts - inject_json_parse with flags (above) and head,
+ * the room kept in front of each wire-form content. INJECT_PARSE_TREE and
+ * INJECT_PARSE_LIFTED are for tests: each way alone. */
+int inject_json_parse_opts(const char *body, size_t len, uint64_t size_limit, unsigned flags,
+                           size_t head, struct inject_batch *out, struct inject_error *err);
 
 /* inject_json_screen - after inject_json_parse: move each recipient that
  * addr_rcpt_check() refuses (an address literal when !allow_literals, an

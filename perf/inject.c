@@ -6,6 +6,7 @@
  *                  [--from ADDR] [--to-domains D] [--to-pattern PAT]
  *                  [--run-id ID] [-t SECONDS]
  *     spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH] [...same]
+ *     spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS] [...same]
  *
  * DESCRIPTION
  *     Sends N messages of about SIZE octets (headers included), one recipient
@@ -36,6 +37,12 @@
  *     keep-alive connections, one request in flight per connection. A 200
  *     counts "accepted" messages as acked; any other answer counts the ids it
  *     lists as acked and the rest of the batch as failed.
+ *
+ *     http --raw (-r): the raw form instead, one message per request: POST
+ *     URL?envelope_sender=FROM&recipient=RCPT (percent-encoded) with
+ *     Content-Type: message/rfc822 and the message as the body, byte for
+ *     byte as SMTP sends it. -b does not apply; CONNS defaults to 20, as
+ *     for SMTP, since each request waits for its own commit.
  *
  * DIAGNOSTICS
  *     Usage errors on stderr, exit 2. Exit 0 when every message was acked,
@@ -100,14 +107,17 @@ struct inj_conn {
 
 static struct {
     enum inj_mode mode;
+    bool raw; /* http: the message/rfc822 form */
     long n, size, conns, perconn, batch, domains, timeout_s;
     const char *from, *pattern, *run_id, *target;
     char host[256], port[16], path[512];
     struct addrinfo *ai;
     char *pad;      /* body padding, shared by all messages */
     size_t pad_len; /* body octets after the headers */
-    long msg_size;  /* octets of the last message (headers and body) */
-    long next;      /* next message to start */
+    char *pad_json; /* the padding escaped for a JSON string, once for all */
+    size_t pad_json_len;
+    long msg_size; /* octets of the last message (headers and body) */
+    long next;     /* next message to start */
     long sent, acked, done, errors, opened;
     int epfd;
     double start, end;
@@ -129,6 +139,7 @@ usage(void)
 {
     fprintf(stderr, "usage: spate-inject smtp HOST:PORT [-n N] [-s SIZE] [-c CONNS] [-p PERCONN]\n"
                     "       spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH]\n"
+                    "       spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS]\n"
                     "  common: [--from ADDR] [--to-domains D] [--to-pattern 'u%%d@b%%d.dom']\n"
                     "          [--run-id ID] [-t SECONDS]\n");
     exit(2);
@@ -214,6 +225,13 @@ pad_build(void)
     }
     g.pad[want] = '\0';
     g.pad_len = want;
+    /* only CR LF needs escaping: "\r\n" for every 78 octets */
+    g.pad_json = xrealloc(NULL, want / 78 * 80 + 1);
+    for (size_t o = 0; o < want; o += 78) {
+        memcpy(g.pad_json + g.pad_json_len, g.pad + o, 76);
+        memcpy(g.pad_json + g.pad_json_len + 76, "\\r\\n", 4);
+        g.pad_json_len += 80;
+    }
     g.msg_size = (long)(hl + want);
 }
 
@@ -518,8 +536,48 @@ http_message(struct inj_conn *c, long i)
     out_printf(c, "{\"envelope_sender\":\"%s\",\"recipients\":[\"%s\"],\"content\":\"", g.from,
                rcpt);
     json_escape_add(c, hdr, hl);
-    json_escape_add(c, g.pad, g.pad_len);
+    out_add(c, g.pad_json, g.pad_json_len);
     out_add(c, "\"}", 2);
+}
+
+/* url_encode_add - append s percent-encoded (all but A-Z a-z 0-9 - . _ ~) */
+static void
+url_encode_add(struct inj_conn *c, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            out_add(c, s, 1);
+        } else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            out_add(c, e, 3);
+        }
+    }
+}
+
+/* http_raw_request - message i as one message/rfc822 request */
+static void
+http_raw_request(struct inj_conn *c, long i)
+{
+    char rcpt[320], hdr[INJ_HDR_CAP];
+    size_t hl;
+
+    if (rcpt_format(i, rcpt, sizeof(rcpt)) != 0)
+        die("recipient pattern too long");
+    hl = msg_headers(i, rcpt, hdr, sizeof(hdr));
+    out_printf(c, "POST %s%cenvelope_sender=", g.path, strchr(g.path, '?') != NULL ? '&' : '?');
+    url_encode_add(c, g.from);
+    out_add(c, "&recipient=", 11);
+    url_encode_add(c, rcpt);
+    out_printf(c,
+               " HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: message/rfc822\r\n"
+               "Content-Length: %zu\r\n\r\n",
+               g.host, g.port, hl + g.pad_len);
+    out_add(c, hdr, hl);
+    out_add(c, g.pad, g.pad_len);
 }
 
 /* http_start_batch - send the next request, or close when none is left */
@@ -535,9 +593,15 @@ http_start_batch(struct inj_conn *c)
         return;
     }
     c->batch_lo = g.next;
-    c->batch_n = g.n - g.next < g.batch ? g.n - g.next : g.batch;
+    c->batch_n = g.raw ? 1 : g.n - g.next < g.batch ? g.n - g.next : g.batch;
     g.next += c->batch_n;
     g.sent += c->batch_n;
+    if (g.raw) {
+        http_raw_request(c, c->batch_lo);
+        c->in_len = 0;
+        c->state = ST_HTTP;
+        return;
+    }
     head = c->out_len;
     /* room for the request head, filled in once the body length is known */
     out_add(c, hbuf, 256);
@@ -718,9 +782,11 @@ long_arg(const char *s, long lo, long hi, const char *what)
 static void
 parse_args(int argc, char **argv)
 {
-    static const struct option opts[] = {{"from", 1, NULL, 'F'},       {"to-domains", 1, NULL, 'D'},
-                                         {"to-pattern", 1, NULL, 'P'}, {"run-id", 1, NULL, 'R'},
-                                         {"help", 0, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"from", 1, NULL, 'F'},   {"to-domains", 1, NULL, 'D'}, {"to-pattern", 1, NULL, 'P'},
+        {"run-id", 1, NULL, 'R'}, {"raw", 0, NULL, 'r'},        {"help", 0, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    bool conns_given = false;
     int ch;
 
     if (argc < 3)
@@ -736,7 +802,7 @@ parse_args(int argc, char **argv)
     g.domains = 100, g.timeout_s = 600;
     g.from = "sender@inject.bench-test", g.pattern = "u%d@b%d.bench-test", g.run_id = "run";
     optind = 3;
-    while ((ch = getopt_long(argc, argv, "n:s:c:p:b:t:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "n:s:c:p:b:t:rh", opts, NULL)) != -1) {
         switch (ch) {
         case 'n':
             g.n = long_arg(optarg, 1, 100000000, "-n");
@@ -746,6 +812,10 @@ parse_args(int argc, char **argv)
             break;
         case 'c':
             g.conns = long_arg(optarg, 1, INJ_MAX_CONNS, "-c");
+            conns_given = true;
+            break;
+        case 'r':
+            g.raw = true;
             break;
         case 'p':
             g.perconn = long_arg(optarg, 0, 100000000, "-p");
@@ -772,9 +842,12 @@ parse_args(int argc, char **argv)
             usage();
         }
     }
-    if (optind != argc || strlen(g.from) > 250 || strlen(g.run_id) > 100 ||
-        strlen(g.pattern) > 200 || strpbrk(g.from, "\"\\<>\r\n") != NULL ||
-        strpbrk(g.pattern, "\"\\<>\r\n") != NULL || strpbrk(g.run_id, "\"\\<>@\r\n ") != NULL)
+    if (g.raw && !conns_given)
+        g.conns = 20;
+    if (optind != argc || (g.raw && g.mode != INJ_HTTP) || strlen(g.from) > 250 ||
+        strlen(g.run_id) > 100 || strlen(g.pattern) > 200 ||
+        strpbrk(g.from, "\"\\<>\r\n") != NULL || strpbrk(g.pattern, "\"\\<>\r\n") != NULL ||
+        strpbrk(g.run_id, "\"\\<>@\r\n ") != NULL)
         usage();
     parse_target(g.target);
 }
@@ -814,7 +887,7 @@ main(int argc, char **argv)
     g.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (g.epfd < 0)
         die("epoll_create1 failed");
-    nc = g.mode == INJ_HTTP ? (g.n + g.batch - 1) / g.batch : g.n;
+    nc = g.mode == INJ_HTTP && !g.raw ? (g.n + g.batch - 1) / g.batch : g.n;
     nc = nc < g.conns ? nc : g.conns;
     conns = calloc((size_t)nc, sizeof(*conns));
     if (conns == NULL)
@@ -831,10 +904,14 @@ main(int argc, char **argv)
     printf("{\"mode\":\"%s\",\"requested\":%ld,\"sent\":%ld,\"acked\":%ld,\"failed\":%ld,"
            "\"seconds\":%.6f,\"msgs_per_s\":%.1f,\"start\":%.6f,\"end\":%.6f,"
            "\"connections\":%ld,\"errors\":%ld,\"size\":%ld}\n",
-           g.mode == INJ_SMTP ? "smtp" : "http", g.n, g.sent, g.acked, g.n - g.acked, secs,
-           secs > 0 ? (double)g.acked / secs : 0.0, g.start, g.end, g.opened, g.errors, g.msg_size);
+           g.mode == INJ_SMTP ? "smtp"
+           : g.raw            ? "http-raw"
+                              : "http",
+           g.n, g.sent, g.acked, g.n - g.acked, secs, secs > 0 ? (double)g.acked / secs : 0.0,
+           g.start, g.end, g.opened, g.errors, g.msg_size);
     free(conns);
     free(g.pad);
+    free(g.pad_json);
     freeaddrinfo(g.ai);
     close(g.epfd);
     return g.acked == g.n ? 0 : 1;
