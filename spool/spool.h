@@ -3,10 +3,29 @@
  *
  * Layout under spool_directory:
  *   db/        LMDB environment: one record per message (envelope, per-
- *              recipient state, where its body lies), plus a meta record.
+ *              recipient state, where its body lies), plus a meta table
+ *              holding the highest journal sequence number applied.
  *   bodies/    append-only segment files NNNNNNNN.seg holding message bodies
  *              back to back; a segment is unlinked once no queued message
  *              refers to it and it is no longer the one being written.
+ *   journal/   the recipient-state journal, files <16 hex digits>.jnl named
+ *              by their first entry's sequence number (format: journal.h).
+ *
+ * The state journal: spool_update and spool_remove append one entry (a
+ * sequence number, the id, each recipient's state and retry fields, or the
+ * removal; a checksum) with one write() before they return, in the order
+ * they hand the change to the writer. No fsync: the page cache survives
+ * kill -9 of the daemon, so a delivered state is safe from it at once, not
+ * only once LMDB has committed it. The writer stores, in the transaction
+ * that commits states, the highest sequence number they carry;
+ * spool_recover first replays the entries above it onto the records (an
+ * update sets the recipients' states, a removal drops the record; nothing
+ * else ever drops one), stopping at the first torn or corrupt entry, commits,
+ * and starts a fresh journal; replaying again is harmless. A file is retired
+ * past 64 KiB and unlinked once its states are committed, and a clean stop
+ * leaves none, so the journal stays small. After a power loss (or an OS
+ * crash) unsynced entries may be gone: a recipient may then be delivered
+ * again, the same as without the journal; a message is never lost.
  *
  * Durability (SPEC §1, §9): one writer thread does group commit, in rounds.
  * A round takes everything posted since the last one and commits, in this
@@ -112,8 +131,10 @@ typedef void (*spool_commit_hook)(struct spool_msg *msg, void *arg);
 
 /* spool_open - create or open the spool in dir; NULL with err on failure */
 spool *spool_open(const char *dir, char *err, size_t errlen);
-/* spool_recover - before spool_start: hand every queued message to fn (caller
- * owns each msg); drops unreferenced segments. Returns the count or -errno. */
+/* spool_recover - before spool_start: replay the state journal, then hand
+ * every queued message to fn (caller owns each msg); drops unreferenced
+ * segments. Returns the count or -errno. (spool_start replays the journal
+ * too when spool_recover was not called.) */
 long spool_recover(spool *sp, spool_commit_hook fn, void *arg);
 /* spool_start - start the writer thread; max_batch messages per commit */
 int spool_start(spool *sp, spool_commit_hook hook, void *arg, int max_batch);
@@ -127,12 +148,14 @@ void spool_submit(spool *sp, struct spool_submission *sub);
 /* spool_submission_free - free a submission not (yet) given to spool_submit */
 void spool_submission_free(struct spool_submission *sub);
 
-/* spool_update - persist msg's recipient states (serialised now, written
- * with the next commit, ahead of new mail); any thread, but the caller must
- * own msg, a message from the commit hook or spool_recover */
+/* spool_update - persist msg's recipient states: journaled before it
+ * returns (safe from kill -9), committed to LMDB with the next commit, ahead
+ * of new mail; any thread, but the caller must own msg, a message from the
+ * commit hook or spool_recover */
 void spool_update(spool *sp, const struct spool_msg *msg);
-/* spool_remove - delete msg's record with the next commit, ahead of new mail
- * (its body space is reclaimed later); the same rules as spool_update */
+/* spool_remove - journal msg's removal now and delete its record with the
+ * next commit, ahead of new mail (its body space is reclaimed later); the
+ * same rules as spool_update */
 void spool_remove(spool *sp, const struct spool_msg *msg);
 
 /* spool_body_read - the stored body; *buf malloc'd, caller frees. 0 or -errno */
