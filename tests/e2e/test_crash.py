@@ -207,7 +207,7 @@ def test_kill9_right_after_delivery_logs_no_duplicate():
             logged = {int(m.group(1)) for m in map(rx.search, env.main_log()) if m}
             time.sleep(0.002)
         assert len(logged) >= n // 4, "too few deliveries logged"
-        time.sleep(0.01)  # every line read above is at least 10 ms old at the kill
+        time.sleep(0.005)  # every line read above is at least 5 ms old at the kill
         spated.kill9()
         stop.set()
         t.join(30)
