@@ -8,12 +8,13 @@
  * under a mutex, and the first one since the writer last took that list
  * posts a wake-up. Either arms a zero-delay timer, and since the loop drains
  * its whole inbox before it runs timers, the timer fires with everything that
- * arrived meanwhile collected: that is the round. A round commits the
- * recipient states first (one LMDB transaction, nothing else to write), then
- * at most max_batch submissions (bodies, fdatasync, one LMDB transaction that
- * also carries the states posted while the bodies were being written);
- * submissions left over go to the next round, after the inbox is drained
- * again. While a round is being fsynced, the next one gathers.
+ * arrived meanwhile collected: that is the round. A round commits at most
+ * max_batch submissions (bodies, fdatasync, one LMDB transaction that also
+ * carries every recipient state posted so far, ahead of the records), or,
+ * with no submission waiting, the recipient states alone; submissions left
+ * over go to the next round, after the inbox is drained again. While a round
+ * is being fsynced, the next one gathers. Recipient states are journaled
+ * (journal.c) when posted, so they need not go first to be safe.
  */
 #include "spool/spool.h"
 
@@ -565,16 +566,18 @@ states_waiting(spool *sp)
     return r;
 }
 
-/* commit_pending - one round: the recipient states posted so far, then one
- * batch of submissions. Submissions left over wait for the next round, after
- * the inbox has been drained, so that states arriving meanwhile go ahead of
- * them too. With all (at stop) everything is committed now. */
+/* commit_pending - one round: one batch of submissions, the recipient
+ * states posted so far riding in its transaction, or the states alone.
+ * Submissions left over wait for the next round, after the inbox has been
+ * drained. With all (at stop) everything is committed now. */
 static void
 commit_pending(spool *sp, int all)
 {
     do {
-        commit_states(sp, states_take(sp));
-        commit_submissions(sp);
+        if (sp->sub_head == NULL)
+            commit_states(sp, states_take(sp));
+        else
+            commit_submissions(sp); /* the states ride in its transaction */
     } while (all && (sp->sub_head != NULL || states_waiting(sp)));
     if (sp->sub_head != NULL && !sp->resume_posted) {
         sp->resume_posted = 1;

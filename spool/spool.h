@@ -28,28 +28,20 @@
  * again, the same as without the journal; a message is never lost.
  *
  * Durability (SPEC §1, §9): one writer thread does group commit, in rounds.
- * A round takes everything posted since the last one and commits, in this
- * order:
- *   1. the recipient-state changes (spool_update, spool_remove), in the
- *      order they were made, in one LMDB transaction of their own (LMDB
- *      fsyncs on commit); no body is written for them, so a delivery's
- *      state never waits behind the bodies and fsyncs of new mail. They go
- *      ahead of the round's submissions, which is safe because each refers
- *      to a message already committed (one from the commit hook or
- *      spool_recover: never pass any other);
- *   2. at most max_batch submissions: their bodies are appended to the
- *      current segment, which is fdatasync()ed, then all their records are
- *      written in one LMDB transaction and committed; state changes posted
- *      while the bodies were being written ride in that transaction, ahead
- *      of the records. Only then does it call each submission's done
- *      callback: that is when a receiver may send 250 / 200. If anything in
- *      the batch fails (disk full, I/O error) every submission of the batch
- *      gets the error and nothing of it is acknowledged (state changes that
- *      rode along go back for a transaction of their own).
- * Submissions beyond max_batch wait for the next round, so recipient states
- * posted meanwhile are committed before them too. A failed state commit is
- * logged; the message keeps its previous state on disk (it may be delivered
- * again after a restart, never lost).
+ * A round takes everything posted since the last one. With submissions, it
+ * appends at most max_batch bodies to the current segment, fdatasync()s it,
+ * then writes, in one LMDB transaction, every recipient-state change
+ * (spool_update, spool_remove) posted so far, in the order made, then the
+ * batch's records, and commits (LMDB fsyncs on commit). Only then does it
+ * call each submission's done callback: that is when a receiver may send
+ * 250 / 200. If anything in the batch fails (disk full, I/O error) every
+ * submission of the batch gets the error and nothing of it is acknowledged
+ * (the state changes go back for a transaction of their own). A round with
+ * state changes and no submission commits them in a transaction of their
+ * own. Submissions beyond max_batch wait for the next round. State changes
+ * are safe from kill -9 before any of this, in the journal (below). A
+ * failed state commit is logged; the message keeps its previous state in
+ * LMDB (it may be delivered again after a restart, never lost).
  *
  * Message ids: 16 characters "TTTTTTTTTTT-SSSS": eleven base-62 digits of
  * the arrival time in microseconds and four of a sequence, so ids sort by
