@@ -8,12 +8,13 @@
  * under a mutex, and the first one since the writer last took that list
  * posts a wake-up. Either arms a zero-delay timer, and since the loop drains
  * its whole inbox before it runs timers, the timer fires with everything that
- * arrived meanwhile collected: that is the round. A round commits the
- * recipient states first (one LMDB transaction, nothing else to write), then
- * at most max_batch submissions (bodies, fdatasync, one LMDB transaction that
- * also carries the states posted while the bodies were being written);
- * submissions left over go to the next round, after the inbox is drained
- * again. While a round is being fsynced, the next one gathers.
+ * arrived meanwhile collected: that is the round. A round commits at most
+ * max_batch submissions (bodies, fdatasync, one LMDB transaction that also
+ * carries every recipient state posted so far, ahead of the records), or,
+ * with no submission waiting, the recipient states alone; submissions left
+ * over go to the next round, after the inbox is drained again. While a round
+ * is being fsynced, the next one gathers. Recipient states are journaled
+ * (journal.c) when posted, so they need not go first to be safe.
  */
 #include "spool/spool.h"
 
@@ -34,6 +35,8 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/metrics.h"
+#include "spool/dirs.h"
+#include "spool/journal.h"
 
 #define SEG_MAX_BYTES (64u << 20) /* start a new segment past this size */
 #define MAP_SIZE (16ull << 30)    /* LMDB map: address space only, grows on disk */
@@ -48,6 +51,7 @@ struct op {
     void *rec;                    /* OP_UPDATE: encoded record */
     size_t reclen;
     uint32_t seg; /* OP_REMOVE: the body's segment */
+    uint64_t seq; /* OP_UPDATE, OP_REMOVE: its journal sequence number */
     struct spool *sp;
     struct op *next;
 };
@@ -60,7 +64,7 @@ struct segref {
 struct spool {
     char *dir;
     MDB_env *env;
-    MDB_dbi msgs;
+    MDB_dbi msgs, meta;
     eng_loop *loop;
     pthread_t thread;
     int started;
@@ -71,6 +75,13 @@ struct spool {
     pthread_mutex_t st_mu;
     struct op *st_head, **st_tail;
     int st_wake;
+    /* the state journal (appends under st_mu): jseq_last, the last sequence
+     * number given out (under st_mu); jseq_done, the highest committed
+     * (writer thread); jnl_ready: recovered and opened (NULL: running
+     * without one) */
+    struct jnl *jnl;
+    uint64_t jseq_last, jseq_done;
+    int jnl_ready, jnl_failed;
     /* submissions gathered for the next round (writer thread only) */
     struct op *sub_head, **sub_tail;
     int resume_posted; /* on_resume is in the inbox */
@@ -321,16 +332,27 @@ static int
 txn_apply(spool *sp, struct op *states, struct op *subs, struct spool_msg **msgs)
 {
     MDB_txn *txn;
+    uint64_t seq = 0;
     int rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
     if (rc != 0)
         return rc;
+    for (struct op *o = states; o; o = o->next)
+        if (o->seq > seq)
+            seq = o->seq;
     if ((rc = txn_put(sp, txn, states, NULL)) == 0)
         rc = txn_put(sp, txn, subs, msgs);
+    if (rc == 0 && seq > sp->jseq_done)
+        rc = jnl_meta_put(txn, sp->meta, seq);
     if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;
     }
-    return mdb_txn_commit(txn);
+    if ((rc = mdb_txn_commit(txn)) == 0 && seq > sp->jseq_done) {
+        sp->jseq_done = seq;
+        if (sp->jnl != NULL)
+            jnl_applied(sp->jnl, seq);
+    }
+    return rc;
 }
 
 /* lmdb_errno - an errno for an LMDB result code */
@@ -383,24 +405,18 @@ on_state_wake(eng_loop *loop, void *arg)
         eng_timer_start(loop, &sp->commit_timer, 0);
 }
 
-/* states_put - add the chain first..last to the recipient-state list, at its
- * head with front (ops taken out earlier), else at its tail; the first
- * addition since the writer last took the list wakes the writer */
+/* states_put - put the chain first..last (ops taken out earlier) back at
+ * the head of the recipient-state list; the first addition since the writer
+ * last took the list wakes the writer */
 static void
-states_put(spool *sp, struct op *first, struct op *last, int front)
+states_put(spool *sp, struct op *first, struct op *last)
 {
     int wake;
     pthread_mutex_lock(&sp->st_mu);
-    if (front) {
-        last->next = sp->st_head;
-        if (sp->st_head == NULL)
-            sp->st_tail = &last->next;
-        sp->st_head = first;
-    } else {
-        last->next = NULL;
-        *sp->st_tail = first;
+    last->next = sp->st_head;
+    if (sp->st_head == NULL)
         sp->st_tail = &last->next;
-    }
+    sp->st_head = first;
     wake = !sp->st_wake;
     sp->st_wake = 1;
     pthread_mutex_unlock(&sp->st_mu);
@@ -418,6 +434,11 @@ states_take(spool *sp)
     sp->st_head = NULL;
     sp->st_tail = &sp->st_head;
     sp->st_wake = 0;
+    /* everything in the current journal file is taken: past its size limit
+     * it is retired, and unlinked once these states are committed */
+    if (sp->jnl != NULL && jnl_size(sp->jnl) >= JNL_ROTATE_BYTES &&
+        jnl_rotate(sp->jnl, sp->jseq_last) < 0)
+        log_err("spool: cannot start a new state journal file: %s", strerror(errno));
     pthread_mutex_unlock(&sp->st_mu);
     return ops;
 }
@@ -432,7 +453,7 @@ states_requeue(spool *sp, struct op *ops)
         return;
     while (last->next != NULL)
         last = last->next;
-    states_put(sp, ops, last, 1);
+    states_put(sp, ops, last);
 }
 
 /* commit_batch - one group commit of submissions: bodies, fsync, records,
@@ -545,16 +566,18 @@ states_waiting(spool *sp)
     return r;
 }
 
-/* commit_pending - one round: the recipient states posted so far, then one
- * batch of submissions. Submissions left over wait for the next round, after
- * the inbox has been drained, so that states arriving meanwhile go ahead of
- * them too. With all (at stop) everything is committed now. */
+/* commit_pending - one round: one batch of submissions, the recipient
+ * states posted so far riding in its transaction, or the states alone.
+ * Submissions left over wait for the next round, after the inbox has been
+ * drained. With all (at stop) everything is committed now. */
 static void
 commit_pending(spool *sp, int all)
 {
     do {
-        commit_states(sp, states_take(sp));
-        commit_submissions(sp);
+        if (sp->sub_head == NULL)
+            commit_states(sp, states_take(sp));
+        else
+            commit_submissions(sp); /* the states ride in its transaction */
     } while (all && (sp->sub_head != NULL || states_waiting(sp)));
     if (sp->sub_head != NULL && !sp->resume_posted) {
         sp->resume_posted = 1;
@@ -621,7 +644,34 @@ spool_submit(spool *sp, struct spool_submission *sub)
     post_op(sp, o);
 }
 
-/* spool_update - persist msg's recipient states with the next commit */
+/* states_journal - give o the next sequence number, append its journal
+ * entry, and add it to the recipient-state list: in one critical section, so
+ * the journal's order is the list's */
+static void
+states_journal(spool *sp, struct op *o, enum jnl_kind kind, const struct spool_msg *msg)
+{
+    int rc = 0, wake;
+    pthread_mutex_lock(&sp->st_mu);
+    o->seq = ++sp->jseq_last;
+    if (sp->jnl != NULL)
+        rc = jnl_append(sp->jnl, kind, o->seq, msg);
+    o->next = NULL;
+    *sp->st_tail = o;
+    sp->st_tail = &o->next;
+    wake = !sp->st_wake;
+    sp->st_wake = 1;
+    if (rc < 0 && !sp->jnl_failed) {
+        sp->jnl_failed = 1;
+        log_err("spool: writing the state journal failed: %s (states wait for the next commit)",
+                strerror(-rc));
+    }
+    pthread_mutex_unlock(&sp->st_mu);
+    if (wake && eng_loop_post(sp->loop, on_state_wake, sp) < 0)
+        abort();
+}
+
+/* spool_update - journal msg's recipient states; persist with the next
+ * commit */
 void
 spool_update(spool *sp, const struct spool_msg *msg)
 {
@@ -629,10 +679,10 @@ spool_update(spool *sp, const struct spool_msg *msg)
     memcpy(o->id, msg->id, SPOOL_ID_SIZE);
     o->rec = spool_msg_encode(msg, &o->reclen);
     o->sp = sp;
-    states_put(sp, o, o, 0);
+    states_journal(sp, o, JNL_UPDATE, msg);
 }
 
-/* spool_remove - delete msg's record with the next commit */
+/* spool_remove - journal msg's removal; delete with the next commit */
 void
 spool_remove(spool *sp, const struct spool_msg *msg)
 {
@@ -640,7 +690,7 @@ spool_remove(spool *sp, const struct spool_msg *msg)
     memcpy(o->id, msg->id, SPOOL_ID_SIZE);
     o->seg = msg->body_seg;
     o->sp = sp;
-    states_put(sp, o, o, 0);
+    states_journal(sp, o, JNL_REMOVE, msg);
 }
 
 /* spool_body_read - read a stored body into a malloc'd buffer */
@@ -682,44 +732,6 @@ spool_body_read(spool *sp, const struct spool_msg *msg, char **buf, size_t *len)
 
 /* ------------------------------------------------- open, recover, run */
 
-/* mkdir_p - create dir and its parents */
-static int
-mkdir_p(const char *dir)
-{
-    char tmp[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof(tmp))
-        return -ENAMETOOLONG;
-    memcpy(tmp, dir, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-/* dir_usable - 0 if dir is a directory this process may list and enter, and
- * with write also create files in (a read-only file system refuses even
- * root), else -errno */
-static int
-dir_usable(const char *dir, int write)
-{
-    struct stat st;
-    if (stat(dir, &st) < 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode))
-        return -ENOTDIR;
-    if (access(dir, R_OK | X_OK | (write ? W_OK : 0)) < 0)
-        return -errno;
-    return 0;
-}
-
 /* open_env - open the LMDB environment and the messages table */
 static int
 open_env(spool *sp, const char *dbdir)
@@ -737,6 +749,8 @@ open_env(spool *sp, const char *dbdir)
     if (rc != 0)
         return rc;
     rc = mdb_dbi_open(txn, "msgs", MDB_CREATE, &sp->msgs);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &sp->meta);
     if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;
@@ -782,7 +796,7 @@ spool_open(const char *dir, char *err, size_t errlen)
     sp->max_batch = 512;
     for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
         snprintf(path, sizeof(path), "%s%s", dir, subdirs[i]);
-        if ((rc = mkdir_p(path)) < 0 || (rc = dir_usable(path, i > 0)) < 0) {
+        if ((rc = spool_mkdir_p(path)) < 0 || (rc = spool_dir_usable(path, i > 0)) < 0) {
             snprintf(err, errlen, "cannot use %s: %s", path, strerror(-rc));
             goto fail;
         }
@@ -834,7 +848,33 @@ drop_unused_segments(spool *sp, uint32_t max)
     }
 }
 
-/* spool_recover - hand every queued message to fn */
+/* journal_ready - once, before any record is read or written: replay the
+ * state journal onto the records and start a fresh one. Without a journal
+ * (it cannot be replayed or opened) the spool runs as before: states are
+ * safe once committed. */
+static void
+journal_ready(spool *sp)
+{
+    uint64_t next = 1;
+    long applied = 0;
+    int rc;
+    if (sp->jnl_ready)
+        return;
+    sp->jnl_ready = 1;
+    if ((rc = jnl_recover(sp->dir, sp->env, sp->msgs, sp->meta, &next, &applied)) != 0) {
+        log_err("spool: replaying the state journal failed: %s; it is left in place",
+                mdb_strerror(rc));
+        return;
+    }
+    if (applied > 0)
+        log_info("spool: %ld recipient-state changes replayed from the journal", applied);
+    sp->jseq_last = sp->jseq_done = next - 1;
+    if ((sp->jnl = jnl_open(sp->dir, next)) == NULL)
+        log_err("spool: cannot open the state journal in %s/journal: %s", sp->dir,
+                strerror(errno));
+}
+
+/* spool_recover - replay the journal, hand every queued message to fn */
 long
 spool_recover(spool *sp, spool_commit_hook fn, void *arg)
 {
@@ -844,8 +884,9 @@ spool_recover(spool *sp, spool_commit_hook fn, void *arg)
     long count = 0, bad = 0;
     uint64_t maxus = 0;
     uint32_t maxseg = sp->seg_cur;
-    int rc = mdb_txn_begin(sp->env, NULL, MDB_RDONLY, &txn);
-    if (rc != 0)
+    int rc;
+    journal_ready(sp);
+    if ((rc = mdb_txn_begin(sp->env, NULL, MDB_RDONLY, &txn)) != 0)
         return lmdb_errno(rc);
     if ((rc = mdb_cursor_open(txn, sp->msgs, &cur)) != 0) {
         mdb_txn_abort(txn);
@@ -887,6 +928,7 @@ int
 spool_start(spool *sp, spool_commit_hook hook, void *arg, int max_batch)
 {
     int rc;
+    journal_ready(sp);
     sp->hook = hook;
     sp->hook_arg = arg;
     if (max_batch > 0)
@@ -911,6 +953,9 @@ spool_close(spool *sp)
     }
     if (sp->segfd >= 0)
         close(sp->segfd);
+    /* every state journaled is committed (a clean stop): no journal left */
+    jnl_close(sp->jnl, sp->jseq_done == sp->jseq_last);
+    sp->jnl = NULL;
     for (struct op *o = states_take(sp), *next; o != NULL; o = next) {
         next = o->next; /* posted after the stop: nothing will write them */
         free(o->rec);

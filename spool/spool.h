@@ -3,34 +3,45 @@
  *
  * Layout under spool_directory:
  *   db/        LMDB environment: one record per message (envelope, per-
- *              recipient state, where its body lies), plus a meta record.
+ *              recipient state, where its body lies), plus a meta table
+ *              holding the highest journal sequence number applied.
  *   bodies/    append-only segment files NNNNNNNN.seg holding message bodies
  *              back to back; a segment is unlinked once no queued message
  *              refers to it and it is no longer the one being written.
+ *   journal/   the recipient-state journal, files <16 hex digits>.jnl named
+ *              by their first entry's sequence number (format: journal.h).
+ *
+ * The state journal: spool_update and spool_remove append one entry (a
+ * sequence number, the id, each recipient's state and retry fields, or the
+ * removal; a checksum) with one write() before they return, in the order
+ * they hand the change to the writer. No fsync: the page cache survives
+ * kill -9 of the daemon, so a delivered state is safe from it at once, not
+ * only once LMDB has committed it. The writer stores, in the transaction
+ * that commits states, the highest sequence number they carry;
+ * spool_recover first replays the entries above it onto the records (an
+ * update sets the recipients' states, a removal drops the record; nothing
+ * else ever drops one), stopping at the first torn or corrupt entry, commits,
+ * and starts a fresh journal; replaying again is harmless. A file is retired
+ * past 64 KiB and unlinked once its states are committed, and a clean stop
+ * leaves none, so the journal stays small. After a power loss (or an OS
+ * crash) unsynced entries may be gone: a recipient may then be delivered
+ * again, the same as without the journal; a message is never lost.
  *
  * Durability (SPEC §1, §9): one writer thread does group commit, in rounds.
- * A round takes everything posted since the last one and commits, in this
- * order:
- *   1. the recipient-state changes (spool_update, spool_remove), in the
- *      order they were made, in one LMDB transaction of their own (LMDB
- *      fsyncs on commit); no body is written for them, so a delivery's
- *      state never waits behind the bodies and fsyncs of new mail. They go
- *      ahead of the round's submissions, which is safe because each refers
- *      to a message already committed (one from the commit hook or
- *      spool_recover: never pass any other);
- *   2. at most max_batch submissions: their bodies are appended to the
- *      current segment, which is fdatasync()ed, then all their records are
- *      written in one LMDB transaction and committed; state changes posted
- *      while the bodies were being written ride in that transaction, ahead
- *      of the records. Only then does it call each submission's done
- *      callback: that is when a receiver may send 250 / 200. If anything in
- *      the batch fails (disk full, I/O error) every submission of the batch
- *      gets the error and nothing of it is acknowledged (state changes that
- *      rode along go back for a transaction of their own).
- * Submissions beyond max_batch wait for the next round, so recipient states
- * posted meanwhile are committed before them too. A failed state commit is
- * logged; the message keeps its previous state on disk (it may be delivered
- * again after a restart, never lost).
+ * A round takes everything posted since the last one. With submissions, it
+ * appends at most max_batch bodies to the current segment, fdatasync()s it,
+ * then writes, in one LMDB transaction, every recipient-state change
+ * (spool_update, spool_remove) posted so far, in the order made, then the
+ * batch's records, and commits (LMDB fsyncs on commit). Only then does it
+ * call each submission's done callback: that is when a receiver may send
+ * 250 / 200. If anything in the batch fails (disk full, I/O error) every
+ * submission of the batch gets the error and nothing of it is acknowledged
+ * (the state changes go back for a transaction of their own). A round with
+ * state changes and no submission commits them in a transaction of their
+ * own. Submissions beyond max_batch wait for the next round. State changes
+ * are safe from kill -9 before any of this, in the journal (below). A
+ * failed state commit is logged; the message keeps its previous state in
+ * LMDB (it may be delivered again after a restart, never lost).
  *
  * Message ids: 16 characters "TTTTTTTTTTT-SSSS": eleven base-62 digits of
  * the arrival time in microseconds and four of a sequence, so ids sort by
@@ -112,8 +123,10 @@ typedef void (*spool_commit_hook)(struct spool_msg *msg, void *arg);
 
 /* spool_open - create or open the spool in dir; NULL with err on failure */
 spool *spool_open(const char *dir, char *err, size_t errlen);
-/* spool_recover - before spool_start: hand every queued message to fn (caller
- * owns each msg); drops unreferenced segments. Returns the count or -errno. */
+/* spool_recover - before spool_start: replay the state journal, then hand
+ * every queued message to fn (caller owns each msg); drops unreferenced
+ * segments. Returns the count or -errno. (spool_start replays the journal
+ * too when spool_recover was not called.) */
 long spool_recover(spool *sp, spool_commit_hook fn, void *arg);
 /* spool_start - start the writer thread; max_batch messages per commit */
 int spool_start(spool *sp, spool_commit_hook hook, void *arg, int max_batch);
@@ -127,12 +140,14 @@ void spool_submit(spool *sp, struct spool_submission *sub);
 /* spool_submission_free - free a submission not (yet) given to spool_submit */
 void spool_submission_free(struct spool_submission *sub);
 
-/* spool_update - persist msg's recipient states (serialised now, written
- * with the next commit, ahead of new mail); any thread, but the caller must
- * own msg, a message from the commit hook or spool_recover */
+/* spool_update - persist msg's recipient states: journaled before it
+ * returns (safe from kill -9), committed to LMDB with the next commit, ahead
+ * of new mail; any thread, but the caller must own msg, a message from the
+ * commit hook or spool_recover */
 void spool_update(spool *sp, const struct spool_msg *msg);
-/* spool_remove - delete msg's record with the next commit, ahead of new mail
- * (its body space is reclaimed later); the same rules as spool_update */
+/* spool_remove - journal msg's removal now and delete its record with the
+ * next commit, ahead of new mail (its body space is reclaimed later); the
+ * same rules as spool_update */
 void spool_remove(spool *sp, const struct spool_msg *msg);
 
 /* spool_body_read - the stored body; *buf malloc'd, caller frees. 0 or -errno */

@@ -198,4 +198,62 @@ def test_queue_only_with_qf_releases_recovered_mail():
         assert spated.stop() == 0
 
 
+def test_kill9_right_after_delivery_logs_no_duplicate():
+    """The recipient state is journaled before the delivery's "=>" line can
+    be read from the log: kill -9 right after those lines appear, restart,
+    and none of those recipients is delivered again. (Duplicates of messages
+    still in flight at the kill are allowed: the receiver had them, spated
+    had not read the 250.)"""
+    n = 600
+    with Env("crash-afterlog") as env:
+        env.start_dns(env.mx_zone(2))
+        sink = env.start_spate_sink(env.sink_addrs(2))
+        conf = env.write_config(retry="* * F,1h,1s")
+        spated = env.start_spated(conf)
+        acked, stop = set(), threading.Event()
+        rx = re.compile(r" => u(\d+)@d\d")
+
+        def inject():
+            for k in range(0, n, 25):
+                if stop.is_set():
+                    return
+                chunk = list(range(k, min(n, k + 25)))
+                obj = {"messages": [{"envelope_sender": "s@x.%s" % TLD,
+                                     "recipients": ["u%d@d%d.%s" % (i, i % 2 + 1, TLD)],
+                                     "content": _message(i).decode()} for i in chunk]}
+                try:
+                    status, _ = spatetest.http_inject(env.http_url + "/api/v1/inject", obj,
+                                                      timeout=10)
+                except OSError:
+                    return
+                if status == 200:
+                    acked.update(chunk)
+
+        t = threading.Thread(target=inject)
+        t.start()
+        logged = set()
+        deadline = time.time() + 60
+        while len(logged) < n // 4 and time.time() < deadline:
+            logged = {int(m.group(1)) for m in map(rx.search, env.main_log()) if m}
+            time.sleep(0.002)
+        assert len(logged) >= n // 4, "too few deliveries logged"
+        time.sleep(0.005)  # every line read above is at least 5 ms old at the kill
+        spated.kill9()
+        stop.set()
+        t.join(30)
+        assert logged <= acked
+
+        env.start_spated(conf)
+        url = env.http_url + "/metrics"
+        wait_for(lambda: acked <= set(_delivered(sink))
+                 and spatetest.metrics(url)["spate_queue_messages"] == 0, 60, 0.2,
+                 what="every acknowledged message delivered")
+        got = _delivered(sink)
+        again = sorted(i for i in logged if got.get(i, 0) > 1)
+        assert not again, "logged => before the kill, delivered again: %r" % again[:10]
+        assert not sorted(acked - set(got)), "acknowledged but lost"
+        print("acknowledged %d, %d logged => before the kill, %d duplicates in all" %
+              (len(acked), len(logged), sum(v - 1 for v in got.values())))
+
+
 spatetest.main(globals())

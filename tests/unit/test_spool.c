@@ -2,6 +2,7 @@
  * test_spool.c - the durable queue: record codec, group commit, recovery,
  *                bodies, ids.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "spool/spool.h"
@@ -279,6 +281,344 @@ test_states_and_submissions_interleaved(void **state)
     free(dir);
 }
 
+/* ------------------------------------------------------ state journal */
+
+/* journal_bytes - the bytes in <dir>/journal's files; *nfiles their count;
+ * last: the name of the largest file */
+static long
+journal_bytes(const char *dir, int *nfiles, char *last, size_t lastlen)
+{
+    char jdir[512], path[1024];
+    struct dirent *de;
+    long total = 0, max = -1;
+    DIR *d;
+    snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+    *nfiles = 0;
+    if ((d = opendir(jdir)) == NULL)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", jdir, de->d_name);
+        assert_int_equal(stat(path, &st), 0);
+        (*nfiles)++;
+        total += (long)st.st_size;
+        if ((long)st.st_size > max && last != NULL) {
+            max = (long)st.st_size;
+            snprintf(last, lastlen, "%s", path);
+        }
+    }
+    closedir(d);
+    return total;
+}
+
+/* seed - a spool in a new folder with n messages committed (two recipients
+ * each, all pending); w->msgs holds them, in id order */
+static char *
+seed(int n, struct waiter *w)
+{
+    char *dir = tmpdir(), err[256];
+    spool *sp = spool_open(dir, err, sizeof(err));
+    assert_non_null(sp);
+    assert_int_equal(spool_recover(sp, on_hook, w), 0);
+    assert_int_equal(spool_start(sp, on_hook, w, 0), 0);
+    for (int i = 0; i < n; i++)
+        spool_submit(sp, make_sub(sp, "s@x.example", "Subject: j\r\n\r\nj\r\n", w));
+    wait_hooked(w, n);
+    assert_int_equal(w->status, 0);
+    spool_close(sp);
+    return dir;
+}
+
+/* crashed - open the spool at dir and recover it into w without starting
+ * the writer: what spool_update/spool_remove are given next is journaled
+ * and never committed, as if the daemon were killed */
+static spool *
+crashed(const char *dir, struct waiter *w, long expect)
+{
+    char err[256];
+    spool *sp = spool_open(dir, err, sizeof(err));
+    assert_non_null(sp);
+    assert_int_equal(spool_recover(sp, on_hook, w), expect);
+    return sp;
+}
+
+/* find - the message with id in w, or NULL */
+static struct spool_msg *
+find(struct waiter *w, const char *id)
+{
+    for (int i = 0; i < w->hooked; i++)
+        if (w->msgs[i] != NULL && strcmp(w->msgs[i]->id, id) == 0)
+            return w->msgs[i];
+    return NULL;
+}
+
+/* free_msgs - free the messages a waiter holds */
+static void
+free_msgs(struct waiter *w)
+{
+    for (int i = 0; i < w->hooked; i++)
+        spool_msg_free(w->msgs[i]);
+    w->hooked = 0;
+}
+
+#define WAITER(w) struct waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER}
+
+/* states and a removal journaled, never committed by the writer: recovery
+ * replays them before it hands the messages out */
+static void
+test_journal_replay_after_crash(void **state)
+{
+    (void)state;
+    WAITER(w);
+    WAITER(w2);
+    WAITER(w3);
+    char *dir = seed(4, &w);
+    int nf;
+    spool *sp = crashed(dir, &w2, 4);
+    struct spool_msg *m0 = find(&w2, w.msgs[0]->id), *m1 = find(&w2, w.msgs[1]->id);
+    m0->rcpt[0].state = SPOOL_RCPT_DELIVERED;
+    m0->rcpt[1].attempts = 3;
+    m0->rcpt[1].first_failure = 1000;
+    m0->rcpt[1].next_try = 2000;
+    m0->rcpt[1].last_interval = 900;
+    spool_update(sp, m0);
+    m1->rcpt[0].state = SPOOL_RCPT_FAILED;
+    spool_update(sp, m1); /* updated, then removed */
+    spool_remove(sp, m1);
+    assert_true(journal_bytes(dir, &nf, NULL, 0) > 0);
+    spool_close(sp);
+    assert_true(journal_bytes(dir, &nf, NULL, 0) > 0); /* not committed: kept */
+
+    sp = crashed(dir, &w3, 3);
+    assert_null(find(&w3, w.msgs[1]->id));
+    m0 = find(&w3, w.msgs[0]->id);
+    assert_non_null(m0);
+    assert_int_equal(m0->rcpt[0].state, SPOOL_RCPT_DELIVERED);
+    assert_int_equal(m0->rcpt[1].state, SPOOL_RCPT_PENDING);
+    assert_int_equal(m0->rcpt[1].attempts, 3);
+    assert_int_equal(m0->rcpt[1].first_failure, 1000);
+    assert_int_equal(m0->rcpt[1].next_try, 2000);
+    assert_int_equal(m0->rcpt[1].last_interval, 900);
+    assert_string_equal(m0->rcpt[1].address, "b@d2.example");
+    assert_int_equal(find(&w3, w.msgs[2]->id)->rcpt[0].state, SPOOL_RCPT_PENDING);
+    assert_int_equal(journal_bytes(dir, &nf, NULL, 0), 0); /* applied: a fresh one */
+    spool_close(sp);
+    free_msgs(&w);
+    free_msgs(&w2);
+    free_msgs(&w3);
+    free(dir);
+}
+
+/* journal updates of messages 0..n-1 of w (rcpt 0 delivered), then a crash */
+static void
+journal_updates(const char *dir, struct waiter *w, int n)
+{
+    WAITER(w2);
+    spool *sp = crashed(dir, &w2, w->hooked);
+    for (int i = 0; i < n; i++) {
+        struct spool_msg *m = find(&w2, w->msgs[i]->id);
+        m->rcpt[0].state = SPOOL_RCPT_DELIVERED;
+        spool_update(sp, m);
+    }
+    spool_close(sp);
+    free_msgs(&w2);
+}
+
+/* check_delivered - after recovery, messages 0..n-1 of w have rcpt 0
+ * delivered and the others not */
+static void
+check_delivered(const char *dir, struct waiter *w, int n)
+{
+    WAITER(w2);
+    spool *sp = crashed(dir, &w2, w->hooked);
+    for (int i = 0; i < w->hooked; i++) {
+        struct spool_msg *m = find(&w2, w->msgs[i]->id);
+        assert_non_null(m);
+        assert_int_equal(m->rcpt[0].state, i < n ? SPOOL_RCPT_DELIVERED : SPOOL_RCPT_PENDING);
+    }
+    spool_close(sp);
+    free_msgs(&w2);
+}
+
+/* the last entry cut short (a kill -9 in the middle of its write): the
+ * entries before it are replayed, it is ignored */
+static void
+test_journal_torn_last_entry(void **state)
+{
+    (void)state;
+    WAITER(w);
+    char *dir = seed(3, &w), path[1024];
+    struct stat st;
+    int nf;
+    journal_updates(dir, &w, 3);
+    journal_bytes(dir, &nf, path, sizeof(path));
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size - 5), 0);
+    check_delivered(dir, &w, 2);
+    free_msgs(&w);
+    free(dir);
+}
+
+/* a corrupt entry in the middle: replay stops there, later ones ignored */
+static void
+test_journal_bad_checksum_stops(void **state)
+{
+    (void)state;
+    WAITER(w);
+    char *dir = seed(3, &w), path[1024];
+    struct stat st;
+    int nf;
+    FILE *f;
+    journal_updates(dir, &w, 3);
+    journal_bytes(dir, &nf, path, sizeof(path));
+    assert_int_equal(stat(path, &st), 0);
+    f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, st.st_size / 3 + 20, SEEK_SET); /* the second entry's id */
+    int c = fgetc(f);
+    fseek(f, st.st_size / 3 + 20, SEEK_SET);
+    fputc(c ^ 0x20, f);
+    fclose(f);
+    check_delivered(dir, &w, 1);
+    free_msgs(&w);
+    free(dir);
+}
+
+/* a journaled removal drops the record at recovery; an update never does */
+static void
+test_journal_removal_replayed(void **state)
+{
+    (void)state;
+    WAITER(w);
+    WAITER(w2);
+    WAITER(w3);
+    char *dir = seed(3, &w);
+    spool *sp = crashed(dir, &w2, 3);
+    spool_remove(sp, find(&w2, w.msgs[1]->id));
+    find(&w2, w.msgs[2]->id)->rcpt[0].state = SPOOL_RCPT_DELIVERED;
+    find(&w2, w.msgs[2]->id)->rcpt[1].state = SPOOL_RCPT_FAILED;
+    spool_update(sp, find(&w2, w.msgs[2]->id)); /* all done, not removed */
+    spool_close(sp);
+    sp = crashed(dir, &w3, 2);
+    assert_non_null(find(&w3, w.msgs[0]->id));
+    assert_null(find(&w3, w.msgs[1]->id));
+    assert_int_equal(find(&w3, w.msgs[2]->id)->rcpt[1].state, SPOOL_RCPT_FAILED);
+    spool_close(sp);
+    free_msgs(&w);
+    free_msgs(&w2);
+    free_msgs(&w3);
+    free(dir);
+}
+
+/* copy - the file at from to to */
+static void
+copy(const char *from, const char *to)
+{
+    char buf[65536];
+    size_t n;
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    assert_non_null(a);
+    assert_non_null(b);
+    while ((n = fread(buf, 1, sizeof(buf), a)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, b), n);
+    fclose(a);
+    fclose(b);
+}
+
+/* a crash after the replay's commit, before the journal was unlinked: the
+ * next recovery finds it again and changes nothing; entries journaled
+ * after that recovery still apply on top */
+static void
+test_journal_replay_twice(void **state)
+{
+    (void)state;
+    WAITER(w);
+    WAITER(w2);
+    WAITER(w3);
+    char *dir = seed(3, &w), path[1024], saved[1100];
+    int nf;
+    spool *sp = crashed(dir, &w2, 3);
+    struct spool_msg *m0 = find(&w2, w.msgs[0]->id);
+    m0->rcpt[0].state = SPOOL_RCPT_DELIVERED;
+    spool_update(sp, m0);
+    spool_remove(sp, find(&w2, w.msgs[1]->id));
+    spool_close(sp);
+    free_msgs(&w2);
+    journal_bytes(dir, &nf, path, sizeof(path));
+    assert_int_equal(nf, 1);
+    snprintf(saved, sizeof(saved), "%s.saved", path);
+    copy(path, saved);
+
+    sp = crashed(dir, &w2, 2); /* replays, commits, unlinks */
+    m0 = find(&w2, w.msgs[0]->id);
+    assert_int_equal(m0->rcpt[0].state, SPOOL_RCPT_DELIVERED);
+    m0->rcpt[1].attempts = 9; /* journaled in the fresh file, then a crash */
+    spool_update(sp, m0);
+    spool_close(sp);
+    free_msgs(&w2);
+    assert_int_equal(rename(saved, path), 0); /* the old journal is back */
+
+    for (int round = 0; round < 2; round++) {
+        sp = crashed(dir, &w3, 2);
+        m0 = find(&w3, w.msgs[0]->id);
+        assert_non_null(m0);
+        assert_int_equal(m0->rcpt[0].state, SPOOL_RCPT_DELIVERED);
+        assert_int_equal(m0->rcpt[1].attempts, 9);
+        assert_null(find(&w3, w.msgs[1]->id));
+        assert_non_null(find(&w3, w.msgs[2]->id));
+        spool_close(sp);
+        free_msgs(&w3);
+    }
+    free_msgs(&w);
+    free(dir);
+}
+
+/* under steady updates the journal stays bounded: a file is retired past
+ * its size limit and unlinked once its states are committed; a clean stop
+ * leaves no journal */
+static void
+test_journal_truncated_after_commit(void **state)
+{
+    (void)state;
+    WAITER(w);
+    WAITER(w2);
+    WAITER(w3);
+    char *dir = seed(8, &w), err[256];
+    long most = 0, bytes;
+    int nf;
+    spool *sp = spool_open(dir, err, sizeof(err));
+    assert_non_null(sp);
+    assert_int_equal(spool_recover(sp, on_hook, &w2), 8);
+    assert_int_equal(spool_start(sp, NULL, NULL, 0), 0);
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 200; i++) {
+            struct spool_msg *m = w2.msgs[i % 8];
+            m->rcpt[1].attempts++;
+            spool_update(sp, m);
+        }
+        /* a submission's answer comes after the states posted before it */
+        spool_submit(sp, make_sub(sp, "t@x.example", "Subject: t\r\n\r\nt\r\n", &w2));
+        wait_done(&w2, round + 1);
+        bytes = journal_bytes(dir, &nf, NULL, 0);
+        if (bytes > most)
+            most = bytes;
+    }
+    /* 8,000 entries of 87 octets were written */
+    assert_true(most < 2 * (64 << 10) + 200 * 87);
+    spool_close(sp);
+    assert_int_equal(journal_bytes(dir, &nf, NULL, 0), 0);
+    assert_int_equal(nf, 0);
+    sp = crashed(dir, &w3, 48);
+    assert_int_equal(find(&w3, w2.msgs[3]->id)->rcpt[1].attempts, 1000);
+    spool_close(sp);
+    free_msgs(&w);
+    free_msgs(&w2);
+    free_msgs(&w3);
+    free(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -287,6 +627,12 @@ main(int argc, char **argv)
         cmocka_unit_test(test_ids_unique_and_sorted),
         cmocka_unit_test(test_commit_then_recover),
         cmocka_unit_test(test_states_and_submissions_interleaved),
+        cmocka_unit_test(test_journal_replay_after_crash),
+        cmocka_unit_test(test_journal_torn_last_entry),
+        cmocka_unit_test(test_journal_bad_checksum_stops),
+        cmocka_unit_test(test_journal_removal_replayed),
+        cmocka_unit_test(test_journal_replay_twice),
+        cmocka_unit_test(test_journal_truncated_after_commit),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
