@@ -269,7 +269,7 @@ def case_tls(env, rep):
                         fig["%s.%s" % (name, k)] = r.get(k)
                 fig[name + ".tls_handshakes"] = st.get("tls_sessions")
                 fig[name + ".tls_failed"] = st.get("tls_failed")
-                # spate-sink counts completed handshakes only, not resumed ones
+                # handshakes that resumed an earlier session (spate-sink's tls_resumed)
                 fig[name + ".tls_resumed"] = st.get("tls_resumed")
                 log("    %s msg/s, %s handshakes, CPU %s s/1000" % (
                     r.get("drain_msgs_per_s") or r.get("e2e_msgs_per_s"), st.get("tls_sessions"),

@@ -207,6 +207,8 @@ def print_hard(case, c, a):
                                       ("CPU s / 1000 msgs (e2e)", "cpu_s_per_1000", "e2e", 3),
                                       ("TLS handshakes at sinks, e2e", "tls_handshakes", "e2e", 0),
                                       ("  same, drain", "tls_handshakes", "drain", 0),
+                                      ("  of them resumed, e2e", "tls_resumed", "e2e", 0),
+                                      ("  same, drain", "tls_resumed", "drain", 0),
                                       ("connections at sinks, e2e", "sink_connections", "e2e", 0),
                                       ("TLS in the engine's log, e2e", "tls_log_lines", "e2e", 0)):
             print("%-28s" % title + "".join(" %-20s" % _m(c, "%s.%s.%s.%s" % (e, t, stage, key),
@@ -218,7 +220,6 @@ def print_hard(case, c, a):
                   _m(c, "ratio.spate/postfix.tls.e2e_msgs_per_s", 2),
                   _m(c, "ratio.spate/postfix.tls.drain_msgs_per_s", 2),
                   _m(c, "ratio.postfix.tls/plain.e2e_msgs_per_s", 3)))
-        print("resumed TLS sessions: not reported (spate-sink counts completed handshakes only)")
     elif case == "fanout":
         print("\n=== fanout: one message of %d bytes to %d recipients over %d domains ===" % (
             a.hard_size, a.fanout_rcpts, a.fanout_domains))
