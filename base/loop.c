@@ -6,6 +6,7 @@
 #include "base/loop.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct eng_loop {
     struct eng_io wake_io;
     atomic_int stop;
     atomic_int sleeping; /* 1 while in epoll_wait: posters write wakefd only then */
+    atomic_int posting;  /* eng_loop_post calls under way: eng_loop_free waits for them */
     struct eng_timer **heap;
     size_t nheap, heapcap;
     struct cds_wfcq_head inbox_head;
@@ -253,8 +255,12 @@ eng_loop_post(eng_loop *l, eng_post_fn fn, void *arg)
     p->fn = fn;
     p->arg = arg;
     TSAN_RELEASE(p);
+    /* the loop may run p, and its owner free the loop, as soon as p is
+     * queued: eng_loop_free waits until this call no longer touches l */
+    atomic_fetch_add(&l->posting, 1);
     cds_wfcq_enqueue(&l->inbox_head, &l->inbox_tail, &p->node);
     wake(l);
+    atomic_fetch_sub(&l->posting, 1);
     return 0;
 }
 
@@ -301,6 +307,8 @@ eng_loop_free(eng_loop *l)
     struct cds_wfcq_node *node;
     if (l == NULL)
         return;
+    while (atomic_load(&l->posting) > 0) /* a poster still in eng_loop_post */
+        sched_yield();
     while ((node = __cds_wfcq_dequeue_blocking(&l->inbox_head, &l->inbox_tail)) != NULL)
         free(caa_container_of(node, struct loop_post, node));
     cds_wfcq_destroy(&l->inbox_head, &l->inbox_tail);

@@ -54,7 +54,9 @@ uint64_t eng_now_ms(void);
 
 /* eng_loop_new - make a loop; NULL with errno set on failure */
 eng_loop *eng_loop_new(void);
-/* eng_loop_free - release a loop that is not running; pending posts are dropped */
+/* eng_loop_free - release a loop that is not running; pending posts are
+ * dropped. It first waits for eng_loop_post() calls still under way on other
+ * threads (the post that made the loop stop may still be waking it). */
 void eng_loop_free(eng_loop *loop);
 /* eng_loop_run - dispatch events until eng_loop_stop(); returns 0. The stop
  * request is consumed, so the loop may be run again afterwards. */
