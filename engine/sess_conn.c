@@ -350,6 +350,7 @@ sess_try_addr(struct eng_session *s)
     }
     eng_io_init(&s->io, s->fd, s->io.cb, s);
     s->st = SS_CONNECTING;
+    s->connect_ms = eng_now_ms();
     eng_io_set(s->w->loop, &s->io, EPOLLOUT);
     eng__sess_timer(s, s->pol.connect_timeout_s ? s->pol.connect_timeout_s
                                                 : s->d->tp->connect_timeout_s);

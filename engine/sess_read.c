@@ -73,6 +73,7 @@ on_greeting_reply(struct eng_session *s, int code)
         eng__sess_fail_host(s, why);
         return;
     }
+    s->setup_ms = eng_now_ms() - s->connect_ms;
     if (host_greeted(s->cur_ip, s->d->port))
         log_info("%s answered again", s->host_desc);
     if (eng__sess_event_says_no(s, "smtp:connect", s->reply.text)) {

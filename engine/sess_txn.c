@@ -16,6 +16,12 @@
 #include "base/metrics.h"
 #include "engine/worker_int.h"
 
+
+/* A session whose greeting took this long is slow to start ... */
+#define SLOW_SETUP_MS 1000u
+/* ... and is kept idle this many times its set-up, at most KEEP_SLOW_MAX_MS */
+#define KEEP_SLOW 5u
+#define KEEP_SLOW_MAX_MS 300000u
 /* expect_push - note a command whose reply is to come */
 static void
 expect_push(struct eng_session *s, enum expect e)
@@ -91,6 +97,21 @@ send_data_cmd(struct eng_session *s)
     expect_push(s, EX_DATA);
 }
 
+/* idle_ms - how long the session waits in the cache: connection_idle_timeout,
+ * or, for a session slow to start (its greeting took SLOW_SETUP_MS or
+ * more), KEEP_SLOW times its set-up (at most KEEP_SLOW_MAX_MS), so the next
+ * message does not pay the set-up again; 0 stays 0 (close at once) */
+static uint64_t
+idle_ms(const struct eng_session *s)
+{
+    uint64_t idle = (uint64_t)s->pol.connection_idle_timeout_ms, keep = s->setup_ms * KEEP_SLOW;
+    if (idle == 0 || s->setup_ms < SLOW_SETUP_MS)
+        return idle;
+    if (keep > KEEP_SLOW_MAX_MS)
+        keep = KEEP_SLOW_MAX_MS;
+    return keep > idle ? keep : idle;
+}
+
 /* txn_end - the transaction is over: keep the session or close it */
 static void
 txn_end(struct eng_session *s)
@@ -102,7 +123,7 @@ txn_end(struct eng_session *s)
     }
     s->st = SS_IDLE;
     s->expiring = 0;
-    eng_timer_start(s->w->loop, &s->timer, (uint64_t)s->pol.connection_idle_timeout_ms);
+    eng_timer_start(s->w->loop, &s->timer, idle_ms(s));
     eng__job_return(s, 0);
 }
 

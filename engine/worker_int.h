@@ -88,6 +88,8 @@ struct eng_session {
     char local_ip[INET6_ADDRSTRLEN], local_port[8]; /* our end of it */
     int last_errno;                                 /* of the last failed connection attempt */
     int connected;                                  /* a TCP connection is up (for tcp:close) */
+    uint64_t connect_ms; /* when the connection in use was started (monotonic) */
+    uint64_t setup_ms;   /* how long it took to get its greeting */
     char *out;
     size_t outlen, outoff, outcap;
     char in[IN_MAX];

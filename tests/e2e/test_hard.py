@@ -79,6 +79,26 @@ def test_connection_failure_names_the_host_once():
         assert spated.stop() == 0
 
 
+def test_slow_to_start_sessions_are_kept_idle_longer():
+    """A session that took 2 s to get its greeting is kept in the cache
+    beyond connection_idle_timeout (1s here), so the next message 3 s later
+    reuses it instead of paying the set-up again."""
+    with Env("hard_keep") as env:
+        env.start_dns(env.mx_zone(1))
+        sink = env.start_spate_sink(env.sink_addrs(1), extra_args=["--greeting-delay", "2000"])
+        conf = env.write_config()
+        with open(conf, "a") as f:
+            f.write("begin destinations\n*:\n  connection_idle_timeout = 1s\n")
+        spated = env.start_spated(conf)
+        inject(env, ["k1@%s" % D1], "k1")
+        e1, _ = sink.wait_messages(1, timeout=20)[0]
+        time.sleep(3)
+        inject(env, ["k2@%s" % D1], "k2")
+        e2, _ = sink.wait_messages(2, timeout=20)[-1]
+        assert e2["conn_id"] == e1["conn_id"] and e2["msg_in_conn"] == 2, (e1, e2)
+        assert spated.stop() == 0
+
+
 TWO = "twomx.%s" % spatetest.TLD
 
 
