@@ -24,6 +24,8 @@
 #include "engine/hoststate.h"
 #include "engine/sched_int.h"
 
+#define ADOPT_SLICE 2000 /* recovered messages handed over per loop round */
+
 static int grace_s = 30;  /* shutdown_grace, main thread's copy */
 
 /* The first step of the shut-down: the main thread waits until every worker
@@ -226,18 +228,45 @@ static const struct eng_worker_ops worker_ops = {
     .drained = sched_drained,
 };
 
+/* adopt_forget - free the recovered messages not handed over yet */
+static void
+adopt_forget(void)
+{
+    for (size_t i = sch.adopt_next; i < sch.nadopted; i++)
+        spool_msg_free(sch.adopted[i]);
+    free(sch.adopted);
+    sch.adopted = NULL;
+    sch.nadopted = sch.adopt_cap = sch.adopt_next = 0;
+}
+
+/* on_adopt_slice - hand ADOPT_SLICE recovered messages over, then let the
+ * loop run (answers, deliveries) before the next slice: with a large queue
+ * the first deliveries start at once, not after all of it was routed */
+static void
+on_adopt_slice(eng_loop *loop, void *arg)
+{
+    size_t end = sch.adopt_next + ADOPT_SLICE;
+    (void)arg;
+    if (end > sch.nadopted)
+        end = sch.nadopted;
+    sch.starting = 1;
+    for (; sch.adopt_next < end; sch.adopt_next++)
+        on_new_msg(loop, sch.adopted[sch.adopt_next]);
+    sch.starting = 0;
+    if (sch.adopt_next < sch.nadopted) {
+        if (eng_loop_post(loop, on_adopt_slice, NULL) < 0)
+            abort();
+        return;
+    }
+    adopt_forget();
+}
+
 /* sched_main - the scheduler thread */
 static void *
 sched_main(void *arg)
 {
     (void)arg;
-    sch.starting = 1;
-    for (size_t i = 0; i < sch.nadopted; i++)
-        on_new_msg(sch.loop, sch.adopted[i]);
-    sch.starting = 0;
-    free(sch.adopted);
-    sch.adopted = NULL;
-    sch.nadopted = 0;
+    on_adopt_slice(sch.loop, NULL);
     eng_loop_run(sch.loop);
     return NULL;
 }
@@ -323,6 +352,7 @@ on_shutdown(eng_loop *loop, void *arg)
     struct eng_qmsg *q, *next;
     (void)arg;
     sch.stopping = 1;
+    adopt_forget(); /* durable already: the next start hands them over */
     eng_timer_stop(loop, &sch.empty_timer);
     dns_resolver_free(sch.dns); /* pending lookups call back, and are ignored */
     sch.dns = NULL;

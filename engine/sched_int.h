@@ -32,8 +32,8 @@ struct sched {
     int nworkers, rr;
     struct eng_dest *dests[DEST_BUCKETS];
     struct eng_dest *retired; /* replaced by a reload: no new job, freed once closed */
-    struct spool_msg **adopted;
-    size_t nadopted;
+    struct spool_msg **adopted; /* recovered messages, handed over in slices */
+    size_t nadopted, adopt_cap, adopt_next;
     long queued, queued_rcpts;
     uint32_t rnd;
     int starting; /* handing over recovered mail */

@@ -387,8 +387,10 @@ eng_adopt(struct spool_msg *msg, void *arg)
     if (force_retry)
         for (uint32_t i = 0; i < msg->nrcpt; i++)
             msg->rcpt[i].next_try = 0;
-    sch.adopted = realloc(sch.adopted, (sch.nadopted + 1) * sizeof(*sch.adopted));
-    if (sch.adopted == NULL)
-        abort();
+    if (sch.nadopted == sch.adopt_cap) {
+        sch.adopt_cap = sch.adopt_cap ? sch.adopt_cap * 2 : 1024;
+        if ((sch.adopted = realloc(sch.adopted, sch.adopt_cap * sizeof(*sch.adopted))) == NULL)
+            abort();
+    }
     sch.adopted[sch.nadopted++] = msg;
 }
