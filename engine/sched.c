@@ -240,13 +240,14 @@ adopt_forget(void)
 }
 
 /* on_adopt_slice - hand ADOPT_SLICE recovered messages over, then let the
- * loop run (answers, deliveries) before the next slice: with a large queue
- * the first deliveries start at once, not after all of it was routed */
+ * loop do a round of I/O (answers, deliveries) before the next slice, which
+ * a 1 ms timer runs (a post would run in the same round): with a large
+ * queue the first deliveries start at once, not after all of it was routed */
 static void
-on_adopt_slice(eng_loop *loop, void *arg)
+on_adopt_slice(eng_loop *loop, struct eng_timer *t)
 {
     size_t end = sch.adopt_next + ADOPT_SLICE;
-    (void)arg;
+    (void)t;
     if (end > sch.nadopted)
         end = sch.nadopted;
     sch.starting = 1;
@@ -254,8 +255,7 @@ on_adopt_slice(eng_loop *loop, void *arg)
         on_new_msg(loop, sch.adopted[sch.adopt_next]);
     sch.starting = 0;
     if (sch.adopt_next < sch.nadopted) {
-        if (eng_loop_post(loop, on_adopt_slice, NULL) < 0)
-            abort();
+        eng_timer_start(loop, &sch.adopt_timer, 1);
         return;
     }
     adopt_forget();
@@ -266,7 +266,8 @@ static void *
 sched_main(void *arg)
 {
     (void)arg;
-    on_adopt_slice(sch.loop, NULL);
+    eng_timer_init(&sch.adopt_timer, on_adopt_slice, NULL);
+    on_adopt_slice(sch.loop, &sch.adopt_timer);
     eng_loop_run(sch.loop);
     return NULL;
 }
@@ -352,6 +353,7 @@ on_shutdown(eng_loop *loop, void *arg)
     struct eng_qmsg *q, *next;
     (void)arg;
     sch.stopping = 1;
+    eng_timer_stop(loop, &sch.adopt_timer);
     adopt_forget(); /* durable already: the next start hands them over */
     eng_timer_stop(loop, &sch.empty_timer);
     dns_resolver_free(sch.dns); /* pending lookups call back, and are ignored */

@@ -34,6 +34,7 @@ struct sched {
     struct eng_dest *retired; /* replaced by a reload: no new job, freed once closed */
     struct spool_msg **adopted; /* recovered messages, handed over in slices */
     size_t nadopted, adopt_cap, adopt_next;
+    struct eng_timer adopt_timer; /* the next slice, after a round of I/O */
     long queued, queued_rcpts;
     uint32_t rnd;
     int starting; /* handing over recovered mail */
