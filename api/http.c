@@ -58,9 +58,9 @@
 
 #include "api/api.h"
 #include "api/http_int.h"
-#include "engine/engine.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "engine/engine.h"
 
 #define HTTP_POLL_THREADS 4   /* event-loop threads per listener */
 #define HTTP_STOP_GRACE_S 130 /* wait for inject requests to be answered at stop */
@@ -339,15 +339,14 @@ http_start_one(const struct cfg *cfg, const struct net_addr *a, char *err, size_
     if (a->ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* the logger must come first to catch messages about the other options */
-    d = MHD_start_daemon(flags, 0, NULL, NULL, http_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-                         http_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_POLL_THREADS,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_accept_max,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                         (unsigned)cfg->http_accept_max_per_host, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)cfg->http_connection_timeout_s, MHD_OPTION_STRICT_FOR_CLIENT,
-                         (int)0, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
-                         MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, NULL, MHD_OPTION_END);
+    d = MHD_start_daemon(
+        flags, 0, NULL, NULL, http_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_POLL_THREADS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_accept_max,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_accept_max_per_host,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_connection_timeout_s,
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         snprintf(err, errlen, "HTTP listener %s: cannot start the HTTP server", a->text);
         close(fd);

@@ -419,8 +419,9 @@ http_inject(struct MHD_Connection *c, struct http_req *rq)
     inject_json_screen(&b, http_cfg->allow_domain_literals, rq->rejected);
     if (b.n == 0) { /* every recipient was refused: nothing to spool */
         inject_batch_free(&b);
-        return http_reply_json(c, MHD_HTTP_OK, json_pack("{s:[], s:I, s:O}", "ids", "accepted",
-                                                         (json_int_t)0, "rejected", rq->rejected));
+        return http_reply_json(c, MHD_HTTP_OK,
+                               json_pack("{s:[], s:I, s:O}", "ids", "accepted", (json_int_t)0,
+                                         "rejected", rq->rejected));
     }
     ret = http_inject_submit(c, rq, &b, lit, head);
     inject_batch_free(&b); /* the submissions hold copies or took the bodies */
@@ -577,8 +578,9 @@ http_raw_end(struct MHD_Connection *c, struct http_req *rq)
     if (atomic_load(&http_stopping))
         return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
     if (rq->env.n == 0)
-        return http_reply_json(c, MHD_HTTP_OK, json_pack("{s:[], s:I, s:O}", "ids", "accepted",
-                                                         (json_int_t)0, "rejected", rq->rejected));
+        return http_reply_json(c, MHD_HTTP_OK,
+                               json_pack("{s:[], s:I, s:O}", "ids", "accepted", (json_int_t)0,
+                                         "rejected", rq->rejected));
     w = http_wait_new(1);
     sub = w != NULL && wire_end(&rq->body) == 0
               ? http_new_sub(&rq->env.msgs[0], rq->id, rq->host, &w->item[0])

@@ -30,14 +30,14 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "dns/dns.h"
+#include "base/log.h"
 #include "conf/address.h"
 #include "conf/config.h"
+#include "conf/expand.h"
+#include "conf/lookup.h"
+#include "dns/dns.h"
 #include "engine/engine.h"
 #include "engine/event.h"
-#include "conf/expand.h"
-#include "base/log.h"
-#include "conf/lookup.h"
 #include "spool/spool.h"
 #include "tls/tls.h"
 

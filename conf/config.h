@@ -174,28 +174,28 @@ struct cfg_destination {
 };
 
 struct cfg {
-    char *primary_hostname;           /* default: gethostname() */
-    char *spool_directory;            /* default "./var/spool" */
-    char *log_file_path;              /* default "" = stderr only; "%s" form not supported */
+    char *primary_hostname;       /* default: gethostname() */
+    char *spool_directory;        /* default "./var/spool" */
+    char *log_file_path;          /* default "" = stderr only; "%s" form not supported */
     struct net_addr *smtp_listen; /* default 127.0.0.1:2525 */
     size_t n_smtp_listen;
     struct net_addr *http_listen; /* default 127.0.0.1:8025 */
     size_t n_http_listen;
     int worker_threads;                   /* default: number of cores; >= 1 */
     struct cfg_hostlist relay_from_hosts; /* default 127.0.0.0/8 and ::1 */
-    struct net_addr *dns_servers;     /* empty: /etc/resolv.conf */
+    struct net_addr *dns_servers;         /* empty: /etc/resolv.conf */
     size_t n_dns_servers;
-    uint64_t message_size_limit;  /* bytes, default 50M; 0 = no limit */
-    int smtp_accept_max;          /* concurrent inbound SMTP sessions, default 1000 */
-    int smtp_receive_timeout_s;   /* default 300 */
-    int smtp_accept_max_per_host; /* inbound SMTP sessions from one IP, default 100; 0 = none */
+    uint64_t message_size_limit;      /* bytes, default 50M; 0 = no limit */
+    int smtp_accept_max;              /* concurrent inbound SMTP sessions, default 1000 */
+    int smtp_receive_timeout_s;       /* default 300 */
+    int smtp_accept_max_per_host;     /* inbound SMTP sessions from one IP, default 100; 0 = none */
     int smtp_first_command_timeout_s; /* silence allowed before the first command, default 10 */
     int http_accept_max;              /* HTTP connections open at once, default 1000 */
     int http_accept_max_per_host;     /* HTTP connections from one IP, default 100; 0 = none */
     int http_connection_timeout_s;    /* idle HTTP connection closed after, default 10 */
-    int shutdown_grace_s; /* SIGTERM: how long replies to data already sent are awaited, 30 */
+    int shutdown_grace_s;      /* SIGTERM: how long replies to data already sent are awaited, 30 */
     int allow_domain_literals; /* route <u@[192.0.2.1]>; refused at RCPT when 0, default 0 */
-    int queue_run_interval_s;     /* how often deferred mail is re-examined, default 60 */
+    int queue_run_interval_s;  /* how often deferred mail is re-examined, default 60 */
     int bounce_return_size_limit; /* bytes of the original returned in a notice, default 100K */
     int spool_commit_max_batch;   /* messages per group commit, default 512 */
     int queue_only;               /* spool arriving mail without delivering it, default 0 */

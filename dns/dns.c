@@ -463,8 +463,7 @@ dns_resolver_new_opts(eng_loop *loop, const struct net_addr *servers, size_t n,
 
 /* dns_resolver_new - a resolver with the default tuning */
 dns_resolver *
-dns_resolver_new(eng_loop *loop, const struct net_addr *servers, size_t n, char *err,
-                 size_t errlen)
+dns_resolver_new(eng_loop *loop, const struct net_addr *servers, size_t n, char *err, size_t errlen)
 {
     return dns_resolver_new_opts(loop, servers, n, NULL, err, errlen);
 }

@@ -37,8 +37,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "base/sockaddr.h"
 #include "base/loop.h"
+#include "base/sockaddr.h"
 
 enum dns_status { DNS_OK = 0, DNS_RETRY, DNS_FAIL, DNS_NULLMX };
 
@@ -75,8 +75,8 @@ typedef void (*dns_cb)(struct dns_result *res, void *arg);
 /* dns_init - once per process before any thread starts (ares_library_init) */
 int dns_init(void);
 /* dns_resolver_new - servers: n == 0 means /etc/resolv.conf; NULL with err */
-dns_resolver *dns_resolver_new(eng_loop *loop, const struct net_addr *servers, size_t n,
-                               char *err, size_t errlen);
+dns_resolver *dns_resolver_new(eng_loop *loop, const struct net_addr *servers, size_t n, char *err,
+                               size_t errlen);
 /* Tuning for dns_resolver_new_opts(); a zero field takes the default. */
 struct dns_opts {
     int timeout_ms;      /* first try's timeout per server, default 2000 */

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dns/dns.h"
-#include "conf/config.h"
 #include "base/loop.h"
+#include "conf/config.h"
+#include "dns/dns.h"
 #include "spool/spool.h"
 
 struct eng_session; /* worker.c */
@@ -66,7 +66,7 @@ struct eng_dest {
     uint64_t delivered, deferred, failed; /* for the queue summary */
     uint64_t next_send_ms;                /* max_message_rate: no job before this (monotonic) */
     struct eng_timer rate_timer;          /* wakes dispatch when the rate allows again */
-    int retired; /* a reload replaced its transport: no new job, freed once closed */
+    int retired;               /* a reload replaced its transport: no new job, freed once closed */
     int npending;              /* new connections whose first job has not come back */
     uint64_t pending_since_ms; /* when npending last rose from 0 (monotonic) */
     uint64_t setup_ms;         /* the last new connection: lent to its first job back */
@@ -104,10 +104,10 @@ struct eng_job {
     size_t n;
     uint32_t *ridx; /* indexes into q->m->rcpt */
     /* results, written by the worker */
-    uint8_t *res;           /* enum eng_rcpt_result per recipient (from job_lend) */
-    char **text;            /* explanation per recipient (malloc'd; from job_lend) */
-    struct eng_where *at;   /* where it went; NULL until the worker gives it back */
-    int defer_errno;        /* errno of a connection failure, else 0 */
+    uint8_t *res;              /* enum eng_rcpt_result per recipient (from job_lend) */
+    char **text;               /* explanation per recipient (malloc'd; from job_lend) */
+    struct eng_where *at;      /* where it went; NULL until the worker gives it back */
+    int defer_errno;           /* errno of a connection failure, else 0 */
     unsigned conn_failed : 1;  /* no host could be reached: back off the destination */
     unsigned sess_closed : 1;  /* the session ended with this job */
     unsigned sess_closing : 1; /* the session is saying QUIT: ops->conn_closed follows */

@@ -2,12 +2,12 @@
  * hoststate.c - the shared table of receiving hosts that are down (see
  *               hoststate.h). A small chained hash table under one mutex.
  */
+#include "engine/hoststate.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "engine/hoststate.h"
 
 #define HOST_BUCKETS 1024
 

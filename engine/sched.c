@@ -26,7 +26,7 @@
 
 #define ADOPT_SLICE 2000 /* recovered messages handed over per loop round */
 
-static int grace_s = 30;  /* shutdown_grace, main thread's copy */
+static int grace_s = 30; /* shutdown_grace, main thread's copy */
 
 /* The first step of the shut-down: the main thread waits until every worker
  * has had the replies to the messages it had on the wire, or grace_s passed. */
@@ -317,7 +317,7 @@ on_reload(eng_loop *loop, void *arg)
     (void)loop;
     sch.cfg = arg;
     sch.gen++;
-    for (size_t b = 0; b < DEST_BUCKETS; b++) { /* first out of the table: routing */
+    for (size_t b = 0; b < DEST_BUCKETS; b++) {       /* first out of the table: routing */
         for (d = sch.dests[b]; d != NULL; d = next) { /* again may make new ones */
             next = d->hnext;
             d->hnext = all;
@@ -455,4 +455,3 @@ eng_finish(void)
     eng_loop_free(sch.loop);
     sch.loop = NULL;
 }
-

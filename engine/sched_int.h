@@ -31,7 +31,7 @@ struct sched {
     struct eng_worker **workers;
     int nworkers, rr;
     struct eng_dest *dests[DEST_BUCKETS];
-    struct eng_dest *retired; /* replaced by a reload: no new job, freed once closed */
+    struct eng_dest *retired;   /* replaced by a reload: no new job, freed once closed */
     struct spool_msg **adopted; /* recovered messages, handed over in slices */
     size_t nadopted, adopt_cap, adopt_next;
     struct eng_timer adopt_timer; /* the next slice, after a round of I/O */
@@ -45,24 +45,24 @@ struct sched {
     /* settle - after some of q's recipients changed state: persist, complete
      * or schedule the next try (sched_route.c's qmsg_settle) */
     void (*settle)(struct eng_qmsg *q);
-    void (*on_empty)(void);   /* eng_on_queue_empty() */
+    void (*on_empty)(void);       /* eng_on_queue_empty() */
     struct eng_timer empty_timer; /* runs on_empty a second after the queue emptied */
 };
 
 extern struct sched sch;
 
 /* sched_state.c */
-int64_t now_s(void); /* wall clock, seconds */
-double rnd01(void);  /* a random value in [0,1) for H retry steps */
+int64_t now_s(void);                           /* wall clock, seconds */
+double rnd01(void);                            /* a random value in [0,1) for H retry steps */
 uint32_t qmsg_final(const struct eng_qmsg *q); /* recipients in a final state */
 void qmsg_free(struct eng_qmsg *q);            /* forget a message */
 /* msg_event - raise a msg:* event off the loop; i: the recipient
  * (UINT32_MAX: message events); j: the job that reached a host, or NULL */
-void msg_event(const struct exp_str *action, const char *name, const struct eng_qmsg *q,
-               uint32_t i, const struct eng_job *j, const char *data, int errnum);
+void msg_event(const struct exp_str *action, const char *name, const struct eng_qmsg *q, uint32_t i,
+               const struct eng_job *j, const char *data, int errnum);
 void finish_remove(struct eng_qmsg *q); /* "Completed": off the spool, forgotten */
 void on_empty_timer(eng_loop *loop, struct eng_timer *t); /* sch.empty_timer's callback */
-int send_notice(struct eng_qmsg *q);    /* failure notice; removal once it is durable */
+int send_notice(struct eng_qmsg *q); /* failure notice; removal once it is durable */
 void rcpt_log_names(const struct cfg_router *r, char *out, size_t len); /* " R=.. T=.." */
 void rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
                const char *why, const struct eng_job *j);
@@ -86,7 +86,7 @@ void dest_count_done(struct eng_dest *d);  /* a job finished: measure the rate *
 /* dest_conn_started - job j came back: if it opened a connection, note how
  * long that took (slow set-up opens connections in parallel) */
 void dest_conn_started(struct eng_dest *d, const struct eng_job *j);
-void dest_dispatch(struct eng_dest *d);    /* lend waiting jobs to sessions */
+void dest_dispatch(struct eng_dest *d); /* lend waiting jobs to sessions */
 void dest_free(struct eng_dest *d);
 /* dest_note_outcome - a connection failure backs the destination off */
 void dest_note_outcome(struct eng_dest *d, int conn_failed);

@@ -20,11 +20,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "base/metrics.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "engine/hoststate.h"
 #include "engine/worker_int.h"
-
 
 /* sess_try_addr's answer for an address known to be down (hoststate.h) */
 #define RC_HOST_DOWN (-1000000)

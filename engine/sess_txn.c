@@ -16,7 +16,6 @@
 #include "base/metrics.h"
 #include "engine/worker_int.h"
 
-
 /* A session whose greeting took this long is slow to start ... */
 #define SLOW_SETUP_MS 1000u
 /* ... and is kept idle this many times its set-up, at most KEEP_SLOW_MAX_MS */

@@ -68,7 +68,7 @@ int jnl_meta_put(MDB_txn *txn, MDB_dbi meta, uint64_t seq);
  * records (jnl_replay after the sequence number in meta), commit, then
  * unlink the journal files; *next_seq: where a fresh journal starts,
  * *applied: entries applied. 0 or an LMDB error (nothing changed). */
-int jnl_recover(const char *spooldir, MDB_env *env, MDB_dbi msgs, MDB_dbi meta,
-                uint64_t *next_seq, long *applied);
+int jnl_recover(const char *spooldir, MDB_env *env, MDB_dbi msgs, MDB_dbi meta, uint64_t *next_seq,
+                long *applied);
 
 #endif

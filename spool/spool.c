@@ -870,8 +870,7 @@ journal_ready(spool *sp)
         log_info("spool: %ld recipient-state changes replayed from the journal", applied);
     sp->jseq_last = sp->jseq_done = next - 1;
     if ((sp->jnl = jnl_open(sp->dir, next)) == NULL)
-        log_err("spool: cannot open the state journal in %s/journal: %s", sp->dir,
-                strerror(errno));
+        log_err("spool: cannot open the state journal in %s/journal: %s", sp->dir, strerror(errno));
 }
 
 /* spool_recover - replay the journal, hand every queued message to fn */

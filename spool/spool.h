@@ -83,15 +83,15 @@ struct spool_rcpt {
 
 struct spool_msg {
     char id[SPOOL_ID_SIZE];
-    char *sender;          /* envelope sender, "" for the null sender */
-    int64_t arrival_us;    /* unix microseconds */
+    char *sender;       /* envelope sender, "" for the null sender */
+    int64_t arrival_us; /* unix microseconds */
     uint32_t flags;
-    char *proto;           /* "esmtp", "smtp", "http", "local" */
-    char *host;            /* client address "[ip]:port" or "" */
-    char *helo;            /* client's EHLO/HELO name or "" */
-    uint64_t body_len;     /* bytes */
-    uint32_t body_seg;     /* segment number */
-    uint64_t body_off;     /* byte offset in the segment */
+    char *proto;       /* "esmtp", "smtp", "http", "local" */
+    char *host;        /* client address "[ip]:port" or "" */
+    char *helo;        /* client's EHLO/HELO name or "" */
+    uint64_t body_len; /* bytes */
+    uint32_t body_seg; /* segment number */
+    uint64_t body_off; /* byte offset in the segment */
     uint32_t nrcpt;
     struct spool_rcpt *rcpt;
 };

@@ -545,8 +545,8 @@ static void
 test_crlf_in_primary_hostname(void **state)
 {
     (void)state;
-    load_fails("json_log\nprimary_hostname = \"evil.example\\r\\n250-INJECTED\"\n", "t.conf:2:",
-               "control character");
+    load_fails("json_log\nprimary_hostname = \"evil.example\\r\\n250-INJECTED\"\n",
+               "t.conf:2:", "control character");
     load_fails("primary_hostname = evil.example\r250-INJECTED\n", "t.conf:1:", "control character");
     ovr_fails("primary_hostname=evil.example\r\n250-INJECTED", "-o primary_hostname:");
 }
@@ -564,12 +564,12 @@ test_ctl_in_any_string_option(void **state)
     load_fails("redis_servers = \"a\x7f\"\n", "t.conf:1:", "control character");
     load_fails("event_action = \"x\\ry\"\n", "t.conf:1:", "control character");
     load_fails("relay_from_hosts = 127.0.0.1\x0b/8\n", "t.conf:1:", "control character");
-    load_fails("begin transports\nt:\n driver = smtp\n tls_certificate = \"/c\\n\"\n", "t.conf:4:",
-               "control character");
-    load_fails("begin routers\nr:\n driver = dnslookup\n domains = a.exa\x0cmple\n", "t.conf:4:",
-               "control character");
-    load_fails("begin destinations\n*:\n max_message_rate = 5\x1b/s\n", "t.conf:3:",
-               "control character");
+    load_fails("begin transports\nt:\n driver = smtp\n tls_certificate = \"/c\\n\"\n",
+               "t.conf:4:", "control character");
+    load_fails("begin routers\nr:\n driver = dnslookup\n domains = a.exa\x0cmple\n",
+               "t.conf:4:", "control character");
+    load_fails("begin destinations\n*:\n max_message_rate = 5\x1b/s\n",
+               "t.conf:3:", "control character");
     ovr_fails("spool_directory=/tmp/x\ty", "control character");
     ovr_fails("redis_servers=\"a\\tb\"", "control character");
 }
@@ -586,10 +586,10 @@ test_hostname_options(void **state)
     load_fails("primary_hostname = a..example\n", "t.conf:1:", "host name");
     load_fails("primary_hostname = a_b.example\n", "t.conf:1:", "host name");
     load_fails("primary_hostname = mail.example.\n", "t.conf:1:", "host name");
-    load_fails("begin transports\nt:\n driver = smtp\n helo_data = \"x y\"\n", "t.conf:4:",
-               "host name");
-    load_fails("begin transports\nt:\n driver = smtp\n helo_data = [1.2.3]\n", "t.conf:4:",
-               "host name");
+    load_fails("begin transports\nt:\n driver = smtp\n helo_data = \"x y\"\n",
+               "t.conf:4:", "host name");
+    load_fails("begin transports\nt:\n driver = smtp\n helo_data = [1.2.3]\n",
+               "t.conf:4:", "host name");
     c = load("primary_hostname = Mail-1.Example.COM\nbegin transports\nt:\n driver = smtp\n"
              " helo_data = [IPv6:2001:db8::1]\nu:\n driver = smtp\n helo_data = out.example\n");
     if (c == NULL)

@@ -467,18 +467,12 @@ test_tls_host_lists(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_routers_transports),
-    cmocka_unit_test(test_route_list),
-    cmocka_unit_test(test_route_list_errors),
-    cmocka_unit_test(test_unknown_driver),
-    cmocka_unit_test(test_unknown_transport),
-    cmocka_unit_test(test_duplicate_instance),
-    cmocka_unit_test(test_hostlist_match),
-    cmocka_unit_test(test_domain_match),
-    cmocka_unit_test(test_retry_section),
-    cmocka_unit_test(test_destinations),
-    cmocka_unit_test(test_destinations_errors),
-    cmocka_unit_test(test_tls_host_lists),
+    cmocka_unit_test(test_routers_transports),  cmocka_unit_test(test_route_list),
+    cmocka_unit_test(test_route_list_errors),   cmocka_unit_test(test_unknown_driver),
+    cmocka_unit_test(test_unknown_transport),   cmocka_unit_test(test_duplicate_instance),
+    cmocka_unit_test(test_hostlist_match),      cmocka_unit_test(test_domain_match),
+    cmocka_unit_test(test_retry_section),       cmocka_unit_test(test_destinations),
+    cmocka_unit_test(test_destinations_errors), cmocka_unit_test(test_tls_host_lists),
 };
 
 /* clang-format off */

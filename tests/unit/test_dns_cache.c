@@ -232,7 +232,7 @@ test_resolver_servers(void **state)
 {
     struct fx *f = *state;
     struct net_addr sv[3] = {server_addr("127.0.0.1", 5353), server_addr("::1", 0),
-                                 server_addr("127.0.0.2", 0)};
+                             server_addr("127.0.0.2", 0)};
     char err[256] = "";
     dns_resolver *r = dns_resolver_new(f->loop, sv, 3, err, sizeof(err));
     assert_non_null(r);

@@ -363,7 +363,8 @@ free_msgs(struct waiter *w)
     w->hooked = 0;
 }
 
-#define WAITER(w) struct waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER}
+#define WAITER(w)                                                                                  \
+    struct waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER}
 
 /* states and a removal journaled, never committed by the writer: recovery
  * replays them before it hands the messages out */
