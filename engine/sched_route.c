@@ -127,6 +127,10 @@ route_answered(struct route_req *rq, const struct dns_result *res)
     struct eng_dest *d = dest_get(rq->router, rq->port, res, rq->domain), **h;
     uint32_t n;
     dest_enqueue(d, rq->q, rq->ridx, rq->n);
+    if (rq->q->routing == 0 && rq->q->nhold == 0) {
+        dest_dispatch(d); /* the common case, one domain: nothing was held */
+        return;
+    }
     qmsg_hold(rq->q, d);
     h = qmsg_take_held(rq->q, &n);
     lend_held(h, n);
