@@ -33,7 +33,8 @@ static const struct {
     {"EHLO", SMTP_V_EHLO}, {"HELO", SMTP_V_HELO},         {"MAIL", SMTP_V_MAIL},
     {"RCPT", SMTP_V_RCPT}, {"DATA", SMTP_V_DATA},         {"RSET", SMTP_V_RSET},
     {"NOOP", SMTP_V_NOOP}, {"QUIT", SMTP_V_QUIT},         {"VRFY", SMTP_V_VRFY},
-    {"HELP", SMTP_V_HELP}, {"STARTTLS", SMTP_V_STARTTLS},
+    {"HELP", SMTP_V_HELP}, {"STARTTLS", SMTP_V_STARTTLS}, {"BDAT", SMTP_V_BDAT},
+    {"AUTH", SMTP_V_AUTH},
 };
 
 /* fail - write the reply line and return its code */
@@ -367,6 +368,33 @@ parse_mail_rcpt(struct smtp_cmd *cmd, struct span a, unsigned flags)
     return 0;
 }
 
+/* parse_bdat - "BDAT chunk-size [LAST]" (RFC 3030 §2) */
+static int
+parse_bdat(struct smtp_cmd *cmd, struct span a)
+{
+    size_t i = 0;
+    uint64_t v = 0;
+
+    for (; i < a.n && a.p[i] >= '0' && a.p[i] <= '9'; i++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return fail(cmd, 501, "5.5.4", "syntax: BDAT chunk size too large", NULL);
+        v = v * 10 + (uint64_t)(a.p[i] - '0');
+    }
+    if (i == 0 || i > 20)
+        return fail(cmd, 501, "5.5.4", "syntax: BDAT chunk-size [LAST]", NULL);
+    cmd->size = v;
+    cmd->has_size = 1;
+    while (i < a.n && a.p[i] == ' ')
+        i++;
+    if (i == a.n)
+        return 0;
+    if (span_is((struct span){a.p + i, a.n - i}, "LAST")) {
+        cmd->bdat_last = 1;
+        return 0;
+    }
+    return fail(cmd, 501, "5.5.4", "syntax: BDAT chunk-size [LAST]", NULL);
+}
+
 /* parse_verb - the command word up to the first space */
 static int
 parse_verb(struct smtp_cmd *cmd, struct span line, struct span *arg)
@@ -384,6 +412,7 @@ parse_verb(struct smtp_cmd *cmd, struct span line, struct span *arg)
                 arg->p++, arg->n--;
             return 0;
         }
+    cmd->unknown = 1;
     return fail(cmd, 500, "5.5.2", "command not recognized", NULL);
 }
 
@@ -424,6 +453,13 @@ smtp_parse(const char *line, size_t len, unsigned flags, struct smtp_cmd *cmd)
         return 0;
     case SMTP_V_NOOP:
     case SMTP_V_HELP:
+        copy_arg(cmd, a);
+        return 0;
+    case SMTP_V_BDAT:
+        return parse_bdat(cmd, a);
+    case SMTP_V_AUTH:
+        if (a.n == 0)
+            return fail(cmd, 501, "5.5.4", "syntax: AUTH mechanism [initial-response]", NULL);
         copy_arg(cmd, a);
         return 0;
     }

@@ -19,6 +19,7 @@
  *       501 5.5.4  bad or missing argument, bad parameter value (SIZE not
  *                  digits, bad xtext, duplicate parameter)
  *       555 5.5.4  unknown MAIL/RCPT parameter
+ *     An unrecognized command sets cmd->unknown (the caller counts them).
  *   - ENVID and ORCPT are kept as written (xtext); smtp_xtext_decode()
  *     decodes them. NOTIFY/RET are parsed into their values.
  *   - Pure; any thread.
@@ -50,6 +51,8 @@ enum smtp_verb {
     SMTP_V_VRFY,
     SMTP_V_HELP,
     SMTP_V_STARTTLS,
+    SMTP_V_BDAT, /* RFC 3030: size in cmd->size, LAST in cmd->bdat_last */
+    SMTP_V_AUTH, /* RFC 4954: "mechanism [initial-response]" in cmd->arg */
 };
 
 enum smtp_body { SMTP_BODY_NONE = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
@@ -71,7 +74,8 @@ struct smtp_cmd {
     int nparams; /* ESMTP parameters given on MAIL/RCPT */
     /* MAIL parameters */
     int has_size;
-    uint64_t size; /* UINT64_MAX when the number overflows */
+    uint64_t size; /* UINT64_MAX when the number overflows; BDAT: the chunk size */
+    int bdat_last; /* BDAT ... LAST */
     enum smtp_body body;
     int smtputf8;
     enum smtp_ret ret;
@@ -80,6 +84,7 @@ struct smtp_cmd {
     unsigned notify;                /* SMTP_NOTIFY_*, 0 if none */
     char orcpt[SMTP_ORCPT_MAX + 1]; /* "addr-type;xtext" as written, "" if none */
     /* on failure */
+    int unknown; /* the command word is not one of the verbs */
     char reply[SMTP_REPLY_MAX];
 };
 

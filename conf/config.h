@@ -190,6 +190,14 @@ struct cfg {
     int smtp_receive_timeout_s;       /* default 300 */
     int smtp_accept_max_per_host;     /* inbound SMTP sessions from one IP, default 100; 0 = none */
     int smtp_first_command_timeout_s; /* silence allowed before the first command, default 10 */
+    int smtp_accept_reserve;          /* of smtp_accept_max, kept for smtp_reserve_hosts, 0 */
+    struct cfg_hostlist smtp_reserve_hosts;
+    int smtp_enforce_sync;         /* refuse clients that talk out of turn, default 1 */
+    int smtp_max_unknown_commands; /* unrecognised commands before the drop, default 3 */
+    int smtp_max_synprot_errors;   /* syntax/protocol errors before the drop, default 3 */
+    int recipients_max;            /* recipients per message, default 1000; 0 = no limit */
+    int message_linelength_limit;  /* octets per text line without CRLF, default 998; 0 none */
+    struct cfg_hostlist chunking_advertise_hosts; /* CHUNKING offered to, default * */
     int http_accept_max;              /* HTTP connections open at once, default 1000 */
     int http_accept_max_per_host;     /* HTTP connections from one IP, default 100; 0 = none */
     int http_connection_timeout_s;    /* idle HTTP connection closed after, default 10 */

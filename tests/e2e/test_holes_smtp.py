@@ -506,7 +506,8 @@ def test_hundred_mb_message_refused():
 
 
 def test_nul_in_commands_refused():
-    env, sink, spated = start("holes_nul")
+    env, sink, spated = start("holes_nul", "smtp_max_synprot_errors=0",
+                              "smtp_max_unknown_commands=0")
     with env:
         c = greeted(env.smtp_addr)
         for raw in (b"NO\0OP\r\n", b"MAIL FROM:<a\0b@example.org>\r\n", b"\0\r\n",

@@ -206,7 +206,7 @@ def test_dot_unstuffing():
 
 
 def test_long_command_line():
-    env, sink, spated = start("smtpl_long", domains=1)
+    env, sink, spated = start("smtpl_long", "smtp_max_synprot_errors=0", domains=1)
     with env:
         c = greeted(env.smtp_addr)
         # 512 octets with CRLF is the limit (RFC 5321 4.5.3.1.4): accepted
@@ -224,8 +224,16 @@ def test_long_command_line():
         c.expect("MAIL FROM:<long@example.org>", 250)  # no transaction was open
         c.expect("RCPT TO:<long@%s>" % D1, 250)
         c.expect("DATA", 354)
-        # text lines are not command lines: a 3000-octet body line is fine
-        body = b"Subject: long\r\n\r\n" + b"z" * 3000 + b"\r\n"
+        # text lines are limited to 998 octets without CRLF (RFC 5321
+        # 4.5.3.1.6, message_linelength_limit): 998 is fine, 999 is refused
+        # after the final dot and the session goes on
+        bad = b"Subject: long\r\n\r\n" + b"z" * 999 + b"\r\n"
+        code, lines = send_body(c, bad)
+        assert code == 554 and lines[0].startswith("554 5.6.0"), lines
+        c.expect("MAIL FROM:<long@example.org>", 250)
+        c.expect("RCPT TO:<long@%s>" % D1, 250)
+        c.expect("DATA", 354)
+        body = b"Subject: long\r\n\r\n" + b"z" * 998 + b"\r\n"
         code, lines = send_body(c, body)
         assert code == 250, lines
         c.expect("QUIT", 221)
@@ -234,7 +242,8 @@ def test_long_command_line():
 
 
 def test_message_size_limit():
-    env, sink, spated = start("smtpl_size", "message_size_limit=10K", domains=1)
+    env, sink, spated = start("smtpl_size", "message_size_limit=10K", "message_linelength_limit=0",
+                              domains=1)
     with env:
         before = spatetest.metrics(env.http_url)["spate_injections_rejected_total"]
         c = greeted(env.smtp_addr)
@@ -274,7 +283,7 @@ def test_message_size_limit():
 
 
 def test_sequence_and_syntax_errors():
-    env, sink, spated = start("smtpl_seq", domains=1)
+    env, sink, spated = start("smtpl_seq", "smtp_max_synprot_errors=0", domains=1)
     with env:
         c = Client(env.smtp_addr)
         assert c.reply()[0] == 220

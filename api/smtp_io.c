@@ -1,0 +1,198 @@
+/*
+ * smtp_io.c - the SMTP server's session plumbing: queued replies, writing
+ *             them, reading input, closing and freeing a session.
+ *
+ * Replies are queued and written when no complete command is left in the
+ * input, before waiting for the spool, and after 354 (RFC 2920 §3.1); the
+ * session loop in smtp_in.c decides when. Everything here runs on the
+ * listener thread.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/smtp_int.h"
+#include "base/log.h"
+
+/* smtp_idle_ms - how long the client may be silent now */
+uint64_t
+smtp_idle_ms(const struct sess *s)
+{
+    const struct cfg *cfg = s->lis->cfg;
+    int t = s->had_cmd ? cfg->smtp_receive_timeout_s : cfg->smtp_first_command_timeout_s;
+
+    return (uint64_t)(t > 0 ? t : 1) * 1000u;
+}
+
+/* smtp_reply - queue one reply line (CRLF added) */
+void
+smtp_reply(struct sess *s, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        size_t room = s->outcap - s->outlen;
+        va_start(ap, fmt);
+        n = vsnprintf(s->out + s->outlen, room, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n + 2 < room) {
+            s->outlen += (size_t)n;
+            memcpy(s->out + s->outlen, "\r\n", 2);
+            s->outlen += 2;
+            return;
+        }
+        s->outcap = s->outcap * 2 + (size_t)(n > 0 ? n : 0) + 64;
+        s->out = realloc(s->out, s->outcap);
+        if (s->out == NULL)
+            abort();
+    }
+}
+
+/* smtp_dup - strdup that treats out of memory as fatal */
+char *
+smtp_dup(const char *s)
+{
+    char *d = strdup(s != NULL ? s : "");
+    if (d == NULL)
+        abort();
+    return d;
+}
+
+/* smtp_txn_reset - forget the mail transaction (RSET, EHLO, after DATA) */
+void
+smtp_txn_reset(struct sess *s)
+{
+    for (size_t i = 0; i < s->nrcpt; i++)
+        free(s->rcpts[i]);
+    free(s->rcpts);
+    free(s->sender);
+    free(s->body);
+    free(s->logline);
+    s->rcpts = NULL;
+    s->sender = s->body = s->logline = NULL;
+    s->nrcpt = s->rcptcap = s->blen = s->bcap = s->hdrlen = 0;
+    s->in_mail = s->smtputf8 = s->eightbit = s->too_big = 0;
+    s->bdat = s->bdat_last = s->long_line = 0;
+    s->bdat_left = 0;
+}
+
+/* smtp_sess_free - release a session that is closed and not waiting for the spool */
+void
+smtp_sess_free(struct sess *s)
+{
+    struct smtp_listener *lis = s->lis;
+
+    eng_timer_stop(lis->loop, &s->timer);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        lis->sessions = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    lis->nsess--;
+    hostcount_del(lis->hosts, (const struct sockaddr *)&s->peer);
+    smtp_txn_reset(s);
+    free(s->out);
+    free(s);
+    if (lis->stopping && lis->nsess == 0)
+        eng_loop_stop(lis->loop);
+}
+
+/* smtp_sess_close - drop the connection; a session waiting for the spool
+ * lives on until the done callback arrives */
+void
+smtp_sess_close(struct sess *s)
+{
+    if (s->io.fd >= 0) {
+        eng_io_set(s->lis->loop, &s->io, 0);
+        close(s->io.fd);
+        s->io.fd = -1;
+    }
+    if (s->st == SS_WAIT) {
+        s->peer_gone = 1;
+        eng_timer_stop(s->lis->loop, &s->timer);
+        return;
+    }
+    smtp_sess_free(s);
+}
+
+/* smtp_sess_flush - write queued replies; -1 if the session was closed */
+int
+smtp_sess_flush(struct sess *s)
+{
+    while (s->outoff < s->outlen) {
+        ssize_t n =
+            send(s->io.fd, s->out + s->outoff, s->outlen - s->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0) {
+            smtp_sess_close(s);
+            return -1;
+        }
+        s->outoff += (size_t)n;
+    }
+    s->outoff = s->outlen = 0;
+    if (s->close_after) {
+        smtp_sess_close(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* smtp_sess_update_io - watch for input when it can be processed, output when queued */
+void
+smtp_sess_update_io(struct sess *s)
+{
+    uint32_t ev = 0;
+
+    if (s->st != SS_WAIT && !s->close_after && !s->eof && s->inlen < sizeof(s->in) &&
+        s->outlen - s->outoff < SESS_OUT_HIGH)
+        ev |= EPOLLIN;
+    if (s->outoff < s->outlen)
+        ev |= EPOLLOUT;
+    if (eng_io_set(s->lis->loop, &s->io, ev) < 0)
+        smtp_sess_close(s);
+}
+
+/* smtp_sess_read - read what the socket has; -1 if the session was closed */
+int
+smtp_sess_read(struct sess *s)
+{
+    while (s->inlen < sizeof(s->in)) {
+        ssize_t n = recv(s->io.fd, s->in + s->inlen, sizeof(s->in) - s->inlen, MSG_DONTWAIT);
+        if (n > 0) {
+            s->inlen += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            s->eof = 1;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        smtp_sess_close(s);
+        return -1;
+    }
+    if (s->had_cmd) /* before the first command, input does not extend the wait */
+        eng_timer_start(s->lis->loop, &s->timer, smtp_idle_ms(s));
+    return 0;
+}
+
+/* smtp_drop - reply, log why, and close once the reply is written */
+void
+smtp_drop(struct sess *s, const char *why, const char *line)
+{
+    log_info("SMTP connection from (%s) %s dropped: %s", s->helo, s->host, why);
+    smtp_reply(s, "%s", line);
+    s->close_after = 1;
+    eng_timer_start(s->lis->loop, &s->timer, CLOSE_GRACE_MS);
+}
