@@ -12,6 +12,7 @@
 #include "conf/ratelimit.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -372,6 +373,8 @@ rl_smooth(double old, double prev, double now, double period, double count)
     double a = exp(-i_over_p);
     double rate = (1 - a) * count / i_over_p + a * old;
 
+    if (!isfinite(rate)) /* absurd costs: stay a number */
+        rate = DBL_MAX;
     return rate < count ? count : rate;
 }
 

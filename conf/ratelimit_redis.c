@@ -57,6 +57,7 @@ static const char rl_lua[] =
     "  if interval <= 0 then interval = 1e-9 end\n"
     "  local a = math.exp(-interval / period)\n"
     "  rate = (1 - a) * count / (interval / period) + a * rate\n"
+    "  if rate ~= rate or rate == math.huge then rate = 1.7976931348623157e308 end\n"
     "  if rate < count then rate = count end\n"
     "end\n"
     "local over = 0\n"
@@ -96,7 +97,7 @@ sha_make(void)
 /* Numbers as arguments: 17 significant digits survive the round trip. */
 struct rl_args {
     char *key1, *key2, num[6][40], hash[8][8], ttl[24];
-    const char *argv[18];
+    const char *argv[20];
 };
 
 /* args_make - the EVALSHA/EVAL arguments after the script (argv[2..]);
@@ -157,11 +158,11 @@ rl__redis_check(const char *key, double now, double period, double count, double
     a.argv[0] = "EVALSHA";
     a.argv[1] = rl_lua_sha;
     err[0] = '\0';
-    rc = lookup_redis_command(18, a.argv, NULL, &res, err, errlen);
+    rc = lookup_redis_command(20, a.argv, NULL, &res, err, errlen);
     if (rc != LOOKUP_OK && strstr(err, "NOSCRIPT") != NULL) {
         a.argv[0] = "EVAL";
         a.argv[1] = rl_lua;
-        rc = lookup_redis_command(18, a.argv, NULL, &res, err, errlen);
+        rc = lookup_redis_command(20, a.argv, NULL, &res, err, errlen);
     }
     free(a.key1);
     free(a.key2);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "conf/config.h"
 #include "conf/ratelimit.h"
 #include "testutil.h"
 
@@ -463,6 +464,26 @@ concurrent_checks(void **state)
     rl_spec_free(s);
 }
 
+static void
+store_option(void **state)
+{
+    (void)state;
+    const char *redis[] = {"ratelimit_store=redis"}, *bad[] = {"ratelimit_store=disk"};
+    struct cfg *c = NULL;
+    char err[CFG_ERR_MAX] = "";
+
+    assert_int_equal(cfg_load_string(cfg_default_text, "t.conf", NULL, 0, &c, err, sizeof err), 0);
+    assert_int_equal(c->ratelimit_store_redis, 0); /* memory by default */
+    cfg_free(c);
+    assert_int_equal(cfg_load_string(cfg_default_text, "t.conf", redis, 1, &c, err, sizeof err), 0);
+    assert_int_equal(c->ratelimit_store_redis, 1);
+    cfg_free(c);
+    c = NULL;
+    assert_int_equal(cfg_load_string(cfg_default_text, "t.conf", bad, 1, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "ratelimit_store"));
+    assert_non_null(strstr(err, "memory or redis"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -480,6 +501,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(memory_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_cost_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_checks, setup, teardown),
+        cmocka_unit_test(store_option),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
