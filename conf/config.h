@@ -215,6 +215,7 @@ struct cfg {
     struct cfg_domainlist dnssec_stub_zones; /* zones dns_servers serve authoritatively */
     int json_log; /* also write JSON lines (log_file_path + ".json"), default 0 */
     struct cfg_hostlist proxy_required_hosts; /* reserved for the inbound issue */
+    int ratelimit_store_redis; /* ratelimit_store: 0 memory (default), 1 redis (conf/ratelimit.h) */
 
     struct cfg_router *routers;
     size_t nrouters;

@@ -194,6 +194,16 @@ cfg_opt_rate(struct pctx *p, const struct cfg_optdef *d, void *base, const char 
     return 0;
 }
 
+/* cfg_opt_rl_store - ratelimit_store: "memory" or "redis" (conf/ratelimit.h) */
+static int
+cfg_opt_rl_store(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    if (strcmp(val, "memory") != 0 && strcmp(val, "redis") != 0)
+        return cfg_bad_value(p, d, val, "memory or redis");
+    *CFG_AT(base, d->off, int) = strcmp(val, "redis") == 0;
+    return 0;
+}
+
 /* ---- option tables -------------------------------------------------- */
 
 #define CFG_M(f) offsetof(struct cfg, f)
@@ -252,6 +262,8 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"dns_trust_anchor_file", cfg_opt_str, CFG_M(dns_trust_anchor_file), 0, 1, 0, NULL},
     {"dnssec_stub_zones", cfg_opt_domainlist, CFG_M(dnssec_stub_zones), 0, 0, 0, NULL},
     {"proxy_required_hosts", cfg_opt_hostlist, CFG_M(proxy_required_hosts), 0, 0, 0, ""},
+    /* the ratelimit ACL condition's store */
+    {"ratelimit_store", cfg_opt_rl_store, CFG_M(ratelimit_store_redis), 0, 0, 0, "memory"},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -76,4 +76,13 @@ enum lookup_rc lookup__lmdb_find(const char *key, const char *file, char **resul
                                  size_t errlen);
 void lookup__redis_thread_done(void);
 
+/* lookup_redis_command - one Redis command given as argc arguments (lens:
+ * their lengths, or NULL for strings) on the first server of redis_servers
+ * that answers, through the same per-thread pool and timeouts as the lookup.
+ * Replies convert as for the lookup (an array's elements joined with "\n").
+ * LOOKUP_OK with *result malloc'd, LOOKUP_NOTFOUND for nil, or LOOKUP_DEFER
+ * with err (no server answered; an error reply, its text). Any thread. */
+enum lookup_rc lookup_redis_command(int argc, const char **argv, const size_t *lens, char **result,
+                                    char *err, size_t errlen);
+
 #endif

@@ -632,3 +632,38 @@ out:
     free(lens);
     return rc;
 }
+
+/* ---- commands for other modules (conf/ratelimit_redis.c) ---- */
+
+/* lookup_redis_command - run one command, given as arguments, on the first
+ * server of redis_servers that answers */
+enum lookup_rc
+lookup_redis_command(int argc, const char **argv, const size_t *lens, char **result, char *err,
+                     size_t errlen)
+{
+    struct redis_conf *conf = atomic_load(&redis_conf);
+    enum lookup_rc rc = LOOKUP_DEFER;
+
+    *result = NULL;
+    if (conf == NULL || conf->n == 0) {
+        snprintf(err, errlen, "no Redis servers defined (redis_servers option)");
+        return LOOKUP_DEFER;
+    }
+    for (size_t i = 0; i < conf->n; i++) {
+        struct redis_server *srv = &conf->v[i];
+        if (atomic_load(&srv->down_until_ms) > now_ms()) {
+            snprintf(err, errlen, "%s: marked down after a recent failure", srv->label);
+            continue;
+        }
+        switch (try_server(srv, conf, argc, argv, lens, &rc, result, err, errlen)) {
+        case A_DONE:
+            return rc;
+        case A_DOWN:
+            atomic_store(&srv->down_until_ms, now_ms() + REDIS_DOWN_MS);
+            break;
+        case A_NEXT:
+            break;
+        }
+    }
+    return LOOKUP_DEFER;
+}
