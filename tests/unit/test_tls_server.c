@@ -263,7 +263,7 @@ test_srv_on_cert(void **state)
 {
     (void)state;
     struct fx *f = fx_new("right");
-    struct seen ctxarg = {.refuse_depth = -1}, seen = {.refuse_depth = -1};
+    struct seen ctxarg = {.refuse_depth = -1};
     struct tls_server_params p = {.on_cert = on_cert, .on_cert_arg = &ctxarg};
     struct tls_server_ctx *s = srv_ctx(f, "right", &p);
     struct copt good = {.cert = client_chain(f), .key = path(f, "client.key")};
@@ -287,7 +287,6 @@ test_srv_on_cert(void **state)
     assert_int_equal(r.info.cv, TLS_CV_NO);
     tls_server_ctx_free(s);
     fx_free(f);
-    (void)seen;
 }
 
 /* test_srv_on_cert_refuse - refusing at the leaf fails the handshake, under TRY too */
