@@ -217,6 +217,19 @@ struct cfg {
     struct cfg_hostlist proxy_required_hosts; /* reserved for the inbound issue */
     int ratelimit_store_redis; /* ratelimit_store: 0 memory (default), 1 redis (conf/ratelimit.h) */
 
+    /* inbound TLS: STARTTLS on the SMTP listener (tls/tls.h, the server side) */
+    char **tls_in_certificates;   /* tls_certificate: PEM files (a list), one per key type */
+    size_t n_tls_in_certificates; /* 0: STARTTLS is not offered */
+    char **tls_in_privatekeys;    /* tls_privatekey: same order; none: in the certificate files */
+    size_t n_tls_in_privatekeys;  /* 0 or n_tls_in_certificates */
+    struct cfg_hostlist tls_advertise_hosts;     /* STARTTLS offered to these clients, default * */
+    char *tls_in_require_ciphers;                /* tls_require_ciphers: TLS <= 1.2; NULL default */
+    char *tls_in_min_version;                    /* tls_min_version: default "TLSv1.2" */
+    struct cfg_hostlist tls_in_verify_hosts;     /* tls_verify_hosts: client cert required */
+    struct cfg_hostlist tls_in_try_verify_hosts; /* tls_try_verify_hosts: client cert requested */
+    char *tls_in_verify_certificates; /* tls_verify_certificates: client CAs; NULL: system */
+    char *tls_in_ocsp_file;           /* tls_ocsp_file: DER OCSP response to staple; NULL none */
+
     struct cfg_router *routers;
     size_t nrouters;
     struct cfg_transport *transports;

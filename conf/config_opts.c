@@ -204,6 +204,47 @@ cfg_opt_rl_store(struct pctx *p, const struct cfg_optdef *d, void *base, const c
     return 0;
 }
 
+/* ---- inbound TLS (main section) ------------------------------------- */
+
+/* cfg_opt_tls_files - tls_certificate / tls_privatekey: a list of files;
+ * when both are set they must have as many items */
+static int
+cfg_opt_tls_files(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    struct cfg *c = base;
+    char **items, **copy;
+    size_t n;
+    cfg_split_list(p, val, ':', 0, &items, &n);
+    if (n == 0)
+        return cfg_bad_value(p, d, val, "one or more file names");
+    copy = cfg_ar_alloc(p->a, n * sizeof(*copy));
+    for (size_t i = 0; i < n; i++) {
+        if (cfg_refuse_ctl(p, d->name, items[i], 0) < 0)
+            return -1;
+        copy[i] = cfg_ar_strdup(p->a, items[i]);
+    }
+    *CFG_AT(base, d->off, char **) = copy;
+    *CFG_AT(base, d->off_n, size_t) = n;
+    if (c->n_tls_in_certificates && c->n_tls_in_privatekeys &&
+        c->n_tls_in_certificates != c->n_tls_in_privatekeys)
+        return cfg_perr(p, "tls_privatekey must name one key for each tls_certificate file");
+    return 0;
+}
+
+/* cfg_opt_tls_version - tls_min_version: TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3 */
+static int
+cfg_opt_tls_version(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    static const char *const names[] = {"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(val, names[i]) == 0) {
+            *CFG_AT(base, d->off, char *) = cfg_ar_strdup(p->a, val);
+            return 0;
+        }
+    }
+    return cfg_bad_value(p, d, val, "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3");
+}
+
 /* ---- option tables -------------------------------------------------- */
 
 #define CFG_M(f) offsetof(struct cfg, f)
@@ -264,6 +305,18 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"proxy_required_hosts", cfg_opt_hostlist, CFG_M(proxy_required_hosts), 0, 0, 0, ""},
     /* the ratelimit ACL condition's store */
     {"ratelimit_store", cfg_opt_rl_store, CFG_M(ratelimit_store_redis), 0, 0, 0, "memory"},
+    /* inbound TLS (the SMTP listener's STARTTLS) */
+    {"tls_certificate", cfg_opt_tls_files, CFG_M(tls_in_certificates), CFG_M(n_tls_in_certificates),
+     0, 0, NULL},
+    {"tls_privatekey", cfg_opt_tls_files, CFG_M(tls_in_privatekeys), CFG_M(n_tls_in_privatekeys), 0,
+     0, NULL},
+    {"tls_advertise_hosts", cfg_opt_hostlist, CFG_M(tls_advertise_hosts), 0, 0, 0, "*"},
+    {"tls_require_ciphers", cfg_opt_str, CFG_M(tls_in_require_ciphers), 0, 1, 0, NULL},
+    {"tls_min_version", cfg_opt_tls_version, CFG_M(tls_in_min_version), 0, 0, 0, "TLSv1.2"},
+    {"tls_verify_hosts", cfg_opt_hostlist, CFG_M(tls_in_verify_hosts), 0, 0, 0, ""},
+    {"tls_try_verify_hosts", cfg_opt_hostlist, CFG_M(tls_in_try_verify_hosts), 0, 0, 0, ""},
+    {"tls_verify_certificates", cfg_opt_str, CFG_M(tls_in_verify_certificates), 0, 1, 0, NULL},
+    {"tls_ocsp_file", cfg_opt_str, CFG_M(tls_in_ocsp_file), 0, 1, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

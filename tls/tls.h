@@ -218,4 +218,127 @@ int tls_name_matches(const char *pattern, const char *host);
 const char *tls_cv_text(enum tls_cv cv);
 const char *tls_ocsp_text(enum tls_ocsp o);
 
+/* ------------------------------------------------------------------------
+ * Server side: inbound STARTTLS (the SMTP listener).
+ *
+ * struct tls_server_ctx  one per listener configuration: the server's
+ *     certificates (several: e.g. RSA and ECDSA, each with its key; OpenSSL
+ *     picks the one the client's signature algorithms allow), the CA store for
+ *     client certificates, cipher list, minimum protocol version and the OCSP
+ *     staple. Shared by all worker threads (read-only, except the staple
+ *     cache, which has a lock).
+ * Lifetime: the context lives inside its SSL_CTX, which every connection
+ *     holds a reference to; tls_server_ctx_free() drops the caller's
+ *     reference and the memory goes when the last connection made from it is
+ *     freed. So on SIGHUP the caller makes a new context (certificates, keys
+ *     and CAs are read again), swaps it in for new connections and frees the
+ *     old one at once: connections in progress keep working on the old one.
+ * A server connection is a struct tls_conn like a client one: drive it with
+ * tls_conn_handshake/read/write/shutdown/free exactly as above; after the
+ * handshake tls_conn_info() gives X= (info.x, the same "TLS1.3:CIPHER:BITS"
+ * form as the client's => lines), CV= (info.cv: yes only for a client
+ * certificate that verified, else no) and info.peer_subject, and
+ * tls_conn_server_info() the rest. tls_conn_peer_cert_pem() is the client's
+ * certificate. (tls_conn_peer_chain_len / _der count only the certificates
+ * after the leaf on a server connection: OpenSSL's server-side chain leaves
+ * the leaf out.)
+ *
+ * Client certificates (the verify argument of tls_conn_new_server):
+ *   TLS_VERIFY_NONE     none is requested (CV=no).
+ *   TLS_VERIFY_TRY      tls_try_verify_hosts: one is requested; none, or one
+ *                       that does not verify, only gives CV=no.
+ *   TLS_VERIFY_REQUIRE  tls_verify_hosts: the handshake fails unless the
+ *                       client sends one that verifies to the CA store
+ *                       (tls_verify_certificates; NULL: the system store).
+ *   No name check is made on a client certificate.
+ *   on_cert (the tls:cert event): called from certificate verification once
+ *   for each certificate of the client's chain that passed its checks, from
+ *   the top down to the client's own (depth 0), with its PEM and its subject
+ *   (RFC 2253). Non-zero fails the handshake (under TRY too). Not called
+ *   under TLS_VERIFY_NONE, when the client sends no certificate, or on a
+ *   resumed session. Runs on the thread driving the handshake.
+ *   Sessions are resumable only on connections with the same verify mode.
+ *
+ * OCSP stapling (seed "OCSP Stapling support", RFC 6066 §8, RFC 6960):
+ *   ocsp_file holds one DER OCSP response. When a client asks for status,
+ *   the file is looked at again (stat(); it is read and parsed again only
+ *   when its device, inode, size or mtime changed, so an atomic rename of a
+ *   new file is served from the next connection, no reload needed). It is
+ *   stapled only when: it parses; its status is successful; it is a basic
+ *   response holding exactly one single response, whose CertID (with the
+ *   hash the responder chose) is that of the certificate being served - with
+ *   several certificates, only that one is stapled with; it is signed by that
+ *   certificate's issuer, or by a responder certificate the issuer signed
+ *   with the OCSP-signing EKU (OCSP_basic_verify, the issuer as the only
+ *   trust anchor); the status is good; thisUpdate is not more than 5 minutes
+ *   in the future; nextUpdate is present and in the future. The issuer is
+ *   the first certificate after the leaf in the certificate file that issued
+ *   it, else one found in tls_verify_certificates. Otherwise nothing is
+ *   stapled and one warning is logged saying why - once per certificate for
+ *   each version of the file (and again when the reason changes, e.g. a
+ *   response that was good expires).
+ *   struct tls_server_info.ocsp ($tls_in_ocsp) on the server:
+ *     0 NOT_REQUESTED  the client did not ask (or the session was resumed)
+ *     1 NOT_RESPONDING asked; no tls_ocsp_file, or it cannot be read
+ *     3 FAILED         asked; the file holds a response that failed the
+ *                      checks above, nothing stapled
+ *     4 VERIFIED       asked, and a response that passed them was stapled
+ *     (2, NOT_VERIFIED, is never set by the server)
+ * ---------------------------------------------------------------------- */
+
+enum tls_in_ocsp {
+    TLS_IN_OCSP_NOT_REQUESTED = 0,
+    TLS_IN_OCSP_NOT_RESPONDING = 1,
+    TLS_IN_OCSP_NOT_VERIFIED = 2,
+    TLS_IN_OCSP_FAILED = 3,
+    TLS_IN_OCSP_VERIFIED = 4,
+};
+
+struct tls_server_params {
+    const char *const *certs; /* PEM files: the certificate, then its chain */
+    const char *const *keys;  /* its key, same index; NULL (or keys NULL): in the cert file */
+    size_t ncerts;            /* >= 1 */
+    const char *ciphers;      /* tls_require_ciphers: OpenSSL list for TLS <= 1.2; NULL default */
+    const char *min_version;  /* "TLSv1", "TLSv1.1", "TLSv1.2" (NULL: this), "TLSv1.3" */
+    const char *verify_certificates; /* CAs for client certificates, file or directory;
+                                        NULL or "system": the system store */
+    const char *ocsp_file;           /* tls_ocsp_file: DER OCSP response; NULL none */
+    /* on_cert - the tls:cert hook (see above); NULL none. arg: on_cert_arg,
+     * or the connection's own (tls_conn_set_cert_arg) */
+    int (*on_cert)(void *arg, int depth, const char *pem, const char *subject);
+    void *on_cert_arg;
+};
+
+/* What a server handshake established besides struct tls_info. */
+struct tls_server_info {
+    char sni[256];         /* $tls_in_sni: the server name the client sent; "" none
+                              (or one with characters outside [A-Za-z0-9._-]) */
+    int peer_cert;         /* the client presented a certificate */
+    int peer_verified;     /* ... and it verified (CV=yes) */
+    char peer_dn[256];     /* $tls_in_peerdn: its subject (RFC 2253); "" none */
+    enum tls_in_ocsp ocsp; /* $tls_in_ocsp, see above */
+};
+
+struct tls_server_ctx;
+
+/* tls_server_ctx_new - a server context; NULL with err set (unreadable or
+ * mismatched certificate/key, bad CA path, no cipher matched, unknown
+ * min_version). Each certificate's key must match it. */
+struct tls_server_ctx *tls_server_ctx_new(const struct tls_server_params *p, char *err,
+                                          size_t errlen);
+/* tls_server_ctx_free - drop the caller's reference (see Lifetime); NULL harmless */
+void tls_server_ctx_free(struct tls_server_ctx *c);
+/* tls_conn_new_server - a server connection over an accepted, non-blocking
+ * fd (the caller keeps it); verify: enum tls_verify_mode (0 none, 1 try,
+ * 2 require). NULL with err set. */
+struct tls_conn *tls_conn_new_server(struct tls_server_ctx *c, int fd, int verify, char *err,
+                                     size_t errlen);
+/* tls_conn_set_cert_arg - the argument on_cert gets for this connection */
+void tls_conn_set_cert_arg(struct tls_conn *c, void *arg);
+/* tls_conn_server_info - SNI, client certificate, OCSP of a server
+ * connection; 0, or -1 before the handshake is done or on a client one */
+int tls_conn_server_info(const struct tls_conn *c, struct tls_server_info *si);
+/* tls_in_ocsp_text - "not requested", "not responding", ... for logs */
+const char *tls_in_ocsp_text(enum tls_in_ocsp o);
+
 #endif

@@ -22,30 +22,6 @@
 
 #include "tls/tls_int.h"
 
-struct tls_conn {
-    struct tls_client_ctx *ctx;
-    SSL *ssl;
-    int done; /* handshake complete */
-    int dane; /* DANE mode (secure TLSA RRset) */
-    int ocsp_require;
-    enum tls_verify_mode verify;
-    size_t nusable; /* TLSA records OpenSSL accepted */
-    unsigned usage_bits;
-    enum tls_ocsp ocsp; /* set by the status callback */
-    char *cache_key;    /* NULL: no resumption */
-    int have_saved;     /* a cached session was offered; saved is its outcome */
-    struct tls__outcome saved;
-    /* the caller's certificate hook (tls_conn_params.cert_hook) */
-    int (*hook)(void *arg, int depth, const char *pem);
-    void *hook_arg;
-    int must_verify;         /* a failed check fails the handshake */
-    unsigned long long seen; /* depths offered to the hook */
-    long chain_error;        /* first check that failed (verify callback), 0 none */
-    int refused;             /* the hook refused a certificate */
-    int refused_depth;
-    char err[320];
-};
-
 /* ------------------------------------------------------------ set-up */
 
 /* cache_key - destination key salted with everything that decides the
@@ -96,9 +72,9 @@ setup_names(struct tls_conn *c, const struct tls_conn_params *p, size_t first)
     return 0;
 }
 
-/* pem_of - a certificate in PEM, malloc'd; NULL on failure */
-static char *
-pem_of(X509 *x)
+/* tls__pem_of - a certificate in PEM, malloc'd; NULL on failure */
+char *
+tls__pem_of(X509 *x)
 {
     BIO *b = BIO_new(BIO_s_mem());
     char *data, *out = NULL;
@@ -128,7 +104,7 @@ offer_cert(struct tls_conn *c, X509_STORE_CTX *x)
         return 0; /* offered once per depth */
     if (depth < 64)
         c->seen |= 1ull << depth;
-    if ((pem = pem_of(cert)) == NULL)
+    if ((pem = tls__pem_of(cert)) == NULL)
         return 1; /* cannot tell the hook: refuse rather than skip it */
     no = c->hook(c->hook_arg, depth, pem);
     free(pem);
@@ -366,7 +342,7 @@ handshake_error(struct tls_conn *c, int sslerr)
         snprintf(c->err, sizeof(c->err), "%s verification failed: certificate refused at depth %d",
                  c->dane && c->nusable ? "DANE" : "certificate", c->refused_depth);
     } else if (c->ocsp_require && c->ocsp != TLS_OCSP_GOOD &&
-        ERR_GET_REASON(e) == SSL_R_INVALID_STATUS_RESPONSE) {
+               ERR_GET_REASON(e) == SSL_R_INVALID_STATUS_RESPONSE) {
         snprintf(c->err, sizeof(c->err), "OCSP status %s", tls_ocsp_text(c->ocsp));
     } else if (vr != X509_V_OK && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
         snprintf(c->err, sizeof(c->err), "%s verification failed: %s",
@@ -499,9 +475,9 @@ tls_conn_error(const struct tls_conn *c)
 
 /* ------------------------------------------------------------ outcome */
 
-/* name_text - a distinguished name in RFC 2253 form */
-static void
-name_text(const X509_NAME *n, char *out, size_t len)
+/* tls__name_text - a distinguished name in RFC 2253 form */
+void
+tls__name_text(const X509_NAME *n, char *out, size_t len)
 {
     BIO *b = BIO_new(BIO_s_mem());
     int k = 0;
@@ -552,8 +528,8 @@ tls_conn_info(const struct tls_conn *c, struct tls_info *i)
     snprintf(i->verify_text, sizeof(i->verify_text), "%s",
              X509_verify_cert_error_string(i->verify_error));
     if (leaf != NULL) {
-        name_text(X509_get_subject_name(leaf), i->peer_subject, sizeof(i->peer_subject));
-        name_text(X509_get_issuer_name(leaf), i->peer_issuer, sizeof(i->peer_issuer));
+        tls__name_text(X509_get_subject_name(leaf), i->peer_subject, sizeof(i->peer_subject));
+        tls__name_text(X509_get_issuer_name(leaf), i->peer_issuer, sizeof(i->peer_issuer));
     }
     return 0;
 }
@@ -578,7 +554,7 @@ char *
 tls_conn_peer_cert_pem(const struct tls_conn *c)
 {
     X509 *leaf = SSL_get0_peer_certificate(c->ssl);
-    return leaf != NULL ? pem_of(leaf) : NULL;
+    return leaf != NULL ? tls__pem_of(leaf) : NULL;
 }
 
 /* tls_conn_peer_cert_der - one certificate of the peer's chain, DER */
