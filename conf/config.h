@@ -36,7 +36,8 @@
 
 #include "base/sockaddr.h"
 
-struct exp_str; /* conf/expand.h */
+struct exp_str;  /* conf/expand.h */
+struct cfg_auth; /* conf/auth.h */
 
 #define CFG_ERR_MAX 512
 
@@ -219,6 +220,10 @@ struct cfg {
 
     /* storage kept alive for the structure's lifetime (names, strings) */
     void *arena;
+    /* SMTP AUTH, server side (conf/auth.h) */
+    struct cfg_auth *auths; /* "begin authenticators", file order */
+    size_t nauths;
+    struct cfg_hostlist auth_advertise_hosts; /* clients offered AUTH, default * */
 };
 
 /* The built-in configuration used when spated runs without -c. */

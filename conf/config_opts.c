@@ -242,6 +242,8 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"dns_trust_anchor_file", cfg_opt_str, CFG_M(dns_trust_anchor_file), 0, 1, 0, NULL},
     {"dnssec_stub_zones", cfg_opt_domainlist, CFG_M(dnssec_stub_zones), 0, 0, 0, NULL},
     {"proxy_required_hosts", cfg_opt_hostlist, CFG_M(proxy_required_hosts), 0, 0, 0, ""},
+    /* SMTP AUTH (conf/auth.h) */
+    {"auth_advertise_hosts", cfg_opt_hostlist, CFG_M(auth_advertise_hosts), 0, 0, 0, "*"},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
