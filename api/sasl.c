@@ -3,12 +3,12 @@
  *          RFC 4616): strict base64 through OpenSSL, field validation, the
  *          334 challenges. Pure functions; the contract is in sasl.h.
  */
+#include "api/sasl.h"
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#include "api/sasl.h"
 
 #define R_CANCEL "501 5.7.0 Authentication cancelled"
 #define R_BAD64 "501 5.5.2 Cannot decode the base64 data"

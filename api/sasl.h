@@ -86,8 +86,7 @@ int sasl_login_decode(const char *b64, int is_user, char out[SASL_FIELD_MAX + 1]
 
 /* sasl_b64_decode - strict base64 (see above) into out (outsz bytes);
  * 0 with *outlen, or -1 (bad base64, or more than outsz bytes) */
-int sasl_b64_decode(const char *b64, size_t len, unsigned char *out, size_t outsz,
-                    size_t *outlen);
+int sasl_b64_decode(const char *b64, size_t len, unsigned char *out, size_t outsz, size_t *outlen);
 
 /* sasl_challenge - "334 " and text in base64 (empty text: "334 "); 0, or
  * -1 when it does not fit in reply */

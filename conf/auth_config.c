@@ -21,8 +21,9 @@ auth_opt_driver(struct pctx *p, const struct cfg_optdef *d, void *base, const ch
     (void)d;
     (void)base;
     if (strcmp(val, "plaintext") != 0)
-        return cfg_perr(p, "unknown driver \"%.64s\" in the authenticators section (only "
-                           "plaintext is supported)",
+        return cfg_perr(p,
+                        "unknown driver \"%.64s\" in the authenticators section (only "
+                        "plaintext is supported)",
                         val);
     p->inst_driver = 1;
     return 0;
@@ -92,8 +93,9 @@ auth_option_line(struct pctx *p, char *line)
     line[n] = '\0'; /* may be the '=' itself: val was taken first */
     const struct cfg_optdef *d = cfg_find_opt(cfg_auth_opts, line);
     if (d == NULL && strncmp(line, "client_", 7) == 0)
-        return cfg_perr(p, "option %.64s: client authentication is not supported (server "
-                           "options only)",
+        return cfg_perr(p,
+                        "option %.64s: client authentication is not supported (server "
+                        "options only)",
                         line);
     if (d == NULL)
         return cfg_perr(p, "unknown option \"%.64s\" in the authenticators section", line);

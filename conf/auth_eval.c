@@ -133,8 +133,7 @@ check_id(const struct cfg_auth *a, struct auth_vars *v, char **id, char *msg, si
 /* auth_check - run server_condition, then server_set_id */
 int
 auth_check(const struct cfg_auth *a, const char *const *parts, size_t n,
-           const char *(*var)(void *, const char *), void *arg, char **id, char *msg,
-           size_t msglen)
+           const char *(*var)(void *, const char *), void *arg, char **id, char *msg, size_t msglen)
 {
     struct auth_vars v = {parts, n > 3 ? 3 : n, var, arg};
     char *out = NULL;
