@@ -44,7 +44,11 @@ b64_valid(const char *b64, size_t len)
     for (size_t i = 0; i < len - pad; i++)
         if (b64[i] == '\0' || strchr(b64_alphabet, b64[i]) == NULL)
             return 0;
-    return 1;
+    if (pad == 0)
+        return 1;
+    /* canonical form only (RFC 4648 3.5): the bits after the data are zero */
+    size_t v = (size_t)(strchr(b64_alphabet, b64[len - 1 - pad]) - b64_alphabet);
+    return (v & (pad == 2 ? 0x0f : 0x03)) == 0;
 }
 
 /* sasl_b64_decode - strict base64 into out; 0 with *outlen, or -1 */

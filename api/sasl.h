@@ -11,7 +11,8 @@
  *     auth_check() (conf/auth.h).
  *   - Lines are given without their CRLF. Base64 is the RFC 4648 alphabet
  *     with padding, strictly: a length that is a multiple of 4, '=' only as
- *     the last one or two characters, no white space. The decoding itself is
+ *     the last one or two characters, no white space, zero bits after the
+ *     data (the canonical form, RFC 4648 §3.5). The decoding itself is
  *     OpenSSL's (EVP_DecodeBlock).
  *   - Replies are complete SMTP reply lines (code, RFC 3463 enhanced code,
  *     text) without CRLF, at most SASL_REPLY_MAX bytes with the NUL:

@@ -44,8 +44,8 @@ test_b64_strict(void **state)
     assert_int_equal(n, 3);
     assert_int_equal(sasl_b64_decode("", 0, out, sizeof out, &n), 0);
     assert_int_equal(n, 0);
-    const char *bad[] = {"YQ",    "YQ=",   "Y===", "=YQ=", "YQ=a",     "YW Jj", " YWJj",
-                         "YWJj ", "YW\tJ", "YW-j", "YW_j", "YQ==YQ==", "*"};
+    const char *bad[] = {"YQ",    "YQ=",  "Y===", "=YQ=",     "YQ=a", "YW Jj", " YWJj", "YWJj ",
+                         "YW\tJ", "YW-j", "YW_j", "YQ==YQ==", "*",    "YR==",  "YWJ="};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (sasl_b64_decode(bad[i], strlen(bad[i]), out, sizeof out, &n) == 0)
             fail_msg("accepted \"%s\"", bad[i]);
