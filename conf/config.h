@@ -36,8 +36,7 @@
 
 #include "base/sockaddr.h"
 
-struct exp_str;  /* conf/expand.h */
-struct cfg_auth; /* conf/auth.h */
+struct exp_str; /* conf/expand.h */
 
 #define CFG_ERR_MAX 512
 
