@@ -72,7 +72,6 @@ struct cfg_auth {
     struct exp_str *server_condition;           /* required */
     struct exp_str *server_set_id;              /* NULL: the user name */
     struct exp_str *server_advertise_condition; /* NULL: always advertised */
-    char *client_option;                        /* parser's: a client_* option seen */
     const char *file;
     int line;
 };
