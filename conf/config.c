@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf/auth.h"
 #include "conf/config_int.h"
 #include "conf/expand.h"
 
@@ -346,5 +347,6 @@ cfg_free(struct cfg *c)
     exp_free(c->event_action);
     for (size_t i = 0; i < c->ntransports; i++)
         exp_free(c->transports[i].event_action);
+    auth_cfg_free(c); /* the authenticators' compiled strings */
     cfg_ar_free(c->arena);
 }

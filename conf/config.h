@@ -241,6 +241,10 @@ struct cfg {
 
     /* storage kept alive for the structure's lifetime (names, strings) */
     void *arena;
+    /* SMTP AUTH, server side (conf/auth.h) */
+    struct cfg_auth *auths; /* "begin authenticators", file order */
+    size_t nauths;
+    struct cfg_hostlist auth_advertise_hosts; /* clients offered AUTH, default * */
 };
 
 /* The built-in configuration used when spated runs without -c. */

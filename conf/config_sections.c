@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/auth_int.h"
 #include "conf/config_int.h"
 #include "conf/retry_syntax.h"
 
@@ -55,6 +56,8 @@ static const struct cfg_section cfg_sections[] = {
     {"retry", NULL, NULL, cfg_retry_line, NULL},
     {"destinations", cfg_destination_opts, &cfg_destination_class, cfg_driver_line,
      cfg_driver_finish},
+    /* SMTP AUTH, conf/auth_config.c */
+    {"authenticators", cfg_auth_opts, NULL, cfg_auth_line, cfg_auth_finish},
 };
 #define CFG_NSECTIONS (sizeof cfg_sections / sizeof cfg_sections[0])
 

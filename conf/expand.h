@@ -26,6 +26,8 @@
  *                 false/no/0/empty, anything else an error), and {{c1}{c2}..}
  *                 and or {{c1}{c2}..} (short-circuit, left to right), true,
  *                 false, and !COND.
+ *                 crypteq {password}{hash}: Exim's password check (hash
+ *                 forms and rules in conf/auth.h).
  *   ${lc:s} ${uc:s}
  *   ${quote_redis:s}
  *                 a backslash before every white-space character and every

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "conf/auth.h"
 #include "conf/expand_int.h"
 #include "conf/lookup.h"
 
@@ -256,6 +257,21 @@ eval_compare(struct ev *ev, const struct cond *c, const char *a, const char *b, 
     return EXP_OK;
 }
 
+/* eval_crypteq - crypteq {password}{hash} (auth_crypt.c) */
+static int
+eval_crypteq(struct ev *ev, const struct cond *c, const char *pw, const char *hash, int *t)
+{
+    char why[128];
+    int r = auth_crypteq(pw, hash, why, sizeof why);
+
+    if (r < 0) {
+        ev_err(ev, c->col, "%s", why);
+        return EXP_ERROR;
+    }
+    *t = r;
+    return EXP_OK;
+}
+
 /* eval_two - conditions with two string arguments */
 static int
 eval_two(struct ev *ev, const struct cond *c, int *t)
@@ -275,6 +291,9 @@ eval_two(struct ev *ev, const struct cond *c, int *t)
             break;
         case C_MATCH:
             rc = eval_match(ev, c, a, b, t);
+            break;
+        case C_CRYPTEQ:
+            rc = eval_crypteq(ev, c, a, b, t);
             break;
         default:
             rc = eval_compare(ev, c, a, b, t);

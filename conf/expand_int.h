@@ -37,7 +37,8 @@ enum cond_kind {
     C_AND,
     C_OR,
     C_TRUE,
-    C_FALSE
+    C_FALSE,
+    C_CRYPTEQ /* crypteq {password}{hash}: conf/auth_crypt.c */
 };
 
 struct node;

@@ -280,6 +280,8 @@ cond_keyword(const char *p, size_t n)
                {"<", C_LT},        {">", C_GT},      {"<=", C_LE},      {">=", C_GE},
                {"match", C_MATCH}, {"def", C_DEF},   {"bool", C_BOOL},  {"and", C_AND},
                {"or", C_OR},       {"true", C_TRUE}, {"false", C_FALSE}};
+    if (word_is(p, n, "crypteq")) /* crypteq {password}{hash}: conf/auth_crypt.c */
+        return (int)C_CRYPTEQ;
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (word_is(p, n, tab[i].kw))
             return (int)tab[i].kind;

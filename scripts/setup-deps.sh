@@ -10,7 +10,7 @@ build_pkgs=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libssl-dev libc-ares-dev libunbound-dev libhiredis-dev liblmdb-dev
     libjemalloc-dev liburcu-dev libmicrohttpd-dev libjansson-dev libpcre2-dev libidn2-dev
-    libcmocka-dev libevent-dev
+    libcmocka-dev libevent-dev libcrypt-dev
 )
 test_pkgs=(
     nsd ldnsutils swaks postfix lmdb-utils redis-server curl python3 openssl
