@@ -68,6 +68,9 @@ cmd_ehlo(struct sess *s, const struct smtp_cmd *c)
     smtp_reply(s, "250-SMTPUTF8");
     if (chunking_ok(s))
         smtp_reply(s, "250-CHUNKING");
+    if (smtp_tls_offered(s))
+        smtp_reply(s, "250-STARTTLS");
+    smtp_auth_ehlo(s);
     smtp_reply(s, "250-ENHANCEDSTATUSCODES");
     smtp_reply(s, "250 DSN");
 }
@@ -126,7 +129,7 @@ rcpt_refused(struct sess *s, const struct smtp_cmd *c)
         smtp_reply(s, "%d 5.1.2 %s", code, why);
         return 1;
     }
-    if (!s->relay_ok) {
+    if (!s->relay_ok && s->auth_id == NULL) {
         metrics_inc(MC_REJECTED);
         log_info("H=(%s) %s F=<%s> rejected RCPT <%s>: relay not permitted", s->helo, s->host,
                  s->sender, c->arg);
@@ -250,10 +253,10 @@ cmd_other(struct sess *s, const struct smtp_cmd *c)
         smtp_reply(s, "214 2.0.0 commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
         break;
     case SMTP_V_STARTTLS:
-        smtp_reply(s, "454 4.7.0 TLS not available");
+        smtp_cmd_starttls(s);
         break;
     case SMTP_V_AUTH:
-        protocol_error(s, "503 5.5.1 AUTH not available");
+        smtp_cmd_auth(s, c->arg);
         break;
     default:
         break;

@@ -132,13 +132,28 @@ on_spool_done(struct spool_submission *sub, int status, void *arg)
         abort(); /* out of memory: the engine cannot go on */
 }
 
-/* proto_name - the P= protocol name of RFC 3848 */
+/* proto_name - the P= protocol name of RFC 3848 (esmtp, esmtps, esmtpa,
+ * esmtpsa, utf8smtp...) */
 static const char *
 proto_name(const struct sess *s)
 {
+    static const char *const names[2][4] = {
+        {"esmtp", "esmtps", "esmtpa", "esmtpsa"},
+        {"utf8smtp", "utf8smtps", "utf8smtpa", "utf8smtpsa"},
+    };
+
     if (!s->esmtp)
-        return "smtp";
-    return s->smtputf8 ? "utf8smtp" : "esmtp";
+        return s->tls != NULL ? "smtps" : "smtp";
+    return names[s->smtputf8 != 0][(s->tls != NULL) + 2 * (s->auth_id != NULL)];
+}
+
+/* tls_fields - " X=... CV=..." for a TLS session, "" in clear text */
+static void
+tls_fields(const struct sess *s, char *out, size_t len)
+{
+    out[0] = '\0';
+    if (s->tls != NULL)
+        snprintf(out, len, " X=%s CV=%s", s->tls_x, s->tls_cv ? "yes" : "no");
 }
 
 /* data_submit - hand the collected message to the spool and wait */
@@ -146,11 +161,14 @@ static void
 data_submit(struct sess *s)
 {
     struct spool_submission *sub = calloc(1, sizeof(*sub));
-    char *rcpts = rcpt_list(s);
+    char *rcpts = rcpt_list(s), tls[160], auth[300] = "";
 
-    if (sub == NULL || asprintf(&s->logline, "%s <= %s H=(%s) %s P=%s S=%zu for %s", s->id,
-                                *s->sender ? s->sender : "<>", s->helo, s->host, proto_name(s),
-                                s->blen, rcpts) < 0)
+    tls_fields(s, tls, sizeof(tls));
+    if (s->auth_id != NULL)
+        snprintf(auth, sizeof(auth), " A=%s:%s", s->auth_name, s->auth_id);
+    if (sub == NULL || asprintf(&s->logline, "%s <= %s H=(%s) %s P=%s%s%s S=%zu for %s", s->id,
+                                *s->sender ? s->sender : "<>", s->helo, s->host, proto_name(s), tls,
+                                auth, s->blen, rcpts) < 0)
         abort();
     free(rcpts);
     memcpy(sub->id, s->id, sizeof(sub->id));

@@ -58,6 +58,7 @@
 #include "api/smtp_int.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "tls/tls.h"
 
 #define ACCEPT_BURST 64 /* connections accepted per readiness event */
 
@@ -74,25 +75,28 @@ session_step(struct sess *s)
         return smtp_data_step(s);
     case SS_BDAT:
         return smtp_bdat_step(s);
+    case SS_AUTH:
+        return smtp_auth_step(s);
     default:
         return 0;
     }
 }
 
-/* sess_run - process buffered input as far as possible, then flush */
-static void
-sess_run(struct sess *s)
+/* sess_loop - run the steps of the input that is buffered */
+static int
+sess_loop(struct sess *s)
 {
     int progress = 1;
 
-    while (progress && !s->close_after && s->st != SS_WAIT) {
+    while (progress && !s->close_after && s->st != SS_WAIT && s->st != SS_TLS_START &&
+           s->st != SS_TLS) {
         enum sess_state before = s->st;
         progress = session_step(s);
         if (s->st == SS_DATA && before == SS_CMD && smtp_sess_flush(s) < 0)
-            return; /* 354 goes out at once */
+            return -1; /* 354 goes out at once */
         if (s->outlen - s->outoff >= SESS_OUT_HIGH) {
             if (smtp_sess_flush(s) < 0)
-                return;
+                return -1;
             if (s->outlen - s->outoff >= SESS_OUT_HIGH)
                 break; /* the client does not read: wait for EPOLLOUT */
         }
@@ -102,8 +106,36 @@ sess_run(struct sess *s)
         s->inlen -= s->inoff;
         s->inoff = 0;
     }
-    if (smtp_sess_flush(s) < 0)
-        return;
+    return smtp_sess_flush(s);
+}
+
+/* sess_more - is there more to do at once: a handshake to begin, or
+ * decrypted input OpenSSL holds? -1 if the session was closed */
+static int
+sess_more(struct sess *s)
+{
+    if (s->st == SS_TLS_START && s->outoff == s->outlen)
+        return smtp_tls_step(s);
+    if (smtp_tls_pending(s) && s->st != SS_WAIT && s->inlen < sizeof(s->in)) {
+        if (smtp_sess_read(s) < 0)
+            return -1;
+        return 1;
+    }
+    return 0;
+}
+
+/* sess_run - process buffered input as far as possible, then flush */
+static void
+sess_run(struct sess *s)
+{
+    int more;
+
+    do {
+        if (sess_loop(s) < 0)
+            return;
+        if ((more = sess_more(s)) < 0)
+            return;
+    } while (more > 0);
     if (s->eof && s->st != SS_WAIT) {
         if (s->st == SS_DATA || s->st == SS_BDAT || s->in_mail)
             log_info("%s H=(%s) %s lost connection during a transaction", s->id, s->helo, s->host);
@@ -120,9 +152,15 @@ on_sess_io(eng_loop *loop, struct eng_io *io, uint32_t events)
     struct sess *s = io->data;
     (void)loop;
 
+    if (s->st == SS_TLS) {
+        if (smtp_tls_step(s) == 1)
+            sess_run(s);
+        return;
+    }
     if ((events & EPOLLOUT) && smtp_sess_flush(s) < 0)
         return;
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && smtp_sess_read(s) < 0)
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && s->st != SS_TLS_START &&
+        smtp_sess_read(s) < 0)
         return;
     sess_run(s);
 }
@@ -151,22 +189,31 @@ on_sess_timer(eng_loop *loop, struct eng_timer *t)
     smtp_sess_update_io(s);
 }
 
+/* peer_ip - the address of ss as text, and its port */
+static unsigned
+peer_ip(const struct sockaddr_storage *ss, char *ip, size_t len)
+{
+    snprintf(ip, len, "?");
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)len);
+        return ntohs(a->sin_port);
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, (socklen_t)len);
+        return ntohs(a->sin6_port);
+    }
+    return 0;
+}
+
 /* peer_text - "[ip]:port" of a socket address */
 static void
 peer_text(const struct sockaddr_storage *ss, char *out, size_t len)
 {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
+    char ip[INET6_ADDRSTRLEN];
+    unsigned port = peer_ip(ss, ip, sizeof(ip));
 
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-        port = ntohs(a->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-        port = ntohs(a->sin6_port);
-    }
     snprintf(out, len, "[%s]:%u", ip, port);
 }
 
@@ -201,6 +248,7 @@ sess_new(struct smtp_listener *lis, int fd, const struct sockaddr_storage *ss)
     if (s->out == NULL)
         abort();
     peer_text(ss, s->host, sizeof(s->host));
+    snprintf(s->port, sizeof(s->port), "%u", peer_ip(ss, s->ip, sizeof(s->ip)));
     s->peer = *ss;
     if (getsockname(fd, (struct sockaddr *)&s->local, &sl) < 0)
         memset(&s->local, 0, sizeof(s->local));
@@ -363,6 +411,7 @@ listener_free(struct smtp_listener *lis)
             close(lis->socks[i].io.fd);
     free(lis->socks);
     hostcount_free(lis->hosts);
+    tls_server_ctx_free(lis->tls);
     if (lis->loop != NULL)
         eng_loop_free(lis->loop);
     free(lis);
@@ -390,6 +439,10 @@ api_smtp_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     lis->cfg = cfg;
     lis->sp = sp;
     lis->run = sess_run;
+    if (smtp_tls_ctx_new(cfg, &lis->tls, err, errlen) < 0) {
+        listener_free(lis);
+        return -1;
+    }
     for (size_t i = 0; i < cfg->n_smtp_listen; i++) {
         int fd = bind_one(&cfg->smtp_listen[i], err, errlen);
         if (fd < 0) {
@@ -414,21 +467,49 @@ api_smtp_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     return 0;
 }
 
+struct reload {
+    const struct cfg *cfg;
+    struct tls_server_ctx *tls;
+    int keep_tls; /* the new certificates could not be loaded: keep the old context */
+};
+
 /* on_reload - listener thread: sessions read the new configuration */
 static void
 on_reload(eng_loop *loop, void *arg)
 {
+    struct reload *r = arg;
+    struct smtp_listener *lis = the_listener;
+
     (void)loop;
-    if (the_listener != NULL)
-        the_listener->cfg = arg;
+    if (lis != NULL) {
+        lis->cfg = r->cfg;
+        if (!r->keep_tls) {
+            tls_server_ctx_free(lis->tls); /* connections in progress keep their own reference */
+            lis->tls = r->tls;
+        }
+    }
+    free(r);
 }
 
-/* api_smtp_reload - switch the listener to a new configuration */
+/* api_smtp_reload - switch the listener to a new configuration; the TLS
+ * certificates and keys are read again */
 void
 api_smtp_reload(const struct cfg *cfg)
 {
-    if (the_listener != NULL && eng_loop_post(the_listener->loop, on_reload, (void *)cfg) < 0)
+    struct reload *r = calloc(1, sizeof(*r));
+    char err[256];
+
+    if (r == NULL)
         abort();
+    r->cfg = cfg;
+    if (smtp_tls_ctx_new(cfg, &r->tls, err, sizeof(err)) < 0) {
+        log_warn("reload: STARTTLS keeps the old certificates: %s", err);
+        r->keep_tls = 1;
+    }
+    if (the_listener == NULL || eng_loop_post(the_listener->loop, on_reload, r) < 0) {
+        tls_server_ctx_free(r->tls);
+        free(r);
+    }
 }
 
 /* api_smtp_stop - stop the listener and wait for its thread */

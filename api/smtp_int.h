@@ -5,6 +5,7 @@
  * The files, lowest first (each calls only the ones above it; a lower file
  * reaches a higher one only through the listener's callbacks):
  *   smtp_io.c    replies, output, input, closing and freeing a session
+ *   smtp_tls.c   STARTTLS: the command, the handshake, $tls_in_* variables
  *   smtp_data.c  message text: DATA and BDAT collection, limits, the
  *                submission to the spool and its answer
  *   smtp_cmd.c   the commands of RFC 5321 (one function a command)
@@ -18,6 +19,7 @@
  *   WAIT  the message is with the spool; input is left unread until the
  *         done callback, run on the spool writer thread, posts the result
  *         back to the listener loop.
+ *   TLS_START, TLS  after STARTTLS (smtp_tls.c)
  */
 #ifndef SPATE_API_SMTP_INT_H
 #define SPATE_API_SMTP_INT_H
@@ -35,11 +37,24 @@
 #include "conf/config.h"
 #include "spool/spool.h"
 
+struct tls_conn;
+struct sasl;
+struct cfg_auth;
+struct tls_server_ctx;
+
 #define SESS_IN_CAP 16384    /* input buffer per session */
 #define SESS_OUT_HIGH 16384  /* stop processing input while this much output waits */
 #define CLOSE_GRACE_MS 5000  /* time to flush a final reply before a hard close */
 
-enum sess_state { SS_CMD, SS_DATA, SS_BDAT, SS_WAIT };
+enum sess_state {
+    SS_CMD,
+    SS_DATA,
+    SS_BDAT,
+    SS_WAIT,
+    SS_TLS_START, /* STARTTLS answered: the handshake begins once the 220 is out */
+    SS_TLS,       /* the TLS handshake is in progress */
+    SS_AUTH,      /* AUTH: reading the client's answer to a 334 challenge */
+};
 
 struct smtp_listener;
 
@@ -50,6 +65,8 @@ struct sess {
     struct eng_timer timer;
     enum sess_state st;
     char host[INET6_ADDRSTRLEN + 10]; /* "[ip]:port" */
+    char ip[INET6_ADDRSTRLEN];        /* the client's address as text */
+    char port[8];                     /* and its port */
     struct sockaddr_storage peer;     /* counted in lis->hosts */
     struct sockaddr_storage local;    /* the address the client connected to */
     int had_cmd;                      /* a first command line has arrived */
@@ -89,6 +106,23 @@ struct sess {
     char *out;
     size_t outoff, outlen, outcap;
     int close_after; /* close once the output is written */
+    /* TLS (smtp_tls.c) */
+    struct tls_conn *tls; /* NULL: clear text */
+    int tls_want;         /* TLS_WANT_READ / TLS_WANT_WRITE of the last TLS call, or 0 */
+    int tls_cv;           /* the client's certificate verified */
+    int tls_ocsp;         /* $tls_in_ocsp */
+    char tls_x[96];       /* X= "TLS1.3:CIPHER:BITS" */
+    char tls_cipher[64];
+    char tls_sni[256];
+    char tls_peerdn[256];
+    char tls_ocsp_text[8], tls_ver[16];
+    /* SMTP AUTH (smtp_auth.c) */
+    char *auth_id;        /* $authenticated_id; NULL: not authenticated */
+    char auth_name[64];   /* the authenticator's public name, for A= */
+    int auth_failures;    /* failed AUTH attempts in this session */
+    struct sasl *sasl;    /* an AUTH exchange in progress (SS_AUTH) */
+    const struct cfg_auth *auth_cur;
+    char vbuf[64];        /* smtp_var's scratch */
 };
 
 struct lsock {
@@ -107,6 +141,7 @@ struct smtp_listener {
     int nsess;
     struct hostcount *hosts; /* sessions open per client IP */
     int stopping;
+    struct tls_server_ctx *tls; /* STARTTLS context; NULL: not offered */
     /* run - process buffered input of s (smtp_in.c's session loop); lower
      * files call it when a wait ends */
     void (*run)(struct sess *s);
@@ -129,12 +164,48 @@ int smtp_sess_flush(struct sess *s);
 void smtp_sess_update_io(struct sess *s);
 /* smtp_sess_read - read what the socket has; -1 if the session was closed */
 int smtp_sess_read(struct sess *s);
+/* smtp_tls_pending - decrypted input waits inside OpenSSL (epoll cannot see it) */
+int smtp_tls_pending(const struct sess *s);
 /* smtp_idle_ms - how long the client may be silent now */
 uint64_t smtp_idle_ms(const struct sess *s);
 /* smtp_dup - strdup that treats out of memory as fatal; NULL gives "" */
 char *smtp_dup(const char *s);
 /* smtp_drop - reply, log why, and close once the reply is written */
 void smtp_drop(struct sess *s, const char *why, const char *line);
+
+/* ---- smtp_tls.c ------------------------------------------------------ */
+
+/* smtp_tls_offered - is STARTTLS offered to this session now? */
+int smtp_tls_offered(const struct sess *s);
+/* smtp_cmd_starttls - STARTTLS: 220, then the handshake once the reply is out */
+void smtp_cmd_starttls(struct sess *s);
+/* smtp_tls_step - begin or drive the handshake; 1 done, 0 waiting, -1 closed */
+int smtp_tls_step(struct sess *s);
+/* smtp_tls_ctx_new - the STARTTLS context for cfg: *out NULL when no
+ * tls_certificate is set; 0, or -1 with err (unreadable or mismatched files).
+ * Main thread. */
+int smtp_tls_ctx_new(const struct cfg *c, struct tls_server_ctx **out, char *err, size_t errlen);
+/* smtp_tls_var - $tls_in_* of the session ("" in clear text), or NULL for another name */
+const char *smtp_tls_var(struct sess *s, const char *name);
+
+/* ---- smtp_vars.c ----------------------------------------------------- */
+
+/* smtp_var - the value of an expansion variable of session arg (a struct
+ * sess), "" when known but unset, NULL for a name it does not know */
+const char *smtp_var(void *arg, const char *name);
+
+/* ---- smtp_auth.c ----------------------------------------------------- */
+
+/* smtp_auth_ehlo - queue the "250-AUTH ..." line when AUTH is offered */
+void smtp_auth_ehlo(struct sess *s);
+/* smtp_cmd_auth - AUTH mechanism [initial-response] (RFC 4954) */
+void smtp_cmd_auth(struct sess *s, const char *arg);
+/* smtp_auth_line - SS_AUTH: the client's answer to a challenge (no CRLF) */
+void smtp_auth_line(struct sess *s, const char *line, size_t len);
+/* smtp_auth_step - SS_AUTH: consume one answer line; 1 progress, 0 more input needed */
+int smtp_auth_step(struct sess *s);
+/* smtp_auth_abort - forget an exchange in progress (the session ends) */
+void smtp_auth_abort(struct sess *s);
 
 /* ---- smtp_data.c ----------------------------------------------------- */
 

@@ -17,6 +17,9 @@
 
 #include "api/smtp_int.h"
 #include "base/log.h"
+#include "api/sasl.h"
+#include "tls/tls.h"
+#include <openssl/crypto.h>
 
 /* smtp_idle_ms - how long the client may be silent now */
 uint64_t
@@ -97,6 +100,13 @@ smtp_sess_free(struct sess *s)
     lis->nsess--;
     hostcount_del(lis->hosts, (const struct sockaddr *)&s->peer);
     smtp_txn_reset(s);
+    if (s->tls != NULL)
+        tls_conn_free(s->tls);
+    free(s->auth_id);
+    if (s->sasl != NULL) {
+        OPENSSL_cleanse(s->sasl, sizeof(*s->sasl));
+        free(s->sasl);
+    }
     free(s->out);
     free(s);
     if (lis->stopping && lis->nsess == 0)
@@ -110,6 +120,8 @@ smtp_sess_close(struct sess *s)
 {
     if (s->io.fd >= 0) {
         eng_io_set(s->lis->loop, &s->io, 0);
+        if (s->tls != NULL && s->st != SS_TLS)
+            tls_conn_shutdown(s->tls);
         close(s->io.fd);
         s->io.fd = -1;
     }
@@ -121,18 +133,35 @@ smtp_sess_close(struct sess *s)
     smtp_sess_free(s);
 }
 
+/* out_write - write some queued output, in clear or through TLS; octets
+ * written, 0 to wait for readiness, -1 on a dead connection */
+static ssize_t
+out_write(struct sess *s)
+{
+    ssize_t n;
+
+    if (s->tls != NULL) {
+        n = tls_conn_write(s->tls, s->out + s->outoff, s->outlen - s->outoff);
+        s->tls_want = n == TLS_WANT_READ || n == TLS_WANT_WRITE ? (int)n : 0;
+        return n > 0 ? n : s->tls_want ? 0 : -1;
+    }
+    do
+        n = send(s->io.fd, s->out + s->outoff, s->outlen - s->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    return n > 0 ? n : -1;
+}
+
 /* smtp_sess_flush - write queued replies; -1 if the session was closed */
 int
 smtp_sess_flush(struct sess *s)
 {
     while (s->outoff < s->outlen) {
-        ssize_t n =
-            send(s->io.fd, s->out + s->outoff, s->outlen - s->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        ssize_t n = out_write(s);
+        if (n == 0)
             return 0;
-        if (n <= 0) {
+        if (n < 0) {
             smtp_sess_close(s);
             return -1;
         }
@@ -146,27 +175,56 @@ smtp_sess_flush(struct sess *s)
     return 0;
 }
 
-/* smtp_sess_update_io - watch for input when it can be processed, output when queued */
+/* smtp_sess_update_io - watch for input when it can be processed, output
+ * when queued, and what a TLS call waits for */
 void
 smtp_sess_update_io(struct sess *s)
 {
     uint32_t ev = 0;
 
-    if (s->st != SS_WAIT && !s->close_after && !s->eof && s->inlen < sizeof(s->in) &&
-        s->outlen - s->outoff < SESS_OUT_HIGH)
-        ev |= EPOLLIN;
-    if (s->outoff < s->outlen)
-        ev |= EPOLLOUT;
+    if (s->st == SS_TLS)
+        ev = s->tls_want == TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN;
+    else {
+        if (s->st != SS_WAIT && !s->close_after && !s->eof && s->inlen < sizeof(s->in) &&
+            s->outlen - s->outoff < SESS_OUT_HIGH)
+            ev |= EPOLLIN;
+        if (s->outoff < s->outlen)
+            ev |= EPOLLOUT;
+        if (s->tls_want == TLS_WANT_WRITE)
+            ev |= EPOLLOUT;
+        else if (s->tls_want == TLS_WANT_READ)
+            ev |= EPOLLIN;
+    }
     if (eng_io_set(s->lis->loop, &s->io, ev) < 0)
         smtp_sess_close(s);
 }
 
-/* smtp_sess_read - read what the socket has; -1 if the session was closed */
+/* in_read - read into the input buffer, in clear or through TLS: octets,
+ * 0 at the end of input, -2 to wait, -1 on a dead connection */
+static ssize_t
+in_read(struct sess *s)
+{
+    ssize_t n;
+
+    if (s->tls != NULL) {
+        n = tls_conn_read(s->tls, s->in + s->inlen, sizeof(s->in) - s->inlen);
+        s->tls_want = n == TLS_WANT_READ || n == TLS_WANT_WRITE ? (int)n : 0;
+        return n >= 0 ? n : s->tls_want ? -2 : -1;
+    }
+    do
+        n = recv(s->io.fd, s->in + s->inlen, sizeof(s->in) - s->inlen, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return -2;
+    return n;
+}
+
+/* smtp_sess_read - read what the connection has; -1 if the session was closed */
 int
 smtp_sess_read(struct sess *s)
 {
     while (s->inlen < sizeof(s->in)) {
-        ssize_t n = recv(s->io.fd, s->in + s->inlen, sizeof(s->in) - s->inlen, MSG_DONTWAIT);
+        ssize_t n = in_read(s);
         if (n > 0) {
             s->inlen += (size_t)n;
             continue;
@@ -175,9 +233,7 @@ smtp_sess_read(struct sess *s)
             s->eof = 1;
             break;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (n == -2)
             break;
         smtp_sess_close(s);
         return -1;
@@ -185,6 +241,13 @@ smtp_sess_read(struct sess *s)
     if (s->had_cmd) /* before the first command, input does not extend the wait */
         eng_timer_start(s->lis->loop, &s->timer, smtp_idle_ms(s));
     return 0;
+}
+
+/* smtp_tls_pending - decrypted input waits inside OpenSSL (epoll cannot see it) */
+int
+smtp_tls_pending(const struct sess *s)
+{
+    return s->tls != NULL && s->st != SS_TLS && tls_conn_pending(s->tls) > 0;
 }
 
 /* smtp_drop - reply, log why, and close once the reply is written */

@@ -35,6 +35,7 @@
 #include "conf/config.h"
 #include "conf/expand.h"
 #include "conf/lookup.h"
+#include "conf/ratelimit.h"
 #include "dns/dns.h"
 #include "engine/engine.h"
 #include "engine/event.h"
@@ -315,12 +316,16 @@ static int
 redis_setup(const struct cfg *c)
 {
     char err[256];
-    if (c->redis_servers == NULL)
-        return 0;
-    if (lookup_redis_configure(c->redis_servers, c->redis_connect_timeout_ms,
+    if (c->redis_servers != NULL &&
+        lookup_redis_configure(c->redis_servers, c->redis_connect_timeout_ms,
                                c->redis_command_timeout_ms, err, sizeof(err)) < 0) {
         fprintf(stderr, "spated: redis_servers: %s\n", err);
         log_err("redis_servers: %s", err);
+        return -1;
+    }
+    if (rl_configure(c->ratelimit_store_redis, err, sizeof(err)) < 0) {
+        fprintf(stderr, "spated: ratelimit_store: %s\n", err);
+        log_err("ratelimit_store: %s", err);
         return -1;
     }
     return 0;

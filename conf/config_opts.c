@@ -318,7 +318,7 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"tls_verify_certificates", cfg_opt_str, CFG_M(tls_in_verify_certificates), 0, 1, 0, NULL},
     {"tls_ocsp_file", cfg_opt_str, CFG_M(tls_in_ocsp_file), 0, 1, 0, NULL},
     /* SMTP AUTH (conf/auth.h) */
-    {"auth_advertise_hosts", cfg_opt_hostlist, CFG_M(auth_advertise_hosts), 0, 0, 0, "*"},
+    {"auth_advertise_hosts", cfg_opt_hostlist, CFG_M(auth_advertise_hosts), 0, 0, 0, ""},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

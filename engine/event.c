@@ -45,6 +45,8 @@ static const char *const event_var_names[EV__COUNT] = {
     [EV_SENDER_ADDRESS_DOMAIN] = "sender_address_domain",
     [EV_SENDER_ADDRESS_LOCAL_PART] = "sender_address_local_part",
     [EV_PRIMARY_HOSTNAME] = "primary_hostname",
+    [EV_TLS_IN_PEERCERT] = "tls_in_peercert",
+    [EV_SENDER_HOST_ADDRESS] = "sender_host_address",
 };
 
 /* event_var_name - a variable's name */

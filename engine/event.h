@@ -17,6 +17,12 @@
  *                                        top of the chain first, leaf (0) last;
  *                                        $tls_out_peercert: that certificate
  *   smtp:connect       after  transport  per connection  $event_data: the banner
+ *   tls:cert (inbound) before main       per certificate of a client's chain
+ *                                        (STARTTLS on the SMTP server, with
+ *                                        tls_verify_hosts/tls_try_verify_hosts);
+ *                                        $event_data: its depth;
+ *                                        $tls_in_peercert: that certificate;
+ *                                        $sender_host_address: the client
  * A non-empty result forces: tcp:connect - do not connect (next host or
  * defer); tls:cert - refuse verification; smtp:connect - close the
  * connection. Other results are ignored.
@@ -95,6 +101,8 @@ enum event_var {
     EV_SENDER_ADDRESS_DOMAIN,       /* $sender_address_domain */
     EV_SENDER_ADDRESS_LOCAL_PART,   /* $sender_address_local_part */
     EV_PRIMARY_HOSTNAME,            /* $primary_hostname */
+    EV_TLS_IN_PEERCERT,             /* $tls_in_peercert (inbound tls:cert) */
+    EV_SENDER_HOST_ADDRESS,         /* $sender_host_address (inbound events) */
     EV__COUNT
 };
 

@@ -74,7 +74,7 @@ test_section_defaults(void **state)
     assert_non_null(c);
     assert_int_equal(auth_count(c), 0);
     assert_null(auth_find(c, "PLAIN"));
-    assert_int_equal(host_in(&c->auth_advertise_hosts, "198.51.100.1"), 1);
+    assert_int_equal(host_in(&c->auth_advertise_hosts, "198.51.100.1"), 0); /* TLS only */
     cfg_free(c);
     c = load("begin authenticators\nx:\n driver = plaintext\n public_name = LOGIN\n"
              " server_condition = yes\n");
