@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf/acl_int.h"
 #include "conf/config_int.h"
 #include "conf/expand.h"
 
@@ -292,6 +293,8 @@ cfg_load_string(const char *text, const char *name, const char *const *overrides
     p.ovname = NULL;
     if (rc == 0)
         rc = cfg_resolve_transports(&p);
+    if (rc == 0)
+        rc = acl__resolve(&p); /* acl_smtp_* names (conf/acl_parse.c) */
     cfg_ar_free(&p.tmp);
     if (rc < 0 || out == NULL) {
         cfg_free(c); /* compiled expansions too */
@@ -346,5 +349,6 @@ cfg_free(struct cfg *c)
     exp_free(c->event_action);
     for (size_t i = 0; i < c->ntransports; i++)
         exp_free(c->transports[i].event_action);
+    acl__set_free(c->acls); /* conf/acl_parse.c */
     cfg_ar_free(c->arena);
 }

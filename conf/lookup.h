@@ -75,5 +75,9 @@ enum lookup_rc lookup__redis_query(const char *query, char **result, char *err, 
 enum lookup_rc lookup__lmdb_find(const char *key, const char *file, char **result, char *err,
                                  size_t errlen);
 void lookup__redis_thread_done(void);
+/* lsearch (lookup_lsearch.c): "key: value" text files, cached per file and
+ * re-read when the file changes; a missing file defers */
+enum lookup_rc lookup__lsearch_find(const char *key, const char *file, char **result, char *err,
+                                    size_t errlen);
 
 #endif
