@@ -36,9 +36,9 @@
 
 #include "base/sockaddr.h"
 
-struct exp_str;  /* conf/expand.h */
-struct acl;      /* conf/acl.h */
-struct acl_set;  /* conf/acl.h */
+struct exp_str; /* conf/expand.h */
+struct acl;     /* conf/acl.h */
+struct acl_set; /* conf/acl.h */
 
 #define CFG_ERR_MAX 512
 

@@ -98,8 +98,8 @@ struct exp_ctx {
     /* acl - evaluates ${acl{name}{arg}...} (conf/acl.h's acl_exp_hook): an
      * enum exp_rc, with *out malloc'd on EXP_OK and err set for DEFER/ERROR.
      * NULL: ${acl} is an error. */
-    int (*acl)(void *acl_arg, const char *name, char *const *args, int nargs, char **out,
-               char *err, size_t errlen);
+    int (*acl)(void *acl_arg, const char *name, char *const *args, int nargs, char **out, char *err,
+               size_t errlen);
     void *acl_arg;
 };
 

@@ -726,4 +726,3 @@ exp_compile(const char *src, char *err, size_t errlen)
     e->constant = is_constant_seq(e->root);
     return e;
 }
-
