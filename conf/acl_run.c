@@ -53,8 +53,11 @@ acl_fail(struct acl_st *st, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     const struct acl_frame *f = acl_top(st);
-    const struct acl_stmt *stmt = &f->acl->stmts[f->stmt];
-    int line = f->item < stmt->n ? stmt->items[f->item].line : stmt->line;
+    int line = f->acl->line;
+    if (f->stmt < f->acl->n) {
+        const struct acl_stmt *stmt = &f->acl->stmts[f->stmt];
+        line = f->item < stmt->n ? stmt->items[f->item].line : stmt->line;
+    }
     snprintf(st->err, sizeof st->err, "ACL %s (%s:%d): %s", f->acl->name, f->acl->file, line, msg);
     return C_ERROR;
 }

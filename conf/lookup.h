@@ -30,6 +30,11 @@
  *   under a mutex; environments stay open until exit); each lookup is one
  *   read transaction (MDB_NOTLS). A missing or unreadable file is a defer.
  *
+ * lsearch
+ *   ${lookup{KEY}lsearch{FILE}}: a text file of "key: value", "key value" or
+ *   bare "key" lines, keys case-insensitive (lookup_lsearch.c has the
+ *   details); cached per file, re-read when it changes; missing: defer.
+ *
  * Thread rules: lookup_run() from any thread. lookup_redis_configure() from
  * any thread; lookups already running finish with the list they started with.
  */

@@ -281,6 +281,12 @@ test_expansion_error(void **state)
     assert_int_equal(fx_run("f"), ACL_DENY);
     assert_string_equal(fx.res.message, "forced");
     fx_done();
+    /* a message that cannot be expanded when the ACL runs off its end */
+    fx_load("begin acl\ng:\n accept message = $nosuchvar\n  condition = false\n");
+    assert_int_equal(fx_run("g"), ACL_DENY);
+    assert_int_equal(fx.res.implicit_deny, 1);
+    assert_null(fx.res.message);
+    fx_done();
 }
 
 static const struct CMUnitTest tests[] = {
