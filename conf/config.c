@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "conf/auth.h"
+#include "conf/acl_int.h"
 #include "conf/config_int.h"
 #include "conf/expand.h"
 
@@ -293,6 +294,8 @@ cfg_load_string(const char *text, const char *name, const char *const *overrides
     p.ovname = NULL;
     if (rc == 0)
         rc = cfg_resolve_transports(&p);
+    if (rc == 0)
+        rc = acl__resolve(&p); /* acl_smtp_* names (conf/acl_parse.c) */
     cfg_ar_free(&p.tmp);
     if (rc < 0 || out == NULL) {
         cfg_free(c); /* compiled expansions too */
@@ -348,5 +351,6 @@ cfg_free(struct cfg *c)
     for (size_t i = 0; i < c->ntransports; i++)
         exp_free(c->transports[i].event_action);
     auth_cfg_free(c); /* the authenticators' compiled strings */
+    acl__set_free(c->acls); /* conf/acl_parse.c */
     cfg_ar_free(c->arena);
 }

@@ -37,6 +37,8 @@
 #include "base/sockaddr.h"
 
 struct exp_str; /* conf/expand.h */
+struct acl;     /* conf/acl.h */
+struct acl_set; /* conf/acl.h */
 
 #define CFG_ERR_MAX 512
 
@@ -245,6 +247,17 @@ struct cfg {
     struct cfg_auth *auths; /* "begin authenticators", file order */
     size_t nauths;
     struct cfg_hostlist auth_advertise_hosts; /* clients offered AUTH, default * */
+
+    /* ACLs (conf/acl.h): every "begin acl" ACL, named lists and local_domains */
+    struct acl_set *acls;
+    const struct acl *acl_smtp_connect; /* NULL: not set (the server's own default) */
+    const struct acl *acl_smtp_helo;
+    const struct acl *acl_smtp_mail;
+    const struct acl *acl_smtp_rcpt;
+    const struct acl *acl_smtp_predata;
+    const struct acl *acl_smtp_data;
+    const struct acl *acl_smtp_data_prdr; /* also set as acl_data_smtp_prdr (the seed's name) */
+    const struct acl *acl_smtp_quit;
 };
 
 /* The built-in configuration used when spated runs without -c. */

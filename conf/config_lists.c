@@ -10,7 +10,8 @@
 
 #include "conf/config_int.h"
 
-/* cfg_find_named - a named list defined earlier, or NULL */
+/* cfg_find_named - a named list defined earlier, or NULL (also for one that
+ * only ACL conditions can use: its list is NULL) */
 void *
 cfg_find_named(struct pctx *p, const char *name, int is_host)
 {
@@ -18,6 +19,16 @@ cfg_find_named(struct pctx *p, const char *name, int is_host)
         if (p->named[i].is_host == is_host && strcmp(p->named[i].name, name) == 0)
             return p->named[i].list;
     return NULL;
+}
+
+/* cfg_named_why - why "+name" is refused: undefined, or usable by ACLs only */
+static const char *
+cfg_named_why(struct pctx *p, const char *name, int is_host)
+{
+    for (size_t i = 0; i < p->nnamed; i++)
+        if (p->named[i].is_host == is_host && strcmp(p->named[i].name, name) == 0)
+            return "holds items only ACL conditions support (@, @[], lookups, regexes)";
+    return "is not defined (define it first)";
 }
 
 /* cfg_parse_hostitem - "*", "+name", "ip", "ip/bits", each maybe after "!" */
@@ -38,8 +49,8 @@ cfg_parse_hostitem(struct pctx *p, const char *opt, const char *item, struct cfg
     if (*s == '+') {
         out->sub = cfg_find_named(p, s + 1, 1);
         if (out->sub == NULL)
-            return cfg_perr(p, "option %s: host list \"+%.64s\" is not defined (define it first)",
-                            opt, s + 1);
+            return cfg_perr(p, "option %s: host list \"+%.64s\" %s", opt, s + 1,
+                            cfg_named_why(p, s + 1, 1));
         return 0;
     }
     const char *slash = strchr(s, '/');
@@ -115,8 +126,8 @@ cfg_parse_domainitem(struct pctx *p, const char *opt, const char *item, struct c
         out->name = cfg_ar_strdup(p->a, s + 1);
         out->sub = cfg_find_named(p, s + 1, 0);
         if (out->sub == NULL)
-            return cfg_perr(p, "option %s: domain list \"+%.64s\" is not defined (define it first)",
-                            opt, s + 1);
+            return cfg_perr(p, "option %s: domain list \"+%.64s\" %s", opt, s + 1,
+                            cfg_named_why(p, s + 1, 0));
         return 0;
     }
     if (s[0] == '*' && s[1] == '.') {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/sockaddr.h"
+#include "conf/acl_int.h"
 #include "conf/config_int.h"
 
 /* ---- setters of one option ----------------------------------------- */
@@ -319,6 +320,17 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"tls_ocsp_file", cfg_opt_str, CFG_M(tls_in_ocsp_file), 0, 1, 0, NULL},
     /* SMTP AUTH (conf/auth.h) */
     {"auth_advertise_hosts", cfg_opt_hostlist, CFG_M(auth_advertise_hosts), 0, 0, 0, ""},
+    /* ACLs (conf/acl_parse.c): an ACL name, accept or deny, resolved after the file */
+    {"acl_smtp_connect", acl__opt_acl, CFG_M(acl_smtp_connect), 0, 0, 0, NULL},
+    {"acl_smtp_helo", acl__opt_acl, CFG_M(acl_smtp_helo), 0, 0, 0, NULL},
+    {"acl_smtp_mail", acl__opt_acl, CFG_M(acl_smtp_mail), 0, 0, 0, NULL},
+    {"acl_smtp_rcpt", acl__opt_acl, CFG_M(acl_smtp_rcpt), 0, 0, 0, NULL},
+    {"acl_smtp_predata", acl__opt_acl, CFG_M(acl_smtp_predata), 0, 0, 0, NULL},
+    {"acl_smtp_data", acl__opt_acl, CFG_M(acl_smtp_data), 0, 0, 0, NULL},
+    {"acl_smtp_data_prdr", acl__opt_acl, CFG_M(acl_smtp_data_prdr), 0, 0, 0, NULL},
+    {"acl_data_smtp_prdr", acl__opt_acl, CFG_M(acl_smtp_data_prdr), 0, 0, 0, NULL},
+    {"acl_smtp_quit", acl__opt_acl, CFG_M(acl_smtp_quit), 0, 0, 0, NULL},
+    {"local_domains", acl__opt_local_domains, CFG_M(acls), 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

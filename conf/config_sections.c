@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "conf/auth_int.h"
+#include "conf/acl_int.h"
 #include "conf/config_int.h"
 #include "conf/retry_syntax.h"
 
@@ -49,8 +50,9 @@ static const struct cfg_drvclass cfg_destination_class = {
 
 const struct cfg_section cfg_main_section = {"main", cfg_main_opts, NULL, cfg_main_line, NULL};
 
-/* "begin NAME" sections; "acl" joins this table later */
+/* "begin NAME" sections */
 static const struct cfg_section cfg_sections[] = {
+    {"acl", NULL, NULL, acl__section_line, acl__section_finish}, /* conf/acl_parse.c */
     {"routers", cfg_router_opts, &cfg_router_class, cfg_driver_line, cfg_driver_finish},
     {"transports", cfg_transport_opts, &cfg_transport_class, cfg_driver_line, cfg_driver_finish},
     {"retry", NULL, NULL, cfg_retry_line, NULL},
@@ -135,19 +137,44 @@ cfg_named_line(struct pctx *p, char *line)
         return cfg_perr(p, "%s %s is already defined", kw, name);
     char label[96];
     snprintf(label, sizeof label, "%s %s", kw, name);
+    /* ACL conditions read the list with every item kind (conf/acl_parse.c);
+     * the options that take +name need the plain form, which may fail on
+     * items only ACLs know (@, @[], lookups, regexes): then the name stays
+     * unknown to them */
+    if (acl__named_line(p, is_host ? AL_HOST : AL_DOMAIN, name, cfg_skip_ws(s + 1)) < 0)
+        return -1;
+    char *saved_err = p->err, scratch[CFG_ERR_MAX];
     void *list;
+    int rc;
+    p->err = scratch;
     if (is_host) {
         list = cfg_ar_alloc(p->a, sizeof(struct cfg_hostlist));
-        if (cfg_parse_hostlist(p, label, cfg_skip_ws(s + 1), list) < 0)
-            return -1;
+        rc = cfg_parse_hostlist(p, label, cfg_skip_ws(s + 1), list);
     } else {
         list = cfg_ar_alloc(p->a, sizeof(struct cfg_domainlist));
-        if (cfg_parse_domainlist(p, label, cfg_skip_ws(s + 1), list) < 0)
-            return -1;
+        rc = cfg_parse_domainlist(p, label, cfg_skip_ws(s + 1), list);
     }
+    p->err = saved_err;
+    if (rc < 0)
+        list = NULL; /* known, but to ACL conditions only */
     p->named = cfg_ar_grow(&p->tmp, p->named, p->nnamed, &p->capnamed, sizeof *p->named);
     p->named[p->nnamed++] = (struct cfg_named){name, is_host, list};
     return 0;
+}
+
+/* cfg_acl_named_line - "addresslist NAME = list" or "localpartlist NAME = list" */
+static int
+cfg_acl_named_line(struct pctx *p, char *line)
+{
+    int addr = line[0] == 'a';
+    const char *kw = addr ? "addresslist" : "localpartlist";
+    char *s = cfg_skip_ws(line + strlen(kw));
+    size_t n = strspn(s, CFG_IDCHARS);
+    char *name = cfg_ar_strndup(&p->tmp, s, n);
+    s = cfg_skip_ws(s + n);
+    if (n == 0 || *s != '=')
+        return cfg_perr(p, "syntax error: expected \"%s NAME = list\"", kw);
+    return acl__named_line(p, addr ? AL_ADDRESS : AL_LOCALPART, name, cfg_skip_ws(s + 1));
 }
 
 /* cfg_main_line - a line of the main section */
@@ -156,6 +183,8 @@ cfg_main_line(struct pctx *p, char *line)
 {
     if (cfg_is_word(line, "hostlist") || cfg_is_word(line, "domainlist"))
         return cfg_named_line(p, line);
+    if (cfg_is_word(line, "addresslist") || cfg_is_word(line, "localpartlist"))
+        return cfg_acl_named_line(p, line); /* ACL-only named lists */
     return cfg_option_line(p, cfg_main_opts, p->c, line);
 }
 

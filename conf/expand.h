@@ -53,7 +53,10 @@
  *                 fail; the "not found" side applies when CERT is "" (no
  *                 certificate: clear text).
  *   ${acl{name}{arg}...}
- *                 parsed; evaluating it is an error until ACLs exist.
+ *                 runs the named ACL with $acl_arg1.. set (up to nine
+ *                 arguments) through exp_ctx.acl: its message is the
+ *                 value on accept, deny forces failure, defer defers;
+ *                 without exp_ctx.acl it is an error.
  *
  * Errors
  *   exp_compile() reports "column N: why" (N counts bytes from 1 in src); the
@@ -94,6 +97,12 @@ struct exp_ctx {
     char *err; /* caller's buffer for the message of EXP_DEFER / EXP_ERROR; may be NULL */
     size_t errlen;
     unsigned flags; /* EXP_F_* */
+    /* acl - evaluates ${acl{name}{arg}...} (conf/acl.h's acl_exp_hook): an
+     * enum exp_rc, with *out malloc'd on EXP_OK and err set for DEFER/ERROR.
+     * NULL: ${acl} is an error. */
+    int (*acl)(void *acl_arg, const char *name, char *const *args, int nargs, char **out, char *err,
+               size_t errlen);
+    void *acl_arg;
 };
 
 struct exp_str; /* opaque compiled form */

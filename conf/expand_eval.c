@@ -504,6 +504,35 @@ out:
     return rc;
 }
 
+/* eval_acl - ${acl{name}{arg}...} through the caller's hook */
+static int
+eval_acl(struct ev *ev, const struct node *n, struct sbuf *out)
+{
+    char *name = NULL, *args[9], *val = NULL, msg[512] = "";
+    int nargs = 0, rc;
+    const struct node *h;
+
+    if (ev->ctx->acl == NULL) {
+        ev_err(ev, n->col, "ACLs not available here");
+        return EXP_ERROR;
+    }
+    rc = eval_str(ev, n->a, &name);
+    for (h = n->b; h != NULL && rc == EXP_OK && nargs < 9; h = h->next)
+        rc = eval_str(ev, h->a, &args[nargs++]);
+    if (rc == EXP_OK) {
+        rc = ev->ctx->acl(ev->ctx->acl_arg, name, args, nargs, &val, msg, sizeof msg);
+        if (rc == EXP_OK)
+            exp__sb_add(out, val ? val : "", val ? strlen(val) : 0);
+        else if (rc != EXP_FAIL)
+            ev_err(ev, n->col, "acl \"%s\": %s", name, msg[0] ? msg : exp_rc_name(rc));
+    }
+    for (int i = 0; i < nargs; i++)
+        free(args[i]);
+    free(name);
+    free(val);
+    return rc;
+}
+
 /* eval_seq - evaluate a node list, appending to out */
 static int
 eval_seq(struct ev *ev, const struct node *n, struct sbuf *out)
@@ -535,8 +564,7 @@ eval_seq(struct ev *ev, const struct node *n, struct sbuf *out)
             rc = eval_cert(ev, n, out);
             break;
         case N_ACL:
-            ev_err(ev, n->col, "ACLs not available");
-            rc = EXP_ERROR;
+            rc = eval_acl(ev, n, out);
             break;
         }
     }

@@ -503,18 +503,22 @@ bad:
     return NULL;
 }
 
-/* parse_acl - after "${acl": {name} and up to nine {arg}s (arguments dropped for now) */
+/* parse_acl - after "${acl": {name} and up to nine {arg}s; each argument
+ * hangs off n->b as an N_ACL holder node whose a is the argument */
 static struct node *
 parse_acl(struct parser *ps, const char *start)
 {
-    struct node *n = new_node(ps, N_ACL, start);
+    struct node *n = new_node(ps, N_ACL, start), **tail = &n->b;
 
     n->a = parse_arg(ps, "the ACL name");
     for (int i = 0; i < 9 && !ps->failed; i++) {
         skip_ws(ps);
         if (*ps->p != '{')
             break;
-        exp__node_free(parse_arg(ps, "an ACL argument"));
+        struct node *h = new_node(ps, N_ACL, ps->p);
+        h->a = parse_arg(ps, "an ACL argument");
+        *tail = h;
+        tail = &h->next;
     }
     if (ps->failed || expect_close(ps, start, "acl") != 0) {
         exp__node_free(n);
@@ -724,4 +728,3 @@ exp_compile(const char *src, char *err, size_t errlen)
     e->constant = is_constant_seq(e->root);
     return e;
 }
-

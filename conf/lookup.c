@@ -32,6 +32,7 @@ redis_fn(const char *key, const char *arg, char **result, char *err, size_t errl
 static const struct lookup_type lookup_types[] = {
     {"redis", 1, redis_fn},
     {"lmdb", 0, lookup__lmdb_find},
+    {"lsearch", 0, lookup__lsearch_find}, /* lookup_lsearch.c */
 };
 
 /* lookup_type_find - the type named name[0..len) */

@@ -30,6 +30,11 @@
  *   under a mutex; environments stay open until exit); each lookup is one
  *   read transaction (MDB_NOTLS). A missing or unreadable file is a defer.
  *
+ * lsearch
+ *   ${lookup{KEY}lsearch{FILE}}: a text file of "key: value", "key value" or
+ *   bare "key" lines, keys case-insensitive (lookup_lsearch.c has the
+ *   details); cached per file, re-read when it changes; missing: defer.
+ *
  * Thread rules: lookup_run() from any thread. lookup_redis_configure() from
  * any thread; lookups already running finish with the list they started with.
  */
@@ -75,6 +80,10 @@ enum lookup_rc lookup__redis_query(const char *query, char **result, char *err, 
 enum lookup_rc lookup__lmdb_find(const char *key, const char *file, char **result, char *err,
                                  size_t errlen);
 void lookup__redis_thread_done(void);
+/* lsearch (lookup_lsearch.c): "key: value" text files, cached per file and
+ * re-read when the file changes; a missing file defers */
+enum lookup_rc lookup__lsearch_find(const char *key, const char *file, char **result, char *err,
+                                    size_t errlen);
 
 /* lookup_redis_command - one Redis command given as argc arguments (lens:
  * their lengths, or NULL for strings) on the first server of redis_servers

@@ -313,7 +313,7 @@ test_unknown_section(void **state)
 {
     (void)state;
     load_fails("worker_threads = 2\nbegin rewrite\n", "t.conf:2:", "unknown section \"rewrite\"");
-    load_fails("begin acl\n", "t.conf:1:", "unknown section");
+    load_fails("begin acls\n", "t.conf:1:", "unknown section");
     load_fails("begin\n", "t.conf:1:", "begin");
     load_fails("begin routers extra\n", "t.conf:1:", "begin");
 }
