@@ -59,4 +59,15 @@ char *api_received_header(const struct cfg *cfg, const char *helo, const char *h
  * of *outlen bytes with `prefix` (may be NULL) in front. */
 char *api_normalize_body(const char *prefix, const char *text, size_t len, size_t *outlen);
 
+/* api_headers_edit - a copy of the CRLF message body[0, len) whose header
+ * section, from offset `from` on (what comes before, e.g. the Received:
+ * line spate prepends, is kept as it is), loses every field named in
+ * remove (case-insensitive, continuation lines included) and gains the
+ * CRLF-terminated lines add[0, addlen) at its end (before the blank line;
+ * a message without a header section gets them at its start). malloc'd,
+ * *outlen set; NULL when out of memory. (ACL add_header / remove_header,
+ * RFC 5322 §2.2.) */
+char *api_headers_edit(const char *body, size_t len, size_t from, const char *add, size_t addlen,
+                       char *const *remove, size_t nremove, size_t *outlen);
+
 #endif

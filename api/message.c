@@ -7,6 +7,7 @@
  *   api_received_header()  "Received: from HELO (HOST)\r\n\tby NAME (spate)
  *                          with PROTO id ID\r\n\tfor <RCPT>; DATE\r\n"
  *   api_normalize_body()   LF or bare CR -> CRLF, final CRLF added
+ *   api_headers_edit()     the ACLs' add_header / remove_header
  *
  * The "from" clause is left out when neither helo nor host is known (HTTP);
  * "for" only when a single recipient is given. The date is RFC 5322 with the
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api/api.h"
@@ -107,6 +109,81 @@ api_normalize_body(const char *prefix, const char *text, size_t len, size_t *out
     if (len > 0 && out[o - 1] != '\n')
         out[o++] = '\r', out[o++] = '\n';
     out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/* header_end - offset of the blank line ending the header section at or
+ * after from (the offset of its CRLF), or from when the text has no header */
+static size_t
+header_end(const char *b, size_t len, size_t from)
+{
+    size_t i = from;
+
+    if (len - from >= 2 && b[from] == '\r' && b[from + 1] == '\n')
+        return from;
+    while (i + 3 < len) {
+        const char *p = memchr(b + i, '\r', len - i - 3);
+        if (p == NULL)
+            break;
+        i = (size_t)(p - b);
+        if (p[1] == '\n' && p[2] == '\r' && p[3] == '\n')
+            return i + 2;
+        i++;
+    }
+    return len; /* headers only: add at the end */
+}
+
+/* named - does the header field at p (up to end) have one of the names? */
+static int
+named(const char *p, const char *end, char *const *names, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        size_t l = strlen(names[k]);
+        if ((size_t)(end - p) > l && p[l] == ':' && strncasecmp(p, names[k], l) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* field_len - octets of the header field at b[i] up to hend, continuation
+ * lines included */
+static size_t
+field_len(const char *b, size_t i, size_t hend)
+{
+    size_t j = i;
+
+    do {
+        const char *nl = memchr(b + j, '\n', hend - j);
+        j = nl ? (size_t)(nl - b) + 1 : hend;
+    } while (j < hend && (b[j] == ' ' || b[j] == '\t'));
+    return j - i;
+}
+
+/* api_headers_edit - see api.h */
+char *
+api_headers_edit(const char *body, size_t len, size_t from, const char *add, size_t addlen,
+                 char *const *remove, size_t nremove, size_t *outlen)
+{
+    size_t hend = header_end(body, len, from), o = 0;
+    char *out = malloc(len + addlen + 1);
+
+    if (out == NULL)
+        return NULL;
+    memcpy(out, body, from);
+    o = from;
+    for (size_t i = from; i < hend;) {
+        size_t n = field_len(body, i, hend);
+        if (!named(body + i, body + hend, remove, nremove)) {
+            memcpy(out + o, body + i, n);
+            o += n;
+        }
+        i += n;
+    }
+    memcpy(out + o, add, addlen);
+    o += addlen;
+    memcpy(out + o, body + hend, len - hend);
+    o += len - hend;
     *outlen = o;
     return out;
 }

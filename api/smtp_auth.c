@@ -97,8 +97,7 @@ auth_failed(struct sess *s, const char *user)
              s->auth_cur->name, s->helo, s->host, user);
     smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
     if (++s->auth_failures >= AUTH_MAX_FAILURES)
-        smtp_drop(s, "too many failed AUTH attempts",
-                  "421 4.7.0 too many authentication failures");
+        smtp_drop(s, "too many failed AUTH attempts", "421 4.7.0 too many authentication failures");
 }
 
 /* auth_finish - the credentials are complete: check them */
@@ -180,9 +179,9 @@ smtp_cmd_auth(struct sess *s, const char *arg)
     if (s->sasl == NULL)
         abort();
     s->auth_cur = a;
-    auth_result(s, sasl_start(s->sasl, m, a->prompts, sp != NULL ? sp + 1 : NULL, reply,
-                              sizeof(reply)),
-                reply);
+    auth_result(
+        s, sasl_start(s->sasl, m, a->prompts, sp != NULL ? sp + 1 : NULL, reply, sizeof(reply)),
+        reply);
 }
 
 /* smtp_auth_line - SS_AUTH: the client's answer to a challenge (no CRLF) */

@@ -45,24 +45,19 @@ chunking_ok(const struct sess *s)
                               (const struct sockaddr *)&s->peer);
 }
 
-/* cmd_ehlo - EHLO/HELO: (re)start the session, list the extensions */
+/* ehlo_reply - the EHLO/HELO answer with the extensions offered */
 static void
-cmd_ehlo(struct sess *s, const struct smtp_cmd *c)
+ehlo_reply(struct sess *s)
 {
     const struct cfg *cfg = s->lis->cfg;
-    size_t n = strnlen(c->arg, sizeof(s->helo) - 1); /* the parser allows 255 */
 
-    memcpy(s->helo, c->arg, n);
-    s->helo[n] = '\0';
-    smtp_txn_reset(s);
-    s->greeted = 1;
-    s->esmtp = c->verb == SMTP_V_EHLO;
     if (!s->esmtp) {
         smtp_reply(s, "250 %s Hello %s %s", cfg->primary_hostname, s->helo, s->host);
         return;
     }
     smtp_reply(s, "250-%s Hello %s %s", cfg->primary_hostname, s->helo, s->host);
-    smtp_reply(s, "250-PIPELINING");
+    if (!(s->controls & ACL_CONTROL_NO_PIPELINING))
+        smtp_reply(s, "250-PIPELINING");
     smtp_reply(s, "250-SIZE %llu", (unsigned long long)cfg->message_size_limit);
     smtp_reply(s, "250-8BITMIME");
     smtp_reply(s, "250-SMTPUTF8");
@@ -75,7 +70,49 @@ cmd_ehlo(struct sess *s, const struct smtp_cmd *c)
     smtp_reply(s, "250 DSN");
 }
 
-/* cmd_mail - MAIL FROM: start a transaction */
+/* ehlo_done - the HELO ACL's answer */
+static void
+ehlo_done(struct sess *s, int rc)
+{
+    if (rc == ACL_ACCEPT || rc == ACL_DISCARD) {
+        s->greeted = 1;
+        s->controls |= s->acl_res.controls;
+        ehlo_reply(s);
+        return;
+    }
+    smtp_acl_refuse(s, rc, s->esmtp ? "EHLO" : "HELO", 450);
+    s->greeted = 0;
+}
+
+/* cmd_ehlo - EHLO/HELO: (re)start the session, run the HELO ACL */
+static void
+cmd_ehlo(struct sess *s, const struct smtp_cmd *c)
+{
+    size_t n = strnlen(c->arg, sizeof(s->helo) - 1); /* the parser allows 255 */
+
+    memcpy(s->helo, c->arg, n);
+    s->helo[n] = '\0';
+    smtp_txn_reset(s);
+    s->esmtp = c->verb == SMTP_V_EHLO;
+    smtp_acl_check(s, s->lis->cfg->acl_smtp_helo, ACL_WHERE_HELO, NULL, ehlo_done);
+}
+
+/* mail_done - the MAIL ACL's answer */
+static void
+mail_done(struct sess *s, int rc)
+{
+    if (rc == ACL_ACCEPT || rc == ACL_DISCARD) {
+        s->in_mail = 1;
+        smtp_acl_keep_headers(s);
+        smtp_reply(s, "250 2.1.0 OK");
+        return;
+    }
+    smtp_acl_refuse(s, rc, "MAIL", 450);
+    free(s->sender);
+    s->sender = NULL;
+}
+
+/* cmd_mail - MAIL FROM: start a transaction, run the MAIL ACL */
 static void
 cmd_mail(struct sess *s, const struct smtp_cmd *c)
 {
@@ -91,11 +128,12 @@ cmd_mail(struct sess *s, const struct smtp_cmd *c)
         metrics_inc(MC_REJECTED);
         smtp_reply(s, "552 5.3.4 message size exceeds limit");
     } else {
+        smtp_acl_new_mail(s);
+        free(s->sender);
         s->sender = smtp_dup(c->arg);
         s->smtputf8 = c->smtputf8;
         s->eightbit = c->body == SMTP_BODY_8BITMIME;
-        s->in_mail = 1;
-        smtp_reply(s, "250 2.1.0 OK");
+        smtp_acl_check(s, s->lis->cfg->acl_smtp_mail, ACL_WHERE_MAIL, NULL, mail_done);
     }
 }
 
@@ -112,7 +150,7 @@ rcpt_add(struct sess *s, const char *addr)
     s->rcpts[s->nrcpt++] = smtp_dup(addr);
 }
 
-/* rcpt_refused - a recipient refused for its syntax or destination, or NULL */
+/* rcpt_refused - a recipient refused for its syntax or destination */
 static int
 rcpt_refused(struct sess *s, const struct smtp_cmd *c)
 {
@@ -129,21 +167,36 @@ rcpt_refused(struct sess *s, const struct smtp_cmd *c)
         smtp_reply(s, "%d 5.1.2 %s", code, why);
         return 1;
     }
-    if (!s->relay_ok && s->auth_id == NULL) {
-        metrics_inc(MC_REJECTED);
-        log_info("H=(%s) %s F=<%s> rejected RCPT <%s>: relay not permitted", s->helo, s->host,
-                 s->sender, c->arg);
-        smtp_reply(s, "550 5.7.1 relay not permitted");
-        return 1;
-    }
     return 0;
 }
 
-/* cmd_rcpt - RCPT TO: add a recipient if the client may relay */
+/* rcpt_done - the RCPT ACL's answer (or the default policy's) */
+static void
+rcpt_done(struct sess *s, int rc)
+{
+    char what[SMTP_ARG_MAX + 8];
+
+    if (rc == ACL_ACCEPT) {
+        smtp_acl_keep_headers(s);
+        rcpt_add(s, s->acl_rcpt);
+        smtp_reply(s, "250 2.1.5 OK");
+        return;
+    }
+    if (rc == ACL_DISCARD) { /* accepted, then thrown away (Exim) */
+        log_info("H=(%s) %s F=<%s> RCPT <%s> discarded by ACL", s->helo, s->host, s->sender,
+                 s->acl_rcpt);
+        smtp_reply(s, "250 2.1.5 OK");
+        return;
+    }
+    snprintf(what, sizeof(what), "RCPT <%s>", s->acl_rcpt);
+    smtp_acl_refuse(s, rc, what, 450);
+}
+
+/* cmd_rcpt - RCPT TO: check the address, run the RCPT ACL or the default policy */
 static void
 cmd_rcpt(struct sess *s, const struct smtp_cmd *c)
 {
-    int max = s->lis->cfg->recipients_max;
+    const struct cfg *cfg = s->lis->cfg;
 
     if (!s->in_mail) {
         protocol_error(s, "503 5.5.1 need MAIL command");
@@ -153,16 +206,27 @@ cmd_rcpt(struct sess *s, const struct smtp_cmd *c)
         protocol_error(s, "555 5.5.4 RCPT parameters need EHLO");
         return;
     }
-    if (max > 0 && s->nrcpt >= (size_t)max) {
+    if (cfg->recipients_max > 0 && s->nrcpt >= (size_t)cfg->recipients_max) {
         log_info("H=(%s) %s F=<%s> too many recipients (recipients_max = %d)", s->helo, s->host,
-                 s->sender, max);
+                 s->sender, cfg->recipients_max);
         smtp_reply(s, "452 4.5.3 too many recipients");
         return;
     }
     if (rcpt_refused(s, c))
         return;
-    rcpt_add(s, c->arg);
-    smtp_reply(s, "250 2.1.5 OK");
+    if (cfg->acl_smtp_rcpt != NULL) {
+        smtp_acl_check(s, cfg->acl_smtp_rcpt, ACL_WHERE_RCPT, c->arg, rcpt_done);
+        return;
+    }
+    if (smtp_rcpt_default(s, c->arg)) {
+        rcpt_add(s, c->arg);
+        smtp_reply(s, "250 2.1.5 OK");
+        return;
+    }
+    metrics_inc(MC_REJECTED);
+    log_info("H=(%s) %s F=<%s> rejected RCPT <%s>: relay not permitted", s->helo, s->host,
+             s->sender, c->arg);
+    smtp_reply(s, "550 5.7.1 relay not permitted");
 }
 
 /* txn_ready - is there a transaction with recipients to take text for? */
@@ -180,7 +244,29 @@ txn_ready(struct sess *s)
     return 1;
 }
 
-/* cmd_data - DATA: prepare the message with its Received: header, send 354 */
+/* data_go - 354 and message text */
+static void
+data_go(struct sess *s)
+{
+    smtp_data_begin(s);
+    smtp_frame_data_begin(&s->fr);
+    s->st = SS_DATA;
+    smtp_reply(s, "354 end data with <CR><LF>.<CR><LF>");
+}
+
+/* predata_done - the predata ACL's answer */
+static void
+predata_done(struct sess *s, int rc)
+{
+    if (rc == ACL_ACCEPT || rc == ACL_DISCARD) {
+        smtp_acl_keep_headers(s);
+        data_go(s);
+        return;
+    }
+    smtp_acl_refuse(s, rc, "DATA", 450);
+}
+
+/* cmd_data - DATA: the predata ACL, then 354 */
 static void
 cmd_data(struct sess *s)
 {
@@ -190,10 +276,7 @@ cmd_data(struct sess *s)
     }
     if (!txn_ready(s))
         return;
-    smtp_data_begin(s);
-    smtp_frame_data_begin(&s->fr);
-    s->st = SS_DATA;
-    smtp_reply(s, "354 end data with <CR><LF>.<CR><LF>");
+    smtp_acl_check(s, s->lis->cfg->acl_smtp_predata, ACL_WHERE_PREDATA, NULL, predata_done);
 }
 
 /* bdat_skip - a refused BDAT chunk: answer now, read its octets and drop them */
@@ -217,8 +300,8 @@ cmd_bdat(struct sess *s, const struct smtp_cmd *c)
         return;
     }
     if (!s->in_mail || s->nrcpt == 0) {
-        bdat_skip(s, c, s->in_mail ? "554 5.5.1 no valid recipients" :
-                                     "503 5.5.1 need MAIL command");
+        bdat_skip(s, c,
+                  s->in_mail ? "554 5.5.1 no valid recipients" : "503 5.5.1 need MAIL command");
         return;
     }
     if (!s->bdat) {
@@ -228,6 +311,18 @@ cmd_bdat(struct sess *s, const struct smtp_cmd *c)
     s->bdat_left = c->size;
     s->bdat_last = c->bdat_last;
     s->st = SS_BDAT;
+}
+
+/* quit_done - the QUIT ACL ran (its result changes nothing but the text) */
+static void
+quit_done(struct sess *s, int rc)
+{
+    char dflt[300];
+
+    (void)rc;
+    snprintf(dflt, sizeof(dflt), "%s closing connection", s->lis->cfg->primary_hostname);
+    smtp_acl_reply(s, 221, "2.0.0", dflt);
+    s->close_after = 1;
 }
 
 /* cmd_other - the commands that touch no transaction state */
@@ -243,8 +338,7 @@ cmd_other(struct sess *s, const struct smtp_cmd *c)
         smtp_reply(s, "250 2.0.0 OK");
         break;
     case SMTP_V_QUIT:
-        smtp_reply(s, "221 2.0.0 %s closing connection", s->lis->cfg->primary_hostname);
-        s->close_after = 1;
+        smtp_acl_check(s, s->lis->cfg->acl_smtp_quit, ACL_WHERE_QUIT, NULL, quit_done);
         break;
     case SMTP_V_VRFY:
         smtp_reply(s, "252 2.0.0 cannot VRFY user, but will accept message and attempt delivery");
@@ -294,7 +388,7 @@ cmd_dispatch(struct sess *s, const struct smtp_cmd *c)
 static int
 sync_point(const struct sess *s, enum smtp_verb v)
 {
-    if (!s->esmtp)
+    if (!s->esmtp || (s->controls & ACL_CONTROL_NO_PIPELINING))
         return 1; /* PIPELINING was not advertised */
     return v == SMTP_V_EHLO || v == SMTP_V_HELO || v == SMTP_V_VRFY || v == SMTP_V_STARTTLS;
 }
@@ -303,7 +397,8 @@ sync_point(const struct sess *s, enum smtp_verb v)
 static int
 out_of_sync(struct sess *s, const struct smtp_cmd *c)
 {
-    if (!s->lis->cfg->smtp_enforce_sync || s->inoff >= s->inlen || !sync_point(s, c->verb))
+    if (!s->lis->cfg->smtp_enforce_sync || (s->controls & ACL_CONTROL_NO_ENFORCE_SYNC) ||
+        s->inoff >= s->inlen || !sync_point(s, c->verb))
         return 0;
     if (c->verb == SMTP_V_QUIT)
         return 0;

@@ -213,15 +213,56 @@ refusal(struct sess *s, unsigned bad, const char **line)
     return NULL;
 }
 
-/* data_end - the end of the message: refuse it, or submit it */
+/* headers_apply - the ACLs' add_header / remove_header on the message */
+static void
+headers_apply(struct sess *s)
+{
+    size_t n;
+    char *b;
+
+    if (s->add_hdrs_len == 0 && s->nremove == 0)
+        return;
+    b = api_headers_edit(s->body, s->blen, s->hdrlen, s->add_hdrs ? s->add_hdrs : "",
+                         s->add_hdrs_len, s->remove_hdrs, s->nremove, &n);
+    if (b == NULL)
+        abort();
+    free(s->body);
+    s->body = b;
+    s->blen = s->bcap = n;
+}
+
+/* data_done - the DATA ACL's answer: keep, discard or refuse the message */
+static void
+data_done(struct sess *s, int rc)
+{
+    if (rc == ACL_ACCEPT) {
+        smtp_acl_keep_headers(s);
+        s->controls |= s->acl_res.controls;
+        headers_apply(s);
+        data_submit(s);
+        return;
+    }
+    if (rc == ACL_DISCARD) {
+        log_info("%s H=(%s) %s F=<%s> discarded by the DATA ACL: %s", s->id, s->helo, s->host,
+                 s->sender, smtp_acl_why(s));
+        smtp_reply(s, "250 2.0.0 OK id=%s", s->id);
+        smtp_txn_reset(s);
+        return;
+    }
+    smtp_acl_refuse(s, rc, s->bdat ? "after BDAT" : "after DATA", 451);
+    smtp_txn_reset(s);
+}
+
+/* data_end - the end of the message: refuse it, or ask the DATA ACL */
 static void
 data_end(struct sess *s, unsigned bad)
 {
     const char *line = NULL;
     const char *why = refusal(s, bad, &line);
 
+    s->st = SS_CMD;
     if (why == NULL) {
-        data_submit(s);
+        smtp_acl_check(s, s->lis->cfg->acl_smtp_data, ACL_WHERE_DATA, NULL, data_done);
         return;
     }
     metrics_inc(MC_REJECTED);
@@ -229,7 +270,6 @@ data_end(struct sess *s, unsigned bad)
              s->bdat ? "BDAT" : "DATA", why);
     smtp_reply(s, "%s", line);
     smtp_txn_reset(s);
-    s->st = SS_CMD;
 }
 
 /* smtp_data_begin - a new message: id, Received: header, limits reset */

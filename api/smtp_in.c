@@ -58,6 +58,7 @@
 #include "api/smtp_int.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "dns/dns.h"
 #include "tls/tls.h"
 
 #define ACCEPT_BURST 64 /* connections accepted per readiness event */
@@ -89,7 +90,7 @@ sess_loop(struct sess *s)
     int progress = 1;
 
     while (progress && !s->close_after && s->st != SS_WAIT && s->st != SS_TLS_START &&
-           s->st != SS_TLS) {
+           s->st != SS_TLS && s->st != SS_ACL) {
         enum sess_state before = s->st;
         progress = session_step(s);
         if (s->st == SS_DATA && before == SS_CMD && smtp_sess_flush(s) < 0)
@@ -136,7 +137,7 @@ sess_run(struct sess *s)
         if ((more = sess_more(s)) < 0)
             return;
     } while (more > 0);
-    if (s->eof && s->st != SS_WAIT) {
+    if (s->eof && s->st != SS_WAIT && s->st != SS_ACL) {
         if (s->st == SS_DATA || s->st == SS_BDAT || s->in_mail)
             log_info("%s H=(%s) %s lost connection during a transaction", s->id, s->helo, s->host);
         smtp_sess_close(s);
@@ -171,7 +172,7 @@ on_sess_timer(eng_loop *loop, struct eng_timer *t)
 {
     struct sess *s = t->data;
 
-    if (s->st == SS_WAIT) { /* the delay is ours, not the client's */
+    if (s->st == SS_WAIT || s->st == SS_ACL) { /* the delay is ours, not the client's */
         eng_timer_start(loop, t, smtp_idle_ms(s));
         return;
     }
@@ -233,6 +234,27 @@ greet(struct sess *s)
     smtp_reply(s, "220 %s ESMTP spate", s->lis->cfg->primary_hostname);
 }
 
+/* connect_done - the connect ACL's answer: greet, or refuse and close */
+static void
+connect_done(struct sess *s, int rc)
+{
+    if (rc == ACL_ACCEPT || rc == ACL_DISCARD) {
+        s->controls |= s->acl_res.controls;
+        greet(s);
+        return;
+    }
+    metrics_inc(MC_REJECTED);
+    log_info("%s %s connection: %s",
+             rc == ACL_DEFER || rc == ACL_ERROR ? "temporarily refused" : "refused", s->host,
+             smtp_acl_why(s));
+    if (rc == ACL_DEFER || rc == ACL_ERROR)
+        smtp_acl_reply(s, 421, "4.7.0", "Temporary local problem - please try later");
+    else
+        smtp_acl_reply(s, 554, "5.7.1", "Administrative prohibition");
+    s->close_after = 1;
+    eng_timer_start(s->lis->loop, &s->timer, CLOSE_GRACE_MS);
+}
+
 /* sess_new - a new session on an accepted socket; greets the client */
 static void
 sess_new(struct smtp_listener *lis, int fd, const struct sockaddr_storage *ss)
@@ -262,8 +284,10 @@ sess_new(struct smtp_listener *lis, int fd, const struct sockaddr_storage *ss)
     lis->sessions = s;
     lis->nsess++;
     eng_timer_start(lis->loop, &s->timer, smtp_idle_ms(s));
-    greet(s);
-    sess_run(s);
+    smtp_acl_session_init(s);
+    smtp_acl_check(s, lis->cfg->acl_smtp_connect, ACL_WHERE_CONNECT, NULL, connect_done);
+    if (s->st != SS_ACL)
+        sess_run(s);
 }
 
 /* refuse - answer a connection that is not admitted, and close it */
@@ -412,6 +436,8 @@ listener_free(struct smtp_listener *lis)
     free(lis->socks);
     hostcount_free(lis->hosts);
     tls_server_ctx_free(lis->tls);
+    if (lis->dns != NULL)
+        dns_resolver_free(lis->dns);
     if (lis->loop != NULL)
         eng_loop_free(lis->loop);
     free(lis);
@@ -440,6 +466,11 @@ api_smtp_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     lis->sp = sp;
     lis->run = sess_run;
     if (smtp_tls_ctx_new(cfg, &lis->tls, err, errlen) < 0) {
+        listener_free(lis);
+        return -1;
+    }
+    lis->dns = dns_resolver_new(lis->loop, cfg->dns_servers, cfg->n_dns_servers, err, errlen);
+    if (lis->dns == NULL) {
         listener_free(lis);
         return -1;
     }
@@ -484,7 +515,9 @@ on_reload(eng_loop *loop, void *arg)
     if (lis != NULL) {
         lis->cfg = r->cfg;
         if (!r->keep_tls) {
-            tls_server_ctx_free(lis->tls); /* connections in progress keep their own reference */
+            tls_server_ctx_free(lis->tls);
+            if (lis->dns != NULL)
+                dns_resolver_free(lis->dns); /* connections in progress keep their own reference */
             lis->tls = r->tls;
         }
     }

@@ -5,6 +5,9 @@
  * The files, lowest first (each calls only the ones above it; a lower file
  * reaches a higher one only through the listener's callbacks):
  *   smtp_io.c    replies, output, input, closing and freeing a session
+ *   smtp_vars.c  the session's expansion variables
+ *   smtp_acl.c   the ACL of each stage, verify, the default relay policy
+ *   smtp_auth.c  AUTH
  *   smtp_tls.c   STARTTLS: the command, the handshake, $tls_in_* variables
  *   smtp_data.c  message text: DATA and BDAT collection, limits, the
  *                submission to the spool and its answer
@@ -20,6 +23,8 @@
  *         done callback, run on the spool writer thread, posts the result
  *         back to the listener loop.
  *   TLS_START, TLS  after STARTTLS (smtp_tls.c)
+ *   AUTH  reading SASL answers (smtp_auth.c)
+ *   ACL   an ACL is suspended for "delay" or "verify" (smtp_acl.c)
  */
 #ifndef SPATE_API_SMTP_INT_H
 #define SPATE_API_SMTP_INT_H
@@ -34,17 +39,19 @@
 #include "api/smtp_frame.h"
 #include "api/smtp_parse.h"
 #include "base/loop.h"
+#include "conf/acl.h"
 #include "conf/config.h"
 #include "spool/spool.h"
 
 struct tls_conn;
+struct dns_resolver;
 struct sasl;
 struct cfg_auth;
 struct tls_server_ctx;
 
-#define SESS_IN_CAP 16384    /* input buffer per session */
-#define SESS_OUT_HIGH 16384  /* stop processing input while this much output waits */
-#define CLOSE_GRACE_MS 5000  /* time to flush a final reply before a hard close */
+#define SESS_IN_CAP 16384   /* input buffer per session */
+#define SESS_OUT_HIGH 16384 /* stop processing input while this much output waits */
+#define CLOSE_GRACE_MS 5000 /* time to flush a final reply before a hard close */
 
 enum sess_state {
     SS_CMD,
@@ -54,6 +61,25 @@ enum sess_state {
     SS_TLS_START, /* STARTTLS answered: the handshake begins once the 220 is out */
     SS_TLS,       /* the TLS handshake is in progress */
     SS_AUTH,      /* AUTH: reading the client's answer to a 334 challenge */
+    SS_ACL,       /* an ACL waits for a delay or a verification (smtp_acl.c) */
+};
+
+#define SESS_REMOVE_MAX 16 /* remove_header names kept per message */
+
+struct sess;
+/* smtp_acl_cont - what a stage does with its ACL's result (rc: enum acl_rc;
+ * the result itself is in s->acl_res until the continuation returns). It
+ * must not free the session: it replies, and sets close_after to drop. */
+typedef void (*smtp_acl_cont)(struct sess *s, int rc);
+
+/* A "verify =" waiting for the DNS (smtp_acl.c); orphaned (s = NULL) when
+ * the session ends first, and then freed by the DNS callback. */
+struct smtp_vreq {
+    struct sess *s;
+    int what;
+    char *address;
+    int answer; /* ACL_VERIFY_* once known, -1 while pending */
+    char msg[160];
 };
 
 struct smtp_listener;
@@ -89,14 +115,14 @@ struct sess {
     char *body;
     size_t blen, bcap, hdrlen;
     int too_big;
-    size_t linelen;   /* octets of the current text line so far */
-    int long_line;    /* a text line over message_linelength_limit was seen */
-    int bdat;         /* the transaction uses BDAT */
+    size_t linelen;     /* octets of the current text line so far */
+    int long_line;      /* a text line over message_linelength_limit was seen */
+    int bdat;           /* the transaction uses BDAT */
     uint64_t bdat_left; /* octets of the current chunk still to read */
-    int bdat_last;    /* the current chunk is the LAST one */
-    unsigned bdat_bad; /* SMTP_FRAME_BAD_* seen in BDAT text */
-    int bdat_cr;      /* the last BDAT octet was a CR */
-    int bdat_discard; /* the current chunk was refused: read and drop it */
+    int bdat_last;      /* the current chunk is the LAST one */
+    unsigned bdat_bad;  /* SMTP_FRAME_BAD_* seen in BDAT text */
+    int bdat_cr;        /* the last BDAT octet was a CR */
+    int bdat_discard;   /* the current chunk was refused: read and drop it */
     char id[SPOOL_ID_SIZE];
     char *logline; /* the "<=" record, written once the commit is known */
     int commit_status;
@@ -117,12 +143,28 @@ struct sess {
     char tls_peerdn[256];
     char tls_ocsp_text[8], tls_ver[16];
     /* SMTP AUTH (smtp_auth.c) */
-    char *auth_id;        /* $authenticated_id; NULL: not authenticated */
-    char auth_name[64];   /* the authenticator's public name, for A= */
-    int auth_failures;    /* failed AUTH attempts in this session */
-    struct sasl *sasl;    /* an AUTH exchange in progress (SS_AUTH) */
+    char *auth_id;      /* $authenticated_id; NULL: not authenticated */
+    char auth_name[64]; /* the authenticator's public name, for A= */
+    int auth_failures;  /* failed AUTH attempts in this session */
+    struct sasl *sasl;  /* an AUTH exchange in progress (SS_AUTH) */
     const struct cfg_auth *auth_cur;
-    char vbuf[64];        /* smtp_var's scratch */
+    char vbuf[64]; /* smtp_var's scratch */
+    /* ACLs (smtp_acl.c) */
+    struct acl_env acl_env;
+    struct acl_result acl_res;
+    const struct acl *acl_cur;
+    smtp_acl_cont acl_cont;
+    enum sess_state acl_prev_st;
+    char *acl_rcpt;
+    struct eng_timer acl_timer;
+    struct acl_vars *cvars, *mvars;
+    char conn_scope[32], mail_scope[48];
+    struct smtp_vreq *vreq;
+    char *add_hdrs; /* add_header lines of accepting ACLs, CRLF-terminated */
+    size_t add_hdrs_len;
+    char *remove_hdrs[SESS_REMOVE_MAX];
+    size_t nremove;
+    unsigned controls; /* ACL_CONTROL_* set by accepting ACLs */
 };
 
 struct lsock {
@@ -142,6 +184,8 @@ struct smtp_listener {
     struct hostcount *hosts; /* sessions open per client IP */
     int stopping;
     struct tls_server_ctx *tls; /* STARTTLS context; NULL: not offered */
+    struct dns_resolver *dns;   /* for verify = recipient|sender */
+    unsigned long long conn_seq, mail_seq;
     /* run - process buffered input of s (smtp_in.c's session loop); lower
      * files call it when a wait ends */
     void (*run)(struct sess *s);
@@ -193,6 +237,34 @@ const char *smtp_tls_var(struct sess *s, const char *name);
 /* smtp_var - the value of an expansion variable of session arg (a struct
  * sess), "" when known but unset, NULL for a name it does not know */
 const char *smtp_var(void *arg, const char *name);
+
+/* ---- smtp_acl.c ------------------------------------------------------ */
+
+/* smtp_acl_session_init - prepare a new session's ACL state */
+void smtp_acl_session_init(struct sess *s);
+/* smtp_acl_check - run acl for a stage; cont gets the result now or once a
+ * delay or verification is over. acl NULL: cont(ACL_ACCEPT) at once. */
+void smtp_acl_check(struct sess *s, const struct acl *acl, enum acl_where where, const char *rcpt,
+                    smtp_acl_cont cont);
+/* smtp_acl_resume - continue a suspended ACL */
+void smtp_acl_resume(struct sess *s);
+/* smtp_acl_reply - the reply for the result: its message (one reply line
+ * per line of it, control characters removed) or dflt */
+void smtp_acl_reply(struct sess *s, int code, const char *esc, const char *dflt);
+/* smtp_acl_why - the log's reason for a refusal */
+const char *smtp_acl_why(const struct sess *s);
+/* smtp_acl_refuse - reply to and log an ACL that did not accept: deny and
+ * drop 550 5.7.1 (drop then closes), defer and error tempcode 4.x.x; what
+ * names the command for the log ("MAIL", "RCPT <a@b>", "DATA") */
+void smtp_acl_refuse(struct sess *s, int rc, const char *what, int tempcode);
+/* smtp_acl_keep_headers - keep add_header/remove_header of an accepting ACL */
+void smtp_acl_keep_headers(struct sess *s);
+/* smtp_acl_verify - acl_env.verify for the session (arg) */
+int smtp_acl_verify(void *arg, int what, const char *address, char *msg, size_t msglen);
+/* smtp_rcpt_default - the policy without acl_smtp_rcpt: 1 accept, 0 refuse */
+int smtp_rcpt_default(struct sess *s, const char *rcpt);
+/* smtp_acl_new_mail - a new transaction: acl_m_* cleared, a new per_mail scope */
+void smtp_acl_new_mail(struct sess *s);
 
 /* ---- smtp_auth.c ----------------------------------------------------- */
 

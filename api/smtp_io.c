@@ -8,6 +8,7 @@
  * listener thread.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "api/sasl.h"
 #include "api/smtp_int.h"
 #include "base/log.h"
-#include "api/sasl.h"
 #include "tls/tls.h"
-#include <openssl/crypto.h>
 
 /* smtp_idle_ms - how long the client may be silent now */
 uint64_t
@@ -84,6 +84,28 @@ smtp_txn_reset(struct sess *s)
     s->bdat_left = 0;
 }
 
+/* sess_free_acl - the ACL state of a session that ends; a verification
+ * still waiting for the DNS is orphaned (its callback frees it) */
+static void
+sess_free_acl(struct sess *s)
+{
+    struct smtp_vreq *v = s->vreq;
+
+    if (v != NULL && v->answer < 0)
+        v->s = NULL;
+    else if (v != NULL) {
+        free(v->address);
+        free(v);
+    }
+    acl_result_clear(&s->acl_res);
+    free(s->acl_rcpt);
+    acl_vars_free(s->cvars);
+    acl_vars_free(s->mvars);
+    free(s->add_hdrs);
+    for (size_t i = 0; i < s->nremove; i++)
+        free(s->remove_hdrs[i]);
+}
+
 /* smtp_sess_free - release a session that is closed and not waiting for the spool */
 void
 smtp_sess_free(struct sess *s)
@@ -91,6 +113,8 @@ smtp_sess_free(struct sess *s)
     struct smtp_listener *lis = s->lis;
 
     eng_timer_stop(lis->loop, &s->timer);
+    eng_timer_stop(lis->loop, &s->acl_timer);
+    sess_free_acl(s);
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -125,7 +149,7 @@ smtp_sess_close(struct sess *s)
         close(s->io.fd);
         s->io.fd = -1;
     }
-    if (s->st == SS_WAIT) {
+    if (s->st == SS_WAIT || (s->st == SS_ACL && s->acl_prev_st == SS_WAIT)) {
         s->peer_gone = 1;
         eng_timer_stop(s->lis->loop, &s->timer);
         return;
@@ -185,8 +209,8 @@ smtp_sess_update_io(struct sess *s)
     if (s->st == SS_TLS)
         ev = s->tls_want == TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN;
     else {
-        if (s->st != SS_WAIT && !s->close_after && !s->eof && s->inlen < sizeof(s->in) &&
-            s->outlen - s->outoff < SESS_OUT_HIGH)
+        if (s->st != SS_WAIT && s->st != SS_ACL && !s->close_after && !s->eof &&
+            s->inlen < sizeof(s->in) && s->outlen - s->outoff < SESS_OUT_HIGH)
             ev |= EPOLLIN;
         if (s->outoff < s->outlen)
             ev |= EPOLLOUT;

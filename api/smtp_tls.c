@@ -178,8 +178,8 @@ smtp_tls_var(struct sess *s, const char *name)
     }
     if (strcmp(name, "ver") == 0 || strcmp(name, "version") == 0) {
         const char *colon = strchr(s->tls_x, ':');
-        snprintf(s->tls_ver, sizeof(s->tls_ver), "%.*s",
-                 colon ? (int)(colon - s->tls_x) : 0, s->tls_x);
+        snprintf(s->tls_ver, sizeof(s->tls_ver), "%.*s", colon ? (int)(colon - s->tls_x) : 0,
+                 s->tls_x);
         return s->tls_ver;
     }
     return NULL;

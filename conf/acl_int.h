@@ -226,22 +226,7 @@ const char *acl__var(void *arg, const char *name);
 /* acl__split_recipient - $local_part and $domain of st->env->recipient */
 void acl__split_recipient(struct acl_st *st);
 
-/* ---- ratelimit (conf/ratelimit.h, another module) ------------------- */
-#if defined(__has_include)
-#if __has_include("conf/ratelimit.h")
+/* ---- ratelimit ----------------------------------------------------- */
 #include "conf/ratelimit.h"
-#define ACL_HAVE_RATELIMIT_H 1
-#endif
-#endif
-#ifndef ACL_HAVE_RATELIMIT_H
-/* the agreed declarations, until conf/ratelimit.h is part of the tree */
-struct rl_spec;
-enum { RL_PER_CONN, RL_PER_MAIL, RL_PER_RCPT, RL_PER_CMD, RL_PER_BYTE };
-struct rl_spec *rl_parse(const char *text, char *err, size_t errlen);
-void rl_spec_free(struct rl_spec *s);
-int rl_per(const struct rl_spec *s);
-int rl_check(const struct rl_spec *s, double cost, const char *scope, double *rate, char *err,
-             size_t errlen);
-#endif
 
 #endif

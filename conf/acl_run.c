@@ -218,6 +218,8 @@ acl_cond_ratelimit(struct acl_st *st, const struct acl_item *it)
     }
     acl_rate_fields(st, v);
     free(v);
+    const char *ip = st->env->var ? st->env->var(st->env->arg, "sender_host_address") : NULL;
+    rl_spec_default_key(spec, ip != NULL ? ip : ""); /* Exim: the client's address */
     int per = rl_per(spec);
     double cost = 1, rate = 0;
     const char *size =
@@ -226,6 +228,7 @@ acl_cond_ratelimit(struct acl_st *st, const struct acl_item *it)
         cost = strtod(size, NULL);
     const char *scope = per == RL_PER_CONN   ? st->env->conn_scope
                         : per == RL_PER_MAIL ? st->env->mail_scope
+                        : per == RL_PER_ADDR ? st->env->recipient
                                              : NULL;
     rc = rl_check(spec, cost, scope, &rate, err, sizeof err);
     rl_spec_free(spec);

@@ -6,8 +6,7 @@
  * with cfg_load_string. A refusal must carry a position ("fuzz:LINE:"); a
  * successful load is run: the first written ACL is found by name through
  * acl_find and evaluated (resuming through delays), then everything is
- * freed. The rate limiter is replaced by a weak stand-in that never counts
- * (no Redis, no shared state between inputs).
+ * freed. The rate limiter is the real one, in memory (its state is bounded).
  */
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -17,41 +16,6 @@
 
 #include "conf/acl.h"
 #include "conf/config.h"
-
-/* a weak stand-in for conf/ratelimit's rl_* (see above) */
-struct rl_spec {
-    int per;
-};
-__attribute__((weak)) struct rl_spec *
-rl_parse(const char *text, char *err, size_t errlen)
-{
-    (void)text;
-    (void)err;
-    (void)errlen;
-    return calloc(1, sizeof(struct rl_spec));
-}
-__attribute__((weak)) void
-rl_spec_free(struct rl_spec *s)
-{
-    free(s);
-}
-__attribute__((weak)) int
-rl_per(const struct rl_spec *s)
-{
-    return s->per;
-}
-__attribute__((weak)) int
-rl_check(const struct rl_spec *s, double cost, const char *scope, double *rate, char *err,
-         size_t errlen)
-{
-    (void)s;
-    (void)scope;
-    (void)err;
-    (void)errlen;
-    if (rate != NULL)
-        *rate = cost;
-    return 0;
-}
 
 /* fuzz_verify - answers verify at once, by the address's length */
 static int

@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 struct fx fx;
-int rl_stub_calls;
 
 /* fx_verify - the scripted verify callback */
 static int
@@ -79,7 +78,6 @@ fx_load(const char *text)
                               .mail_scope = "mail1",
                               .cvars = acl_vars_new(),
                               .mvars = acl_vars_new()};
-    rl_stub_calls = 0;
 }
 
 /* fx_run - run the ACL named name */
@@ -101,53 +99,4 @@ fx_done(void)
     acl_vars_free(fx.env.mvars);
     cfg_free(fx.cfg);
     memset(&fx, 0, sizeof fx);
-}
-
-/* ---- rate limiter stand-in ---------------------------------------- */
-
-struct rl_spec {
-    double limit;
-    int per;
-};
-
-__attribute__((weak)) struct rl_spec *
-rl_parse(const char *text, char *err, size_t errlen)
-{
-    struct rl_spec *s = calloc(1, sizeof *s);
-    char *end;
-    s->limit = strtod(text, &end);
-    if (end == text || strchr(text, '/') == NULL) {
-        snprintf(err, errlen, "bad ratelimit");
-        free(s);
-        return NULL;
-    }
-    s->per = strstr(text, "per_byte") ? 4 : strstr(text, "per_conn") ? 0 : 2;
-    return s;
-}
-
-__attribute__((weak)) void
-rl_spec_free(struct rl_spec *s)
-{
-    free(s);
-}
-
-__attribute__((weak)) int
-rl_per(const struct rl_spec *s)
-{
-    return s->per;
-}
-
-__attribute__((weak)) int
-rl_check(const struct rl_spec *s, double cost, const char *scope, double *rate, char *err,
-         size_t errlen)
-{
-    (void)scope;
-    if (s->limit < 0) {
-        snprintf(err, errlen, "store down");
-        return -1;
-    }
-    rl_stub_calls++;
-    if (rate != NULL)
-        *rate = rl_stub_calls * cost;
-    return rl_stub_calls * cost > s->limit;
 }

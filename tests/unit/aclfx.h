@@ -2,8 +2,6 @@
  * aclfx.h - what the ACL unit programs (test_acl.c, test_acl_run.c) share:
  *           a configuration loaded per case, an environment whose verify
  *           and var callbacks the case scripts, and running an ACL by name.
- *           aclfx.c also holds a stand-in for conf/ratelimit's rl_* (weak,
- *           test build only) until that module is part of the tree.
  */
 #ifndef SPATE_TESTS_ACLFX_H
 #define SPATE_TESTS_ACLFX_H
@@ -36,7 +34,5 @@ int fx_run(const char *name);
 void fx_done(void);
 /* fx_ip - set the client address (v4 or v6 text) */
 void fx_ip(const char *ip);
-/* rl_stub_calls - how often the stand-in rl_check was called */
-extern int rl_stub_calls;
 
 #endif
