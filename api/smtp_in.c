@@ -515,9 +515,7 @@ on_reload(eng_loop *loop, void *arg)
     if (lis != NULL) {
         lis->cfg = r->cfg;
         if (!r->keep_tls) {
-            tls_server_ctx_free(lis->tls);
-            if (lis->dns != NULL)
-                dns_resolver_free(lis->dns); /* connections in progress keep their own reference */
+            tls_server_ctx_free(lis->tls); /* connections in progress keep their own reference */
             lis->tls = r->tls;
         }
     }

@@ -31,6 +31,7 @@
 
 #include "api/api.h"
 #include "base/log.h"
+#include "conf/acl.h"
 #include "conf/address.h"
 #include "conf/config.h"
 #include "conf/expand.h"
@@ -242,7 +243,9 @@ be_one(const struct cfg *c, const char *text)
 {
     char err[512] = "";
     char *out = NULL;
-    struct exp_ctx ctx = {.var = be_var, .arg = (void *)c, .err = err, .errlen = sizeof(err)};
+    struct acl_env env = {.where = ACL_WHERE_EXPAND, .cfg = c, .var = be_var, .arg = (void *)c};
+    struct exp_ctx ctx = {.var = be_var, .arg = (void *)c, .err = err, .errlen = sizeof(err),
+                          .acl = acl_exp_hook, .acl_arg = &env};
     struct exp_str *e = exp_compile(text, err, sizeof(err));
     int rc;
     if (e == NULL) {

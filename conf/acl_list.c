@@ -222,6 +222,9 @@ acl_parse_item(const struct acl_set *set, int kind, const char *s, struct acl_li
         it->kind = LI_NAMED;
         it->text = strdup(s + 1);
         it->sub = set ? acl__find_named(set, s + 1, kind) : NULL;
+        if (it->sub == NULL && set != NULL && kind == AL_DOMAIN &&
+            strcmp(s + 1, "local_domains") == 0)
+            it->sub = set->local_domains; /* the option, when no list has that name */
         return it->sub ? 0
                        : acl_item_err(kind, s, "no such named list (define it first)", err, errlen);
     }

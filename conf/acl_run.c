@@ -768,8 +768,13 @@ acl_exp_hook_st(void *arg, const char *name, char *const *args, int nargs, char 
 int
 acl_local_domain(const struct cfg *c, const char *domain)
 {
-    if (c == NULL || c->acls == NULL || c->acls->local_domains == NULL || domain == NULL)
+    if (c == NULL || c->acls == NULL || domain == NULL)
+        return 0;
+    const struct acl_list *l = c->acls->local_domains;
+    if (l == NULL) /* Exim's way: "domainlist local_domains = ..." */
+        l = acl__find_named(c->acls, "local_domains", AL_DOMAIN);
+    if (l == NULL)
         return 0;
     struct acl_mctx m = {c->primary_hostname, NULL, NULL, NULL, 0};
-    return acl__list_match(c->acls->local_domains, &m, domain);
+    return acl__list_match(l, &m, domain);
 }
