@@ -282,7 +282,63 @@ def test_sighup_new_certificate():
         smtp_starttls(c, context(ca=certs["ca"]))
         c.expect("EHLO old.example", 250)
         c.expect("QUIT", 221)
+        # a key that does not fit the certificate: the last good pair stays
+        replace_file(certs["wrong_key"], certs["right_key"])
+        os.kill(spated.pid, signal.SIGHUP)
+        wait_for(lambda: env.log_grep(r"STARTTLS keeps the old certificates"), 10,
+                 what="the reload warning; log tail:\n" + "\n".join(env.main_log()[-5:]))
+        assert pem_fingerprint(s_client(env.smtp_addr)[1]) == want
         spated.check_alive()
+
+
+def test_large_pipelined_input_over_tls():
+    """Two 1.5 MB messages and QUIT in one write over TLS: more than the
+    input buffer, so decrypted input waits inside OpenSSL between reads."""
+    env, certs, sink, spated = start_tls("intls_big")
+    with env:
+        c, _ = hello(env.smtp_addr)
+        smtp_starttls(c, context(ca=certs["ca"]))
+        c.expect("EHLO big.example", 250)
+        bodies = [b"Subject: big %d\r\n\r\n" % i +
+                  b"".join(b"%07d %s\r\n" % (n, b"x" * 70) for n in range(20000))
+                  for i in range(2)]
+        data = b"".join(b"MAIL FROM:<big%d@example.org>\r\nRCPT TO:<big%d@%s>\r\nDATA\r\n"
+                        % (i, i, D1.encode()) + bodies[i] + b".\r\n" for i in range(2))
+        c.send(data + b"QUIT\r\n")
+        codes = [c.reply()[0] for _ in range(7)]
+        assert codes == [250, 250, 354, 250, 250, 250, 354], codes
+        assert c.reply()[0] == 250 and c.reply()[0] == 221
+        got = sorted(spatetest.strip_trace_headers(m[1]) for m in sink.wait_messages(2))
+        assert got == sorted(bodies), [len(g) for g in got]
+        for i in range(2):
+            assert re.search(r" P=esmtps" + X_RX, arrival(env, "big%d@example.org" % i))
+
+
+def read_to_close(c, timeout=10):
+    """What the server sends until it closes (a reset counts as a close)."""
+    c.sock.settimeout(timeout)
+    try:
+        return c.f.read()
+    except ConnectionResetError:
+        return b""
+
+
+def test_failed_and_stalled_handshakes():
+    env, certs, sink, spated = start_tls("intls_fail", lambda c: ["smtp_receive_timeout = 1s"])
+    with env:
+        c, _ = hello(env.smtp_addr)
+        c.expect("STARTTLS", 220)
+        c.send(b"EHLO plain.example\r\n")  # not a ClientHello: no clear-text answer
+        assert not re.match(rb"\d{3}", read_to_close(c)), "an SMTP reply in clear text"
+        assert env.log_grep(r"TLS error on connection from \[127\.0\.0\.1\]:\d+ \(handshake\)")
+        c, _ = hello(env.smtp_addr)  # silent after the 220: the receive timeout ends it
+        c.expect("STARTTLS", 220)
+        assert read_to_close(c) == b""
+        assert env.log_grep(r"SMTP command timeout H=\(client\.example\) \[127\.0\.0\.1\]")
+        c, _ = hello(env.smtp_addr)  # the listener still serves
+        smtp_starttls(c, context(ca=certs["ca"]))
+        c.expect("EHLO ok.example", 250)
+        c.expect("QUIT", 221)
 
 
 if __name__ == "__main__":
