@@ -4,8 +4,9 @@ end: PLAIN and LOGIN checked by server_condition = crypteq against hashes
 and a raw client. Covers 235 with A= and P=esmtpsa on the "<=" line, 535
 5.7.8 with its log line and no password in any log, no AUTH before STARTTLS
 unless auth_advertise_hosts says so, identity forgotten across STARTTLS
-(RFC 3207 4.2), three failures dropped with 421, and relaying allowed to an
-authenticated client only."""
+(RFC 3207 4.2), server_advertise_condition on $tls_in_cipher, three
+failures dropped with 421, and relaying allowed to an authenticated client
+only."""
 
 import base64
 import os
@@ -35,6 +36,7 @@ login:
   driver = plaintext
   public_name = LOGIN
   server_condition = ${if crypteq{$auth2}{${lookup{$auth1}lmdb{DB}}}}
+  server_advertise_condition = ${if def:tls_in_cipher}
 """
 
 
@@ -145,6 +147,8 @@ def test_wrong_password_and_three_failures():
         # a raw client: three wrong answers, then the 421 and the close
         c, lines = tls_hello(env.smtp_addr)
         assert "250-AUTH PLAIN LOGIN" in lines, lines
+        c.expect("AUTH PLAIN", 334, r"^334 ?$")
+        c.expect("*", 501, r"^501 5\.7\.0 ")  # cancelled: not a failed attempt
         c.expect("AUTH PLAIN " + plain("alice", WRONG), 535, r"^535 5\.7\.8 ")
         c.expect("AUTH LOGIN", 334, r"^334 VXNlcm5hbWU6$")  # "Username:"
         c.expect(b64("bob"), 334, r"^334 UGFzc3dvcmQ6$")  # "Password:"
@@ -180,7 +184,8 @@ def test_auth_advertise_hosts_in_clear():
         assert not [l for l in lines if "AUTH" in l], lines
         c.close()
         c, lines = hello(env.smtp_addr)
-        assert "250-AUTH PLAIN LOGIN" in lines, lines
+        assert "250-AUTH PLAIN" in lines, lines  # LOGIN only under TLS ($tls_in_cipher)
+        c.expect("AUTH LOGIN", 504, r"^504 5\.5\.4 ")
         c.expect("AUTH PLAIN " + plain("alice", USERS["alice"]), 235, r"^235 2\.7\.0 ")
         c.expect("AUTH PLAIN " + plain("alice", USERS["alice"]), 503)  # once only
         c.expect("MAIL FROM:<clearauth@example.org>", 250)
