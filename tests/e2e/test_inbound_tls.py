@@ -242,7 +242,9 @@ def test_client_certificates_and_tls_cert_event():
     with env:
         err = tls_session(env, certs, "127.0.0.1", cert=False)
         assert isinstance(err, Exception), "handshake without a certificate went through"
-        assert env.log_grep(r"TLS error on connection from \[127\.0\.0\.1\]:\d+")
+        # the alert may reach the client before the line is written
+        wait_for(lambda: env.log_grep(r"TLS error on connection from \[127\.0\.0\.1\]:\d+"), 5,
+                 what="the TLS error line")
         c = tls_session(env, certs, "127.0.0.1")
         assert not isinstance(c, Exception), c
         send_message(c, "verified@example.org")
@@ -257,9 +259,9 @@ def test_client_certificates_and_tls_cert_event():
                                        ("127.0.0.4", 0, "CN=client\\.%s" % re.escape(D1))):
             err = tls_session(env, certs, source)
             assert isinstance(err, Exception), source
-            assert env.log_grep(r"TLS client certificate at depth %d from \[%s\]:\d+ refused by "
-                                r"tls:cert: refused %d %s$" % (depth, re.escape(source), depth,
-                                                               subject)), env.main_log()[-5:]
+            rx = (r"TLS client certificate at depth %d from \[%s\]:\d+ refused by tls:cert: "
+                  r"refused %d %s$" % (depth, re.escape(source), depth, subject))
+            wait_for(lambda: env.log_grep(rx), 5, what="/%s/ in %s" % (rx, env.main_log()[-5:]))
         assert len(sink.wait_messages(2)) == 2
 
 
@@ -330,7 +332,8 @@ def test_failed_and_stalled_handshakes():
         c.expect("STARTTLS", 220)
         c.send(b"EHLO plain.example\r\n")  # not a ClientHello: no clear-text answer
         assert not re.match(rb"\d{3}", read_to_close(c)), "an SMTP reply in clear text"
-        assert env.log_grep(r"TLS error on connection from \[127\.0\.0\.1\]:\d+ \(handshake\)")
+        wait_for(lambda: env.log_grep(r"TLS error on connection from \[127\.0\.0\.1\]:\d+ "
+                                      r"\(handshake\)"), 5, what="the TLS error line")
         c, _ = hello(env.smtp_addr)  # silent after the 220: the receive timeout ends it
         c.expect("STARTTLS", 220)
         assert read_to_close(c) == b""
