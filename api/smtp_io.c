@@ -8,6 +8,7 @@
  * listener thread.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "api/sasl.h"
 #include "api/smtp_int.h"
 #include "base/log.h"
-#include "api/sasl.h"
 #include "tls/tls.h"
-#include <openssl/crypto.h>
 
 /* smtp_idle_ms - how long the client may be silent now */
 uint64_t
@@ -185,8 +185,10 @@ smtp_sess_update_io(struct sess *s)
     if (s->st == SS_TLS)
         ev = s->tls_want == TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN;
     else {
-        if (s->st != SS_WAIT && !s->close_after && !s->eof && s->inlen < sizeof(s->in) &&
-            s->outlen - s->outoff < SESS_OUT_HIGH)
+        /* SS_TLS_START reads nothing until the 220 is out: level-triggered
+         * input readiness would only wake the loop again and again */
+        if (s->st != SS_WAIT && s->st != SS_TLS_START && !s->close_after && !s->eof &&
+            s->inlen < sizeof(s->in) && s->outlen - s->outoff < SESS_OUT_HIGH)
             ev |= EPOLLIN;
         if (s->outoff < s->outlen)
             ev |= EPOLLOUT;
