@@ -209,7 +209,10 @@ smtp_sess_update_io(struct sess *s)
     if (s->st == SS_TLS)
         ev = s->tls_want == TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN;
     else {
-        if (s->st != SS_WAIT && s->st != SS_ACL && !s->close_after && !s->eof &&
+        /* SS_TLS_START reads nothing until the 220 is out: level-triggered
+         * input readiness would only wake the loop again and again */
+        if (s->st != SS_WAIT && s->st != SS_ACL && s->st != SS_TLS_START && !s->close_after &&
+            !s->eof &&
             s->inlen < sizeof(s->in) && s->outlen - s->outoff < SESS_OUT_HIGH)
             ev |= EPOLLIN;
         if (s->outoff < s->outlen)

@@ -11,7 +11,9 @@
  * after the handshake (CVE-2011-0411 class): with smtp_enforce_sync the
  * client is dropped for it, otherwise it is discarded. After the handshake
  * the session starts again from the greeting's state: the client must send
- * EHLO again (RFC 3207 §4.2) and sees no STARTTLS in its answer.
+ * EHLO again (RFC 3207 §4.2) and sees no STARTTLS in its answer; an AUTH
+ * that succeeded in clear text (auth_advertise_hosts) is forgotten as well,
+ * so the client must authenticate again over TLS.
  *
  * Client certificates: tls_verify_hosts requires one that verifies to
  * tls_verify_certificates (the handshake fails otherwise), tls_try_verify_hosts
@@ -130,6 +132,9 @@ tls_done(struct sess *s)
     s->greeted = s->esmtp = 0;
     s->helo[0] = '\0';
     s->inoff = s->inlen = 0;
+    free(s->auth_id); /* a login made in clear text is forgotten too */
+    s->auth_id = NULL;
+    s->auth_name[0] = '\0';
 }
 
 /* smtp_tls_step - drive the handshake; 1 done, 0 waiting, -1 closed */

@@ -514,3 +514,81 @@ class EnvTls:
             return is_listening(addr)
         wait_for(up, timeout, 0.1, what="postfix smtpd on %s" % addr)
         return h
+
+
+# --------------------------------------------------------------------------
+# clients of spated's own STARTTLS and AUTH (test_inbound_tls.py,
+# test_inbound_auth.py)
+
+
+def s_client(addr, args=(), stdin=b"QUIT\r\n", timeout=20):
+    """Run `openssl s_client -starttls smtp` against addr ('ip:port') with
+    extra args; returns (exit status, stdout and stderr as text)."""
+    host, port = split_addr(addr)
+    argv = ["openssl", "s_client", "-connect", "%s:%d" % (host, port), "-starttls", "smtp",
+            "-crlf"] + list(args)
+    p = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def pem_fingerprint(pem_text):
+    """SHA-256 (hex) of the DER form of the first PEM certificate in pem_text,
+    for instance the server certificate s_client prints."""
+    m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", pem_text, re.S)
+    if not m:
+        raise AssertionError("no certificate in:\n" + pem_text[-2000:])
+    der = subprocess.run(["openssl", "x509", "-outform", "der"], input=m.group(0).encode(),
+                         stdout=subprocess.PIPE, check=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def smtp_starttls(client, ctx, command=b"STARTTLS\r\n", server_hostname=None):
+    """STARTTLS on a spatetest_smtp.Client past EHLO: sends command (raw
+    bytes: STARTTLS, perhaps with more input behind it), expects 220, then
+    runs the handshake with the ssl.SSLContext ctx; the client talks TLS from
+    then on. Raises ssl.SSLError (or OSError) if the handshake fails."""
+    client.send(command)
+    code, lines = client.reply()
+    assert code == 220 and lines[0].startswith("220 2.0.0"), lines
+    client.f.close()  # nothing may be buffered after the 220
+    client.sock = ctx.wrap_socket(client.sock, server_hostname=server_hostname)
+    client.f = client.sock.makefile("rb")
+    return client
+
+
+def crypt_sha512(password, salt="spatesalt"):
+    """A SHA-512 crypt(3) string ($6$) of password (openssl passwd -6)."""
+    return subprocess.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"],
+                          input=password.encode(), stdout=subprocess.PIPE,
+                          check=True).stdout.decode().strip()
+
+
+def lmdb_file(path, pairs):
+    """Write the LMDB file path (mdb_load -n -T) holding the (key, value)
+    pairs: a password file for ${lookup{USER}lmdb{PATH}}."""
+    src = path + ".txt"
+    with open(src, "w") as f:
+        f.write("".join("%s\n%s\n" % kv for kv in pairs))
+    subprocess.run(["mdb_load", "-n", "-T", "-f", src, path], check=True,
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return path
+
+
+def crypt_bcrypt(password):
+    """A bcrypt crypt(3) string ($2b$, cost 4) of password, made with Python's
+    crypt module where it still exists; otherwise a SHA-256 crypt ($5$, from
+    openssl passwd -5)."""
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+        h = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+        if h and h.startswith("$2"):
+            return h
+    except ImportError:
+        pass
+    return subprocess.run(["openssl", "passwd", "-5", "-salt", "spatesalt", "-stdin"],
+                          input=password.encode(), stdout=subprocess.PIPE,
+                          check=True).stdout.decode().strip()
