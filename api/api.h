@@ -3,11 +3,14 @@
  *         and the HTTP API (inject, metrics, stats).
  *
  * SMTP (RFC 5321): one listener thread running an engine loop and many
- * non-blocking sessions. Extensions advertised: PIPELINING, SIZE, 8BITMIME,
- * ENHANCEDSTATUSCODES, SMTPUTF8. A message is acknowledged with 250 only once
- * the spool's done callback reports it durable; a spool failure answers 451.
- * Relaying (any recipient) is allowed only to clients in relay_from_hosts;
- * others get 550 5.7.1 at RCPT (spate holds no local domains yet).
+ * non-blocking sessions (api/smtp_int.h lists the files). Extensions
+ * advertised: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, CHUNKING, STARTTLS,
+ * AUTH (PLAIN, LOGIN), ENHANCEDSTATUSCODES, DSN. A message is acknowledged
+ * with 250 only once the spool's done callback reports it durable; a spool
+ * failure answers 451. Each stage runs its ACL (acl_smtp_connect ...
+ * acl_smtp_quit, conf/acl.h); without acl_smtp_rcpt, recipients are
+ * accepted only from relay_from_hosts, from authenticated clients, or for
+ * local_domains (550 5.7.1 otherwise): never an open relay by default.
  *
  * HTTP (libmicrohttpd, its own threads):
  *   POST /api/v1/inject    single message or {"messages": [...]}, or the

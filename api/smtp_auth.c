@@ -18,7 +18,11 @@
  * (never the password); 454 4.7.0 when the check could not be done (a
  * lookup down, an expansion error: logged). A session that fails
  * AUTH_MAX_FAILURES times is dropped with 421 4.7.0; a client that cancels
- * with "*" gets 501 5.7.0. The AUTH line itself is a command line (512
+ * with "*" gets 501 5.7.0. Across sessions, failures are counted per client
+ * address with the ratelimit module (so shared through Redis when
+ * ratelimit_store = redis): past auth_failure_ratelimit (default 10 / 1h,
+ * Exim's rate syntax) AUTH is answered 454 4.7.0 until the rate decays
+ * (logged as a refusal). The AUTH line itself is a command line (512
  * octets), so an initial response is limited to about 370 octets of
  * credentials; longer ones go through the 334 challenge (SASL_LINE_MAX).
  */
@@ -32,6 +36,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "conf/auth.h"
+#include "conf/ratelimit.h"
 
 #define AUTH_MAX_FAILURES 3
 
@@ -88,6 +93,34 @@ smtp_auth_abort(struct sess *s)
     auth_end(s);
 }
 
+/* auth_rate - the client's failed logins, a smoothed rate per
+ * auth_failure_ratelimit's period (Exim's ratelimit, per client address):
+ * count adds one failure; otherwise the rate is only read. 1 when one more
+ * failure would pass the limit (so a client that failed LIMIT times in quick
+ * succession is refused until its rate decays), 0 not */
+static int
+auth_rate(const struct sess *s, int count)
+{
+    const char *lim = s->lis->cfg->auth_failure_ratelimit;
+    char spec[256], err[128];
+    struct rl_spec *rl;
+    double rate = 0;
+    int rc;
+
+    if (lim == NULL || *lim == '\0')
+        return 0;
+    snprintf(spec, sizeof(spec), "%s / per_cmd / %s / auth-failures/%s", lim,
+             count ? "strict" : "readonly", s->ip);
+    if ((rl = rl_parse(spec, err, sizeof(err))) == NULL) {
+        log_warn("auth_failure_ratelimit = %s: %s", lim, err);
+        return 0;
+    }
+    rc = rl_check(rl, 1, NULL, &rate, err, sizeof(err));
+    rc = rc >= 0 && rate + 1 > rl_limit(rl);
+    rl_spec_free(rl);
+    return rc;
+}
+
 /* auth_failed - 535, logged; the session is dropped after too many */
 static void
 auth_failed(struct sess *s, const char *user)
@@ -96,6 +129,7 @@ auth_failed(struct sess *s, const char *user)
     log_info("%s authenticator failed for (%s) %s: 535 Incorrect authentication data (set_id=%s)",
              s->auth_cur->name, s->helo, s->host, user);
     smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
+    auth_rate(s, 1);
     if (++s->auth_failures >= AUTH_MAX_FAILURES)
         smtp_drop(s, "too many failed AUTH attempts", "421 4.7.0 too many authentication failures");
 }
@@ -151,6 +185,8 @@ auth_refused(const struct sess *s)
         return "503 5.5.1 AUTH not offered";
     if (s->in_mail)
         return "503 5.5.1 AUTH not permitted during a mail transaction";
+    if (auth_rate(s, 0))
+        return "454 4.7.0 too many failed logins from your address, try again later";
     return NULL;
 }
 
@@ -165,6 +201,9 @@ smtp_cmd_auth(struct sess *s, const char *arg)
     enum sasl_mech m;
 
     if (why != NULL) {
+        if (why[0] == '4')
+            log_info("H=(%s) %s AUTH refused: too many failed logins (auth_failure_ratelimit)",
+                     s->helo, s->host);
         smtp_reply(s, "%s", why);
         return;
     }

@@ -212,8 +212,7 @@ smtp_sess_update_io(struct sess *s)
         /* SS_TLS_START reads nothing until the 220 is out: level-triggered
          * input readiness would only wake the loop again and again */
         if (s->st != SS_WAIT && s->st != SS_ACL && s->st != SS_TLS_START && !s->close_after &&
-            !s->eof &&
-            s->inlen < sizeof(s->in) && s->outlen - s->outoff < SESS_OUT_HIGH)
+            !s->eof && s->inlen < sizeof(s->in) && s->outlen - s->outoff < SESS_OUT_HIGH)
             ev |= EPOLLIN;
         if (s->outoff < s->outlen)
             ev |= EPOLLOUT;

@@ -246,7 +246,8 @@ struct cfg {
     /* SMTP AUTH, server side (conf/auth.h) */
     struct cfg_auth *auths; /* "begin authenticators", file order */
     size_t nauths;
-    struct cfg_hostlist auth_advertise_hosts; /* clients offered AUTH, default * */
+    struct cfg_hostlist auth_advertise_hosts; /* clients offered AUTH in clear text, default none */
+    char *auth_failure_ratelimit; /* "LIMIT / PERIOD" of failed AUTH per client, "10 / 1h" */
 
     /* ACLs (conf/acl.h): every "begin acl" ACL, named lists and local_domains */
     struct acl_set *acls;

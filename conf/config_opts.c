@@ -320,6 +320,7 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"tls_ocsp_file", cfg_opt_str, CFG_M(tls_in_ocsp_file), 0, 1, 0, NULL},
     /* SMTP AUTH (conf/auth.h) */
     {"auth_advertise_hosts", cfg_opt_hostlist, CFG_M(auth_advertise_hosts), 0, 0, 0, ""},
+    {"auth_failure_ratelimit", cfg_opt_str, CFG_M(auth_failure_ratelimit), 0, 0, 0, "10 / 1h"},
     /* ACLs (conf/acl_parse.c): an ACL name, accept or deny, resolved after the file */
     {"acl_smtp_connect", acl__opt_acl, CFG_M(acl_smtp_connect), 0, 0, 0, NULL},
     {"acl_smtp_helo", acl__opt_acl, CFG_M(acl_smtp_helo), 0, 0, 0, NULL},

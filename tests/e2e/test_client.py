@@ -77,7 +77,8 @@ def test_receivers_size_limit_is_honoured():
         env.start_dns(env.mx_zone(1))
         sink = env.start_spate_sink(env.sink_addrs(1), extra_args=["--size", "1000"])
         env.start_spated(env.write_config())
-        _send(env, "s@d1.%s" % TLD, ["big@d1.%s" % TLD], b"Subject: big\r\n\r\n" + b"x" * 3000)
+        _send(env, "s@d1.%s" % TLD, ["big@d1.%s" % TLD],
+              b"Subject: big\r\n\r\n" + (b"x" * 70 + b"\r\n") * 43)
         _send(env, "s@d1.%s" % TLD, ["small@d1.%s" % TLD], b"Subject: small\r\n\r\nok\r\n")
         wait_for(lambda: len(env.log_grep(r" Completed$")) == 3, 20, what="2 messages + notice")
         failed = env.log_grep(r" \*\* big@d1\.")

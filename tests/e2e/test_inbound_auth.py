@@ -162,6 +162,22 @@ def test_wrong_password_and_three_failures():
         no_password_logged(env, spated)
 
 
+def test_failures_rate_limited_per_client_address():
+    env, certs, sink, spated = start_auth("inauth_rate", "auth_failure_ratelimit=2 / 1h")
+    with env:
+        for user in ("alice", "bob"):  # two sessions, one failure each
+            rc, out = swaks_auth(env, "PLAIN", user, WRONG, "r@example.org")
+            assert rc != 0 and re.search(r"<~\*\s+535 5\.7\.8 ", out), out
+        c, lines = tls_hello(env.smtp_addr)  # a third session: AUTH is refused at once
+        c.expect("AUTH PLAIN " + plain("alice", USERS["alice"]), 454, r"^454 4\.7\.0 too many")
+        c.close()
+        assert env.log_grep(r"AUTH refused: too many failed logins \(auth_failure_ratelimit\)")
+        # another address is not affected, and its good password works
+        c, lines = tls_hello(env.smtp_addr, source="127.0.0.2")
+        c.expect("AUTH PLAIN " + plain("alice", USERS["alice"]), 235)
+        c.close()
+
+
 def test_not_offered_in_clear():
     env, certs, sink, spated = start_auth("inauth_clear")
     with env:
