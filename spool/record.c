@@ -6,8 +6,11 @@
  * Layout, integers in host byte order: version (1 octet), id (16), arrival
  * us (8), flags (4), body length (8), segment (4), offset (8), then the
  * strings sender, proto, host, helo (each a 4-octet length and the octets),
- * the recipient count (4) and per recipient: address (string), state (1),
- * attempts (2), first failure (8), next try (8), last interval (4).
+ * [version 2: DSN RET (1), ENVID (string)], the recipient count (4) and per
+ * recipient: address (string), state (1), attempts (2), first failure (8),
+ * next try (8), last interval (4) [version 2: NOTIFY (1), ORCPT (string)].
+ * A NULL ENVID or ORCPT is stored as the empty string (neither can be empty
+ * when given). Version 1 records (before DSN) still load, with no DSN data.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +18,8 @@
 
 #include "spool/spool.h"
 
-#define REC_VERSION 1
+#define REC_VERSION 2
+#define REC_VERSION_V1 1 /* no DSN fields */
 
 struct wbuf {
     unsigned char *p;
@@ -65,6 +69,8 @@ spool_msg_encode(const struct spool_msg *m, size_t *len)
     wb_str(&w, m->proto);
     wb_str(&w, m->host);
     wb_str(&w, m->helo);
+    wb_put(&w, &m->dsn_ret, 1);
+    wb_str(&w, m->dsn_envid);
     wb_put(&w, &m->nrcpt, 4);
     for (uint32_t i = 0; i < m->nrcpt; i++) {
         const struct spool_rcpt *r = &m->rcpt[i];
@@ -74,6 +80,8 @@ spool_msg_encode(const struct spool_msg *m, size_t *len)
         wb_put(&w, &r->first_failure, 8);
         wb_put(&w, &r->next_try, 8);
         wb_put(&w, &r->last_interval, 4);
+        wb_put(&w, &r->dsn_notify, 1);
+        wb_str(&w, r->dsn_orcpt);
     }
     *len = w.len;
     return w.p;
@@ -118,6 +126,17 @@ rb_str(struct rbuf *r)
     return s;
 }
 
+/* rb_empty_null - an empty decoded string stands for "not given" */
+static char *
+rb_empty_null(char *s)
+{
+    if (s != NULL && *s == '\0') {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
 /* rc_state_bad - nonzero if a decoded record holds impossible values */
 static int
 rc_state_bad(const struct spool_msg *m)
@@ -151,8 +170,13 @@ spool_msg_decode(const void *buf, size_t len)
     m->proto = rb_str(&r);
     m->host = rb_str(&r);
     m->helo = rb_str(&r);
+    if (ver == REC_VERSION) {
+        rb_get(&r, &m->dsn_ret, 1);
+        m->dsn_envid = rb_empty_null(rb_str(&r));
+    }
     rb_get(&r, &m->nrcpt, 4);
-    if (r.bad || ver != REC_VERSION || m->nrcpt == 0 || m->nrcpt > (len - r.off) / 27) {
+    if (r.bad || (ver != REC_VERSION && ver != REC_VERSION_V1) || m->nrcpt == 0 ||
+        m->nrcpt > (len - r.off) / 27 || m->dsn_ret > SPOOL_RET_HDRS) {
         m->nrcpt = 0;
         spool_msg_free(m);
         return NULL;
@@ -168,6 +192,10 @@ spool_msg_decode(const void *buf, size_t len)
         rb_get(&r, &rc->first_failure, 8);
         rb_get(&r, &rc->next_try, 8);
         rb_get(&r, &rc->last_interval, 4);
+        if (ver == REC_VERSION) {
+            rb_get(&r, &rc->dsn_notify, 1);
+            rc->dsn_orcpt = rb_empty_null(rb_str(&r));
+        }
     }
     if (r.bad || r.off != len || rc_state_bad(m)) {
         spool_msg_free(m);
@@ -182,9 +210,12 @@ spool_msg_free(struct spool_msg *m)
 {
     if (m == NULL)
         return;
-    for (uint32_t i = 0; i < m->nrcpt && m->rcpt; i++)
+    for (uint32_t i = 0; i < m->nrcpt && m->rcpt; i++) {
         free(m->rcpt[i].address);
+        free(m->rcpt[i].dsn_orcpt);
+    }
     free(m->rcpt);
+    free(m->dsn_envid);
     free(m->sender);
     free(m->proto);
     free(m->host);
@@ -200,7 +231,12 @@ spool_submission_free(struct spool_submission *sub)
         return;
     for (size_t i = 0; i < sub->nrcpt && sub->rcpts; i++)
         free(sub->rcpts[i]);
+    for (size_t i = 0; i < sub->nrcpt && sub->dsn_orcpt; i++)
+        free(sub->dsn_orcpt[i]);
     free(sub->rcpts);
+    free(sub->dsn_orcpt);
+    free(sub->dsn_notify);
+    free(sub->dsn_envid);
     free(sub->sender);
     free(sub->body);
     free(sub->proto);

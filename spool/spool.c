@@ -269,6 +269,19 @@ fail:
     return rc;
 }
 
+/* dup_opt - strdup of an optional string: NULL and "" give NULL */
+static char *
+dup_opt(const char *s)
+{
+    char *d;
+
+    if (s == NULL || *s == '\0')
+        return NULL;
+    if ((d = strdup(s)) == NULL)
+        abort();
+    return d;
+}
+
 /* msg_from_sub - the record for a committed submission (moves its strings) */
 static struct spool_msg *
 msg_from_sub(spool *sp, struct spool_submission *sub, uint64_t off)
@@ -290,9 +303,14 @@ msg_from_sub(spool *sp, struct spool_submission *sub, uint64_t off)
     m->rcpt = calloc(sub->nrcpt, sizeof(*m->rcpt));
     if (m->rcpt == NULL || !m->sender || !m->proto || !m->host || !m->helo)
         abort();
-    for (size_t i = 0; i < sub->nrcpt; i++)
+    for (size_t i = 0; i < sub->nrcpt; i++) {
         if ((m->rcpt[i].address = strdup(sub->rcpts[i])) == NULL)
             abort();
+        m->rcpt[i].dsn_notify = sub->dsn_notify ? sub->dsn_notify[i] : 0;
+        m->rcpt[i].dsn_orcpt = sub->dsn_orcpt ? dup_opt(sub->dsn_orcpt[i]) : NULL;
+    }
+    m->dsn_ret = sub->dsn_ret;
+    m->dsn_envid = dup_opt(sub->dsn_envid);
     return m;
 }
 

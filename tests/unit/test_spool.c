@@ -96,7 +96,10 @@ static void
 test_codec_roundtrip(void **state)
 {
     (void)state;
-    struct spool_rcpt r[2] = {{.address = "x@y.example", .state = SPOOL_RCPT_DELIVERED},
+    struct spool_rcpt r[2] = {{.address = "x@y.example",
+                               .state = SPOOL_RCPT_DELIVERED,
+                               .dsn_notify = SPOOL_NOTIFY_SUCCESS | SPOOL_NOTIFY_FAILURE,
+                               .dsn_orcpt = "rfc822;orig+2Bx@y.example"},
                               {.address = "z@w.example",
                                .attempts = 3,
                                .next_try = 99,
@@ -112,7 +115,9 @@ test_codec_roundtrip(void **state)
                           .body_off = 1000,
                           .nrcpt = 2,
                           .rcpt = r,
-                          .flags = SPOOL_F_NOTICE};
+                          .flags = SPOOL_F_NOTICE,
+                          .dsn_ret = SPOOL_RET_HDRS,
+                          .dsn_envid = "env+2Did"};
     size_t len;
     void *rec = spool_msg_encode(&m, &len);
     struct spool_msg *d = spool_msg_decode(rec, len);
@@ -127,13 +132,77 @@ test_codec_roundtrip(void **state)
     assert_int_equal(d->rcpt[0].state, SPOOL_RCPT_DELIVERED);
     assert_int_equal(d->rcpt[1].attempts, 3);
     assert_int_equal(d->rcpt[1].last_interval, 900);
+    assert_int_equal(d->dsn_ret, SPOOL_RET_HDRS);
+    assert_string_equal(d->dsn_envid, "env+2Did");
+    assert_int_equal(d->rcpt[0].dsn_notify, SPOOL_NOTIFY_SUCCESS | SPOOL_NOTIFY_FAILURE);
+    assert_string_equal(d->rcpt[0].dsn_orcpt, "rfc822;orig+2Bx@y.example");
+    assert_int_equal(d->rcpt[1].dsn_notify, 0);
+    assert_null(d->rcpt[1].dsn_orcpt);
     spool_msg_free(d);
     /* every truncation and a corrupted state byte are refused */
     for (size_t cut = 0; cut < len; cut++)
         assert_null(spool_msg_decode(rec, cut));
-    ((unsigned char *)rec)[len - 23] = 9; /* last recipient's state byte */
+    ((unsigned char *)rec)[len - 28] = 9; /* last recipient's state byte */
     assert_null(spool_msg_decode(rec, len));
     free(rec);
+}
+
+/* v1_put / v1_str - build a record of the format before DSN fields */
+static size_t
+v1_put(unsigned char *b, size_t o, const void *d, size_t n)
+{
+    memcpy(b + o, d, n);
+    return o + n;
+}
+static size_t
+v1_str(unsigned char *b, size_t o, const char *s)
+{
+    uint32_t n = (uint32_t)strlen(s);
+    o = v1_put(b, o, &n, 4);
+    return v1_put(b, o, s, n);
+}
+
+/* test_codec_reads_version_1 - a record written before the DSN fields loads */
+static void
+test_codec_reads_version_1(void **state)
+{
+    unsigned char b[512];
+    uint8_t ver = 1, st = 0;
+    int64_t arr = 5, ff = 0, nt = 0;
+    uint32_t flags = 0, seg = 1, nrcpt = 1;
+    uint64_t blen = 10, off = 0;
+    uint16_t att = 2;
+    int32_t li = 0;
+    size_t o = 0;
+    (void)state;
+    o = v1_put(b, o, &ver, 1);
+    o = v1_put(b, o, "0123456789A-BCDE", 16);
+    o = v1_put(b, o, &arr, 8);
+    o = v1_put(b, o, &flags, 4);
+    o = v1_put(b, o, &blen, 8);
+    o = v1_put(b, o, &seg, 4);
+    o = v1_put(b, o, &off, 8);
+    o = v1_str(b, o, "s@example.org");
+    o = v1_str(b, o, "esmtp");
+    o = v1_str(b, o, "[127.0.0.1]:1");
+    o = v1_str(b, o, "helo");
+    o = v1_put(b, o, &nrcpt, 4);
+    o = v1_str(b, o, "r@example.net");
+    o = v1_put(b, o, &st, 1);
+    o = v1_put(b, o, &att, 2);
+    o = v1_put(b, o, &ff, 8);
+    o = v1_put(b, o, &nt, 8);
+    o = v1_put(b, o, &li, 4);
+    struct spool_msg *d = spool_msg_decode(b, o);
+    assert_non_null(d);
+    assert_string_equal(d->rcpt[0].address, "r@example.net");
+    assert_int_equal(d->rcpt[0].attempts, 2);
+    assert_int_equal(d->dsn_ret, SPOOL_RET_NONE);
+    assert_null(d->dsn_envid);
+    assert_null(d->rcpt[0].dsn_orcpt);
+    spool_msg_free(d);
+    b[0] = 3; /* an unknown version is refused */
+    assert_null(spool_msg_decode(b, o));
 }
 
 static void
@@ -625,6 +694,7 @@ main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_roundtrip),
+        cmocka_unit_test(test_codec_reads_version_1),
         cmocka_unit_test(test_ids_unique_and_sorted),
         cmocka_unit_test(test_commit_then_recover),
         cmocka_unit_test(test_states_and_submissions_interleaved),
