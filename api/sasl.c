@@ -117,7 +117,7 @@ decode_line(const char *b64, unsigned char *buf, size_t bufsz, size_t *n, char *
 
 /* plain_split - authzid NUL authcid NUL passwd, each bounded; SASL_DONE or SASL_BAD */
 static int
-plain_split(const unsigned char *buf, size_t n, char part[3][SASL_FIELD_MAX + 1], char *reply,
+plain_split(const unsigned char *buf, size_t n, char (*part)[SASL_FIELD_MAX + 1], char *reply,
             size_t replylen)
 {
     size_t start = 0, k = 0;
@@ -146,7 +146,7 @@ plain_split(const unsigned char *buf, size_t n, char part[3][SASL_FIELD_MAX + 1]
 
 /* sasl_plain_decode - one base64 PLAIN response into part[0..2] */
 int
-sasl_plain_decode(const char *b64, char part[3][SASL_FIELD_MAX + 1], char *reply, size_t replylen)
+sasl_plain_decode(const char *b64, char (*part)[SASL_FIELD_MAX + 1], char *reply, size_t replylen)
 {
     unsigned char buf[SASL_LINE_MAX / 4 * 3];
     size_t n;

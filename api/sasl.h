@@ -77,7 +77,7 @@ int sasl_step(struct sasl *s, const char *line, char *reply, size_t replylen);
 
 /* sasl_plain_decode - one base64 PLAIN response into part[0..2] (see
  * above); SASL_DONE or SASL_BAD with reply set. */
-int sasl_plain_decode(const char *b64, char part[3][SASL_FIELD_MAX + 1], char *reply,
+int sasl_plain_decode(const char *b64, char (*part)[SASL_FIELD_MAX + 1], char *reply,
                       size_t replylen);
 
 /* sasl_login_decode - one base64 LOGIN field into out; is_user: the user

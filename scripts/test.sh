@@ -38,5 +38,9 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 CC=clang cmake -S "$src" -B build-clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-clang -j"$jobs"
 
+# The optimised build scripts/run.sh makes (gcc's -O2 warnings differ from -O0's).
+cmake -S "$src" -B build-rel -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-rel -j"$jobs"
+
 # Every fuzz target for a short run; a crash fails the build.
 scripts/fuzz.sh "${SPATE_FUZZ_SECONDS:-30}"

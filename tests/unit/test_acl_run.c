@@ -328,7 +328,7 @@ test_modifiers(void **state)
 static void
 write_file(const char *path, const char *text)
 {
-    char tmp[256];
+    char tmp[512];
     snprintf(tmp, sizeof tmp, "%s.new", path);
     FILE *f = fopen(tmp, "w");
     assert_non_null(f);
