@@ -47,6 +47,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,8 @@ sess_loop(struct sess *s)
         s->inlen -= s->inoff;
         s->inoff = 0;
     }
+    if (s->st == SS_ACL && s->acl_res.delay_ms == 0)
+        return 0; /* a verification is awaited: its reply joins the ones queued */
     return smtp_sess_flush(s);
 }
 
@@ -344,6 +347,7 @@ static void
 on_accept(eng_loop *loop, struct eng_io *io, uint32_t events)
 {
     struct lsock *ls = io->data;
+    int one = 1; /* replies are written whole: no Nagle delay behind a client's delayed ACK */
     (void)loop;
     (void)events;
 
@@ -357,6 +361,8 @@ on_accept(eng_loop *loop, struct eng_io *io, uint32_t events)
                 log_warn("SMTP accept failed: %s", strerror(errno));
             return;
         }
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+            errno = 0; /* only slower */
         admit(ls->lis, fd, &ss);
     }
 }
