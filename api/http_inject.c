@@ -57,6 +57,7 @@
 
 #include "api/api.h"
 #include "api/http_int.h"
+#include "api/smtp_parse.h"
 #include "api/inject_json.h"
 #include "api/inject_query.h"
 #include "api/wire.h"
@@ -200,6 +201,29 @@ http_strdupv(const char *const *v, size_t n)
     return out;
 }
 
+/* http_sub_dsn - the DSN request of m into sub, in the wire forms the spool
+ * keeps (ENVID and ORCPT's address as xtext); -1 when out of memory */
+static int
+http_sub_dsn(const struct inject_msg *m, struct spool_submission *sub)
+{
+    sub->dsn_ret = (uint8_t)m->ret; /* INJECT_RET_* and SPOOL_RET_* agree */
+    if (m->envid != NULL && (sub->dsn_envid = smtp_xtext_encode(m->envid)) == NULL)
+        return -1;
+    if (m->notify == 0 && m->orcpt == NULL)
+        return 0;
+    sub->dsn_notify = calloc(m->nrcpt, 1);
+    sub->dsn_orcpt = calloc(m->nrcpt, sizeof(char *));
+    if (sub->dsn_notify == NULL || sub->dsn_orcpt == NULL)
+        return -1;
+    for (size_t i = 0; i < m->nrcpt; i++) {
+        sub->dsn_notify[i] = (uint8_t)m->notify; /* INJECT_NOTIFY_* = SPOOL_NOTIFY_* */
+        if (m->orcpt != NULL && m->orcpt[i] != NULL &&
+            (sub->dsn_orcpt[i] = smtp_orcpt_encode(m->orcpt[i])) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 /* http_new_sub - a spool submission for m's envelope under id, its body
  * left to the caller; NULL when out of memory */
 static struct spool_submission *
@@ -220,7 +244,8 @@ http_new_sub(const struct inject_msg *m, const char *id, const char *host, struc
     sub->host = strdup(host);
     sub->done = http_commit_done;
     sub->arg = it;
-    if (sub->sender == NULL || sub->rcpts == NULL || sub->proto == NULL || sub->host == NULL) {
+    if (sub->sender == NULL || sub->rcpts == NULL || sub->proto == NULL || sub->host == NULL ||
+        http_sub_dsn(m, sub) < 0) {
         spool_submission_free(sub);
         return NULL;
     }

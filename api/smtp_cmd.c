@@ -45,6 +45,14 @@ chunking_ok(const struct sess *s)
                               (const struct sockaddr *)&s->peer);
 }
 
+/* dsn_ok - is DSN (RFC 3461) offered to this client? */
+static int
+dsn_ok(const struct sess *s)
+{
+    return cfg_hostlist_match(&s->lis->cfg->dsn_advertise_hosts,
+                              (const struct sockaddr *)&s->peer);
+}
+
 /* ehlo_reply - the EHLO/HELO answer with the extensions offered */
 static void
 ehlo_reply(struct sess *s)
@@ -66,8 +74,11 @@ ehlo_reply(struct sess *s)
     if (smtp_tls_offered(s))
         smtp_reply(s, "250-STARTTLS");
     smtp_auth_ehlo(s);
-    smtp_reply(s, "250-ENHANCEDSTATUSCODES");
-    smtp_reply(s, "250 DSN");
+    if (s->lis->cfg->prdr_enable)
+        smtp_reply(s, "250-PRDR");
+    if (dsn_ok(s))
+        smtp_reply(s, "250-DSN");
+    smtp_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
 /* ehlo_done - the HELO ACL's answer */
@@ -124,6 +135,10 @@ cmd_mail(struct sess *s, const struct smtp_cmd *c)
         protocol_error(s, "503 5.5.1 nested MAIL command");
     else if (c->nparams > 0 && !s->esmtp)
         protocol_error(s, "555 5.5.4 MAIL parameters need EHLO");
+    else if ((c->ret != SMTP_RET_NONE || c->envid[0]) && !dsn_ok(s))
+        protocol_error(s, "555 5.5.4 DSN parameters not supported");
+    else if (c->prdr && !s->lis->cfg->prdr_enable)
+        protocol_error(s, "555 5.5.4 PRDR not supported");
     else if (c->has_size && limit != 0 && c->size > limit) {
         metrics_inc(MC_REJECTED);
         smtp_reply(s, "552 5.3.4 message size exceeds limit");
@@ -133,20 +148,28 @@ cmd_mail(struct sess *s, const struct smtp_cmd *c)
         s->sender = smtp_dup(c->arg);
         s->smtputf8 = c->smtputf8;
         s->eightbit = c->body == SMTP_BODY_8BITMIME;
+        s->dsn_ret = (int)c->ret;
+        free(s->dsn_envid);
+        s->dsn_envid = c->envid[0] ? smtp_dup(c->envid) : NULL;
+        s->prdr = c->prdr;
         smtp_acl_check(s, s->lis->cfg->acl_smtp_mail, ACL_WHERE_MAIL, NULL, mail_done);
     }
 }
 
-/* rcpt_add - keep an accepted recipient */
+/* rcpt_add - keep an accepted recipient with its DSN request */
 static void
-rcpt_add(struct sess *s, const char *addr)
+rcpt_add(struct sess *s, const char *addr, unsigned notify, const char *orcpt)
 {
     if (s->nrcpt == s->rcptcap) {
         s->rcptcap = s->rcptcap ? s->rcptcap * 2 : 4;
         s->rcpts = realloc(s->rcpts, s->rcptcap * sizeof(*s->rcpts));
-        if (s->rcpts == NULL)
+        s->rcpt_orcpt = realloc(s->rcpt_orcpt, s->rcptcap * sizeof(*s->rcpt_orcpt));
+        s->rcpt_notify = realloc(s->rcpt_notify, s->rcptcap);
+        if (s->rcpts == NULL || s->rcpt_orcpt == NULL || s->rcpt_notify == NULL)
             abort();
     }
+    s->rcpt_notify[s->nrcpt] = (uint8_t)notify;
+    s->rcpt_orcpt[s->nrcpt] = orcpt != NULL && *orcpt ? smtp_dup(orcpt) : NULL;
     s->rcpts[s->nrcpt++] = smtp_dup(addr);
 }
 
@@ -178,7 +201,7 @@ rcpt_done(struct sess *s, int rc)
 
     if (rc == ACL_ACCEPT) {
         smtp_acl_keep_headers(s);
-        rcpt_add(s, s->acl_rcpt);
+        rcpt_add(s, s->acl_rcpt, s->pend_notify, s->pend_orcpt);
         smtp_reply(s, "250 2.1.5 OK");
         return;
     }
@@ -212,14 +235,21 @@ cmd_rcpt(struct sess *s, const struct smtp_cmd *c)
         smtp_reply(s, "452 4.5.3 too many recipients");
         return;
     }
+    if ((c->notify || c->orcpt[0]) && !dsn_ok(s)) {
+        protocol_error(s, "555 5.5.4 DSN parameters not supported");
+        return;
+    }
     if (rcpt_refused(s, c))
         return;
     if (cfg->acl_smtp_rcpt != NULL) {
+        s->pend_notify = c->notify;
+        free(s->pend_orcpt);
+        s->pend_orcpt = c->orcpt[0] ? smtp_dup(c->orcpt) : NULL;
         smtp_acl_check(s, cfg->acl_smtp_rcpt, ACL_WHERE_RCPT, c->arg, rcpt_done);
         return;
     }
     if (smtp_rcpt_default(s, c->arg)) {
-        rcpt_add(s, c->arg);
+        rcpt_add(s, c->arg, c->notify, c->orcpt);
         smtp_reply(s, "250 2.1.5 OK");
         return;
     }

@@ -24,6 +24,13 @@
 #include "base/log.h"
 #include "base/metrics.h"
 
+_Static_assert((int)SMTP_RET_FULL == (int)SPOOL_RET_FULL && (int)SMTP_RET_HDRS == (int)SPOOL_RET_HDRS,
+               "RET values");
+_Static_assert(SMTP_NOTIFY_NEVER == SPOOL_NOTIFY_NEVER && SMTP_NOTIFY_SUCCESS == SPOOL_NOTIFY_SUCCESS &&
+                   SMTP_NOTIFY_FAILURE == SPOOL_NOTIFY_FAILURE &&
+                   SMTP_NOTIFY_DELAY == SPOOL_NOTIFY_DELAY,
+               "NOTIFY bits");
+
 /* text_scan - follow line lengths (and, for BDAT, bare CR/LF) over text */
 static void
 text_scan(struct sess *s, const char *p, size_t n)
@@ -181,9 +188,14 @@ data_submit(struct sess *s)
     sub->host = smtp_dup(s->host);
     sub->helo = smtp_dup(s->helo);
     sub->flags = (s->smtputf8 ? SPOOL_F_SMTPUTF8 : 0) | (s->eightbit ? SPOOL_F_8BITMIME : 0);
+    sub->dsn_ret = (uint8_t)s->dsn_ret; /* SMTP_RET_* and SPOOL_RET_* agree */
+    sub->dsn_envid = s->dsn_envid;
+    sub->dsn_notify = s->rcpt_notify; /* SMTP_NOTIFY_* and SPOOL_NOTIFY_* agree */
+    sub->dsn_orcpt = s->rcpt_orcpt;
     sub->done = on_spool_done;
     sub->arg = s;
     s->sender = NULL, s->rcpts = NULL, s->body = NULL; /* the spool owns them now */
+    s->dsn_envid = NULL, s->rcpt_notify = NULL, s->rcpt_orcpt = NULL;
     s->nrcpt = s->rcptcap = s->blen = s->bcap = s->hdrlen = 0;
     s->in_mail = s->smtputf8 = s->eightbit = s->bdat = s->bdat_last = 0;
     s->st = SS_WAIT;

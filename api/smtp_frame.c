@@ -8,7 +8,7 @@
 #include "api/smtp_parse.h"
 
 /* longest command line without its CRLF (RFC 5321 §4.5.3.1.4) */
-#define CMD_TEXT_MAX (SMTP_LINE_MAX - 2)
+#define CMD_TEXT_MAX (SMTP_LINE_MAX_EXT - 2) /* smtp_parse holds most verbs to SMTP_LINE_MAX */
 
 /* smtp_frame_init - a connection's framing state, reading commands */
 void

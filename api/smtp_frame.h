@@ -12,7 +12,7 @@
  *   - Commands: a line holding a bare <CR> or <LF> is refused as a whole:
  *     SMTP_FRAME_BARE_CR / SMTP_FRAME_BARE_LF is reported once, when it is
  *     seen, and everything up to the next <CR><LF> is discarded (never read
- *     as a command). A line with no <CR><LF> within SMTP_LINE_MAX octets
+ *     as a command). A line with no <CR><LF> within SMTP_LINE_MAX_EXT octets
  *     (CRLF included, §4.5.3.1.4) is SMTP_FRAME_TOO_LONG, once, and is
  *     discarded the same way. NUL and other octets are left to the parser.
  *   - Message text: a line beginning with "." loses it (§4.5.2); text is
@@ -44,7 +44,7 @@
 enum smtp_frame_kind {
     SMTP_FRAME_NONE = 0, /* nothing to act on (octets may still be consumed) */
     SMTP_FRAME_LINE,     /* command line in data/len, without its CRLF, len <= 510 */
-    SMTP_FRAME_TOO_LONG, /* command line over SMTP_LINE_MAX: refuse, rest is skipped */
+    SMTP_FRAME_TOO_LONG, /* command line over SMTP_LINE_MAX_EXT: refuse, rest is skipped */
     SMTP_FRAME_BARE_LF,  /* command line with a bare LF: refuse, rest is skipped */
     SMTP_FRAME_BARE_CR,  /* command line with a bare CR: refuse, rest is skipped */
     SMTP_FRAME_TEXT,     /* message text in data/len, unstuffed; CRLFs kept */

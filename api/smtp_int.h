@@ -106,6 +106,16 @@ struct sess {
     char *sender;
     char **rcpts;
     size_t nrcpt, rcptcap;
+    /* DSN request (RFC 3461): RET, ENVID (xtext) of the MAIL command; per
+     * recipient NOTIFY bits and ORCPT (parallel to rcpts, NULL when none
+     * was given); the pending RCPT's while its ACL runs */
+    int dsn_ret;
+    char *dsn_envid;
+    uint8_t *rcpt_notify;
+    char **rcpt_orcpt;
+    unsigned pend_notify;
+    char *pend_orcpt;
+    int prdr; /* MAIL ... PRDR was given and is on offer */
     /* input: in[inoff, inlen) not yet processed */
     char in[SESS_IN_CAP];
     size_t inoff, inlen;

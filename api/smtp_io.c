@@ -70,9 +70,20 @@ smtp_dup(const char *s)
 void
 smtp_txn_reset(struct sess *s)
 {
-    for (size_t i = 0; i < s->nrcpt; i++)
+    for (size_t i = 0; i < s->nrcpt; i++) {
         free(s->rcpts[i]);
+        if (s->rcpt_orcpt != NULL)
+            free(s->rcpt_orcpt[i]);
+    }
     free(s->rcpts);
+    free(s->rcpt_orcpt);
+    free(s->rcpt_notify);
+    free(s->dsn_envid);
+    free(s->pend_orcpt);
+    s->rcpt_orcpt = NULL;
+    s->rcpt_notify = NULL;
+    s->dsn_envid = s->pend_orcpt = NULL;
+    s->dsn_ret = s->prdr = 0;
     free(s->sender);
     free(s->body);
     free(s->logline);

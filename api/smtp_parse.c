@@ -9,6 +9,7 @@
 #include "api/smtp_parse.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,6 +21,7 @@
 #define P_ENVID 0x10u
 #define P_NOTIFY 0x20u
 #define P_ORCPT 0x40u
+#define P_PRDR 0x80u
 
 struct span {
     const char *p;
@@ -118,6 +120,43 @@ smtp_xtext_decode(const char *s, char *out, size_t outlen)
     return (int)o;
 }
 
+/* smtp_xtext_encode - see smtp_parse.h */
+char *
+smtp_xtext_encode(const char *s)
+{
+    size_t n = strlen(s), o = 0;
+    char *out = malloc(n * 3 + 1);
+
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 33 && c <= 126 && c != '+' && c != '=')
+            out[o++] = (char)c;
+        else
+            o += (size_t)sprintf(out + o, "+%02X", c);
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* smtp_orcpt_encode - see smtp_parse.h */
+char *
+smtp_orcpt_encode(const char *orcpt)
+{
+    const char *semi = strchr(orcpt, ';');
+    char *x, *out;
+
+    if (semi == NULL)
+        return NULL;
+    if ((x = smtp_xtext_encode(semi + 1)) == NULL)
+        return NULL;
+    if (asprintf(&out, "%.*s;%s", (int)(semi - orcpt), orcpt, x) < 0)
+        out = NULL;
+    free(x);
+    return out;
+}
+
 /* copy_arg - copy a span into cmd->arg (the caller has bounded it) */
 static void
 copy_arg(struct smtp_cmd *cmd, struct span s)
@@ -171,6 +210,26 @@ parse_notify(struct smtp_cmd *cmd, struct span v)
     return 0;
 }
 
+/* orcpt_text_ok - the decoded xtext holds no control character (RFC 3461
+ * §4.2: the original address, printable) */
+static int
+orcpt_text_ok(const char *x, size_t n)
+{
+    char buf[SMTP_ORCPT_MAX + 1], tmp[SMTP_ORCPT_MAX + 1];
+    int len;
+
+    if (n > SMTP_ORCPT_MAX)
+        return 0;
+    memcpy(tmp, x, n);
+    tmp[n] = '\0';
+    if ((len = smtp_xtext_decode(tmp, buf, sizeof(buf))) < 0)
+        return 0;
+    for (int i = 0; i < len; i++)
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* parse_orcpt - ORCPT=addr-type;xtext */
 static int
 parse_orcpt(struct smtp_cmd *cmd, struct span v)
@@ -188,6 +247,8 @@ parse_orcpt(struct smtp_cmd *cmd, struct span v)
         return fail(cmd, 501, "5.5.4", "bad xtext in ORCPT", NULL);
     if (v.n > SMTP_ORCPT_MAX)
         return fail(cmd, 501, "5.5.4", "ORCPT too long", NULL);
+    if (!orcpt_text_ok(semi + 1, v.n - tlen - 1))
+        return fail(cmd, 501, "5.5.4", "control character in ORCPT", NULL);
     memcpy(cmd->orcpt, v.p, v.n);
     cmd->orcpt[v.n] = '\0';
     return 0;
@@ -221,6 +282,13 @@ mail_param(struct smtp_cmd *cmd, struct span k, struct span v, int hasv, unsigne
         if (hasv)
             return fail(cmd, 501, "5.5.4", "SMTPUTF8 takes no value", NULL);
         cmd->smtputf8 = 1;
+        return 0;
+    }
+    if (span_is(k, "PRDR")) {
+        *bit = P_PRDR;
+        if (hasv)
+            return fail(cmd, 501, "5.5.4", "PRDR takes no value", NULL);
+        cmd->prdr = 1;
         return 0;
     }
     if (!hasv &&
@@ -416,6 +484,36 @@ parse_verb(struct smtp_cmd *cmd, struct span line, struct span *arg)
     return fail(cmd, 500, "5.5.2", "command not recognized", NULL);
 }
 
+/* param_len - octets of the " NAME=value" parameter in line, 0 if none */
+static size_t
+param_len(const char *line, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+
+    for (size_t i = 0; i + nl + 1 < len; i++)
+        if (line[i] == ' ' && strncasecmp(line + i + 1, name, nl) == 0 && line[i + 1 + nl] == '=') {
+            size_t j = i + 1;
+            while (j < len && line[j] != ' ')
+                j++;
+            return j - i;
+        }
+    return 0;
+}
+
+/* line_limit - the longest line (CRLF included) this command may have:
+ * 512, plus the ENVID parameter on MAIL and ORCPT on RCPT (RFC 3461 §4) */
+static size_t
+line_limit(const char *line, size_t len)
+{
+    size_t extra = 0;
+
+    if (len >= 5 && strncasecmp(line, "MAIL ", 5) == 0)
+        extra = param_len(line, len, "ENVID");
+    else if (len >= 5 && strncasecmp(line, "RCPT ", 5) == 0)
+        extra = param_len(line, len, "ORCPT");
+    return SMTP_LINE_MAX + (extra < 510 ? extra : 510);
+}
+
 /* smtp_parse - one command line into cmd */
 int
 smtp_parse(const char *line, size_t len, unsigned flags, struct smtp_cmd *cmd)
@@ -424,7 +522,7 @@ smtp_parse(const char *line, size_t len, unsigned flags, struct smtp_cmd *cmd)
     int rc;
 
     memset(cmd, 0, sizeof(*cmd));
-    if (len + 2 > SMTP_LINE_MAX)
+    if (len + 2 > line_limit(line, len))
         return fail(cmd, 500, "5.5.2", "line too long", NULL);
     if (memchr(line, '\0', len) != NULL)
         return fail(cmd, 500, "5.5.2", "NUL character in command", NULL);

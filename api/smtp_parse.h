@@ -11,13 +11,17 @@
  *   - Success returns 0. Failure returns the reply code and writes the
  *     complete reply line (RFC 5321 code, RFC 3463 enhanced code, text,
  *     no CRLF) into cmd->reply:
- *       500 5.5.2  line too long (over 512 octets with CRLF), NUL in line,
+ *       500 5.5.2  line too long (over 512 octets with CRLF; a MAIL line may
+ *                  be longer by its ENVID parameter, a RCPT line by its
+ *                  ORCPT parameter, RFC 3461 §4), NUL in line,
  *                  unrecognized command
  *       501 5.5.2  malformed MAIL FROM: / RCPT TO: (missing colon, brackets)
  *       501 5.1.7  bad sender address; 501 5.1.3 bad recipient address
  *       553 5.6.7  non-ASCII address without SMTPUTF8
  *       501 5.5.4  bad or missing argument, bad parameter value (SIZE not
- *                  digits, bad xtext, duplicate parameter)
+ *                  digits, bad xtext, duplicate parameter, NOTIFY=NEVER with
+ *                  another value, an ORCPT whose decoded address holds a
+ *                  control character, ENVID over 100 or ORCPT over 500)
  *       555 5.5.4  unknown MAIL/RCPT parameter
  *     An unrecognized command sets cmd->unknown (the caller counts them).
  *   - ENVID and ORCPT are kept as written (xtext); smtp_xtext_decode()
@@ -33,6 +37,9 @@
 #include "conf/address.h"
 
 #define SMTP_LINE_MAX 512      /* RFC 5321 §4.5.3.1.4, CRLF included */
+/* the longest line framed as a command: RCPT with ORCPT (RFC 3461 §4: a
+ * RCPT line may be 500 octets longer for ORCPT, a MAIL line 100 for ENVID) */
+#define SMTP_LINE_MAX_EXT (SMTP_LINE_MAX + 500)
 #define SMTP_TEXTLINE_MAX 1000 /* RFC 5321 §4.5.3.1.6, CRLF included */
 #define SMTP_ENVID_MAX 100     /* RFC 3461 §4.4 */
 #define SMTP_ORCPT_MAX 500     /* RFC 3461 §4.2 */
@@ -78,6 +85,7 @@ struct smtp_cmd {
     int bdat_last; /* BDAT ... LAST */
     enum smtp_body body;
     int smtputf8;
+    int prdr; /* MAIL ... PRDR (draft-hall-prdr-00) */
     enum smtp_ret ret;
     char envid[SMTP_ENVID_MAX + 1]; /* xtext as written, "" if none */
     /* RCPT parameters */
@@ -94,6 +102,12 @@ int smtp_parse(const char *line, size_t len, unsigned flags, struct smtp_cmd *cm
 /* smtp_xtext_valid - RFC 3461 §4 xtext: 1 valid, 0 not */
 int smtp_xtext_valid(const char *s, size_t len);
 
+/* smtp_xtext_encode - s as RFC 3461 xtext (every octet outside "!".."~",
+ * and '+' and '=', as +HH); malloc'd, NULL when out of memory */
+char *smtp_xtext_encode(const char *s);
+/* smtp_orcpt_encode - "type;address" (the address as text) to the wire
+ * form "type;xtext"; malloc'd, NULL without ';' or out of memory */
+char *smtp_orcpt_encode(const char *orcpt);
 /* smtp_xtext_decode - decode xtext into out (NUL-terminated); its length or -1 */
 int smtp_xtext_decode(const char *s, char *out, size_t outlen);
 

@@ -200,6 +200,8 @@ struct cfg {
     int recipients_max;            /* recipients per message, default 1000; 0 = no limit */
     int message_linelength_limit;  /* octets per text line without CRLF, default 998; 0 none */
     struct cfg_hostlist chunking_advertise_hosts; /* CHUNKING offered to, default * */
+    struct cfg_hostlist dsn_advertise_hosts;      /* DSN offered to, default * */
+    int prdr_enable;                              /* offer PRDR, default 0 */
     int http_accept_max;              /* HTTP connections open at once, default 1000 */
     int http_accept_max_per_host;     /* HTTP connections from one IP, default 100; 0 = none */
     int http_connection_timeout_s;    /* idle HTTP connection closed after, default 10 */

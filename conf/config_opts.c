@@ -282,6 +282,8 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"message_linelength_limit", cfg_opt_int, CFG_M(message_linelength_limit), 0, 0, 1000000,
      "998"},
     {"chunking_advertise_hosts", cfg_opt_hostlist, CFG_M(chunking_advertise_hosts), 0, 0, 0, "*"},
+    {"dsn_advertise_hosts", cfg_opt_hostlist, CFG_M(dsn_advertise_hosts), 0, 0, 0, "*"},
+    {"prdr_enable", cfg_opt_bool, CFG_M(prdr_enable), 0, 0, 0, "false"},
     {"http_accept_max", cfg_opt_int, CFG_M(http_accept_max), 0, 1, 1000000, "1000"},
     {"http_accept_max_per_host", cfg_opt_int, CFG_M(http_accept_max_per_host), 0, 0, 1000000,
      "100"},

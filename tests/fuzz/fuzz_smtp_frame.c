@@ -22,8 +22,9 @@
 #include <strings.h>
 
 #include "api/smtp_frame.h"
+#include "api/smtp_parse.h"
 
-#define WINDOW 1024 /* most octets offered at once (over SMTP_LINE_MAX) */
+#define WINDOW 2048 /* most octets offered at once (over SMTP_LINE_MAX_EXT) */
 
 struct run {
     uint64_t hash;  /* FNV-1a over the events and the message text */
@@ -86,7 +87,7 @@ on_event(struct run *r, int data_mode, struct smtp_frame *f, const struct smtp_f
         mix(r, &k, 1);
     }
     if (o->kind == SMTP_FRAME_LINE) {
-        if (o->len > 510 || memchr(o->data, '\r', o->len) || memchr(o->data, '\n', o->len))
+        if (o->len > SMTP_LINE_MAX_EXT - 2 || memchr(o->data, '\r', o->len) || memchr(o->data, '\n', o->len))
             abort();
         mix(r, o->data, o->len);
         if (o->len == 4 && strncasecmp(o->data, "DATA", 4) == 0) {
