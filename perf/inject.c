@@ -941,6 +941,7 @@ main(int argc, char **argv)
     for (long i = 0; i < nc; i++) {
         if (conns[i].fd >= 0)
             close(conns[i].fd);
+        inj_tls_free(conns[i].tls);
         free(conns[i].out);
     }
     double secs = g.end - g.start;
@@ -956,6 +957,7 @@ main(int argc, char **argv)
     free(g.pad);
     free(g.pad_json);
     freeaddrinfo(g.ai);
+    inj_tls_done();
     close(g.epfd);
     return g.acked == g.n ? 0 : 1;
 }

@@ -80,3 +80,10 @@ inj_tls_free(void *ssl)
 {
     SSL_free(ssl);
 }
+
+void
+inj_tls_done(void)
+{
+    SSL_CTX_free(ctx);
+    ctx = NULL;
+}

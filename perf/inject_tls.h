@@ -28,5 +28,7 @@ ssize_t inj_tls_read(void *ssl, char *buf, size_t n, bool *want_read);
 ssize_t inj_tls_write(void *ssl, const char *buf, size_t n, bool *want_read);
 /* inj_tls_free - forget the session (no close_notify is sent); NULL is fine */
 void inj_tls_free(void *ssl);
+/* inj_tls_done - free the context (after every session is freed); fine without init */
+void inj_tls_done(void);
 
 #endif
