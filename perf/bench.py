@@ -51,6 +51,14 @@ DESCRIPTION
       queue_scale       spate: --queue-n messages held with queue_only, memory and spool per
                         message, SIGKILL, restart with -qf, first delivery and drain
 
+    The inbound cases (bench_inbound.py) measure acceptance only: spated with queue_only,
+    --inbound-n messages (20000; --quick 5000) of --inbound-size octets over --smtp-conns
+    connections, --runs rounds of the four cases in turn:
+      inbound_noacl     no acl_smtp_rcpt (the default policy: relay_from_hosts)
+      inbound_acl6      a 6-statement acl_smtp_rcpt: hosts, domains, ratelimit, verify =
+                        recipient, add_header, accept
+      inbound_tls_noacl, inbound_tls_acl6   the same with STARTTLS on every connection
+
     Figures are written to --out (default perf/results/<date>.json) and printed as a table
     of median [min..max] over the repetitions; see perf/README.md for what each means.
 
@@ -76,6 +84,7 @@ from bench_util import *  # noqa: E402,F401,F403
 from bench_engines import *  # noqa: E402,F401,F403
 from bench_report import *  # noqa: E402,F401,F403
 from bench_hard import *  # noqa: E402,F401,F403
+from bench_inbound import ACL6_NAMES, INBOUND_CASES, run_inbound  # noqa: E402  (the inbound cases)
 
 
 class Env:
@@ -225,9 +234,9 @@ def parse_args(argv):
     p.add_argument("--workload", action="append", default=[], metavar="N:SIZE",
                    help="a workload (repeatable); default 50000:2048 and 10000:51200")
     p.add_argument("--runs", type=int, default=None, help="repetitions (default 3; --quick 1)")
-    p.add_argument("--only", default=",".join(ALL_CASES + HARD_CASES),
+    p.add_argument("--only", default=",".join(ALL_CASES + HARD_CASES + INBOUND_CASES),
                    help="comma-separated cases to run (default all): " +
-                   ",".join(ALL_CASES + HARD_CASES))
+                   ",".join(ALL_CASES + HARD_CASES + INBOUND_CASES))
     p.add_argument("--hard", action="store_true",
                    help="only the hard cases: --only " + ",".join(HARD_CASES))
     p.add_argument("--hard-n", type=int, default=None,
@@ -249,6 +258,13 @@ def parse_args(argv):
                    "(1000, spated's and Postfix's limit)")
     p.add_argument("--queue-n", type=int, default=None,
                    help="queue_scale messages (1000000; --quick 100000)")
+    p.add_argument("--inbound-n", type=int, default=None,
+                   help="messages per inbound case (20000; --quick 5000)")
+    p.add_argument("--inbound-size", type=int, default=2048,
+                   help="message size, inbound cases (2048)")
+    p.add_argument("--inbound-acl-skip", default="", metavar="NAMES",
+                   help="leave these statements out of the inbound ACL, to see what each "
+                   "costs: " + ",".join(ACL6_NAMES))
     p.add_argument("--sink", choices=["postfix", "spate"], default="postfix",
                    help="sink program: Postfix smtp-sink (default) or spate-sink")
     p.add_argument("--sink-store", action="store_true",
@@ -295,10 +311,17 @@ def parse_args(argv):
         a.only = ",".join(HARD_CASES)
     a.cases = [c.strip() for c in a.only.split(",") if c.strip()]
     for c in a.cases:
-        if c not in ALL_CASES + HARD_CASES:
+        if c not in ALL_CASES + HARD_CASES + INBOUND_CASES:
             p.error("unknown case %r" % c)
     if a.hard_n is None:
         a.hard_n = 2000 if a.quick else 20000
+    if a.inbound_n is None:
+        a.inbound_n = 5000 if a.quick else 20000
+    if not (1 <= a.inbound_n <= 10000000 and 300 <= a.inbound_size <= 50 << 20):
+        p.error("--inbound-n 1..10000000, --inbound-size 300..50M")
+    a.inbound_acl_skip = [x.strip() for x in a.inbound_acl_skip.split(",") if x.strip()]
+    if any(x not in ACL6_NAMES for x in a.inbound_acl_skip):
+        p.error("--inbound-acl-skip: some of " + ",".join(ACL6_NAMES))
     if a.queue_n is None:
         a.queue_n = 100000 if a.quick else 1000000
     a.hard_engines = [e.strip() for e in a.hard_engines.split(",") if e.strip()]
@@ -387,6 +410,9 @@ def main(argv):
         if hard:
             result["hard"] = {}
             run_hard(env, hard, result["hard"])
+        if any(c in INBOUND_CASES for c in a.cases):
+            result["inbound"] = {}
+            run_inbound(env, a.cases, result["inbound"])
     except SetupError as e:
         log("set-up failed: %s" % e)
         result["setup_error"] = str(e)

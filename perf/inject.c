@@ -4,7 +4,7 @@
  * SYNOPSIS
  *     spate-inject smtp HOST:PORT [-n N] [-s SIZE] [-c CONNS] [-p PERCONN]
  *                  [--from ADDR] [--to-domains D] [--to-pattern PAT]
- *                  [--run-id ID] [-t SECONDS]
+ *                  [--run-id ID] [-t SECONDS] [--starttls]
  *     spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH] [...same]
  *     spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS] [...same]
  *
@@ -32,6 +32,12 @@
  *     follows the 354. A connection carries PERCONN messages (0, the default:
  *     as many as it gets) before QUIT and a new connection. A failed
  *     transaction is answered with RSET and counted in "failed".
+ *
+ *     smtp --starttls: after the first EHLO every connection sends STARTTLS
+ *     (RFC 3207; a server that does not offer it is a connection error),
+ *     makes a TLS session with OpenSSL (no certificate check: the benchmark's
+ *     servers are self-signed), sends EHLO again and then the messages. The
+ *     JSON gains "tls_sessions", the handshakes begun.
  *
  *     http: POST URL with {"messages": [...BATCH messages...]} over HTTP/1.1
  *     keep-alive connections, one request in flight per connection. A 200
@@ -68,6 +74,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inject_tls.h"
+
 #define INJ_MAX_CONNS 1000
 #define INJ_MAX_ERRORS 1000
 #define INJ_MAX_SIZE (64u << 20)
@@ -81,8 +89,9 @@ enum inj_state {
     ST_CONNECTING,
     ST_GREETING,
     ST_EHLO,
-    ST_MAIL, /* replies to MAIL [RCPT DATA] outstanding */
-    ST_BODY, /* the final reply after the body */
+    ST_STARTTLS, /* the 220 to STARTTLS */
+    ST_MAIL,     /* replies to MAIL [RCPT DATA] outstanding */
+    ST_BODY,     /* the final reply after the body */
     ST_RSET,
     ST_QUIT,
     ST_HTTP, /* an HTTP response */
@@ -94,6 +103,8 @@ struct inj_conn {
     enum inj_state state;
     bool pipelining;
     bool txn_bad;           /* a reply in this transaction was not positive */
+    void *tls;              /* the TLS session after STARTTLS, or NULL */
+    bool tls_wait_read;     /* TLS output waits until the socket is readable */
     int replies_due;        /* replies still expected in ST_MAIL */
     int step;               /* without pipelining: 0 MAIL, 1 RCPT, 2 DATA */
     long msg;               /* message in progress, -1 none */
@@ -107,7 +118,9 @@ struct inj_conn {
 
 static struct {
     enum inj_mode mode;
-    bool raw; /* http: the message/rfc822 form */
+    bool raw;      /* http: the message/rfc822 form */
+    bool starttls; /* smtp: STARTTLS on every connection */
+    long tls_sessions;
     long n, size, conns, perconn, batch, domains, timeout_s;
     const char *from, *pattern, *run_id, *target;
     char host[256], port[16], path[512];
@@ -141,7 +154,8 @@ usage(void)
                     "       spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH]\n"
                     "       spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS]\n"
                     "  common: [--from ADDR] [--to-domains D] [--to-pattern 'u%%d@b%%d.dom']\n"
-                    "          [--run-id ID] [-t SECONDS]\n");
+                    "          [--run-id ID] [-t SECONDS]\n"
+                    "  smtp: [--starttls]  STARTTLS on every connection, no certificate check\n");
     exit(2);
 }
 
@@ -268,7 +282,7 @@ conn_watch(struct inj_conn *c, int op)
 {
     struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
 
-    if (c->state == ST_CONNECTING || c->out_off < c->out_len)
+    if (c->state == ST_CONNECTING || (c->out_off < c->out_len && !c->tls_wait_read))
         e.events |= EPOLLOUT;
     epoll_ctl(g.epfd, op, c->fd, &e);
 }
@@ -278,7 +292,9 @@ static int
 conn_flush(struct inj_conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        ssize_t w = c->tls != NULL ? inj_tls_write(c->tls, c->out + c->out_off,
+                                                   c->out_len - c->out_off, &c->tls_wait_read)
+                                   : write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && errno == EAGAIN)
@@ -314,6 +330,8 @@ conn_open(struct inj_conn *c)
     c->batch_n = 0;
     c->on_conn = 0;
     c->pipelining = false;
+    c->tls = NULL;
+    c->tls_wait_read = false;
     conn_watch(c, EPOLL_CTL_ADD);
     return 0;
 }
@@ -334,6 +352,8 @@ conn_close(struct inj_conn *c, bool error)
         close(c->fd);
         c->fd = -1;
     }
+    inj_tls_free(c->tls);
+    c->tls = NULL;
     if (c->msg >= 0)
         g.done++; /* the message in progress is lost: it stays unacked */
     if (c->batch_n > 0)
@@ -440,8 +460,22 @@ smtp_reply(struct inj_conn *c, int code, const char *text)
     case ST_EHLO:
         if (code != 250)
             return -1;
+        if (g.starttls && c->tls == NULL) {
+            if (strstr(text, "STARTTLS") == NULL)
+                return -1;
+            out_printf(c, "STARTTLS\r\n");
+            c->state = ST_STARTTLS;
+            return 0;
+        }
         c->pipelining = strstr(text, "PIPELINING") != NULL;
         smtp_start_msg(c);
+        return 0;
+    case ST_STARTTLS: /* all that was sent is read: the session starts clean */
+        if (code != 220 || (c->tls = inj_tls_new(c->fd)) == NULL)
+            return -1;
+        g.tls_sessions++;
+        out_printf(c, "EHLO inject.bench-test\r\n");
+        c->state = ST_EHLO;
         return 0;
     case ST_MAIL:
         smtp_txn_reply(c, code);
@@ -701,7 +735,11 @@ conn_readable(struct inj_conn *c)
     for (int rounds = 0; rounds < 16; rounds++) {
         if (c->in_len >= INJ_IN_CAP - 1)
             return -1;
-        ssize_t r = read(c->fd, c->in + c->in_len, INJ_IN_CAP - 1 - c->in_len);
+        size_t room = INJ_IN_CAP - 1 - c->in_len;
+        bool wants_read; /* a read that waits says nothing of the output */
+        c->tls_wait_read = false;
+        ssize_t r = c->tls != NULL ? inj_tls_read(c->tls, c->in + c->in_len, room, &wants_read)
+                                   : read(c->fd, c->in + c->in_len, room);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && errno == EAGAIN)
@@ -782,10 +820,10 @@ long_arg(const char *s, long lo, long hi, const char *what)
 static void
 parse_args(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"from", 1, NULL, 'F'},   {"to-domains", 1, NULL, 'D'}, {"to-pattern", 1, NULL, 'P'},
-        {"run-id", 1, NULL, 'R'}, {"raw", 0, NULL, 'r'},        {"help", 0, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"from", 1, NULL, 'F'},       {"to-domains", 1, NULL, 'D'},
+                                         {"to-pattern", 1, NULL, 'P'}, {"run-id", 1, NULL, 'R'},
+                                         {"raw", 0, NULL, 'r'},        {"help", 0, NULL, 'h'},
+                                         {"starttls", 0, NULL, 'T'},   {NULL, 0, NULL, 0}};
     bool conns_given = false;
     int ch;
 
@@ -838,14 +876,17 @@ parse_args(int argc, char **argv)
         case 'R':
             g.run_id = optarg;
             break;
+        case 'T':
+            g.starttls = true;
+            break;
         default:
             usage();
         }
     }
     if (g.raw && !conns_given)
         g.conns = 20;
-    if (optind != argc || (g.raw && g.mode != INJ_HTTP) || strlen(g.from) > 250 ||
-        strlen(g.run_id) > 100 || strlen(g.pattern) > 200 ||
+    if (optind != argc || (g.raw && g.mode != INJ_HTTP) || (g.starttls && g.mode != INJ_SMTP) ||
+        strlen(g.from) > 250 || strlen(g.run_id) > 100 || strlen(g.pattern) > 200 ||
         strpbrk(g.from, "\"\\<>\r\n") != NULL || strpbrk(g.pattern, "\"\\<>\r\n") != NULL ||
         strpbrk(g.run_id, "\"\\<>@\r\n ") != NULL)
         usage();
@@ -883,6 +924,8 @@ main(int argc, char **argv)
     long nc;
 
     parse_args(argc, argv);
+    if (g.starttls && inj_tls_init() != 0)
+        die("cannot make a TLS context");
     pad_build();
     g.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (g.epfd < 0)
@@ -898,21 +941,23 @@ main(int argc, char **argv)
     for (long i = 0; i < nc; i++) {
         if (conns[i].fd >= 0)
             close(conns[i].fd);
+        inj_tls_free(conns[i].tls);
         free(conns[i].out);
     }
     double secs = g.end - g.start;
     printf("{\"mode\":\"%s\",\"requested\":%ld,\"sent\":%ld,\"acked\":%ld,\"failed\":%ld,"
            "\"seconds\":%.6f,\"msgs_per_s\":%.1f,\"start\":%.6f,\"end\":%.6f,"
-           "\"connections\":%ld,\"errors\":%ld,\"size\":%ld}\n",
+           "\"connections\":%ld,\"errors\":%ld,\"size\":%ld,\"tls_sessions\":%ld}\n",
            g.mode == INJ_SMTP ? "smtp"
            : g.raw            ? "http-raw"
                               : "http",
            g.n, g.sent, g.acked, g.n - g.acked, secs, secs > 0 ? (double)g.acked / secs : 0.0,
-           g.start, g.end, g.opened, g.errors, g.msg_size);
+           g.start, g.end, g.opened, g.errors, g.msg_size, g.tls_sessions);
     free(conns);
     free(g.pad);
     free(g.pad_json);
     freeaddrinfo(g.ai);
+    inj_tls_done();
     close(g.epfd);
     return g.acked == g.n ? 0 : 1;
 }
