@@ -57,9 +57,9 @@
 
 #include "api/api.h"
 #include "api/http_int.h"
-#include "api/smtp_parse.h"
 #include "api/inject_json.h"
 #include "api/inject_query.h"
+#include "api/smtp_parse.h"
 #include "api/wire.h"
 #include "base/log.h"
 #include "base/metrics.h"

@@ -24,9 +24,11 @@
 #include "base/log.h"
 #include "base/metrics.h"
 
-_Static_assert((int)SMTP_RET_FULL == (int)SPOOL_RET_FULL && (int)SMTP_RET_HDRS == (int)SPOOL_RET_HDRS,
+_Static_assert((int)SMTP_RET_FULL == (int)SPOOL_RET_FULL &&
+                   (int)SMTP_RET_HDRS == (int)SPOOL_RET_HDRS,
                "RET values");
-_Static_assert(SMTP_NOTIFY_NEVER == SPOOL_NOTIFY_NEVER && SMTP_NOTIFY_SUCCESS == SPOOL_NOTIFY_SUCCESS &&
+_Static_assert(SMTP_NOTIFY_NEVER == SPOOL_NOTIFY_NEVER &&
+                   SMTP_NOTIFY_SUCCESS == SPOOL_NOTIFY_SUCCESS &&
                    SMTP_NOTIFY_FAILURE == SPOOL_NOTIFY_FAILURE &&
                    SMTP_NOTIFY_DELAY == SPOOL_NOTIFY_DELAY,
                "NOTIFY bits");
@@ -265,7 +267,24 @@ data_done(struct sess *s, int rc)
     smtp_txn_reset(s);
 }
 
-/* data_end - the end of the message: refuse it, or ask the DATA ACL */
+/* smtp_data_accept - the message is complete and well formed: ask the
+ * DATA ACL, then spool it */
+void
+smtp_data_accept(struct sess *s)
+{
+    s->st = SS_CMD;
+    smtp_acl_check(s, s->lis->cfg->acl_smtp_data, ACL_WHERE_DATA, NULL, data_done);
+}
+
+/* prdr_wanted - does this message go through PRDR (a client that asked, an
+ * offer, and more than one recipient: the seed lets one skip it)? */
+static int
+prdr_wanted(const struct sess *s)
+{
+    return s->prdr && s->lis->cfg->prdr_enable && s->nrcpt > 1;
+}
+
+/* data_end - the end of the message: refuse it, or go on to PRDR or the DATA ACL */
 static void
 data_end(struct sess *s, unsigned bad)
 {
@@ -273,8 +292,14 @@ data_end(struct sess *s, unsigned bad)
     const char *why = refusal(s, bad, &line);
 
     s->st = SS_CMD;
+    if (why == NULL && prdr_wanted(s)) {
+        smtp_reply(s, "353 PRDR content analysis beginning");
+        s->prdr_i = 0;
+        s->st = SS_PRDR; /* smtp_prdr.c takes it from here */
+        return;
+    }
     if (why == NULL) {
-        smtp_acl_check(s, s->lis->cfg->acl_smtp_data, ACL_WHERE_DATA, NULL, data_done);
+        smtp_data_accept(s);
         return;
     }
     metrics_inc(MC_REJECTED);

@@ -79,6 +79,8 @@ session_step(struct sess *s)
         return smtp_bdat_step(s);
     case SS_AUTH:
         return smtp_auth_step(s);
+    case SS_PRDR:
+        return smtp_prdr_step(s);
     default:
         return 0;
     }

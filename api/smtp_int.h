@@ -9,6 +9,7 @@
  *   smtp_acl.c   the ACL of each stage, verify, the default relay policy
  *   smtp_auth.c  AUTH
  *   smtp_tls.c   STARTTLS: the command, the handshake, $tls_in_* variables
+ *   smtp_prdr.c  PRDR: the per-recipient ACL and replies after the text
  *   smtp_data.c  message text: DATA and BDAT collection, limits, the
  *                submission to the spool and its answer
  *   smtp_cmd.c   the commands of RFC 5321 (one function a command)
@@ -62,6 +63,7 @@ enum sess_state {
     SS_TLS,       /* the TLS handshake is in progress */
     SS_AUTH,      /* AUTH: reading the client's answer to a 334 challenge */
     SS_ACL,       /* an ACL waits for a delay or a verification (smtp_acl.c) */
+    SS_PRDR,      /* after 353: acl_smtp_data_prdr for each recipient (smtp_prdr.c) */
 };
 
 #define SESS_REMOVE_MAX 16 /* remove_header names kept per message */
@@ -116,6 +118,8 @@ struct sess {
     unsigned pend_notify;
     char *pend_orcpt;
     int prdr; /* MAIL ... PRDR was given and is on offer */
+    size_t prdr_i;        /* PRDR: the recipient whose ACL runs next */
+    unsigned char *prdr_ok; /* PRDR: per recipient, 1 accepted, 0 refused */
     /* input: in[inoff, inlen) not yet processed */
     char in[SESS_IN_CAP];
     size_t inoff, inlen;
@@ -297,6 +301,14 @@ void smtp_data_begin(struct sess *s);
 int smtp_data_step(struct sess *s);
 /* smtp_bdat_step - BDAT: consume chunk octets; 1 progress, 0 more input needed */
 int smtp_bdat_step(struct sess *s);
+/* smtp_data_accept - a complete, well-formed message: the DATA ACL, then the spool */
+void smtp_data_accept(struct sess *s);
+
+/* ---- smtp_prdr.c ----------------------------------------------------- */
+
+/* smtp_prdr_step - SS_PRDR: the next recipient's acl_smtp_data_prdr, or
+ * the end of PRDR; 1 progress, 0 waiting */
+int smtp_prdr_step(struct sess *s);
 
 /* ---- smtp_cmd.c ------------------------------------------------------ */
 

@@ -84,6 +84,8 @@ smtp_txn_reset(struct sess *s)
     s->rcpt_notify = NULL;
     s->dsn_envid = s->pend_orcpt = NULL;
     s->dsn_ret = s->prdr = 0;
+    free(s->prdr_ok);
+    s->prdr_ok = NULL;
     free(s->sender);
     free(s->body);
     free(s->logline);

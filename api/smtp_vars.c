@@ -9,6 +9,7 @@
  *   $recipients_count                         recipients accepted so far
  *   $message_size                             octets received (-1 before the text)
  *   $authenticated_id                         "" when not authenticated
+ *   $prdr_requested                           "yes" after MAIL ... PRDR
  *   $primary_hostname $smtp_command           ...
  *   $tls_in_cipher $tls_in_peerdn $tls_in_sni $tls_in_ocsp $tls_in_ver
  *   $tls_in_certificate_verified              (smtp_tls.c)
@@ -79,6 +80,8 @@ smtp_var(void *arg, const char *name)
         return s->auth_id != NULL ? s->auth_id : "";
     if (strcmp(name, "primary_hostname") == 0)
         return s->lis->cfg->primary_hostname;
+    if (strcmp(name, "prdr_requested") == 0)
+        return s->prdr ? "yes" : "";
     if (strcmp(name, "message_exim_id") == 0 || strcmp(name, "message_id") == 0)
         return s->id;
     if ((v = smtp_tls_var(s, name)) != NULL)
