@@ -28,61 +28,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spatetest  # noqa: E402
 from spatetest import Env, strip_trace_headers, wait_for  # noqa: E402
+from spatetest_smtp import Client, greeted, vm_rss_kb  # noqa: E402
 
 D1 = "d1.%s" % spatetest.TLD
-
-
-class Client:
-    """A raw SMTP client: whole-reply reads, checks that lines end in CRLF."""
-
-    def __init__(self, addr, source=None, timeout=10):
-        host, port = spatetest.split_addr(addr)
-        src = (source, 0) if source else None
-        self.sock = socket.create_connection((host, port), timeout=timeout, source_address=src)
-        self.f = self.sock.makefile("rb")
-
-    def reply(self):
-        """(code, [lines without CRLF]) of the next complete reply."""
-        lines = []
-        for _ in range(100):
-            raw = self.f.readline()
-            if not raw:
-                raise AssertionError("connection closed after %r" % lines)
-            assert raw.endswith(b"\r\n"), "reply line without CRLF: %r" % raw
-            line = raw[:-2].decode("utf-8", "replace")
-            assert re.match(r"^\d{3}[ -]", line), line
-            lines.append(line)
-            if line[3] == " ":
-                break
-        return int(lines[0][:3]), lines
-
-    def send(self, data):
-        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
-
-    def expect(self, line, code, text=None):
-        """Send a command and assert its reply code (and a regex on its text)."""
-        self.send(line + "\r\n")
-        got, lines = self.reply()
-        assert got == code, "%r -> %r, expected %d" % (line[:60], lines, code)
-        if text is not None:
-            assert re.search(text, lines[-1]), "%r -> %r, expected /%s/" % (line[:60], lines, text)
-        return lines
-
-    def at_eof(self, timeout=10):
-        self.sock.settimeout(timeout)
-        return self.f.read() == b""
-
-    def close(self):
-        self.f.close()
-        self.sock.close()
-
-
-def greeted(addr, source=None):
-    c = Client(addr, source)
-    code, lines = c.reply()
-    assert code == 220, lines
-    c.expect("EHLO client.example", 250)
-    return c
 
 
 def start(name, *overrides, domains=1, store=True):
@@ -99,14 +47,6 @@ def start(name, *overrides, domains=1, store=True):
         env.close(failed=True)
         raise
     return env, sink, spated
-
-
-def vm_rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 def raise_nofile(want):
