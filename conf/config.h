@@ -200,9 +200,9 @@ struct cfg {
     int recipients_max;            /* recipients per message, default 1000; 0 = no limit */
     int message_linelength_limit;  /* octets per text line without CRLF, default 998; 0 none */
     struct cfg_hostlist chunking_advertise_hosts; /* CHUNKING offered to, default * */
-    int http_accept_max;              /* HTTP connections open at once, default 1000 */
-    int http_accept_max_per_host;     /* HTTP connections from one IP, default 100; 0 = none */
-    int http_connection_timeout_s;    /* idle HTTP connection closed after, default 10 */
+    int http_accept_max;                          /* HTTP connections open at once, default 1000 */
+    int http_accept_max_per_host;  /* HTTP connections from one IP, default 100; 0 = none */
+    int http_connection_timeout_s; /* idle HTTP connection closed after, default 10 */
     int shutdown_grace_s;      /* SIGTERM: how long replies to data already sent are awaited, 30 */
     int allow_domain_literals; /* route <u@[192.0.2.1]>; refused at RCPT when 0, default 0 */
     int queue_run_interval_s;  /* how often deferred mail is re-examined, default 60 */
@@ -259,7 +259,12 @@ struct cfg {
     const struct acl *acl_smtp_data;
     const struct acl *acl_smtp_data_prdr; /* also set as acl_data_smtp_prdr (the seed's name) */
     const struct acl *acl_smtp_quit;
+
+    /* log_selector: Exim's "+name -name ..." words as CFG_LOG_* bits, default none */
+    unsigned log_selector;
 };
+
+#define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */
 
 /* The built-in configuration used when spated runs without -c. */
 extern const char cfg_default_text[];
