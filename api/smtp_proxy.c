@@ -99,9 +99,11 @@ take_client(struct sess *s, const struct proxy_hdr *h)
     const struct sockaddr *src = (const struct sockaddr *)&h->src;
 
     if (hostcount_add(lis->hosts, src, lis->cfg->smtp_accept_max_per_host) < 0) {
+        char ip[INET6_ADDRSTRLEN], port[8], why[128];
+        addr_text(&h->src, ip, sizeof(ip), port, sizeof(port));
+        snprintf(why, sizeof(why), "too many connections from proxied client [%s]:%s", ip, port);
         metrics_inc(MC_REJECTED);
-        smtp_drop(s, "too many connections from this (proxied) host",
-                  "421 4.7.0 too many connections from your host");
+        smtp_drop(s, why, "421 4.7.0 too many connections from your host");
         return -1;
     }
     hostcount_del(lis->hosts, (const struct sockaddr *)&s->peer);

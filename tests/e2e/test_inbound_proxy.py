@@ -226,4 +226,39 @@ def test_malformed_headers_close_the_connection():
         env.spated.check_alive()
 
 
+def proxied(env, client, extra=b""):
+    """A connection from the proxy's address that names client in a v1 header."""
+    c = Client(env.smtp_addr, source=env.ip(0, 9))
+    c.send(b"PROXY TCP4 %s 192.0.2.25 40000 25\r\n" % client.encode() + extra)
+    return c
+
+
+def test_limits_and_sync_after_the_header():
+    env, sink = start("inp_limits", "smtp_accept_max_per_host=1")
+    with env:
+        n = re.escape("127.%d.0." % env.net)
+        first = proxied(env, env.ip(0, 40))
+        assert first.reply()[0] == 220
+        # the same client again through the proxy: over its own limit
+        second = proxied(env, env.ip(0, 40))
+        code, lines = second.reply()
+        assert code == 421 and lines[0].startswith("421 4.7.0"), lines
+        assert second.at_eof()
+        second.close()
+        # another client through the same proxy: the proxy is no longer counted
+        third = proxied(env, env.ip(0, 41))
+        assert third.reply()[0] == 220
+        third.expect("QUIT", 221)
+        third.close()
+        first.expect("QUIT", 221)
+        first.close()
+        assert env.log_grep(r"\[%s9\]:\d+ dropped: too many connections from proxied client \[%s40\]:40000" % (n, n))
+        # a command sent with the header, before the greeting: a synchronization error
+        c = proxied(env, env.ip(0, 42), b"EHLO early.example\r\n")
+        code, lines = c.reply()
+        assert code == 554 and "synchronization" in lines[0], lines
+        c.close()
+        assert sink.messages() == []
+
+
 spatetest.main(globals())
