@@ -170,14 +170,15 @@ static void
 data_submit(struct sess *s)
 {
     struct spool_submission *sub = calloc(1, sizeof(*sub));
-    char *rcpts = rcpt_list(s), tls[160], auth[300] = "";
+    char *rcpts = rcpt_list(s), tls[160], auth[300] = "", prx[64];
 
     tls_fields(s, tls, sizeof(tls));
+    smtp_proxy_logfield(s, prx, sizeof(prx)); /* PRX= with log_selector = +proxy */
     if (s->auth_id != NULL)
         snprintf(auth, sizeof(auth), " A=%s:%s", s->auth_name, s->auth_id);
-    if (sub == NULL || asprintf(&s->logline, "%s <= %s H=(%s) %s P=%s%s%s S=%zu for %s", s->id,
-                                *s->sender ? s->sender : "<>", s->helo, s->host, proto_name(s), tls,
-                                auth, s->blen, rcpts) < 0)
+    if (sub == NULL || asprintf(&s->logline, "%s <= %s H=(%s) %s P=%s%s%s%s S=%zu for %s", s->id,
+                                *s->sender ? s->sender : "<>", s->helo, s->host, proto_name(s), prx,
+                                tls, auth, s->blen, rcpts) < 0)
         abort();
     free(rcpts);
     memcpy(sub->id, s->id, sizeof(sub->id));

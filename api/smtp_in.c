@@ -66,10 +66,14 @@
 
 static struct smtp_listener *the_listener;
 
+static void sess_connect(struct sess *s);
+
 /* session_step - one step of the state the session is in; 1 progress */
 static int
 session_step(struct sess *s)
 {
+    int r;
+
     switch (s->st) {
     case SS_CMD:
         return smtp_cmd_step(s);
@@ -81,6 +85,11 @@ session_step(struct sess *s)
         return smtp_auth_step(s);
     case SS_PRDR:
         return smtp_prdr_step(s);
+    case SS_PROXY: /* the PROXY header first; once in, the connect stage */
+        r = smtp_proxy_step(s);
+        if (s->st == SS_CMD)
+            sess_connect(s);
+        return r;
     default:
         return 0;
     }
@@ -185,6 +194,12 @@ on_sess_timer(eng_loop *loop, struct eng_timer *t)
         smtp_sess_close(s);
         return;
     }
+    if (s->st == SS_PROXY && s->proxy_state == SMTP_PROXY_WAIT) { /* no PROXY header in 3 s */
+        if (smtp_proxy_timeout(s))
+            sess_connect(s);
+        sess_run(s);
+        return;
+    }
     log_info("SMTP command timeout%s H=(%s) %s", s->had_cmd ? "" : " before the first command",
              s->helo, s->host);
     smtp_reply(s, "421 4.4.2 %s timeout", s->lis->cfg->primary_hostname);
@@ -230,7 +245,7 @@ greet(struct sess *s)
     char c;
     ssize_t n = recv(s->io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 
-    if (n > 0 && s->lis->cfg->smtp_enforce_sync) {
+    if ((n > 0 || s->inoff < s->inlen) && s->lis->cfg->smtp_enforce_sync) { /* inlen: after PROXY */
         metrics_inc(MC_REJECTED);
         smtp_drop(s, "SMTP synchronization error (input sent without waiting for greeting)",
                   "554 5.5.0 SMTP synchronization error");
@@ -258,6 +273,13 @@ connect_done(struct sess *s, int rc)
         smtp_acl_reply(s, 554, "5.7.1", "Administrative prohibition");
     s->close_after = 1;
     eng_timer_start(s->lis->loop, &s->timer, CLOSE_GRACE_MS);
+}
+
+/* sess_connect - the connect ACL, then the greeting (connect_done) */
+static void
+sess_connect(struct sess *s)
+{
+    smtp_acl_check(s, s->lis->cfg->acl_smtp_connect, ACL_WHERE_CONNECT, NULL, connect_done);
 }
 
 /* sess_new - a new session on an accepted socket; greets the client */
@@ -290,7 +312,8 @@ sess_new(struct smtp_listener *lis, int fd, const struct sockaddr_storage *ss)
     lis->nsess++;
     eng_timer_start(lis->loop, &s->timer, smtp_idle_ms(s));
     smtp_acl_session_init(s);
-    smtp_acl_check(s, lis->cfg->acl_smtp_connect, ACL_WHERE_CONNECT, NULL, connect_done);
+    if (!smtp_proxy_begin(s)) /* proxy_required_hosts: the header before anything */
+        sess_connect(s);
     if (s->st != SS_ACL)
         sess_run(s);
 }

@@ -5,6 +5,7 @@
  * The files, lowest first (each calls only the ones above it; a lower file
  * reaches a higher one only through the listener's callbacks):
  *   smtp_io.c    replies, output, input, closing and freeing a session
+ *   smtp_proxy.c the PROXY protocol header before the greeting (api/proxy.h)
  *   smtp_vars.c  the session's expansion variables
  *   smtp_acl.c   the ACL of each stage, verify, the default relay policy
  *   smtp_auth.c  AUTH
@@ -26,6 +27,8 @@
  *   TLS_START, TLS  after STARTTLS (smtp_tls.c)
  *   AUTH  reading SASL answers (smtp_auth.c)
  *   ACL   an ACL is suspended for "delay" or "verify" (smtp_acl.c)
+ *   PROXY a client in proxy_required_hosts: waiting for the PROXY header,
+ *         or answering 503 to all but QUIT once it failed (smtp_proxy.c)
  */
 #ifndef SPATE_API_SMTP_INT_H
 #define SPATE_API_SMTP_INT_H
@@ -64,6 +67,7 @@ enum sess_state {
     SS_AUTH,      /* AUTH: reading the client's answer to a 334 challenge */
     SS_ACL,       /* an ACL waits for a delay or a verification (smtp_acl.c) */
     SS_PRDR,      /* after 353: acl_smtp_data_prdr for each recipient (smtp_prdr.c) */
+    SS_PROXY,     /* the PROXY protocol header first (smtp_proxy.c) */
 };
 
 #define SESS_REMOVE_MAX 16 /* remove_header names kept per message */
@@ -179,6 +183,14 @@ struct sess {
     char *remove_hdrs[SESS_REMOVE_MAX];
     size_t nremove;
     unsigned controls; /* ACL_CONTROL_* set by accepting ACLs */
+    /* PROXY protocol (smtp_proxy.c); peer, ip, port and host become the
+     * client's once the header names one */
+    int proxy_state;                     /* enum smtp_proxy_state */
+    struct sockaddr_storage proxy_peer;  /* the proxy itself (the TCP peer) */
+    char proxy_ip[INET6_ADDRSTRLEN];     /* $proxy_host_address: "" unless the header was read */
+    char proxy_port[8];                  /* $proxy_host_port */
+    char proxy_dst_ip[INET6_ADDRSTRLEN]; /* $proxy_target_address: what the client reached */
+    char proxy_dst_port[8];              /* $proxy_target_port */
 };
 
 struct lsock {
@@ -314,5 +326,35 @@ int smtp_prdr_step(struct sess *s);
 
 /* smtp_cmd_step - consume one command line; 1 progress, 0 more input needed */
 int smtp_cmd_step(struct sess *s);
+
+/* ---- smtp_proxy.c ---------------------------------------------------- */
+
+#define SMTP_PROXY_WAIT_MS 3000 /* the header's deadline (Exim's proxy_protocol_timeout) */
+
+enum smtp_proxy_state {
+    SMTP_PROXY_NONE,   /* the client is not in proxy_required_hosts */
+    SMTP_PROXY_WAIT,   /* SS_PROXY: the header has not arrived yet */
+    SMTP_PROXY_DONE,   /* the header was read */
+    SMTP_PROXY_FAILED, /* SS_PROXY: none came in time: 503 to all but QUIT */
+};
+
+/* smtp_proxy_begin - a new session: when the client is in
+ * proxy_required_hosts, enter SS_PROXY with the 3 s timer and return 1 (the
+ * connect ACL and greeting wait); 0 otherwise */
+int smtp_proxy_begin(struct sess *s);
+/* smtp_proxy_step - SS_PROXY: read the header (the session leaves for SS_CMD
+ * once it is in and applied; the caller then runs the connect stage), or
+ * answer a command after a failure; 1 progress, 0 more input needed. A
+ * malformed or truncated header closes the connection without a reply. */
+int smtp_proxy_step(struct sess *s);
+/* smtp_proxy_timeout - the 3 s are over in SMTP_PROXY_WAIT: 1 the session
+ * goes on to the greeting in SMTP_PROXY_FAILED, 0 it is being closed (a
+ * partial header had arrived) */
+int smtp_proxy_timeout(struct sess *s);
+/* smtp_proxy_var - $proxy_* of the session, or NULL for another name */
+const char *smtp_proxy_var(struct sess *s, const char *name);
+/* smtp_proxy_logfield - " PRX=ip" for the "<=" line with log_selector =
+ * +proxy on a proxied session, else "" */
+void smtp_proxy_logfield(const struct sess *s, char *out, size_t len);
 
 #endif

@@ -13,6 +13,9 @@
  *   $primary_hostname $smtp_command           ...
  *   $tls_in_cipher $tls_in_peerdn $tls_in_sni $tls_in_ocsp $tls_in_ver
  *   $tls_in_certificate_verified              (smtp_tls.c)
+ *   $proxy_session $proxy_host_address $proxy_host_port $proxy_target_address
+ *   $proxy_target_port                        (smtp_proxy.c; $sender_host_* are
+ *                                             the proxied client's)
  *
  * Values are valid until the session changes; the text buffers live in the
  * session (no allocation).
@@ -85,6 +88,8 @@ smtp_var(void *arg, const char *name)
     if (strcmp(name, "message_exim_id") == 0 || strcmp(name, "message_id") == 0)
         return s->id;
     if ((v = smtp_tls_var(s, name)) != NULL)
+        return v;
+    if ((v = smtp_proxy_var(s, name)) != NULL) /* PROXY protocol */
         return v;
     return NULL;
 }

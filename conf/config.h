@@ -261,7 +261,12 @@ struct cfg {
     const struct acl *acl_smtp_data;
     const struct acl *acl_smtp_data_prdr; /* also set as acl_data_smtp_prdr (the seed's name) */
     const struct acl *acl_smtp_quit;
+
+    /* log_selector: Exim's "+name -name ..." words as CFG_LOG_* bits, default none */
+    unsigned log_selector;
 };
+
+#define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */
 
 /* The built-in configuration used when spated runs without -c. */
 extern const char cfg_default_text[];

@@ -172,6 +172,8 @@ int cfg_opt_addrs(struct pctx *p, const struct cfg_optdef *d, void *base, const 
 int cfg_opt_domainlist(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
 int cfg_opt_expand(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
 int cfg_opt_hostnames(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
+/* log_selector: "+name" / "-name" words (names: proxy, all) into unsigned CFG_LOG_* bits */
+int cfg_opt_log_selector(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
 
 /* ---- option tables (config_opts.c) ---------------------------------- */
 

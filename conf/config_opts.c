@@ -334,6 +334,8 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"acl_data_smtp_prdr", acl__opt_acl, CFG_M(acl_smtp_data_prdr), 0, 0, 0, NULL},
     {"acl_smtp_quit", acl__opt_acl, CFG_M(acl_smtp_quit), 0, 0, 0, NULL},
     {"local_domains", acl__opt_local_domains, CFG_M(acls), 0, 0, 0, NULL},
+    /* log_selector = +name -name ... (config_values.c) */
+    {"log_selector", cfg_opt_log_selector, CFG_M(log_selector), 0, 0, 0, ""},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -231,3 +231,40 @@ cfg_opt_hostnames(struct pctx *p, const struct cfg_optdef *d, void *base, const 
         ((struct cfg_transport *)base)->hosts_request_ocsp_default = p->applying_defaults;
     return rc;
 }
+
+/* log_selector names and their CFG_LOG_* bits ("all" sets every one) */
+static const struct {
+    const char *name;
+    unsigned bit;
+} cfg_log_names[] = {
+    {"all", CFG_LOG_PROXY},
+    {"proxy", CFG_LOG_PROXY},
+};
+
+/* cfg_log_bit - the bits of a log_selector name, 0 if unknown */
+static unsigned
+cfg_log_bit(const char *name)
+{
+    for (size_t i = 0; i < sizeof(cfg_log_names) / sizeof(cfg_log_names[0]); i++)
+        if (strcmp(name, cfg_log_names[i].name) == 0)
+            return cfg_log_names[i].bit;
+    return 0;
+}
+
+/* cfg_opt_log_selector - Exim's "+name -name ..." list: each word adds or
+ * removes a selector, left to right, from none; an unknown name is an error */
+int
+cfg_opt_log_selector(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    unsigned bits = 0;
+    char *save = NULL, *copy = cfg_ar_strdup(&p->tmp, val);
+
+    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+        unsigned bit = cfg_log_bit(w + 1);
+        if ((*w != '+' && *w != '-') || bit == 0)
+            return cfg_bad_value(p, d, w, "+name or -name words; names: all, proxy");
+        bits = *w == '+' ? bits | bit : bits & ~bit;
+    }
+    *CFG_AT(base, d->off, unsigned) = bits;
+    return 0;
+}

@@ -17,6 +17,7 @@ test_pkgs=(
     nsd ldnsutils swaks postfix lmdb-utils redis-server curl python3 openssl
     procps iproute2 unbound-host libnet-ssleay-perl
 )
+test_pkgs+=(haproxy) # the PROXY protocol sender in front of the SMTP listener (test_inbound_proxy)
 # the shared libraries of Debian's exim4-daemon-light (see fetch_exim below); the binary
 # itself is not installed. They must be system libraries: Exim re-executes itself for
 # delivery with privileges changed, and the loader then ignores LD_LIBRARY_PATH.
@@ -51,7 +52,7 @@ install_missing() {
     $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
     # Package post-install scripts may start system daemons; the tests start their own
     # instances on high loopback ports, so stop the system ones to keep the machine quiet.
-    for svc in nsd redis-server postfix; do
+    for svc in nsd redis-server postfix haproxy; do
         $SUDO service "$svc" stop >/dev/null 2>&1 || true
     done
     echo "setup-deps: installed ${missing[*]}"
