@@ -22,6 +22,7 @@ static void
 sess_ehlo(struct eng_session *s)
 {
     s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
+    s->size_offered = s->dsn = s->prdr = 0;
     s->starttls_offered = 0;
     s->size_limit = 0;
     memset(&s->ehlo, 0, sizeof(s->ehlo));
@@ -94,6 +95,9 @@ ehlo_apply(struct eng_session *s)
     s->smtputf8 = (x & SMTP_EXT_SMTPUTF8) != 0;
     if (x & SMTP_EXT_SIZE)
         s->size_limit = s->ehlo.size;
+    s->size_offered = (x & SMTP_EXT_SIZE) != 0;
+    s->dsn = (x & SMTP_EXT_DSN) != 0;
+    s->prdr = (x & SMTP_EXT_PRDR) != 0;
     s->starttls_offered = (x & SMTP_EXT_STARTTLS) != 0;
     if (x & SMTP_EXT_CHUNKING)
         s->chunking = s->d->tp->chunking != 0;
@@ -120,8 +124,10 @@ on_helo_reply(struct eng_session *s, int code)
     char why[1200];
     if (code / 100 == 2) {
         s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
+        s->size_offered = s->dsn = s->prdr = 0;
         s->starttls_offered = 0;
         s->size_limit = 0;
+        memset(&s->ehlo, 0, sizeof(s->ehlo));
         after_hello(s); /* no STARTTLS without EHLO: refused where TLS is mandatory */
         return;
     }
