@@ -8,10 +8,10 @@
  *               anything but 3xx has done without PRDR: that reply is the
  *               final one for every recipient, as usual.
  *
- * The final reply decides how the per-recipient replies stand, as in
- * Exim's client: 2xx, each recipient has its own reply; 5xx, every
- * recipient gets the final reply; 4xx, the recipients the server accepted
- * are deferred with it, those it refused keep their refusal.
+ * Each recipient's own reply decides it, unless the final reply is a
+ * refusal (4xx or 5xx): then the recipients accepted on their own get the
+ * final reply (as in Exim's client, the message was not taken after all),
+ * and those refused keep their own refusal.
  *
  * Calls sess_conn.c (results) and sess_io.c (timer); called by sess_txn.c.
  * Thread rules: everything here runs on the session's worker thread.
@@ -97,7 +97,7 @@ prdr_final(struct eng_session *s, int code)
     struct eng_job *j = s->job;
     for (size_t k = 0; k < j->n; k++) {
         int c = s->prdr_code[k];
-        if (c == 0 || code / 100 == 5 || (code / 100 == 4 && c / 100 == 2))
+        if (c == 0 || (code / 100 != 2 && c / 100 == 2))
             continue;
         if (c / 100 == 2)
             eng__job_set(j, k, c, "%s", s->prdr_text[k]);

@@ -37,8 +37,8 @@
  *     --prdr-refuse, "450 PRDR R=<addr> temporary refusal" for one given
  *     with --prdr-defer, "250 PRDR R=<addr> acceptance" for the others, and
  *     a final reply: the usual one for the recipients accepted (who alone
- *     are stored), "550 PRDR message rejected for all recipients" when none
- *     was.
+ *     are stored; 554 5.6.0 when one of them is a "datafail" one),
+ *     "550 PRDR message rejected for all recipients" when none was.
  *
  *     --tls-cert FILE (PEM: the certificate, optionally followed by its chain)
  *     and --tls-key FILE: EHLO also advertises STARTTLS (RFC 3207). After

@@ -122,7 +122,7 @@ static void
 msg_finish(struct conn *c)
 {
     char rep[sizeof(c->delayed_reply)];
-    bool prdr = c->prdr_req && c->nrcpt >= 2 && !c->too_big && !c->datafail;
+    bool prdr = c->prdr_req && c->nrcpt >= 2 && !c->too_big;
     if (prdr && !prdr_replies(c)) {
         snprintf(rep, sizeof(rep), "550 PRDR message rejected for all recipients");
         stat_add(c->l, ST_MSG_REJECTED, 1);
