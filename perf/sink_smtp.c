@@ -321,8 +321,9 @@ cmd_rcpt(struct conn *c, const char *arg)
         strncasecmp(arg, "TO:", 3) == 0 ? parse_path(arg + 3, addr, sizeof(addr)) : NULL;
     if (!rest || (*rest && *rest != ' ') || !addr[0])
         return "501 5.5.4 syntax: RCPT TO:<address>";
-    if (params_check(rest, NULL) != NULL)
-        return params_check(rest, NULL);
+    const char *bad = params_check(rest, NULL);
+    if (bad != NULL)
+        return bad;
     if (c->nrcpt >= MAX_RCPT)
         return "452 4.5.3 too many recipients";
     const char *kind = rcpt_behaviour(addr);
