@@ -140,6 +140,8 @@ struct cfg_transport {
     void *tls_ctx;                                 /* struct tls_client_ctx, made at start */
     const char *file;
     int line;
+    /* PRDR client (seed "PRDR support") */
+    struct cfg_hostlist hosts_try_prdr; /* ask for PRDR when offered, default * */
 };
 
 /* A retry rule: "pattern error-type rule; rule; ..." (Exim's retry section). */

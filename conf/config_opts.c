@@ -375,6 +375,8 @@ const struct cfg_optdef cfg_transport_opts[] = {
     {"tls_crl", cfg_opt_str, CFG_T(tls_crl), 0, 1, 0, NULL},
     {"tls_certificate", cfg_opt_str, CFG_T(tls_certificate), 0, 1, 0, NULL},
     {"tls_privatekey", cfg_opt_str, CFG_T(tls_privatekey), 0, 1, 0, NULL},
+    /* PRDR client (seed "PRDR support") */
+    {"hosts_try_prdr", cfg_opt_hostnames, CFG_T(hosts_try_prdr), 0, 0, 0, "*"},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

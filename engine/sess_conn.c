@@ -30,6 +30,20 @@
 
 /* ------------------------------------------------------------ life */
 
+/* prdr_forget - free the per-recipient replies of a PRDR transaction */
+static void
+prdr_forget(struct eng_session *s)
+{
+    for (size_t k = 0; s->prdr_text != NULL && k < s->prdr_n; k++)
+        free(s->prdr_text[k]);
+    free(s->prdr_text);
+    free(s->prdr_code);
+    s->prdr_text = NULL;
+    s->prdr_code = NULL;
+    s->prdr_n = 0;
+    s->prdr_on = s->prdr_reading = 0;
+}
+
 /* sess_release - free a session's memory (posted, so callers up the stack
  * can still look at s->st) */
 static void
@@ -41,6 +55,7 @@ sess_release(eng_loop *loop, void *arg)
     free(s->ex);
     free(s->rcpt_ok);
     free(s->body);
+    prdr_forget(s);
     dnssec_dane_free(s->dn);
     free(s);
 }
@@ -93,6 +108,7 @@ job_take(struct eng_session *s)
     s->body = NULL;
     free(s->rcpt_ok);
     s->rcpt_ok = NULL;
+    prdr_forget(s);
     job_fill_host(s, j);
     s->body_out = 0;
     return j;

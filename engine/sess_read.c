@@ -22,6 +22,7 @@ static void
 sess_ehlo(struct eng_session *s)
 {
     s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
+    s->size_offered = s->dsn = s->prdr = 0;
     s->starttls_offered = 0;
     s->size_limit = 0;
     memset(&s->ehlo, 0, sizeof(s->ehlo));
@@ -94,6 +95,9 @@ ehlo_apply(struct eng_session *s)
     s->smtputf8 = (x & SMTP_EXT_SMTPUTF8) != 0;
     if (x & SMTP_EXT_SIZE)
         s->size_limit = s->ehlo.size;
+    s->size_offered = (x & SMTP_EXT_SIZE) != 0;
+    s->dsn = (x & SMTP_EXT_DSN) != 0;
+    s->prdr = (x & SMTP_EXT_PRDR) != 0;
     s->starttls_offered = (x & SMTP_EXT_STARTTLS) != 0;
     if (x & SMTP_EXT_CHUNKING)
         s->chunking = s->d->tp->chunking != 0;
@@ -120,8 +124,10 @@ on_helo_reply(struct eng_session *s, int code)
     char why[1200];
     if (code / 100 == 2) {
         s->pipelining = s->eightbit = s->smtputf8 = s->chunking = 0;
+        s->size_offered = s->dsn = s->prdr = 0;
         s->starttls_offered = 0;
         s->size_limit = 0;
+        memset(&s->ehlo, 0, sizeof(s->ehlo));
         after_hello(s); /* no STARTTLS without EHLO: refused where TLS is mandatory */
         return;
     }
@@ -221,12 +227,21 @@ tls_takes_over(struct eng_session *s, size_t off)
     sess_handshake(s);
 }
 
+/* conn_left - a reply handler left the connection (session freed, closed,
+ * or moved on to another host: the input read so far went with it) */
+static int
+conn_left(const struct eng_session *s, size_t off)
+{
+    return s->st == SS_GONE || s->fd < 0 || s->st == SS_CONNECTING || s->st == SS_DNSSEC ||
+           off > s->inlen;
+}
+
 /* parse_replies - act on every complete reply line in the input buffer */
 static void
 parse_replies(struct eng_session *s)
 {
     size_t off = 0, used;
-    while (s->st != SS_GONE && s->fd >= 0) {
+    while (!conn_left(s, off)) {
         enum smtp_reply_rc rc = smtp_reply_feed(&s->reply, s->in + off, s->inlen - off, &used);
         off += used;
         if (rc == SMTP_REPLY_PARTIAL)
@@ -245,7 +260,7 @@ parse_replies(struct eng_session *s)
             return;
         }
     }
-    if (s->st == SS_GONE || s->fd < 0)
+    if (conn_left(s, off))
         return;
     memmove(s->in, s->in + off, s->inlen - off);
     s->inlen -= off;
@@ -266,7 +281,7 @@ sess_read(struct eng_session *s)
         }
         s->inlen += (size_t)k;
         parse_replies(s);
-        if (s->st == SS_GONE || s->fd < 0 || s->st == SS_TLS_HS)
+        if (conn_left(s, 0) || s->st == SS_TLS_HS)
             return; /* the handshake reads for itself */
     }
     if ((s->outlen > 0 || s->tls_read_wants_write) && eng__out_flush(s) < 0)

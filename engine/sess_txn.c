@@ -4,7 +4,11 @@
  *              (RFC 3030); with PIPELINING (RFC 2920) every command goes in
  *              one write. Replies are matched, in order, against the list
  *              of what was sent (the "expect" list); each command's reply
- *              has its handler.
+ *              has its handler. MAIL and RCPT carry only the parameters of
+ *              extensions the server offered (RFC 5321 4.1.1.11,
+ *              smtp_params.h); a message that needs SMTPUTF8 does not go
+ *              to a server without it (RFC 6531 3.2): the next host is
+ *              tried, and the last one's refusal bounces it (5.6.7).
  *
  * Calls sess_conn.c (results, giving the job back) and sess_io.c.
  * Thread rules: everything here runs on the session's worker thread.
@@ -14,6 +18,7 @@
 #include <string.h>
 
 #include "base/metrics.h"
+#include "engine/smtp_params.h"
 #include "engine/worker_int.h"
 
 /* A session whose greeting took this long is slow to start ... */
@@ -43,12 +48,23 @@ has_8bit(const char *p, size_t n)
     return 0;
 }
 
+/* use_dsn - pass DSN parameters on: offered, and the router is not the last DSN hop */
+static int
+use_dsn(const struct eng_session *s)
+{
+    return s->dsn && !(s->d->router != NULL && s->d->router->dsn_lasthop);
+}
+
 /* send_rcpt - queue RCPT TO for recipient k */
 static void
 send_rcpt(struct eng_session *s, size_t k)
 {
     const struct spool_msg *m = s->job->q->m;
-    eng__out_printf(s, "RCPT TO:<%s>\r\n", m->rcpt[s->job->ridx[k]].address);
+    size_t len;
+    char *cmd = smtp_rcpt_cmd(&m->rcpt[s->job->ridx[k]], use_dsn(s),
+                              s->smtputf8 && smtp_msg_needs_utf8(m), &len);
+    eng__out_add(s, cmd, len);
+    free(cmd);
     expect_push(s, EX_RCPT);
     s->rcpt_sent = k + 1;
 }
@@ -149,24 +165,68 @@ body_refused(struct eng_session *s, int rc)
     return 1;
 }
 
-/* send_commands - MAIL (after RSET on a reused connection) and, with
+/* send_mail - MAIL with the parameters the server offered and, with
  * PIPELINING, every RCPT and DATA too */
 static void
-send_commands(struct eng_session *s)
+send_mail(struct eng_session *s)
 {
     struct eng_job *j = s->job;
-    if (s->msgs > 0) {
-        eng__out_add(s, "RSET\r\n", 6);
-        expect_push(s, EX_RSET);
-    }
-    eng__out_printf(s, "MAIL FROM:<%s> SIZE=%zu%s\r\n", j->q->m->sender, s->body_len,
-                    s->eightbit && has_8bit(s->body, s->body_len) ? " BODY=8BITMIME" : "");
+    const struct spool_msg *m = j->q->m;
+    struct smtp_mail_opts o = {
+        .size = s->size_offered,
+        .body_len = s->body_len,
+        .body_8bit =
+            s->eightbit && ((m->flags & SPOOL_F_8BITMIME) || has_8bit(s->body, s->body_len)),
+        .smtputf8 = s->smtputf8 && smtp_msg_needs_utf8(m),
+        .dsn = use_dsn(s),
+        .prdr = s->prdr_on,
+    };
+    size_t len;
+    char *cmd = smtp_mail_cmd(m, &o, &len);
+    eng__out_add(s, cmd, len);
+    free(cmd);
     expect_push(s, EX_MAIL);
     if (s->pipelining) {
         for (size_t k = 0; k < j->n; k++)
             send_rcpt(s, k);
         send_data_cmd(s);
     }
+}
+
+/* send_commands - RSET first on a reused connection: without PIPELINING,
+ * MAIL waits for its reply (RFC 2920 3.1) */
+static void
+send_commands(struct eng_session *s)
+{
+    if (s->msgs > 0) {
+        eng__out_add(s, "RSET\r\n", 6);
+        expect_push(s, EX_RSET);
+        if (!s->pipelining)
+            return; /* on_rset_reply sends MAIL */
+    }
+    send_mail(s);
+}
+
+/* utf8_refused - the message needs SMTPUTF8 and the server does not offer
+ * it (RFC 6531 3.2): try the next host, or bounce at the last; 1 if so */
+static int
+utf8_refused(struct eng_session *s)
+{
+    struct eng_job *j = s->job;
+    const struct dns_host *h = &s->d->hosts[s->host_i < s->d->nhosts ? s->host_i : 0];
+    if (s->smtputf8 || !smtp_msg_needs_utf8(j->q->m))
+        return 0;
+    if (s->host_i + 1 < s->d->nhosts || s->addr_i + 1 < h->naddr) {
+        eng__sess_fail_host(s, "SMTPUTF8 is needed by the message but not offered");
+        return 1;
+    }
+    for (size_t k = 0; k < j->n; k++)
+        eng__job_set(j, k, 553,
+                     "553 5.6.7 SMTPUTF8 is needed by the message but not offered by %s "
+                     "(RFC 6531 3.2)",
+                     s->host_desc);
+    txn_end(s);
+    return 1;
 }
 
 /* eng__sess_start_txn - send MAIL (and, pipelining, every RCPT and DATA) */
@@ -178,6 +238,8 @@ eng__sess_start_txn(struct eng_session *s)
         eng__sess_hold(s);
         return;
     }
+    if (utf8_refused(s))
+        return;
     if (body_refused(s, spool_body_read(s->w->sp, j->q->m, &s->body, &s->body_len)))
         return;
     if (s->msgs > 0)
@@ -188,6 +250,8 @@ eng__sess_start_txn(struct eng_session *s)
     s->nex = s->iex = 0;
     s->accepted = s->mail_ok = 0;
     s->rcpt_sent = 0;
+    s->prdr_reading = 0;
+    s->prdr_on = eng__prdr_wanted(s);
     send_commands(s);
     eng__sess_timer(s, s->d->tp->command_timeout_s);
     if (eng__out_flush(s) < 0)
@@ -265,8 +329,12 @@ on_data_reply(struct eng_session *s, int code)
 static void
 on_rset_reply(struct eng_session *s, int code)
 {
-    if (code / 100 != 2)
+    if (code / 100 != 2) {
         eng__sess_broken(s, "RSET was refused");
+        return;
+    }
+    if (!s->pipelining)
+        send_mail(s);
 }
 
 /* eng__sess_txn_reply - match a reply to the command it answers */
@@ -304,6 +372,8 @@ void
 eng__sess_dot_reply(struct eng_session *s, int code)
 {
     struct eng_job *j = s->job;
+    if (s->prdr_on && eng__prdr_reply(s, code))
+        return; /* PRDR: more replies to come */
     for (size_t k = 0; k < j->n; k++) {
         if (!s->rcpt_ok[k])
             continue;

@@ -86,6 +86,10 @@ smtp_ehlo_keyword(const char *kw, uint64_t *size)
         return SMTP_EXT_STARTTLS;
     if (strncasecmp(kw, "CHUNKING", 8) == 0)
         return SMTP_EXT_CHUNKING;
+    if (word_is(kw, "DSN", 3))
+        return SMTP_EXT_DSN;
+    if (word_is(kw, "PRDR", 4))
+        return SMTP_EXT_PRDR;
     return 0;
 }
 

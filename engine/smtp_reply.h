@@ -61,6 +61,8 @@ enum smtp_ext {
     SMTP_EXT_SIZE = 1u << 3,       /* RFC 1870 */
     SMTP_EXT_STARTTLS = 1u << 4,   /* RFC 3207 */
     SMTP_EXT_CHUNKING = 1u << 5,   /* RFC 3030 */
+    SMTP_EXT_DSN = 1u << 6,        /* RFC 3461 */
+    SMTP_EXT_PRDR = 1u << 7,       /* draft-hall-prdr-00 */
 };
 
 /* What the reply to one EHLO offered. */

@@ -7,6 +7,7 @@
  *   sess_read.c   reading replies, one handler per connection state
  *                 (greeting, EHLO, HELO, STARTTLS, handshake)
  *   sess_txn.c    a transaction: MAIL, RCPT, DATA/BDAT and their replies
+ *   sess_prdr.c   PRDR: asking for it, the replies per recipient after the data
  *   sess_conn.c   a session's life: connecting, failing over, results
  *                 back to the owner, QUIT, timers
  *   worker_tls.c  STARTTLS, DANE, OCSP decisions: returns what to do next
@@ -79,11 +80,14 @@ struct eng_session {
     char host_desc[300];   /* "H=name [ip]:port" */
     char last_err[512];    /* why the last host could not be used */
     unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, chunking : 1, expiring : 1;
-    unsigned body_out : 1; /* the message is on the wire: its reply decides the job */
-    unsigned held : 1;     /* draining: stopped before sending a message */
-    int msgs;              /* transactions on this connection */
-    uint64_t size_limit;   /* the server's SIZE (RFC 1870), 0 = none given */
-    struct eng_policy pol; /* limits from the job in hand (or the last one) */
+    unsigned size_offered : 1, dsn : 1, prdr : 1; /* SIZE, DSN, PRDR in the EHLO reply */
+    unsigned prdr_on : 1;                         /* this transaction's MAIL asked for PRDR */
+    unsigned prdr_reading : 1; /* 353 came: per-recipient replies, then the final one */
+    unsigned body_out : 1;     /* the message is on the wire: its reply decides the job */
+    unsigned held : 1;         /* draining: stopped before sending a message */
+    int msgs;                  /* transactions on this connection */
+    uint64_t size_limit;       /* the server's SIZE (RFC 1870), 0 = none given */
+    struct eng_policy pol;     /* limits from the job in hand (or the last one) */
     char cur_ip[INET6_ADDRSTRLEN], cur_port[8];     /* the address in use */
     char local_ip[INET6_ADDRSTRLEN], local_port[8]; /* our end of it */
     int last_errno;                                 /* of the last failed connection attempt */
@@ -103,6 +107,10 @@ struct eng_session {
     int accepted; /* recipients accepted at RCPT */
     int mail_ok;
     uint8_t *rcpt_ok;
+    size_t prdr_i;    /* PRDR: per-recipient replies read so far */
+    size_t prdr_n;    /* PRDR: entries of the two arrays below */
+    int *prdr_code;   /* PRDR: each recipient's reply code (0: none yet) */
+    char **prdr_text; /* ... and its text (malloc'd; both freed with the job) */
     char *body;
     size_t body_len;
     struct eng_session *prev, *next;
@@ -215,6 +223,16 @@ void eng__sess_start_txn(struct eng_session *s);
 void eng__sess_txn_reply(struct eng_session *s, int code);
 /* eng__sess_dot_reply - the final reply to the message */
 void eng__sess_dot_reply(struct eng_session *s, int code);
+
+/* sess_prdr.c */
+/* eng__prdr_wanted - ask for PRDR in this transaction: offered, several
+ * recipients, the host in hosts_try_prdr */
+int eng__prdr_wanted(const struct eng_session *s);
+/* eng__prdr_reply - a reply after the data of a PRDR transaction: 1 when
+ * it was taken (the 353, a recipient's reply: more are to come), 0 when it
+ * is the final reply (per-recipient results are set first) or the server
+ * did without PRDR; the caller then ends the transaction as usual */
+int eng__prdr_reply(struct eng_session *s, int code);
 
 /* sess_read.c */
 /* eng__sess_on_io - the session's socket events */

@@ -4,7 +4,8 @@
  * SYNOPSIS
  *     spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]
  *                [--chunking] [--no-pipelining] [--greeting-delay MS] [--dot-delay MS]
- *                [--size BYTES]
+ *                [--size BYTES] [--no-smtputf8] [--no-size] [--no-dsn]
+ *                [--prdr] [--prdr-refuse ADDR]... [--prdr-defer ADDR]...
  *                [--tls-cert FILE --tls-key FILE [--tls-chain FILE] [--ocsp-staple FILE]
  *                 [--no-starttls] [--tls-ask-client-cert]]
  *                [-t THREADS] [-q]
@@ -18,10 +19,26 @@
  *         datafail...       RCPT 250, but the final DATA reply is 554 5.6.0
  *         slow...           the final DATA reply is delayed 200 ms (or --dot-delay)
  *         anything else     250
- *     EHLO advertises PIPELINING (unless --no-pipelining), SIZE, 8BITMIME,
- *     ENHANCEDSTATUSCODES, SMTPUTF8, DSN and, with --chunking, CHUNKING
- *     (BDAT, RFC 3030). Replies to pipelined commands are queued and written
- *     once the input buffer holds no further complete command (RFC 2920).
+ *     EHLO advertises PIPELINING (unless --no-pipelining), SIZE (unless
+ *     --no-size), 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8 (unless
+ *     --no-smtputf8), DSN (unless --no-dsn), PRDR (with --prdr) and, with
+ *     --chunking, CHUNKING (BDAT, RFC 3030). A MAIL or RCPT parameter of an
+ *     extension left out (SIZE, SMTPUTF8, RET, ENVID, NOTIFY, ORCPT, PRDR)
+ *     gets 555 5.5.4 (RFC 5321 4.1.1.11). Replies to pipelined commands are
+ *     queued and written once the input buffer holds no further complete
+ *     command (RFC 2920). With --no-pipelining, a command (or message data)
+ *     that arrives while the reply to the one before is still unsent is
+ *     counted in the stats as pipelining_violations.
+ *
+ *     --prdr: PRDR (draft-hall-prdr-00, as Exim serves it): for a MAIL with
+ *     PRDR and at least two recipients, the end of the data is answered
+ *     "353 PRDR content analysis beginning", then, per recipient in RCPT
+ *     order, "550 PRDR R=<addr> refusal" for an address given with
+ *     --prdr-refuse, "450 PRDR R=<addr> temporary refusal" for one given
+ *     with --prdr-defer, "250 PRDR R=<addr> acceptance" for the others, and
+ *     a final reply: the usual one for the recipients accepted (who alone
+ *     are stored; 554 5.6.0 when one of them is a "datafail" one),
+ *     "550 PRDR message rejected for all recipients" when none was.
  *
  *     --tls-cert FILE (PEM: the certificate, optionally followed by its chain)
  *     and --tls-key FILE: EHLO also advertises STARTTLS (RFC 3207). After
@@ -50,7 +67,9 @@
  *     sequence from 1), exactly the bytes received after dot-unstuffing, and
  *     DIR/NNNNNNNN.env, a JSON object {"mail_from", "rcpt_to" (recipients that
  *     got 250), "peer", "local", "conn_id", "msg_in_conn", "transfer" ("DATA" or
- *     "BDAT"), "helo", "tls"}, where "tls" is null for a clear-text session,
+ *     "BDAT"), "mail_params" (the MAIL parameters as received, "" for none),
+ *     "rcpt_params" (those of each RCPT, in the order of rcpt_to), "helo",
+ *     "tls"}, where "tls" is null for a clear-text session,
  *     else {"version" ("TLSv1.3"), "cipher", "sni" (the name the client sent,
  *     or null), "ocsp_requested" (the client asked for a staple), "client_cert"
  *     (the subject of the client's certificate, or null)}. Both are
@@ -62,7 +81,7 @@
  *     (recipients of accepted messages), max_messages_per_connection,
  *     rcpt_tempfail, rcpt_permfail, messages_rejected, tls_sessions (completed
  *     TLS handshakes), tls_failed (failed ones), tls_resumed (handshakes
- *     that resumed an earlier session), and the same under
+ *     that resumed an earlier session), pipelining_violations, and the same under
  *     "by_local" per listen address. Rewritten (temp + rename) at most every
  *     100 ms when something changed, and at exit.
  *
@@ -136,6 +155,8 @@ usage(void)
     fprintf(stderr, "usage: spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]\n"
                     "                  [--chunking] [--no-pipelining] [--greeting-delay MS]\n"
                     "                  [--dot-delay MS] [--size BYTES]\n"
+                    "                  [--no-smtputf8] [--no-size] [--no-dsn]\n"
+                    "                  [--prdr] [--prdr-refuse ADDR]... [--prdr-defer ADDR]...\n"
                     "                  [--tls-cert FILE --tls-key FILE [--tls-chain FILE]\n"
                     "                   [--ocsp-staple FILE] [--no-starttls] "
                     "[--tls-ask-client-cert]]\n"
@@ -143,7 +164,61 @@ usage(void)
     exit(2);
 }
 
-enum { OPT_CERT = 1000, OPT_KEY, OPT_CHAIN, OPT_OCSP, OPT_NO_STARTTLS, OPT_ASK_CERT };
+enum {
+    OPT_CERT = 1000,
+    OPT_KEY,
+    OPT_CHAIN,
+    OPT_OCSP,
+    OPT_NO_STARTTLS,
+    OPT_ASK_CERT,
+    OPT_NO_UTF8,
+    OPT_NO_SIZE,
+    OPT_NO_DSN,
+    OPT_PRDR,
+    OPT_PRDR_REFUSE,
+    OPT_PRDR_DEFER,
+};
+
+/* list_add - append s to a growing list of strings */
+static void
+list_add(const char ***list, size_t *n, const char *s)
+{
+    const char **l = realloc(*list, (*n + 1) * sizeof(*l));
+    if (l == NULL)
+        die("out of memory");
+    l[(*n)++] = s;
+    *list = l;
+}
+
+/* parse_ext_arg - one of the extension options into g; false if ch is none of them */
+static bool
+parse_ext_arg(int ch, const char *arg)
+{
+    switch (ch) {
+    case OPT_NO_UTF8:
+        g.no_smtputf8 = true;
+        return true;
+    case OPT_NO_SIZE:
+        g.no_size = true;
+        return true;
+    case OPT_NO_DSN:
+        g.no_dsn = true;
+        return true;
+    case OPT_PRDR:
+        g.prdr = true;
+        return true;
+    case OPT_PRDR_REFUSE:
+        g.prdr = true;
+        list_add(&g.prdr_refuse, &g.nprdr_refuse, arg);
+        return true;
+    case OPT_PRDR_DEFER:
+        g.prdr = true;
+        list_add(&g.prdr_defer, &g.nprdr_defer, arg);
+        return true;
+    default:
+        return false;
+    }
+}
 
 /* parse_tls_arg - one of the TLS options into g; false if ch is none of them */
 static bool
@@ -193,6 +268,12 @@ parse_args(int argc, char **argv)
                                          {"ocsp-staple", required_argument, NULL, OPT_OCSP},
                                          {"no-starttls", no_argument, NULL, OPT_NO_STARTTLS},
                                          {"tls-ask-client-cert", no_argument, NULL, OPT_ASK_CERT},
+                                         {"no-smtputf8", no_argument, NULL, OPT_NO_UTF8},
+                                         {"no-size", no_argument, NULL, OPT_NO_SIZE},
+                                         {"no-dsn", no_argument, NULL, OPT_NO_DSN},
+                                         {"prdr", no_argument, NULL, OPT_PRDR},
+                                         {"prdr-refuse", required_argument, NULL, OPT_PRDR_REFUSE},
+                                         {"prdr-defer", required_argument, NULL, OPT_PRDR_DEFER},
                                          {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "l:d:s:t:q", opts, NULL)) != -1) {
@@ -228,7 +309,7 @@ parse_args(int argc, char **argv)
             g.quiet = true;
             break;
         default:
-            if (!parse_tls_arg(ch, optarg))
+            if (!parse_tls_arg(ch, optarg) && !parse_ext_arg(ch, optarg))
                 usage();
         }
     }

@@ -47,6 +47,7 @@ enum stat_field {
     ST_TLS_SESSIONS,
     ST_TLS_FAILED,
     ST_TLS_RESUMED,
+    ST_PIPELINING_VIOLATIONS, /* without PIPELINING: a command came before the last reply left */
     ST_NFIELDS
 };
 
@@ -97,6 +98,9 @@ struct conn {
     /* transaction */
     bool greeted, in_tx, datafail, slow, too_big, at_bol, bdat_last, bdat_bad, via_bdat;
     char *mail_from;
+    char *mail_params;  /* the MAIL parameters as received ("" for none) */
+    char **rcpt_params; /* the RCPT parameters of each rcpts[i] */
+    bool prdr_req;      /* MAIL asked for PRDR */
     char **rcpts;
     size_t nrcpt;
     uint64_t body_size, bdat_left;
@@ -130,6 +134,13 @@ struct sink_global {
     int greeting_delay;
     int dot_delay;     /* --dot-delay: every final reply waits this long, ms */
     uint64_t size_max; /* --size: the SIZE advertised and enforced, 0 = MSG_MAX */
+    /* extensions left out of the EHLO reply (their parameters then get 555) */
+    bool no_smtputf8, no_size, no_dsn;
+    bool prdr;                /* --prdr: PRDR offered */
+    const char **prdr_refuse; /* --prdr-refuse ADDR: 550 after the data */
+    size_t nprdr_refuse;
+    const char **prdr_defer; /* --prdr-defer ADDR: 450 after the data */
+    size_t nprdr_defer;
     int wakefd;
     struct counters c;
     atomic_bool stop;

@@ -193,6 +193,7 @@ conn_close(struct conn *c)
     stat_add(c->l, ST_CONN_NOW, -1);
     close(c->fd);
     free(c->rcpts);
+    free(c->rcpt_params);
     free(c->body);
     free(c->out);
     free(c);

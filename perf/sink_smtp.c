@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,12 +80,53 @@ msg_accept(struct conn *c, char *rep, size_t replen)
     snprintf(rep, replen, "250 2.0.0 Ok: queued as %08lu", seq);
 }
 
+/* addr_listed - is addr one of the n addresses of list (case-insensitive) */
+static bool
+addr_listed(const char *addr, const char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(addr, list[i]) == 0)
+            return true;
+    return false;
+}
+
+/* prdr_replies - PRDR (draft-hall-prdr-00, as Exim answers): 353, then one
+ * reply per recipient in RCPT order; the refused ones leave the envelope.
+ * false when none is left (the final reply then refuses the message) */
+static bool
+prdr_replies(struct conn *c)
+{
+    size_t kept = 0;
+    reply(c, "353 PRDR content analysis beginning");
+    for (size_t i = 0; i < c->nrcpt; i++) {
+        const char *a = c->rcpts[i];
+        if (addr_listed(a, g.prdr_refuse, g.nprdr_refuse)) {
+            reply(c, "550 PRDR R=<%s> refusal", a);
+        } else if (addr_listed(a, g.prdr_defer, g.nprdr_defer)) {
+            reply(c, "450 PRDR R=<%s> temporary refusal", a);
+        } else {
+            reply(c, "250 PRDR R=<%s> acceptance", a);
+            c->rcpts[kept] = c->rcpts[i];
+            c->rcpt_params[kept++] = c->rcpt_params[i];
+            continue;
+        }
+        free(c->rcpts[i]);
+        free(c->rcpt_params[i]);
+    }
+    c->nrcpt = kept;
+    return kept > 0;
+}
+
 /* msg_finish - end of DATA or BDAT LAST: decide, store, reply (maybe later) */
 static void
 msg_finish(struct conn *c)
 {
     char rep[sizeof(c->delayed_reply)];
-    if (c->too_big) {
+    bool prdr = c->prdr_req && c->nrcpt >= 2 && !c->too_big;
+    if (prdr && !prdr_replies(c)) {
+        snprintf(rep, sizeof(rep), "550 PRDR message rejected for all recipients");
+        stat_add(c->l, ST_MSG_REJECTED, 1);
+    } else if (c->too_big) {
         snprintf(rep, sizeof(rep), "552 5.3.4 message size exceeds fixed limit");
         stat_add(c->l, ST_MSG_REJECTED, 1);
     } else if (c->datafail) {
@@ -119,6 +161,8 @@ data_feed(struct conn *c)
             if (end) {
                 c->in_pos += end;
                 msg_finish(c);
+                if (!g.pipelining && c->in_pos < c->in_len)
+                    stat_add(c->l, ST_PIPELINING_VIOLATIONS, 1);
                 return;
             }
             c->in_pos++; /* a stuffed dot: drop it */
@@ -184,10 +228,67 @@ parse_path(const char *s, char *out, size_t outlen)
     return gt + 1;
 }
 
+/* param_offered - may a MAIL/RCPT parameter be used: its extension was
+ * advertised (RFC 5321 4.1.1.11); unknown keywords pass */
+static bool
+param_offered(const char *kw, size_t n)
+{
+    static const struct {
+        const char *kw;
+        size_t off; /* of the bool in g that leaves the extension out */
+        bool invert;
+    } t[] = {
+        {"SIZE", offsetof(struct sink_global, no_size), false},
+        {"SMTPUTF8", offsetof(struct sink_global, no_smtputf8), false},
+        {"RET", offsetof(struct sink_global, no_dsn), false},
+        {"ENVID", offsetof(struct sink_global, no_dsn), false},
+        {"NOTIFY", offsetof(struct sink_global, no_dsn), false},
+        {"ORCPT", offsetof(struct sink_global, no_dsn), false},
+        {"PRDR", offsetof(struct sink_global, prdr), true},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        bool flag = *(const bool *)((const char *)&g + t[i].off);
+        if (strlen(t[i].kw) == n && strncasecmp(kw, t[i].kw, n) == 0)
+            return t[i].invert ? flag : !flag;
+    }
+    return true;
+}
+
+/* params_check - the parameters after the path: NULL when all may be
+ * used, else the 555 reply; *prdr set when PRDR is among them */
+static const char *
+params_check(const char *p, bool *prdr)
+{
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ="), w = strcspn(p, " ");
+        if (n == 0)
+            break;
+        if (!param_offered(p, n))
+            return "555 5.5.4 parameter not recognized (extension not offered)";
+        if (prdr && n == 4 && strncasecmp(p, "PRDR", 4) == 0)
+            *prdr = true;
+        p += w;
+    }
+    return NULL;
+}
+
+/* params_text - the parameters as received, without the leading spaces */
+static char *
+params_text(const char *p)
+{
+    while (*p == ' ')
+        p++;
+    return xstrdup(p);
+}
+
 /* cmd_mail - MAIL FROM:<path> [SIZE=n ...]; returns the reply */
 static const char *
 cmd_mail(struct conn *c, const char *arg)
 {
+    const char *bad;
+    bool prdr = false;
     char addr[600];
     if (!c->greeted)
         return "503 5.5.1 send EHLO/HELO first";
@@ -197,10 +298,14 @@ cmd_mail(struct conn *c, const char *arg)
         strncasecmp(arg, "FROM:", 5) == 0 ? parse_path(arg + 5, addr, sizeof(addr)) : NULL;
     if (!rest || (*rest && *rest != ' '))
         return "501 5.5.4 syntax: MAIL FROM:<address>";
+    if ((bad = params_check(rest, &prdr)) != NULL)
+        return bad;
     const char *sz = strcasestr(rest, " SIZE=");
     if (sz && strtoull(sz + 6, NULL, 10) > size_max())
         return "552 5.3.4 message size exceeds fixed limit";
     c->mail_from = xstrdup(addr);
+    c->mail_params = params_text(rest);
+    c->prdr_req = prdr;
     c->in_tx = true;
     return "250 2.1.0 Ok";
 }
@@ -216,6 +321,9 @@ cmd_rcpt(struct conn *c, const char *arg)
         strncasecmp(arg, "TO:", 3) == 0 ? parse_path(arg + 3, addr, sizeof(addr)) : NULL;
     if (!rest || (*rest && *rest != ' ') || !addr[0])
         return "501 5.5.4 syntax: RCPT TO:<address>";
+    const char *bad = params_check(rest, NULL);
+    if (bad != NULL)
+        return bad;
     if (c->nrcpt >= MAX_RCPT)
         return "452 4.5.3 too many recipients";
     const char *kind = rcpt_behaviour(addr);
@@ -229,8 +337,11 @@ cmd_rcpt(struct conn *c, const char *arg)
     }
     c->datafail |= strcmp(kind, "datafail") == 0;
     c->slow |= strcmp(kind, "slow") == 0;
-    if (!c->rcpts)
+    if (!c->rcpts) {
         c->rcpts = xmalloc(MAX_RCPT * sizeof(char *));
+        c->rcpt_params = xmalloc(MAX_RCPT * sizeof(char *));
+    }
+    c->rcpt_params[c->nrcpt] = params_text(rest);
     c->rcpts[c->nrcpt++] = xstrdup(addr);
     return "250 2.1.5 Ok";
 }
@@ -300,7 +411,7 @@ cmd_starttls(struct conn *c, const char *arg)
 static const char *
 cmd_ehlo(struct conn *c, const char *arg, bool esmtp)
 {
-    const char *ext[10];
+    const char *ext[12];
     int n = 0;
     if (!*arg)
         return esmtp ? "501 5.5.4 syntax: EHLO hostname" : "501 5.5.4 syntax: HELO hostname";
@@ -313,11 +424,16 @@ cmd_ehlo(struct conn *c, const char *arg, bool esmtp)
         ext[n++] = "PIPELINING";
     static _Thread_local char size_ext[32];
     snprintf(size_ext, sizeof(size_ext), "SIZE %llu", (unsigned long long)size_max());
-    ext[n++] = size_ext;
+    if (!g.no_size)
+        ext[n++] = size_ext;
     ext[n++] = "8BITMIME";
     ext[n++] = "ENHANCEDSTATUSCODES";
-    ext[n++] = "SMTPUTF8";
-    ext[n++] = "DSN";
+    if (!g.no_smtputf8)
+        ext[n++] = "SMTPUTF8";
+    if (!g.no_dsn)
+        ext[n++] = "DSN";
+    if (g.prdr)
+        ext[n++] = "PRDR";
     if (g.chunking)
         ext[n++] = "CHUNKING";
     if (tls_offered(c))
@@ -410,4 +526,8 @@ cmd_feed(struct conn *c)
         return;
     }
     cmd_dispatch(c, line);
+    /* without PIPELINING a client waits for each reply (RFC 2920 3.1):
+     * more input already here means it did not */
+    if (!g.pipelining && (c->state == CS_CMD || c->state == CS_DATA) && c->in_pos < c->in_len)
+        stat_add(c->l, ST_PIPELINING_VIOLATIONS, 1);
 }

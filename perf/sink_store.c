@@ -12,10 +12,19 @@
 #include "sink.h"
 
 static const char *const stat_names[ST_NFIELDS] = {
-    "connections_total", "connections_now", "connections_max",
-    "messages",          "recipients",      "max_messages_per_connection",
-    "rcpt_tempfail",     "rcpt_permfail",   "messages_rejected",
-    "tls_sessions",      "tls_failed",      "tls_resumed",
+    "connections_total",
+    "connections_now",
+    "connections_max",
+    "messages",
+    "recipients",
+    "max_messages_per_connection",
+    "rcpt_tempfail",
+    "rcpt_permfail",
+    "messages_rejected",
+    "tls_sessions",
+    "tls_failed",
+    "tls_resumed",
+    "pipelining_violations",
 };
 
 /* json_str - append s as a JSON string to buf (bounded); returns new length */
@@ -76,7 +85,7 @@ write_atomic(const char *path, const char *buf, size_t len)
 void
 stats_write(void)
 {
-    size_t cap = 1024 + g.nlisteners * 640, len = 0;
+    size_t cap = 1024 + g.nlisteners * 800, len = 0;
     char *buf = xmalloc(cap);
     len += (size_t)snprintf(buf, cap, "{");
     len = counters_json(buf, len, cap, &g.c);
@@ -101,8 +110,13 @@ tx_reset(struct conn *c)
 {
     free(c->mail_from);
     c->mail_from = NULL;
-    for (size_t i = 0; i < c->nrcpt; i++)
+    free(c->mail_params);
+    c->mail_params = NULL;
+    c->prdr_req = false;
+    for (size_t i = 0; i < c->nrcpt; i++) {
         free(c->rcpts[i]);
+        free(c->rcpt_params[i]);
+    }
     c->nrcpt = 0;
     c->in_tx = c->datafail = c->slow = c->too_big = c->bdat_bad = c->via_bdat = false;
     c->body_size = 0;
@@ -202,7 +216,8 @@ store_env_tls(struct conn *c, char *buf, size_t len, size_t cap)
 static int
 store_env(struct conn *c, unsigned long seq)
 {
-    size_t cap = 4096 + c->nrcpt * 600, len = 0;
+    size_t cap = 4096 + c->nrcpt * 2400 + (c->mail_params ? strlen(c->mail_params) * 2 : 0),
+           len = 0;
     char *buf = xmalloc(cap), path[4200];
     len += (size_t)snprintf(buf, cap, "{\"mail_from\": ");
     len = json_str(buf, len, cap, c->mail_from);
@@ -210,6 +225,13 @@ store_env(struct conn *c, unsigned long seq)
     for (size_t i = 0; i < c->nrcpt; i++) {
         len += (size_t)snprintf(buf + len, cap - len, "%s", i ? ", " : "");
         len = json_str(buf, len, cap, c->rcpts[i]);
+    }
+    len += (size_t)snprintf(buf + len, cap - len, "], \"mail_params\": ");
+    len = json_str(buf, len, cap, c->mail_params ? c->mail_params : "");
+    len += (size_t)snprintf(buf + len, cap - len, ", \"rcpt_params\": [");
+    for (size_t i = 0; i < c->nrcpt; i++) {
+        len += (size_t)snprintf(buf + len, cap - len, "%s", i ? ", " : "");
+        len = json_str(buf, len, cap, c->rcpt_params[i]);
     }
     len += (size_t)snprintf(buf + len, cap - len, "], \"peer\": \"%s\", \"local\": \"%s\"", c->peer,
                             c->local);

@@ -358,6 +358,24 @@ test_ehlo_size_values(void **state)
     assert_true(e.size == 200); /* the last one given */
 }
 
+static void
+test_ehlo_dsn_prdr(void **state)
+{
+    uint64_t size = 0;
+    struct smtp_ehlo e;
+    (void)state;
+    assert_int_equal(smtp_ehlo_keyword("DSN", &size), SMTP_EXT_DSN);
+    assert_int_equal(smtp_ehlo_keyword("dsn", &size), SMTP_EXT_DSN);
+    assert_int_equal(smtp_ehlo_keyword("PRDR", &size), SMTP_EXT_PRDR);
+    assert_int_equal(smtp_ehlo_keyword("DSNX", &size), 0);
+    assert_int_equal(smtp_ehlo_keyword("DS", &size), 0);
+    assert_int_equal(smtp_ehlo_keyword("PRDRX", &size), 0);
+    assert_int_equal(ehlo_of("250-mx\r\n250-DSN\r\n250 PRDR\r\n", &e), 0);
+    assert_int_equal(e.ext, SMTP_EXT_DSN | SMTP_EXT_PRDR);
+    assert_int_equal(ehlo_of("250-DSN PRDR\r\n250 8BITMIME\r\n", &e), 0);
+    assert_int_equal(e.ext, SMTP_EXT_8BITMIME); /* the first line names the server */
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_code_good),
     cmocka_unit_test(test_code_first_digit),
@@ -379,6 +397,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ehlo_short_last_line),
     cmocka_unit_test(test_ehlo_word_ends),
     cmocka_unit_test(test_ehlo_size_values),
+    cmocka_unit_test(test_ehlo_dsn_prdr),
 };
 
 /* clang-format off */
