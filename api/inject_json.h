@@ -10,7 +10,9 @@
  *    "ret": "FULL" | "HDRS", "envid": "text",
  *    "orcpt": {"<one of the recipients>": "rfc822;original@example.net"}}
  * (RFC 3461: NEVER stands alone; ENVID at most 100 printable ASCII
- * characters; ORCPT at most 500.)
+ * characters; ORCPT at most 500.) ENVID and ORCPT's address are plain text
+ * here; the spool and the SMTP wire carry them as xtext ("a+b" is sent as
+ * ENVID=a+2Bb).
  *
  * Validation is all-or-nothing: the first problem found ends it, with the
  * HTTP status to answer (400 bad input, 413 too large), a message, and the

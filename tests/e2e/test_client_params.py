@@ -98,7 +98,7 @@ def test_utf8_recipient_goes_to_the_mx_that_offers_smtputf8():
         assert "SMTPUTF8" in second.messages()[0][0]["mail_params"].split()
 
 
-DSN = {"notify": "SUCCESS,FAILURE", "ret": "HDRS", "envid": "env+2Bid-1",
+DSN = {"notify": "SUCCESS,FAILURE", "ret": "HDRS", "envid": "env+id-1",
        "orcpt": {"a@d1.%s" % TLD: "rfc822;orig@example.net"}}
 
 

@@ -13,6 +13,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spatetest  # noqa: E402
 from test_inbound_acl import start  # noqa: E402  (nsd, sink, spated with begin acl)
+from spatetest import Env, wait_for  # noqa: E402
 from spatetest_smtp import Client  # noqa: E402
 
 D1 = "d1.%s" % spatetest.TLD
@@ -116,6 +117,57 @@ def test_prdr_after_bdat():
         c.expect("QUIT", 221)
         rcpts, _ = delivered(sink, 1)
         assert rcpts == ["y@%s" % D1], rcpts
+
+
+def test_spate_to_spate_prdr_and_dsn_parameters():
+    """spated A delivers to spated B, B's PRDR refusing one recipient: A logs
+    one => per accepted recipient and ** for the refused one; B receives
+    the DSN parameters A got from its client, unchanged."""
+    env = Env("prdr_s2s")
+    with env:
+        env.start_dns(env.mx_zone(1))
+        b_addr = env.sink_addrs(1)[0]
+        sink_addr = "%s:%d" % (env.sink_ip(2), spatetest.SINK_PORT)
+        sink = env.start_spate_sink([sink_addr])  # where B delivers
+        b_dir = env.path("b")
+        os.makedirs(b_dir)
+        b_conf = os.path.join(b_dir, "b.conf")
+        with open(b_conf, "w") as f:
+            f.write("primary_hostname = b.%s\nspool_directory = %s/spool\n"
+                    "log_file_path = %s/main.log\nsmtp_listen = %s\nhttp_listen = %s:8026\n"
+                    "relay_from_hosts = 127.0.0.0/8\n%s\n"
+                    "begin routers\nr:\n  driver = manualroute\n  route_list = * %s\n"
+                    "  transport = t\nbegin transports\nt:\n  driver = smtp\n  port = %d\n"
+                    "begin acl\n%s" % (spatetest.TLD, b_dir, b_dir, b_addr, env.sink_ip(1),
+                                       MAIN, env.sink_ip(2), spatetest.SINK_PORT, ACL))
+        b = env._start("spated-b", [os.path.join(spatetest.BUILD, "spated"), "-c", b_conf],
+                       spatetest.Spated)
+        wait_for(lambda: spatetest.is_listening(b_addr), 20, what="spated B")
+        env.start_spated(env.write_config())
+        c = Client(env.smtp_addr)
+        assert c.reply()[0] == 220
+        c.expect("EHLO a.example", 250)
+        c.expect("MAIL FROM:<s@example.org> RET=HDRS ENVID=id+2B1", 250)
+        for r in ("a", "refused", "b"):
+            c.expect("RCPT TO:<%s@%s> NOTIFY=FAILURE ORCPT=rfc822;x+2B%s@example.net" %
+                     (r, D1, r), 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: s2s\r\n\r\nbody\r\n.\r\n")
+        assert c.reply()[0] == 250
+        c.expect("QUIT", 221)
+        esc = D1.replace(".", r"\.")
+        wait_for(lambda: len(env.log_grep(r" (=>|\*\*) ")) >= 3, 20, what="3 outcomes")
+        assert env.log_grep(r" => a@%s " % esc) and env.log_grep(r" => b@%s " % esc)
+        assert env.log_grep(r" \*\* refused@%s .*550 5\.7\.1 no thanks, refused" % esc)
+        with open(os.path.join(b_dir, "main.log")) as f:
+            blog = f.read()
+        assert re.search(r"<= s@example\.org .* for a@%s b@%s\n" % (esc, esc), blog), blog
+        assert "rejected by PRDR RCPT <refused@" in blog, blog
+        env_b, _ = sink.wait_messages(1)[0]  # B passed the DSN request on unchanged
+        assert env_b["rcpt_to"] == ["a@%s" % D1, "b@%s" % D1], env_b
+        assert "RET=HDRS" in env_b["mail_params"] and "ENVID=id+2B1" in env_b["mail_params"]
+        assert env_b["rcpt_params"] == ["NOTIFY=FAILURE ORCPT=rfc822;x+2B%s@example.net" % r
+                                        for r in ("a", "b")], env_b
 
 
 if __name__ == "__main__":
