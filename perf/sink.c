@@ -4,7 +4,7 @@
  * SYNOPSIS
  *     spate-sink -l ADDR:PORT [-l ADDR:PORT ...] [-d DIR] [-s STATSFILE]
  *                [--chunking] [--no-pipelining] [--greeting-delay MS] [--dot-delay MS]
- *                [--size BYTES]
+ *                [--size BYTES] [--no-dsn]
  *                [--tls-cert FILE --tls-key FILE [--tls-chain FILE] [--ocsp-staple FILE]
  *                 [--no-starttls] [--tls-ask-client-cert]]
  *                [-t THREADS] [-q]
@@ -19,7 +19,8 @@
  *         slow...           the final DATA reply is delayed 200 ms (or --dot-delay)
  *         anything else     250
  *     EHLO advertises PIPELINING (unless --no-pipelining), SIZE, 8BITMIME,
- *     ENHANCEDSTATUSCODES, SMTPUTF8, DSN and, with --chunking, CHUNKING
+ *     ENHANCEDSTATUSCODES, SMTPUTF8, DSN (not with --no-dsn, a receiver
+ *     that does not take DSN requests) and, with --chunking, CHUNKING
  *     (BDAT, RFC 3030). Replies to pipelined commands are queued and written
  *     once the input buffer holds no further complete command (RFC 2920).
  *
@@ -143,7 +144,7 @@ usage(void)
     exit(2);
 }
 
-enum { OPT_CERT = 1000, OPT_KEY, OPT_CHAIN, OPT_OCSP, OPT_NO_STARTTLS, OPT_ASK_CERT };
+enum { OPT_CERT = 1000, OPT_KEY, OPT_CHAIN, OPT_OCSP, OPT_NO_STARTTLS, OPT_ASK_CERT, OPT_NO_DSN };
 
 /* parse_tls_arg - one of the TLS options into g; false if ch is none of them */
 static bool
@@ -164,6 +165,9 @@ parse_tls_arg(int ch, const char *arg)
         return true;
     case OPT_NO_STARTTLS:
         g.starttls = false;
+        return true;
+    case OPT_NO_DSN:
+        g.no_dsn = true;
         return true;
     case OPT_ASK_CERT:
         g.ask_client_cert = true;
@@ -193,6 +197,7 @@ parse_args(int argc, char **argv)
                                          {"ocsp-staple", required_argument, NULL, OPT_OCSP},
                                          {"no-starttls", no_argument, NULL, OPT_NO_STARTTLS},
                                          {"tls-ask-client-cert", no_argument, NULL, OPT_ASK_CERT},
+                                         {"no-dsn", no_argument, NULL, OPT_NO_DSN},
                                          {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "l:d:s:t:q", opts, NULL)) != -1) {

@@ -127,6 +127,7 @@ struct sink_global {
     int nthreads;
     const char *dir, *statsfile;
     bool chunking, pipelining, quiet;
+    bool no_dsn; /* --no-dsn: DSN is not advertised */
     int greeting_delay;
     int dot_delay;     /* --dot-delay: every final reply waits this long, ms */
     uint64_t size_max; /* --size: the SIZE advertised and enforced, 0 = MSG_MAX */

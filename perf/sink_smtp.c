@@ -317,7 +317,8 @@ cmd_ehlo(struct conn *c, const char *arg, bool esmtp)
     ext[n++] = "8BITMIME";
     ext[n++] = "ENHANCEDSTATUSCODES";
     ext[n++] = "SMTPUTF8";
-    ext[n++] = "DSN";
+    if (!g.no_dsn)
+        ext[n++] = "DSN";
     if (g.chunking)
         ext[n++] = "CHUNKING";
     if (tls_offered(c))
