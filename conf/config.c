@@ -352,5 +352,6 @@ cfg_free(struct cfg *c)
         exp_free(c->transports[i].event_action);
     auth_cfg_free(c); /* the authenticators' compiled strings */
     acl__set_free(c->acls); /* conf/acl_parse.c */
+    cfg_dsn_free(c); /* conf/config_dsn.c: the DSN options' compiled strings */
     cfg_ar_free(c->arena);
 }

@@ -204,9 +204,9 @@ struct cfg {
     struct cfg_hostlist chunking_advertise_hosts; /* CHUNKING offered to, default * */
     struct cfg_hostlist dsn_advertise_hosts;      /* DSN offered to, default * */
     int prdr_enable;                              /* offer PRDR, default 0 */
-    int http_accept_max;              /* HTTP connections open at once, default 1000 */
-    int http_accept_max_per_host;     /* HTTP connections from one IP, default 100; 0 = none */
-    int http_connection_timeout_s;    /* idle HTTP connection closed after, default 10 */
+    int http_accept_max;                          /* HTTP connections open at once, default 1000 */
+    int http_accept_max_per_host;  /* HTTP connections from one IP, default 100; 0 = none */
+    int http_connection_timeout_s; /* idle HTTP connection closed after, default 10 */
     int shutdown_grace_s;      /* SIGTERM: how long replies to data already sent are awaited, 30 */
     int allow_domain_literals; /* route <u@[192.0.2.1]>; refused at RCPT when 0, default 0 */
     int queue_run_interval_s;  /* how often deferred mail is re-examined, default 60 */
@@ -266,6 +266,16 @@ struct cfg {
 
     /* log_selector: Exim's "+name -name ..." words as CFG_LOG_* bits, default none */
     unsigned log_selector;
+    /* DSN generation (engine/dsn.h; conf/config_dsn.c) */
+#define CFG_DELAY_WARNING_MAX 8
+    int delay_warning_s[CFG_DELAY_WARNING_MAX]; /* warn after these seconds on the queue; */
+    size_t n_delay_warning; /* the last repeats; 0 entries: no warnings; default 24h */
+    struct exp_str *delay_warning_condition; /* a warning is sent when it expands to true */
+    int dsn_extra_info;              /* the seed's extra fields in failure reports, default 0 */
+    int dsn_gather_window_ms;        /* failures within it share a report, default 2s */
+    struct exp_str *bounce_message;  /* bounce_message_file: text part of failures; NULL built-in */
+    struct exp_str *warn_message;    /* warn_message_file: of delay warnings */
+    struct exp_str *success_message; /* success_message_file: of success reports */
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

@@ -197,4 +197,9 @@ int cfg_set_option(struct pctx *p, const struct cfg_optdef *t, void *base, const
 /* cfg_begin_line - "begin NAME": close the section in force, open NAME */
 int cfg_begin_line(struct pctx *p, char *line);
 
+/* ---- DSN options (config_dsn.c) -------------------------------------- */
+int cfg_opt_delay_warning(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
+int cfg_opt_template_file(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
+void cfg_dsn_free(struct cfg *c); /* the compiled strings the DSN options hold */
+
 #endif

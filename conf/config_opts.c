@@ -248,6 +248,13 @@ cfg_opt_tls_version(struct pctx *p, const struct cfg_optdef *d, void *base, cons
 
 /* ---- option tables -------------------------------------------------- */
 
+/* delay_warning_condition's default: no warning for list or bulk mail, nor
+ * for automatic replies ($h_NAME: an underscore stands for a hyphen) */
+#define DSN_DELAY_CONDITION_DEFAULT                                                                \
+    "${if or {{!eq{$h_list_id$h_list_post$h_list_subscribe}{}}"                                    \
+    "{match{$h_precedence}{(?i)bulk|list|junk}}"                                                   \
+    "{match{$h_auto_submitted}{(?i)auto-generated|auto-replied}}}{no}{yes}}"
+
 #define CFG_M(f) offsetof(struct cfg, f)
 #define CFG_R(f) offsetof(struct cfg_router, f)
 #define CFG_T(f) offsetof(struct cfg_transport, f)
@@ -336,6 +343,15 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"local_domains", acl__opt_local_domains, CFG_M(acls), 0, 0, 0, NULL},
     /* log_selector = +name -name ... (config_values.c) */
     {"log_selector", cfg_opt_log_selector, CFG_M(log_selector), 0, 0, 0, ""},
+    /* DSN generation (conf/config_dsn.c, engine/dsn.h) */
+    {"delay_warning", cfg_opt_delay_warning, 0, 0, 0, 0, "24h"},
+    {"delay_warning_condition", cfg_opt_expand, CFG_M(delay_warning_condition), 0, 0, 0,
+     DSN_DELAY_CONDITION_DEFAULT},
+    {"dsn_extra_info", cfg_opt_bool, CFG_M(dsn_extra_info), 0, 0, 0, "false"},
+    {"dsn_gather_window", cfg_opt_time_ms, CFG_M(dsn_gather_window_ms), 0, 0, 3600000, "2s"},
+    {"bounce_message_file", cfg_opt_template_file, CFG_M(bounce_message), 0, 0, 0, NULL},
+    {"warn_message_file", cfg_opt_template_file, CFG_M(warn_message), 0, 0, 0, NULL},
+    {"success_message_file", cfg_opt_template_file, CFG_M(success_message), 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -1,6 +1,7 @@
 /*
  * eng_internal.h - what the scheduler (sched.c), the workers (worker.c) and
- *                  the failure notices (bounce.c) share inside engine/.
+ *                  the delivery status notifications (sched_dsn.c) share
+ *                  inside engine/. (The notices' text is engine/dsn.h's.)
  *
  * Ownership: destinations, queued messages and jobs belong to the scheduler
  * thread. A job is lent to one worker from the post that sends it until the
@@ -22,6 +23,7 @@
 
 struct eng_session; /* worker.c */
 struct eng_worker;  /* worker.c */
+struct rcpt_note;   /* sched_int.h */
 
 /* Per-destination limits (the "begin destinations" section will fill these). */
 struct eng_policy {
@@ -92,6 +94,12 @@ struct eng_where {
     char *tls_peercert;       /* $tls_out_peercert: the server's certificate (PEM,
                                * malloc'd; only with a transport event_action), or NULL */
     char tls_verify_mode[12]; /* $verify_mode of the session, "" in clear */
+    /* for delivery status notifications (engine/dsn.h); the SMTP client sets them */
+    char smtp_greeting[256]; /* the server's 220 greeting line ("" unknown) */
+    char helo_response[256]; /* the first line of its EHLO (or HELO) reply ("" unknown) */
+    unsigned dsn_passed : 1; /* relay semantics: the server advertised DSN and the job's
+                              * NOTIFY/ORCPT/RET/ENVID went with MAIL and RCPT, so the
+                              * next hop reports success and spate sends none */
 };
 
 /* A delivery job: some recipients of one message, to one destination.
@@ -124,7 +132,7 @@ struct eng_job {
 struct eng_qmsg {
     struct spool_msg *m;
     uint8_t *busy;                /* per recipient: routing or in a job */
-    char **fail_text;             /* per recipient: why it failed (for the notice) */
+    struct rcpt_note **note;      /* per recipient: the last outcome, for DSNs (sched_int.h) */
     int inflight;                 /* recipients busy */
     int completing;               /* notice being committed, removal pending */
     int dirty;                    /* recipient state changed since the last spool_update */
@@ -133,6 +141,10 @@ struct eng_qmsg {
     uint32_t nhold;               /* (dispatched once the last lookup answers, so that */
     unsigned hold_gen;            /* domains sharing MX hosts share a transaction) */
     struct eng_timer timer;       /* next retry */
+    struct eng_timer dsn_timer;   /* the gathering window's end, or the next delay warning */
+    uint64_t gather_at_ms;        /* when gathered failures and successes go out (0: none) */
+    unsigned warned;              /* delay warnings sent (or whose time had passed at start) */
+    int notices;                  /* notices handed to the spool, not yet durable */
     struct eng_qmsg *prev, *next; /* every queued message, for shut-down */
 };
 
@@ -175,12 +187,5 @@ void eng_worker_close(struct eng_worker *w, struct eng_session *s);
 
 /* eng_worker_reload - w uses cfg from now on (posted) */
 void eng_worker_reload(struct eng_worker *w, const struct cfg *cfg);
-
-/* bounce.c: the failure notice for msg (RFC 3464 DSNs come later). rcpts
- * and whys name the failed recipients; body is the original message. Returns
- * a malloc'd CRLF message (headers and body). */
-char *eng_bounce_build(const struct cfg *cfg, const struct spool_msg *msg, const char *const *rcpts,
-                       const char *const *whys, size_t n, const char *body, size_t body_len,
-                       const char *notice_id, size_t *outlen);
 
 #endif

@@ -95,6 +95,9 @@ job_record(struct eng_job *j)
         if (j->res[k] == ENG_R_OK) {
             q->m->rcpt[i].state = SPOOL_RCPT_DELIVERED;
             q->dirty = 1;
+            if (q->m->rcpt[i].dsn_notify & SPOOL_NOTIFY_SUCCESS)
+                dsn_note(q, i, text, j);
+            dsn_final(q, i, j);
             sch.queued_rcpts--;
             d->delivered++;
             metrics_inc(MC_DELIVERED);
@@ -279,6 +282,7 @@ eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     sch.cfg = cfg;
     sch.sp = sp;
     sch.settle = qmsg_settle;
+    sch.outcome = dsn_outcome;
     eng_timer_init(&sch.empty_timer, on_empty_timer, NULL);
     grace_s = cfg->shutdown_grace_s;
     sch.rnd = (uint32_t)time(NULL) ^ (uint32_t)getpid();
@@ -373,7 +377,7 @@ on_shutdown(eng_loop *loop, void *arg)
     }
     for (q = sch.qhead; q; q = next) {
         next = q->next;
-        if (!q->completing) /* a completing one waits for its notice's commit */
+        if (!q->completing && q->notices == 0) /* else freed once its notices commit */
             qmsg_free(q);
     }
     eng_loop_stop(loop);

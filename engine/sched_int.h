@@ -5,9 +5,12 @@
  *   sched.c        start, stop (drain), reload, job results from workers
  *   sched_route.c  new messages, routing, retry timing, settling a message
  *   sched_dest.c   destinations, ready queues, lending jobs to workers
- *   sched_state.c  the state (sch), recipient outcomes, failure notices
+ *   sched_dsn.c    delivery status notifications: which are due, when, and
+ *                  their hand-over to the spool (engine/dsn.h writes them)
+ *   sched_state.c  the state (sch), recipient outcomes
  * and sched_queue.c, the queue summary, which reads the state only.
- * sched_dest.c reaches up only through sch.settle, which sched.c sets.
+ * sched_dest.c reaches up only through sch.settle, which sched.c sets, and
+ * sched_state.c to sched_dsn.c only through sch.outcome.
  *
  * Thread rules: all of it runs on the scheduler thread (sch.loop) unless a
  * function says otherwise; other threads reach it through eng_loop_post().
@@ -45,7 +48,12 @@ struct sched {
     /* settle - after some of q's recipients changed state: persist, complete
      * or schedule the next try (sched_route.c's qmsg_settle) */
     void (*settle)(struct eng_qmsg *q);
-    void (*on_empty)(void);       /* eng_on_queue_empty() */
+    void (*on_empty)(void); /* eng_on_queue_empty() */
+    /* outcome - recipient i of q has a new outcome, text (j: the job that
+     * reached a host, or NULL; final: it failed for good), for the notices
+     * (sched_dsn.c's dsn_outcome: sched_state.c calls nothing above it) */
+    void (*outcome)(struct eng_qmsg *q, uint32_t i, const char *text, const struct eng_job *j,
+                    int final);
     struct eng_timer empty_timer; /* runs on_empty a second after the queue emptied */
 };
 
@@ -61,8 +69,10 @@ void qmsg_free(struct eng_qmsg *q);            /* forget a message */
 void msg_event(const struct exp_str *action, const char *name, const struct eng_qmsg *q, uint32_t i,
                const struct eng_job *j, const char *data, int errnum);
 void finish_remove(struct eng_qmsg *q); /* "Completed": off the spool, forgotten */
+/* qmsg_reported - q's last notice is durable and q was completing, or the
+ * scheduler is stopping: remove it (free it only, when stopping) */
+void qmsg_reported(struct eng_qmsg *q);
 void on_empty_timer(eng_loop *loop, struct eng_timer *t); /* sch.empty_timer's callback */
-int send_notice(struct eng_qmsg *q); /* failure notice; removal once it is durable */
 void rcpt_log_names(const struct cfg_router *r, char *out, size_t len); /* " R=.. T=.." */
 void rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
                const char *why, const struct eng_job *j);
@@ -70,6 +80,36 @@ void rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const
  * failure once the retry period is over */
 void rcpt_defer(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
                 const char *why, int64_t not_before, const struct eng_job *j);
+
+/* What the scheduler remembers of a recipient's last outcome, for the
+ * notices (allocated on the first outcome; freed with the message). */
+struct rcpt_note {
+    char *text;            /* the explanation, as logged */
+    char *mta, *ip, *port; /* the host that answered, or NULL */
+    char *greeting, *helo; /* its greeting and EHLO reply, or NULL */
+    int64_t when;          /* unix s of the attempt */
+    unsigned pending : 1;  /* in a notice not yet durable */
+    unsigned relayed : 1;  /* delivered to a host that did not take the DSN request */
+};
+
+/* A final recipient whose notice is done (sent, or none owed) carries this
+ * in its spool last_interval, meaningless once final: it survives restarts. */
+#define RCPT_DSN_DONE (-1)
+
+/* sched_dsn.c */
+/* dsn_note - remember the outcome of recipient i (j: the job that reached a
+ * host, or NULL) for a notice */
+void dsn_note(struct eng_qmsg *q, uint32_t i, const char *text, const struct eng_job *j);
+/* dsn_final - recipient i became final: mark it done now when no notice is
+ * owed for it (NOTIFY, the null sender, relay semantics) */
+void dsn_final(struct eng_qmsg *q, uint32_t i, const struct eng_job *j);
+/* dsn_check - send the notices that are due (final: the message is done, no
+ * waiting for the gathering window) and arm q->dsn_timer for the next */
+void dsn_check(struct eng_qmsg *q, int final);
+void dsn_init(struct eng_qmsg *q); /* a new or recovered message */
+/* dsn_outcome - sch.outcome: dsn_note, then dsn_final when final */
+void dsn_outcome(struct eng_qmsg *q, uint32_t i, const char *text, const struct eng_job *j,
+                 int final);
 
 /* sched_dest.c */
 char *dest_key(const struct cfg_transport *tp, uint16_t port, const struct dns_result *res);

@@ -310,16 +310,19 @@ qmsg_schedule(struct eng_qmsg *q)
     }
 }
 
-/* qmsg_settle - after results: persist, complete, or schedule the next try */
+/* qmsg_settle - after results: notices that are due, then persist,
+ * complete (once the notices are durable), or schedule the next try */
 void
 qmsg_settle(struct eng_qmsg *q)
 {
     struct spool_msg *m = q->m;
-    int failed = 0;
+    int final;
     metrics_gauge_set(MG_QUEUED_RCPTS, sch.queued_rcpts);
     if (q->completing)
         return;
-    if (qmsg_final(q) < m->nrcpt) {
+    final = qmsg_final(q) == m->nrcpt;
+    dsn_check(q, final && q->inflight == 0);
+    if (!final) {
         spool_update(sch.sp, m);
         q->dirty = 0;
         qmsg_schedule(q);
@@ -327,14 +330,9 @@ qmsg_settle(struct eng_qmsg *q)
     }
     if (q->inflight > 0)
         return;
-    for (uint32_t i = 0; i < m->nrcpt; i++)
-        failed += m->rcpt[i].state == SPOOL_RCPT_FAILED;
     q->completing = 1;
-    if (failed && m->sender[0] != '\0' && !(m->flags & SPOOL_F_NOTICE)) {
-        send_notice(q);
-        return;
-    }
-    finish_remove(q);
+    if (q->notices == 0) /* else on_report_committed (sched_dsn.c) removes it */
+        finish_remove(q);
 }
 
 /* on_new_msg - a message was committed (or recovered): start on it */
@@ -349,10 +347,10 @@ on_new_msg(eng_loop *loop, void *arg)
         return;
     }
     q = calloc(1, sizeof(*q));
-    if (q == NULL || (q->busy = calloc(m->nrcpt, 1)) == NULL ||
-        (q->fail_text = calloc(m->nrcpt, sizeof(char *))) == NULL)
+    if (q == NULL || (q->busy = calloc(m->nrcpt, 1)) == NULL)
         abort();
     q->m = m;
+    dsn_init(q);
     q->next = sch.qhead;
     if (sch.qhead)
         sch.qhead->prev = q;

@@ -1,11 +1,12 @@
 /*
  * sched_state.c - the scheduler's state and what happens to one queued
  *                 message's recipients: delivered, deferred per the retry
- *                 rules, failed (with the failure notice to the sender), and
- *                 the message's removal once complete. The lowest file of the
- *                 scheduler: it calls no other sched_*.c file.
+ *                 rules, failed, and the message's removal once complete.
+ *                 The lowest file of the scheduler: it calls no other
+ *                 sched_*.c file (sched_dsn.c's notes on outcomes go
+ *                 through sch.outcome).
  *
- * Scheduler thread only, except on_notice_done (spool writer thread: posts).
+ * Scheduler thread only.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -50,6 +51,21 @@ qmsg_final(const struct eng_qmsg *q)
     return n;
 }
 
+/* note_free - free a recipient's note (NULL is fine) */
+static void
+note_free(struct rcpt_note *n)
+{
+    if (n == NULL)
+        return;
+    free(n->text);
+    free(n->mta);
+    free(n->ip);
+    free(n->port);
+    free(n->greeting);
+    free(n->helo);
+    free(n);
+}
+
 /* qmsg_free - forget a completed message */
 void
 qmsg_free(struct eng_qmsg *q)
@@ -61,9 +77,10 @@ qmsg_free(struct eng_qmsg *q)
         sch.qhead = q->next;
     if (q->next)
         q->next->prev = q->prev;
+    eng_timer_stop(sch.loop, &q->dsn_timer);
     for (uint32_t i = 0; i < q->m->nrcpt; i++)
-        free(q->fail_text[i]);
-    free(q->fail_text);
+        note_free(q->note[i]);
+    free(q->note);
     free(q->busy);
     free(q->hold);
     spool_msg_free(q->m);
@@ -131,6 +148,17 @@ finish_remove(struct eng_qmsg *q)
         eng_timer_start(sch.loop, &sch.empty_timer, 1000);
 }
 
+/* qmsg_reported - q's last notice is durable: complete it, or free it
+ * when stopping (the spool may be closed: the next start completes it) */
+void
+qmsg_reported(struct eng_qmsg *q)
+{
+    if (sch.stopping)
+        qmsg_free(q);
+    else
+        finish_remove(q);
+}
+
 /* on_empty_timer - the queue emptied a second ago: run the hook if it still is */
 void
 on_empty_timer(eng_loop *loop, struct eng_timer *t)
@@ -139,70 +167,6 @@ on_empty_timer(eng_loop *loop, struct eng_timer *t)
     (void)t;
     if (sch.queued == 0 && !sch.stopping)
         sch.on_empty();
-}
-
-/* on_notice_committed_post - the notice is durable: now drop the original */
-static void
-on_notice_committed_post(eng_loop *loop, void *arg)
-{
-    (void)loop;
-    if (sch.stopping) { /* the spool may be closed: the next start completes it */
-        qmsg_free(arg);
-        return;
-    }
-    finish_remove(arg);
-}
-
-/* on_notice_done - spool writer thread: the notice's commit finished */
-static void
-on_notice_done(struct spool_submission *sub, int status, void *arg)
-{
-    struct eng_qmsg *q = arg;
-    if (status != 0)
-        log_err("%s failure notice %s could not be spooled: %s", q->m->id, sub->id,
-                strerror(-status));
-    eng_loop_post(sch.loop, on_notice_committed_post, q);
-}
-
-/* send_notice - queue a failure notice to the sender for the failed recipients */
-int
-send_notice(struct eng_qmsg *q)
-{
-    struct spool_msg *m = q->m;
-    const char **rcpts = calloc(m->nrcpt, sizeof(char *)),
-               **whys = calloc(m->nrcpt, sizeof(char *));
-    struct spool_submission *sub = calloc(1, sizeof(*sub));
-    char *body = NULL;
-    size_t n = 0, blen = 0;
-    if (rcpts == NULL || whys == NULL || sub == NULL)
-        abort();
-    for (uint32_t i = 0; i < m->nrcpt; i++)
-        if (m->rcpt[i].state == SPOOL_RCPT_FAILED) {
-            rcpts[n] = m->rcpt[i].address;
-            whys[n++] = q->fail_text[i] ? q->fail_text[i] : "delivery failed";
-        }
-    if (spool_body_read(sch.sp, m, &body, &blen) < 0) {
-        body = NULL;
-        blen = 0;
-    }
-    spool_new_id(sch.sp, sub->id);
-    sub->body = eng_bounce_build(sch.cfg, m, rcpts, whys, n, body, blen, sub->id, &sub->body_len);
-    sub->sender = strdup("");
-    sub->rcpts = calloc(1, sizeof(char *));
-    sub->rcpts[0] = strdup(m->sender);
-    sub->nrcpt = 1;
-    sub->proto = strdup("local");
-    sub->flags = SPOOL_F_NOTICE;
-    sub->done = on_notice_done;
-    sub->arg = q;
-    free(body);
-    free(rcpts);
-    free(whys);
-    log_info("%s <= <> R=%s U=spate P=local S=%zu for %s", sub->id, m->id, sub->body_len,
-             m->sender);
-    metrics_inc(MC_BOUNCES_SENT);
-    spool_submit(sch.sp, sub);
-    return 0;
 }
 
 /* rcpt_log_prefix - " R=router T=transport" for log lines */
@@ -226,8 +190,7 @@ rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char
     rcpt_log_names(r, names, sizeof(names));
     q->m->rcpt[i].state = SPOOL_RCPT_FAILED;
     q->dirty = 1;
-    free(q->fail_text[i]);
-    q->fail_text[i] = strdup(why);
+    sch.outcome(q, i, why, j, 1);
     sch.queued_rcpts--;
     metrics_inc(MC_FAILED);
     log_info("%s ** %s%s%s%s: %s", q->m->id, q->m->rcpt[i].address, names, host && *host ? " " : "",
@@ -261,6 +224,7 @@ rcpt_defer(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const cha
         return;
     }
     q->dirty = 1;
+    sch.outcome(q, i, why, j, 0);
     rc->attempts++;
     rc->last_interval = (int32_t)iv;
     rc->next_try = now + iv;
