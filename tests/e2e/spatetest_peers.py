@@ -1,4 +1,5 @@
-"""spatetest_peers - real MTAs as SMTP clients of spated, for the interop tests.
+"""spatetest_peers - real MTAs as SMTP clients and servers of spated, for the
+interop tests.
 
 start_postfix_relay() runs a private Postfix (its own config, queue and data
 directories, its own maillog_file) that takes mail on its smtpd and relays
@@ -7,9 +8,11 @@ encrypt). EximClient runs a private Exim 4 (Debian's exim4-daemon-light,
 unpacked by scripts/setup-deps.sh, never installed: it conflicts with
 postfix) with its own -C configuration, spool and log, delivering each
 message in the foreground (-odi) to one host over STARTTLS
-(hosts_require_tls = *).
+(hosts_require_tls = *). start_exim_server() runs the same Exim as a
+daemon (exim -bdf) on a loopback address, taking mail for some domains into
+one mbox, with the main options and ACLs a test gives (PRDR, for one).
 
-Both need root (Postfix's master and Exim's delivery change user) and raise
+All need root (Postfix's master and Exim's delivery change user) and raise
 spatetest.Skip, with the reason, when a peer cannot be had.
 """
 
@@ -247,3 +250,113 @@ class EximClient:
 
     def paniclog(self):
         return _tail(os.path.join(self.dir, "log", "paniclog"), 20)
+
+
+# --------------------------------------------------------------------------
+# Exim as a server
+
+
+EXIM_SERVER_CONF = """\
+primary_hostname = exim-server.{tld}
+spool_directory = {dir}/spool
+log_file_path = {dir}/log/%slog
+pid_file_path = {dir}/exim.pid
+exim_user = {user}
+exim_group = {user}
+trusted_users = root
+exim_path = {bin}
+# the daemon's receiving process delivers itself, as exim_user (no re-exec with -C)
+deliver_drop_privilege = true
+keep_environment =
+tls_advertise_hosts =
+host_lookup =
+rfc1413_hosts =
+local_interfaces = <; {ip}.{port}
+domainlist local_domains = {domains}
+acl_smtp_rcpt = rcpt
+log_selector = +received_recipients +smtp_confirmation
+{main}
+begin acl
+rcpt:
+  accept domains = +local_domains
+  deny message = relay not permitted
+{acls}
+begin routers
+local:
+  driver = accept
+  domains = +local_domains
+  transport = inbox
+begin transports
+# every recipient its own copy (batch_max 1), its address in Envelope-to:
+inbox:
+  driver = appendfile
+  file = {dir}/mail/inbox
+  user = {user}
+  group = {user}
+  mode = 0640
+  envelope_to_add
+begin retry
+* * F,1h,10m
+"""
+
+
+class EximServer(PostfixReceiver):
+    """A private Exim daemon (start_exim_server(); its own process group, like
+    PostfixReceiver): .addr, .dir, .mainlog, log(), log_grep(rx),
+    wait_log(rx, n), paniclog(), inbox()."""
+
+    log = EximClient.log
+    log_grep = EximClient.log_grep
+    paniclog = EximClient.paniclog
+
+    def wait_log(self, pattern, n=1, timeout=30):
+        """Wait for n main log lines matching pattern; returns them."""
+        return wait_for(lambda: len(self.log_grep(pattern)) >= n and self.log_grep(pattern),
+                        timeout, 0.2, what="%d lines /%s/ in %s:\n%s"
+                        % (n, pattern, self.mainlog, _tail(self.mainlog, 15)))
+
+    def inbox(self):
+        """The delivered copies, oldest first: [(Envelope-to address, message
+        bytes as stored, LF line ends, the mbox "From " line removed)]."""
+        try:
+            with open(os.path.join(self.dir, "mail", "inbox"), "rb") as f:
+                text = f.read()
+        except OSError:
+            return []
+        out = []
+        for part in re.split(rb"(?m)^From \S+ .*\n", text)[1:]:
+            to = re.search(rb"(?mi)^Envelope-to: (\S+)$", part)
+            out.append((to.group(1).decode() if to else None, part))
+        return out
+
+
+def start_exim_server(env, addr, domains, acls="", main="", timeout=30):
+    """Start a private Exim daemon (exim -C CONF -bdf) under DIR/exim-server,
+    listening on addr ('ip:port') without TLS and taking mail from anyone for
+    domains (a list of names), delivered into one mbox (inbox()). acls is the
+    text of more ACLs after the RCPT one ("rcpt": accepts the local domains);
+    main, more main options (prdr_enable, acl_smtp_data_prdr, ...). Root only
+    (raises Skip otherwise, or when Exim cannot be had). Returns an
+    EximServer, stopped with the Env."""
+    if os.geteuid() != 0:
+        raise Skip("an Exim daemon needs root (it changes user to %s)" % EXIM_USER)
+    binary = exim_binary()
+    edir = _peer_dir(env, "exim-server", EXIM_USER)
+    for d in ("spool", "log", "mail"):
+        os.makedirs(os.path.join(edir, d))
+        shutil.chown(os.path.join(edir, d), EXIM_USER, EXIM_USER)
+    ip, port = split_addr(addr)
+    conf = os.path.join(edir, "exim.conf")
+    with open(conf, "w") as f:
+        f.write(EXIM_SERVER_CONF.format(tld=TLD, dir=edir, user=EXIM_USER, bin=binary, ip=ip,
+                                        port=port, domains=" : ".join(domains), main=main,
+                                        acls=acls))
+    h = env._start("exim-server", [binary, "-C", conf, "-bdf"], EximServer)
+    h.addr, h.dir, h.mainlog = addr, edir, os.path.join(edir, "log", "mainlog")
+
+    def up():
+        if not h.alive():
+            raise AssertionError("exim -bdf exited: %s\n%s" % (h.stderr_text(), h.paniclog()))
+        return is_listening(addr)
+    wait_for(up, timeout, 0.1, what="exim daemon on %s" % addr)
+    return h
