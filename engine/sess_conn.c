@@ -95,6 +95,10 @@ job_fill_host(const struct eng_session *s, struct eng_job *j)
     snprintf(at->tls_x, sizeof(at->tls_x), "%s", s->tls != NULL ? s->tls_x : "");
     snprintf(at->tls_cv, sizeof(at->tls_cv), "%s", s->tls != NULL && s->tls_cv ? s->tls_cv : "");
     at->tls_dane = s->tls != NULL && s->tls_dane;
+    snprintf(at->smtp_greeting, sizeof(at->smtp_greeting), "%s", s->greeting);
+    snprintf(at->helo_response, sizeof(at->helo_response), "%s", s->helo_response);
+    /* relay semantics: the DSN request went on with MAIL and RCPT (sess_txn.c) */
+    at->dsn_passed = s->dsn && !(s->d->router != NULL && s->d->router->dsn_lasthop);
     eng__tls_fill_job(s, j);
 }
 

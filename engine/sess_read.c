@@ -75,6 +75,7 @@ on_greeting_reply(struct eng_session *s, int code)
         return;
     }
     s->setup_ms = eng_now_ms() - s->connect_ms;
+    snprintf(s->greeting, sizeof(s->greeting), "%.255s", s->reply.text);
     if (host_greeted(s->cur_ip, s->d->port))
         log_info("%s answered again", s->host_desc);
     if (eng__sess_event_says_no(s, "smtp:connect", s->reply.text)) {
@@ -252,6 +253,8 @@ parse_replies(struct eng_session *s)
         }
         if (s->st == SS_EHLO)
             smtp_ehlo_line(&s->ehlo, &s->reply);
+        if ((s->st == SS_EHLO || s->st == SS_HELO) && s->reply.nlines == 1)
+            snprintf(s->helo_response, sizeof(s->helo_response), "%.255s", s->reply.text);
         if (rc == SMTP_REPLY_MORE)
             continue;
         on_reply(s, s->reply.code);
