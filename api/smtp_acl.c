@@ -59,6 +59,7 @@ env_fill(struct sess *s, enum acl_where where, const char *rcpt)
     e->authenticated_id = s->auth_id;
     e->var = smtp_var;
     e->verify = smtp_acl_verify;
+    e->spf = smtp_spf_check; /* "spf =" (smtp_spf.c) */
     e->arg = s;
     e->conn_scope = s->conn_scope;
     e->mail_scope = s->mail_scope;

@@ -179,6 +179,8 @@ struct sess {
     char *remove_hdrs[SESS_REMOVE_MAX];
     size_t nremove;
     unsigned controls; /* ACL_CONTROL_* set by accepting ACLs */
+    /* SPF of the current identity (smtp_spf.c) */
+    struct smtp_spfreq *spf;
 };
 
 struct lsock {
@@ -314,5 +316,17 @@ int smtp_prdr_step(struct sess *s);
 
 /* smtp_cmd_step - consume one command line; 1 progress, 0 more input needed */
 int smtp_cmd_step(struct sess *s);
+
+/* ---- SPF (smtp_spf.c) ---- */
+struct smtp_spfreq;
+/* smtp_spf_check - acl_env.spf: the SPF result word for the session's
+ * client, sender and HELO, or ACL_VERIFY_PENDING while DNS runs (the ACL is
+ * resumed when it is known) */
+int smtp_spf_check(void *arg, char *result, size_t len);
+/* smtp_spf_var - $spf_result, $spf_header_comment, $spf_smtp_comment,
+ * $spf_received ("" until evaluated); NULL for other names */
+const char *smtp_spf_var(struct sess *s, const char *name);
+/* smtp_spf_free - at session end (a request in flight is orphaned) */
+void smtp_spf_free(struct sess *s);
 
 #endif

@@ -86,5 +86,7 @@ smtp_var(void *arg, const char *name)
         return s->id;
     if ((v = smtp_tls_var(s, name)) != NULL)
         return v;
+    if ((v = smtp_spf_var(s, name)) != NULL) /* $spf_* */
+        return v;
     return NULL;
 }
