@@ -319,10 +319,11 @@ int smtp_cmd_step(struct sess *s);
 
 /* ---- SPF (smtp_spf.c) ---- */
 struct smtp_spfreq;
-/* smtp_spf_check - acl_env.spf: the SPF result word for the session's
- * client, sender and HELO, or ACL_VERIFY_PENDING while DNS runs (the ACL is
- * resumed when it is known) */
-int smtp_spf_check(void *arg, char *result, size_t len);
+/* smtp_spf_check - for acl_env.spf: the SPF result word for the session
+ * arg's client, sender and HELO, or ACL_VERIFY_PENDING while DNS runs; then
+ * resume(s) is called once it is known (a pointer: smtp_acl.c calls in,
+ * smtp_spf.c does not call it back by name) */
+int smtp_spf_check(void *arg, char *result, size_t len, void (*resume)(struct sess *s));
 /* smtp_spf_var - $spf_result, $spf_header_comment, $spf_smtp_comment,
  * $spf_received ("" until evaluated); NULL for other names */
 const char *smtp_spf_var(struct sess *s, const char *name);

@@ -4,7 +4,7 @@
  *              variables, evaluated on the listener loop.
  *
  * Synopsis
- *   e->spf = smtp_spf_check;               (env_fill, smtp_acl.c)
+ *   smtp_spf_check(s, res, len, resume)    (acl_env.spf, smtp_acl.c)
  *   smtp_spf_var(s, "spf_result")          (smtp_var, smtp_vars.c)
  *   smtp_spf_free(s)                       (session end, smtp_io.c)
  *
@@ -35,7 +35,8 @@
 #include "mailauth/mailauth.h"
 
 struct smtp_spfreq {
-    struct sess *s; /* NULL once the session has ended */
+    struct sess *s;                 /* NULL once the session has ended */
+    void (*resume)(struct sess *s); /* continues the suspended ACL */
     struct spf_ctx *c;
     char *sender, *helo; /* the identity evaluated */
     int done;
@@ -76,7 +77,7 @@ on_dns(struct dns_records *res, void *arg)
         return;
     }
     if (advance(q))
-        smtp_acl_resume(q->s);
+        q->resume(q->s);
 }
 
 /* advance - step until a query is in flight (0) or the result is known (1) */
@@ -128,9 +129,10 @@ smtp_spf_free(struct sess *s)
         q->s = NULL; /* on_dns frees it */
 }
 
-/* smtp_spf_check - acl_env.spf: the result word, or ACL_VERIFY_PENDING */
+/* smtp_spf_check - acl_env.spf: the result word, or ACL_VERIFY_PENDING
+ * (resume is called once it is known) */
 int
-smtp_spf_check(void *arg, char *result, size_t len)
+smtp_spf_check(void *arg, char *result, size_t len, void (*resume)(struct sess *s))
 {
     struct sess *s = arg;
     struct smtp_spfreq *q = s->spf;
@@ -141,6 +143,7 @@ smtp_spf_check(void *arg, char *result, size_t len)
             return ACL_VERIFY_PENDING; /* cannot happen: the ACL waits for it */
         smtp_spf_free(s);
         s->spf = q = req_new(s);
+        q->resume = resume;
         if (q->c == NULL) { /* no IP client address (cannot be checked) */
             q->done = 1;
             snprintf(result, len, "none");

@@ -20,11 +20,21 @@ answer(struct spf_ctx *c, const char *rec, size_t len)
 {
     struct spf_rr rr = {0};
     switch (spf_query_type(c)) {
-    case SPF_QT_TXT: rr.text = rec, rr.len = len; break;
-    case SPF_QT_A: memcpy(rr.addr, "\xc0\x00\x02\x01", 4); break;
-    case SPF_QT_AAAA: rr.addr[0] = 0x20, rr.addr[1] = 0x01, rr.addr[15] = 1; break;
-    case SPF_QT_MX: rr.text = "mx.example.com", rr.pref = 10; break;
-    default: rr.text = "host.example.com"; break;
+    case SPF_QT_TXT:
+        rr.text = rec, rr.len = len;
+        break;
+    case SPF_QT_A:
+        memcpy(rr.addr, "\xc0\x00\x02\x01", 4);
+        break;
+    case SPF_QT_AAAA:
+        rr.addr[0] = 0x20, rr.addr[1] = 0x01, rr.addr[15] = 1;
+        break;
+    case SPF_QT_MX:
+        rr.text = "mx.example.com", rr.pref = 10;
+        break;
+    default:
+        rr.text = "host.example.com";
+        break;
     }
     if (len == 0 && spf_query_type(c) == SPF_QT_TXT)
         spf_answer(c, SPF_DNS_NXDOMAIN, NULL, 0);
@@ -54,7 +64,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (strncmp(spf_received(c), "Received-SPF: ", 14) != 0)
             abort();
-        strlen(spf_explanation(c)), strlen(spf_header_comment(c)), strlen(spf_smtp_comment(c));
+        if (strlen(spf_explanation(c)) + strlen(spf_header_comment(c)) +
+                strlen(spf_smtp_comment(c)) >
+            (size_t)1 << 20)
+            abort();
         spf_free(c);
     }
     return 0;
