@@ -39,6 +39,13 @@
 #include "conf/address.h"
 #include "dns/dns.h"
 
+/* acl_spf - acl_env.spf: SPF from smtp_spf.c, resuming the ACL when known */
+static int
+acl_spf(void *arg, char *result, size_t len)
+{
+    return smtp_spf_check(arg, result, len, smtp_acl_resume);
+}
+
 /* env_fill - the ACL's view of the session */
 static void
 env_fill(struct sess *s, enum acl_where where, const char *rcpt)
@@ -59,6 +66,7 @@ env_fill(struct sess *s, enum acl_where where, const char *rcpt)
     e->authenticated_id = s->auth_id;
     e->var = smtp_var;
     e->verify = smtp_acl_verify;
+    e->spf = acl_spf; /* "spf =" (smtp_spf.c) */
     e->arg = s;
     e->conn_scope = s->conn_scope;
     e->mail_scope = s->mail_scope;

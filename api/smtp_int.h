@@ -191,6 +191,8 @@ struct sess {
     char proxy_port[8];                  /* $proxy_host_port */
     char proxy_dst_ip[INET6_ADDRSTRLEN]; /* $proxy_target_address: what the client reached */
     char proxy_dst_port[8];              /* $proxy_target_port */
+    /* SPF of the current identity (smtp_spf.c) */
+    struct smtp_spfreq *spf;
 };
 
 struct lsock {
@@ -356,5 +358,17 @@ const char *smtp_proxy_var(struct sess *s, const char *name);
 /* smtp_proxy_logfield - " PRX=ip" for the "<=" line with log_selector =
  * +proxy on a proxied session, else "" */
 void smtp_proxy_logfield(const struct sess *s, char *out, size_t len);
+/* ---- SPF (smtp_spf.c) ---- */
+struct smtp_spfreq;
+/* smtp_spf_check - for acl_env.spf: the SPF result word for the session
+ * arg's client, sender and HELO, or ACL_VERIFY_PENDING while DNS runs; then
+ * resume(s) is called once it is known (a pointer: smtp_acl.c calls in,
+ * smtp_spf.c does not call it back by name) */
+int smtp_spf_check(void *arg, char *result, size_t len, void (*resume)(struct sess *s));
+/* smtp_spf_var - $spf_result, $spf_header_comment, $spf_smtp_comment,
+ * $spf_received ("" until evaluated); NULL for other names */
+const char *smtp_spf_var(struct sess *s, const char *name);
+/* smtp_spf_free - at session end (a request in flight is orphaned) */
+void smtp_spf_free(struct sess *s);
 
 #endif

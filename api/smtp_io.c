@@ -110,6 +110,7 @@ sess_free_acl(struct sess *s)
         free(v->address);
         free(v);
     }
+    smtp_spf_free(s);
     acl_result_clear(&s->acl_res);
     free(s->acl_rcpt);
     acl_vars_free(s->cvars);

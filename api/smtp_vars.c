@@ -91,5 +91,7 @@ smtp_var(void *arg, const char *name)
         return v;
     if ((v = smtp_proxy_var(s, name)) != NULL) /* PROXY protocol */
         return v;
+    if ((v = smtp_spf_var(s, name)) != NULL) /* $spf_* */
+        return v;
     return NULL;
 }

@@ -12,7 +12,13 @@
  *                         running to the end of the (logical) line.
  *   Conditions            hosts domains local_parts senders recipients
  *                         authenticated condition ratelimit acl verify
- *                         (recipient | sender); each may be negated with '!'.
+ *                         (recipient | sender) spf; each may be negated with '!'.
+ *   spf = LIST            (seed "SPF") true when the SPF result (env->spf)
+ *                         matches an item: pass fail softfail none neutral
+ *                         permerror temperror, err_perm / err_temp the
+ *                         deprecated aliases; "!word" matches any other
+ *                         result; left to right, the first match wins, none
+ *                         is false. Unknown words stop the load.
  *   Modifiers             message log_message logwrite add_header
  *                         remove_header "set acl_c_NAME|acl_cN|acl_m_NAME|
  *                         acl_mN = value" control delay endpass (ignored).
@@ -129,6 +135,12 @@ struct acl_env {
     const char *conn_scope, *mail_scope; /* ids for ratelimit per_conn / per_mail */
     struct acl_vars *cvars; /* acl_c_*: the session's, from acl_vars_new(), kept across ACLs */
     struct acl_vars *mvars; /* acl_m_*: the message's, cleared by the caller at each MAIL */
+    /* spf - "spf = ...": the SPF result of the session's client, sender and
+     * HELO as a word (pass fail softfail none neutral permerror temperror)
+     * written to result: ACL_VERIFY_OK, or ACL_VERIFY_PENDING (the caller
+     * calls acl_resume() once it is known, and spf is asked again). May be
+     * NULL (the condition is then an error). */
+    int (*spf)(void *arg, char *result, size_t len);
 };
 
 /* Filled by acl_run()/acl_resume(); zero it once, then acl_result_clear()

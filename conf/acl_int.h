@@ -108,6 +108,7 @@ enum acl_ikind2 {
     AM_SET,
     AM_CONTROL,
     AM_DELAY,
+    AC_SPF, /* "spf = result list" (RFC 7208 via acl_env.spf): a condition */
 };
 
 struct acl_item {
@@ -225,6 +226,11 @@ void acl__vars_set(struct acl_vars *v, const char *name, const char *value);
 const char *acl__var(void *arg, const char *name);
 /* acl__split_recipient - $local_part and $domain of st->env->recipient */
 void acl__split_recipient(struct acl_st *st);
+
+/* acl_spf.c: the "spf" condition's list. acl__spf_match: 1 an item matches
+ * result, 0 none, -1 an unknown word (err); acl__spf_list_check: 0 or -1 */
+int acl__spf_match(const char *list, const char *result, char *err, size_t errlen);
+int acl__spf_list_check(const char *list, char *err, size_t errlen);
 
 /* ---- ratelimit ----------------------------------------------------- */
 #include "conf/ratelimit.h"

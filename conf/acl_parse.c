@@ -133,11 +133,14 @@ acl__opt_local_domains(struct pctx *p, const struct cfg_optdef *d, void *base, c
 
 static const char *const acl_verbs[] = {"accept", "deny",    "defer",  "drop",
                                         "warn",   "require", "discard"};
+/* clang-format off */
 static const char *const acl_words[] = {
     "hosts",     "domains",    "local_parts",   "senders", "recipients", "authenticated",
     "condition", "ratelimit",  "verify",        "acl",     "message",    "log_message",
     "logwrite",  "add_header", "remove_header", "set",     "control",    "delay",
+    "spf", /* AC_SPF: conditions appended after the modifiers keep their enum values */
 };
+/* clang-format on */
 
 static const struct {
     const char *name;
@@ -269,6 +272,9 @@ acl_item_value(struct pctx *p, struct acl_set *s, struct acl_item *it, const cha
         return acl_control(p, it, val);
     if (it->kind == AC_VERIFY)
         return acl_verify(p, it, val);
+    if (it->kind == AC_SPF && strchr(val, '$') == NULL &&
+        acl__spf_list_check(val, err, sizeof err) < 0)
+        return cfg_perr(p, "spf: %s", err);
     int lk = acl_list_kind(it->kind);
     if (lk >= 0 && strchr(val, '$') == NULL) {
         it->list = acl__list_parse(s, lk, val, err, sizeof err);
@@ -303,7 +309,7 @@ acl_stmt_item(struct pctx *p, struct acl_set *s, char *line)
     if (k < 0)
         return cfg_perr(p, "unknown ACL condition or modifier \"%.*s\"",
                         (int)(n ? n : strcspn(w, " \t=")), w);
-    if (neg && k >= AM_MESSAGE)
+    if (neg && k >= AM_MESSAGE && k != AC_SPF)
         return cfg_perr(p, "\"!\" is not allowed before the modifier %.*s", (int)n, w);
     char word[32];
     snprintf(word, sizeof word, "%.*s", (int)n, w);

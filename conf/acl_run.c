@@ -268,6 +268,33 @@ acl_cond_verify(struct acl_st *st, struct acl_frame *f, const struct acl_item *i
     return acl_fail(st, "verify = %s: no answer after resumption", what);
 }
 
+/* acl_cond_spf - "spf = LIST" with the result from env->spf */
+static int
+acl_cond_spf(struct acl_st *st, struct acl_frame *f, const struct acl_item *it)
+{
+    struct acl_env *e = st->env;
+    char res[32] = "", err[128], *v;
+    if (e->where == ACL_WHERE_EXPAND || e->spf == NULL)
+        return acl_fail(st, "spf is not available here");
+    int r = e->spf(e->arg, res, sizeof res);
+    if (r == ACL_VERIFY_PENDING && !f->resumed) {
+        st->res->wait_verify = 1;
+        return C_SUSPEND;
+    }
+    if (r != ACL_VERIFY_OK)
+        return acl_fail(st, "spf: no result after resumption");
+    int rc = acl_expand(st, it->exp, &v);
+    if (rc == EXP_FAIL)
+        return C_TRUE;
+    if (rc < 0)
+        return -1 - rc;
+    rc = acl__spf_match(v, res, err, sizeof err);
+    free(v);
+    if (rc < 0)
+        return acl_fail(st, "spf: %s", err);
+    return rc ? C_TRUE : C_FALSE;
+}
+
 /* acl_split_words - cut s into blank-separated words (in place), at most max */
 static int
 acl_split_words(char *s, char **w, int max)
@@ -451,6 +478,9 @@ acl_item(struct acl_st *st, struct acl_frame *f, const struct acl_item *it)
         break;
     case AC_VERIFY:
         r = acl_cond_verify(st, f, it);
+        break;
+    case AC_SPF:
+        r = acl_cond_spf(st, f, it);
         break;
     case AC_ACL:
         return acl_cond_acl(st, it); /* negation applies when it returns */

@@ -68,6 +68,9 @@ struct dns__job {
     struct jhost *hosts;
     struct dns_result *res;
     struct eng_timer done;
+    /* dns_lookup(): a single-type lookup delivered as records */
+    dns_records_cb rcb;
+    struct dns_records *rres;
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -227,10 +230,15 @@ on_job_done(eng_loop *loop, struct eng_timer *t)
     dns_cb cb = j->cb;
     void *arg = j->arg;
     struct dns_result *res = j->res;
+    dns_records_cb rcb = j->rcb;
+    struct dns_records *rres = j->rres;
     (void)loop;
     job_unlink(j);
     job_free(j);
-    cb(res, arg);
+    if (rcb != NULL)
+        rcb(rres, arg);
+    else
+        cb(res, arg);
 }
 
 /* job_release - one lookup is in; the last one finishes the job */
@@ -243,7 +251,10 @@ job_release(struct dns__job *j)
         j->decided = 0;
         job_decide(j, DNS_RETRY, "lookup cancelled: resolver shut down");
     }
-    j->res = job_build(j);
+    if (j->rcb != NULL)
+        dns__records_finish(j->r, &j->rres, j->r->closing);
+    else
+        j->res = job_build(j);
     eng_timer_start(j->r->loop, &j->done, 0);
 }
 
@@ -423,6 +434,37 @@ dns_resolve_hosts(dns_resolver *r, const char *const *names, size_t n, dns_cb cb
     return 0;
 }
 
+/* on_rec - the answer of a dns_lookup() job */
+static void
+on_rec(dns_resolver *r, struct dns__answer *a, void *arg, size_t idx)
+{
+    struct dns__job *j = arg;
+    (void)r, (void)idx;
+    j->rres = dns__records_from(a);
+    job_release(j);
+}
+
+/* dns_lookup - one query of one type, answered with its records */
+int
+dns_lookup(dns_resolver *r, const char *name, int type, dns_records_cb cb, void *arg)
+{
+    struct dns__job *j;
+    if (r->closing)
+        return -ESHUTDOWN;
+    if (type != T_A && type != T_AAAA && type != T_MX && type != T_TXT && type != T_PTR)
+        return -EINVAL;
+    j = job_new(r, 0, NULL, arg);
+    j->rcb = cb;
+    if (dns__name_norm(name, j->domain, sizeof(j->domain)) < 0) {
+        j->rres = dns__records_from(NULL); /* malformed: like a name error */
+    } else {
+        j->pending++;
+        dns__lookup(r, j->domain, type, on_rec, j, 0);
+    }
+    job_release(j);
+    return 0;
+}
+
 /* dns_result_free - release a result */
 void
 dns_result_free(struct dns_result *res)
@@ -482,6 +524,15 @@ dns_resolver_free(dns_resolver *r)
         dns_cb cb = j->cb;
         void *arg = j->arg;
         eng_timer_stop(r->loop, &j->done);
+        if (j->rcb != NULL) {
+            dns_records_cb rcb = j->rcb;
+            struct dns_records *rres = j->rres;
+            dns__records_finish(r, &rres, 0);
+            job_unlink(j);
+            job_free(j);
+            rcb(rres, arg);
+            continue;
+        }
         if (res == NULL) { /* cannot happen: every lookup ended above */
             job_decide(j, DNS_RETRY, "lookup cancelled: resolver shut down");
             res = job_build(j);

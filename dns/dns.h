@@ -108,6 +108,34 @@ int dns_resolve_hosts(dns_resolver *r, const char *const *names, size_t n, dns_c
 
 void dns_result_free(struct dns_result *res);
 
+/* ---- Single-type lookups (SPF and other policy checks) ----
+ * dns_lookup - ask (name, type) for type A, AAAA, MX, TXT or PTR (the
+ * DNS_T_* values) and hand the records to cb: shared cache, coalescing and
+ * cap as the other lookups; CNAMEs followed by the server (A/AAAA also by
+ * c-ares). The callback owns res (dns_records_free) and never runs inside
+ * dns_lookup() itself; on resolver shutdown it gets DNS_REC_TEMP. A
+ * malformed name is answered DNS_REC_NXDOMAIN without a query. Returns 0,
+ * -EINVAL for another type, -ESHUTDOWN while the resolver is being freed.
+ * Same thread rules as the rest of the resolver. */
+enum { DNS_T_A = 1, DNS_T_PTR = 12, DNS_T_MX = 15, DNS_T_TXT = 16, DNS_T_AAAA = 28 };
+enum dns_rstatus { DNS_REC_OK, DNS_REC_NXDOMAIN, DNS_REC_NODATA, DNS_REC_TEMP };
+struct dns_rr {
+    char *text;     /* TXT: the record's strings joined, len bytes + NUL; MX, PTR: the name */
+    size_t len;     /* bytes of text */
+    uint16_t pref;  /* MX preference */
+    uint8_t family; /* A/AAAA: AF_INET or AF_INET6 */
+    uint8_t addr[16];
+};
+struct dns_records {
+    enum dns_rstatus status;
+    char why[96]; /* for DNS_REC_TEMP */
+    size_t n;     /* records (n > 0 only with DNS_REC_OK) */
+    struct dns_rr *rr;
+};
+typedef void (*dns_records_cb)(struct dns_records *res, void *arg);
+int dns_lookup(dns_resolver *r, const char *name, int type, dns_records_cb cb, void *arg);
+void dns_records_free(struct dns_records *res);
+
 /* dns_mx_order - sort hosts by preference, shuffling equal preferences with
  * rnd (a function returning uniform random values); pure, for tests */
 void dns_mx_order(struct dns_host *hosts, size_t n, uint32_t (*rnd)(void *), void *rnd_arg);
@@ -127,6 +155,7 @@ size_t dns_resolver_inflight(const dns_resolver *r, size_t *queued, size_t *peak
 
 #define DNS__MAX_ADDRS 32 /* addresses kept per A or AAAA answer */
 #define DNS__MAX_MX 64    /* MX records kept per answer */
+#define DNS__MAX_TXT 64   /* TXT or PTR records kept per answer */
 
 enum dns__astatus { DNS__ANS_OK, DNS__ANS_NXDOMAIN, DNS__ANS_NODATA, DNS__ANS_TEMP };
 
@@ -141,14 +170,22 @@ struct dns__addr {
 /* One parsed answer for (name, type); shared by the cache and its readers. */
 struct dns__answer {
     unsigned refs;
-    int type; /* 1 A, 28 AAAA, 15 MX */
+    int type; /* 1 A, 28 AAAA, 15 MX, 16 TXT, 12 PTR */
     enum dns__astatus status;
     int ares_status; /* for DNS__ANS_TEMP: why */
     uint32_t ttl;    /* seconds to keep it (unused for TEMP) */
     size_t n;
     struct dns__mx *mx;      /* MX: n records */
     struct dns__addr *addrs; /* A/AAAA: n addresses */
+    char **txt;              /* TXT: n records (strings joined); PTR: n names */
+    size_t *tlen;            /* their lengths */
 };
+/* dns__records_from - a dns_lookup() result from an answer (NULL: a
+ * malformed name, answered as a name error) */
+struct dns_records *dns__records_from(const struct dns__answer *a);
+/* dns__records_finish - on shutdown (closing) replace *res by a temporary
+ * failure; make sure there is one */
+void dns__records_finish(dns_resolver *r, struct dns_records **res, int closing);
 
 /* dns__answer_parse - turn a c-ares query result (status, reply bytes) into
  * an answer with refs = 1; abuf may be NULL; never NULL (aborts on no memory) */

@@ -201,6 +201,10 @@ dns__answer_unref(struct dns__answer *a)
         return;
     free(a->mx);
     free(a->addrs);
+    for (size_t i = 0; a->txt != NULL && i < a->n; i++)
+        free(a->txt[i]);
+    free(a->txt);
+    free(a->tlen);
     free(a);
 }
 
@@ -224,6 +228,75 @@ parse_mx(struct dns__answer *a, const unsigned char *abuf, int alen)
     }
     ares_free_data(list);
     return ARES_SUCCESS;
+}
+
+/* txt_add - append bytes to record i of a TXT/PTR answer (new: start it) */
+static void
+txt_add(struct dns__answer *a, int start, const unsigned char *p, size_t len)
+{
+    size_t i;
+    if (a->txt == NULL) {
+        a->txt = xcalloc(DNS__MAX_TXT, sizeof(*a->txt));
+        a->tlen = xcalloc(DNS__MAX_TXT, sizeof(*a->tlen));
+    }
+    if (start || a->n == 0) {
+        if (a->n == DNS__MAX_TXT)
+            return;
+        a->txt[a->n] = xcalloc(1, 1);
+        a->n++;
+    }
+    i = a->n - 1;
+    char *t = realloc(a->txt[i], a->tlen[i] + len + 1);
+    if (t == NULL)
+        abort();
+    memcpy(t + a->tlen[i], p, len);
+    a->tlen[i] += len;
+    t[a->tlen[i]] = '\0';
+    a->txt[i] = t;
+}
+
+/* parse_txt - TXT records, each record's strings joined (RFC 7208 §3.3) */
+static int
+parse_txt(struct dns__answer *a, const unsigned char *abuf, int alen)
+{
+    struct ares_txt_ext *list = NULL;
+    int rc = ares_parse_txt_reply_ext(abuf, alen, &list);
+    if (rc != ARES_SUCCESS)
+        return rc;
+    for (struct ares_txt_ext *p = list; p != NULL; p = p->next)
+        txt_add(a, p->record_start, p->txt, p->length);
+    ares_free_data(list);
+    return a->n > 0 ? ARES_SUCCESS : ARES_ENODATA;
+}
+
+/* parse_ptr - PTR names of the answer section, normalised */
+static int
+parse_ptr(struct dns__answer *a, const unsigned char *m, int alen)
+{
+    size_t off = 12, len = (size_t)alen, an;
+    if (len < 12 || rd16(m + 4) != 1)
+        return ARES_EBADRESP;
+    an = rd16(m + 6);
+    if (skip_name(m, len, &off) < 0 || off + 4 > len)
+        return ARES_EBADRESP;
+    off += 4;
+    for (size_t i = 0; i < an; i++) {
+        char *name = NULL, norm[256];
+        long el;
+        if (skip_name(m, len, &off) < 0 || off + 10 > len)
+            return ARES_EBADRESP;
+        uint32_t type = rd16(m + off), rdlen = rd16(m + off + 8);
+        off += 10;
+        if (off + rdlen > len)
+            return ARES_EBADRESP;
+        if (type == T_PTR && ares_expand_name(m + off, m, alen, &name, &el) == ARES_SUCCESS) {
+            if (dns__name_norm(name, norm, sizeof(norm)) == 0)
+                txt_add(a, 1, (const unsigned char *)norm, strlen(norm));
+            ares_free_string(name);
+        }
+        off += rdlen;
+    }
+    return a->n > 0 ? ARES_SUCCESS : ARES_ENODATA;
 }
 
 /* parse_addrs - A or AAAA records (CNAME chains followed by c-ares) */
@@ -268,10 +341,17 @@ dns__answer_parse(int type, int ares_status, const unsigned char *abuf, int alen
     if (rc == ARES_SUCCESS) {
         if (abuf == NULL || alen <= 0)
             return dns__answer_temp(type, ARES_EBADRESP);
-        if (type != T_MX && type != T_A && type != T_AAAA)
+        if (type != T_MX && type != T_A && type != T_AAAA && type != T_TXT && type != T_PTR)
             return dns__answer_temp(type, ARES_ENOTIMP);
         a = answer_new(type, DNS__ANS_OK, 0);
-        rc = type == T_MX ? parse_mx(a, abuf, alen) : parse_addrs(a, abuf, alen, &ans_ttl);
+        if (type == T_MX)
+            rc = parse_mx(a, abuf, alen);
+        else if (type == T_TXT)
+            rc = parse_txt(a, abuf, alen);
+        else if (type == T_PTR)
+            rc = parse_ptr(a, abuf, alen);
+        else
+            rc = parse_addrs(a, abuf, alen, &ans_ttl);
         if (rc == ARES_SUCCESS) {
             a->ttl = clamp_ttl(ans_ttl, TTL_NEG_DEFAULT);
             return a;

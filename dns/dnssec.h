@@ -72,8 +72,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "base/sockaddr.h"
 #include "base/loop.h"
+#include "base/sockaddr.h"
 
 enum dnssec_sec { DNSSEC_SECURE = 0, DNSSEC_INSECURE, DNSSEC_BOGUS, DNSSEC_ERROR };
 

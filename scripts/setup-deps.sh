@@ -23,6 +23,8 @@ test_pkgs+=(haproxy) # the PROXY protocol sender in front of the SMTP listener (
 # delivery with privileges changed, and the loader then ignores LD_LIBRARY_PATH.
 exim_lib_pkgs=(libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libnsl2 libpcre2-8-0 libcrypt1)
 test_pkgs+=("${exim_lib_pkgs[@]}")
+# the SPF conformance suites are YAML (tests/conform/spf_suite.py reads them)
+test_pkgs+=(python3-yaml)
 
 pkgs=("${build_pkgs[@]}")
 case "${1:-}" in

@@ -1,0 +1,109 @@
+/*
+ * acl_spf.c - the "spf" ACL condition's list (seed "SPF"): result words,
+ *             '!' negation, left-to-right first match.
+ *
+ * Synopsis
+ *   acl__spf_list_check("pass : !fail", err, sizeof err);   load time
+ *   acl__spf_match("fail : softfail", "softfail")  -> 1     run time
+ *
+ * Description
+ *   Items are separated by ':' (or the character after a leading '<').
+ *   Words: pass fail softfail none neutral permerror temperror, and the
+ *   deprecated err_perm (permerror) and err_temp (temperror); any case.
+ *   The result itself comes from acl_env.spf (conf/ cannot evaluate SPF:
+ *   mailauth/ sits beside it, and the caller owns the DNS). Pure.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf/acl_int.h"
+
+static const char *const spf_words[] = {"pass",    "fail",      "softfail", "none",
+                                        "neutral", "permerror", "temperror"};
+
+/* spf_word - the canonical word for s[0..n), or NULL */
+static const char *
+spf_word(const char *s, size_t n)
+{
+    for (size_t i = 0; i < sizeof spf_words / sizeof spf_words[0]; i++)
+        if (strlen(spf_words[i]) == n && strncasecmp(s, spf_words[i], n) == 0)
+            return spf_words[i];
+    if (n == 8 && strncasecmp(s, "err_perm", 8) == 0)
+        return "permerror";
+    if (n == 8 && strncasecmp(s, "err_temp", 8) == 0)
+        return "temperror";
+    return NULL;
+}
+
+/* next_item - the next trimmed item of list at *p; 0 at the end */
+static int
+next_item(const char **p, char sep, const char **item, size_t *len)
+{
+    const char *s = *p;
+    while (*s == sep || isspace((unsigned char)*s))
+        s++;
+    if (*s == '\0')
+        return 0;
+    const char *e = strchr(s, sep);
+    size_t n = e ? (size_t)(e - s) : strlen(s);
+    *p = s + n;
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    *item = s, *len = n;
+    return 1;
+}
+
+/* list_sep - Exim's "<X" separator prefix */
+static char
+list_sep(const char **p)
+{
+    const char *s = *p;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (s[0] == '<' && s[1] != '\0' && !isspace((unsigned char)s[1])) {
+        *p = s + 2;
+        return s[1];
+    }
+    return ':';
+}
+
+/* acl__spf_match - 1 when an item matches result, 0 if none, -1 for an
+ * unknown word (its text in err) */
+int
+acl__spf_match(const char *list, const char *result, char *err, size_t errlen)
+{
+    const char *p = list, *it;
+    size_t n;
+    char sep = list_sep(&p);
+    while (next_item(&p, sep, &it, &n)) {
+        int neg = it[0] == '!';
+        size_t skip = neg ? 1 + strspn(it + 1, " \t") : 0;
+        const char *w = spf_word(it + skip, n - skip);
+        if (w == NULL) {
+            snprintf(err, errlen, "unknown SPF result \"%.*s\"", (int)(n > 40 ? 40 : n), it);
+            return -1;
+        }
+        if ((strcmp(w, result) == 0) != neg)
+            return 1;
+    }
+    return 0;
+}
+
+/* acl__spf_list_check - load-time check of a constant list */
+int
+acl__spf_list_check(const char *list, char *err, size_t errlen)
+{
+    const char *p = list, *it;
+    size_t n;
+    char sep = list_sep(&p);
+    int items = 0;
+    while (next_item(&p, sep, &it, &n))
+        items++;
+    if (items == 0) {
+        snprintf(err, errlen, "an SPF result list is needed");
+        return -1;
+    }
+    return acl__spf_match(list, "", err, errlen) < 0 ? -1 : 0;
+}
