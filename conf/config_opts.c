@@ -373,6 +373,13 @@ const struct cfg_optdef cfg_transport_opts[] = {
     {"tls_crl", cfg_opt_str, CFG_T(tls_crl), 0, 1, 0, NULL},
     {"tls_certificate", cfg_opt_str, CFG_T(tls_certificate), 0, 1, 0, NULL},
     {"tls_privatekey", cfg_opt_str, CFG_T(tls_privatekey), 0, 1, 0, NULL},
+    /* DKIM signing (engine/dkim_sign.c) */
+    {"dkim_domain", cfg_opt_expand, CFG_T(dkim_domain), 0, 0, 0, NULL},
+    {"dkim_selector", cfg_opt_expand, CFG_T(dkim_selector), 0, 0, 0, NULL},
+    {"dkim_private_key", cfg_opt_expand, CFG_T(dkim_private_key), 0, 0, 0, NULL},
+    {"dkim_canon", cfg_opt_expand, CFG_T(dkim_canon), 0, 0, 0, NULL},
+    {"dkim_sign_headers", cfg_opt_expand, CFG_T(dkim_sign_headers), 0, 0, 0, NULL},
+    {"dkim_hash", cfg_opt_expand, CFG_T(dkim_hash), 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
