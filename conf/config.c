@@ -350,6 +350,15 @@ cfg_free(struct cfg *c)
     exp_free(c->event_action);
     for (size_t i = 0; i < c->ntransports; i++)
         exp_free(c->transports[i].event_action);
+    for (size_t i = 0; i < c->ntransports; i++) { /* DKIM signing options */
+        struct cfg_transport *t = &c->transports[i];
+        exp_free(t->dkim_domain);
+        exp_free(t->dkim_selector);
+        exp_free(t->dkim_private_key);
+        exp_free(t->dkim_canon);
+        exp_free(t->dkim_sign_headers);
+        exp_free(t->dkim_hash);
+    }
     auth_cfg_free(c); /* the authenticators' compiled strings */
     acl__set_free(c->acls); /* conf/acl_parse.c */
     cfg_dsn_free(c); /* conf/config_dsn.c: the DSN options' compiled strings */

@@ -142,6 +142,15 @@ struct cfg_transport {
     int line;
     /* PRDR client (seed "PRDR support") */
     struct cfg_hostlist hosts_try_prdr; /* ask for PRDR when offered, default * */
+    /* DKIM signing (RFC 6376, RFC 8463; Exim's dkim_* smtp transport options), each expanded
+     * per message (engine/dkim_sign.c); NULL: not set. No signing unless domain, selector and
+     * key all expand to something. */
+    struct exp_str *dkim_domain;       /* colon list of signing domains ($dkim_domain) */
+    struct exp_str *dkim_selector;     /* colon list of selectors per domain ($dkim_selector) */
+    struct exp_str *dkim_private_key;  /* PEM/base64 text, or a file when it starts with '/' */
+    struct exp_str *dkim_canon;        /* "relaxed" (default), "simple", or "HDR/BODY" */
+    struct exp_str *dkim_sign_headers; /* mailauth/dkim.h's list; default its built-in list */
+    struct exp_str *dkim_hash;         /* "sha256" (default); sha1 is refused (RFC 8301) */
 };
 
 /* A retry rule: "pattern error-type rule; rule; ..." (Exim's retry section). */

@@ -393,6 +393,13 @@ const struct cfg_optdef cfg_transport_opts[] = {
     {"tls_privatekey", cfg_opt_str, CFG_T(tls_privatekey), 0, 1, 0, NULL},
     /* PRDR client (seed "PRDR support") */
     {"hosts_try_prdr", cfg_opt_hostnames, CFG_T(hosts_try_prdr), 0, 0, 0, "*"},
+    /* DKIM signing (engine/dkim_sign.c) */
+    {"dkim_domain", cfg_opt_expand, CFG_T(dkim_domain), 0, 0, 0, NULL},
+    {"dkim_selector", cfg_opt_expand, CFG_T(dkim_selector), 0, 0, 0, NULL},
+    {"dkim_private_key", cfg_opt_expand, CFG_T(dkim_private_key), 0, 0, 0, NULL},
+    {"dkim_canon", cfg_opt_expand, CFG_T(dkim_canon), 0, 0, 0, NULL},
+    {"dkim_sign_headers", cfg_opt_expand, CFG_T(dkim_sign_headers), 0, 0, 0, NULL},
+    {"dkim_hash", cfg_opt_expand, CFG_T(dkim_hash), 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

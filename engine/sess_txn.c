@@ -19,6 +19,7 @@
 
 #include "base/metrics.h"
 #include "engine/smtp_params.h"
+#include "engine/dkim_sign.h"
 #include "engine/worker_int.h"
 
 /* A session whose greeting took this long is slow to start ... */
@@ -242,6 +243,7 @@ eng__sess_start_txn(struct eng_session *s)
         return;
     if (body_refused(s, spool_body_read(s->w->sp, j->q->m, &s->body, &s->body_len)))
         return;
+    (void)eng_dkim_sign(s->d->tp, j->q->m, &s->body, &s->body_len); /* engine/dkim_sign.c */
     if (s->msgs > 0)
         metrics_inc(MC_CONN_REUSED);
     if ((s->rcpt_ok = calloc(j->n, 1)) == NULL)

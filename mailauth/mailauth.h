@@ -10,6 +10,7 @@
 #ifndef SPATE_MAILAUTH_MAILAUTH_H
 #define SPATE_MAILAUTH_MAILAUTH_H
 
+#include "mailauth/dkim.h"
 #include "mailauth/spf.h"
 
 #endif

@@ -16,6 +16,7 @@ build_pkgs=(
 test_pkgs=(
     nsd ldnsutils swaks postfix lmdb-utils redis-server curl python3 openssl
     procps iproute2 unbound-host libnet-ssleay-perl
+    python3-dkim python3-nacl # DKIM interop (test_dkim_interop.py): dkimpy, Ed25519 through PyNaCl
 )
 test_pkgs+=(haproxy) # the PROXY protocol sender in front of the SMTP listener (test_inbound_proxy)
 # the shared libraries of Debian's exim4-daemon-light (see fetch_exim below); the binary
