@@ -336,6 +336,9 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"local_domains", acl__opt_local_domains, CFG_M(acls), 0, 0, 0, NULL},
     /* log_selector = +name -name ... (config_values.c) */
     {"log_selector", cfg_opt_log_selector, CFG_M(log_selector), 0, 0, 0, ""},
+    /* the admin API (api/admin.c) */
+    {"admin_listen", cfg_opt_addrs, CFG_M(admin_listen), CFG_M(n_admin_listen), 8026, 0, ""},
+    {"admin_token_file", cfg_opt_str, CFG_M(admin_token_file), 0, 1, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

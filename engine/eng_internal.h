@@ -134,6 +134,7 @@ struct eng_qmsg {
     unsigned hold_gen;            /* domains sharing MX hosts share a transaction) */
     struct eng_timer timer;       /* next retry */
     struct eng_qmsg *prev, *next; /* every queued message, for shut-down */
+    uint8_t admin;                /* admin.c: ADMIN_Q_* (frozen, being deleted) */
 };
 
 /* What a worker reports to whoever lent it jobs (the scheduler), through

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "conf/address.h"
+#include "engine/admin_int.h"
 #include "engine/event.h"
 #include "engine/retry.h"
 #include "engine/sched_int.h"
@@ -54,6 +55,7 @@ qmsg_final(const struct eng_qmsg *q)
 void
 qmsg_free(struct eng_qmsg *q)
 {
+    admin_forget(q); /* admin.c: a walk in progress steps past q */
     eng_timer_stop(sch.loop, &q->timer);
     if (q->prev)
         q->prev->next = q->next;
@@ -261,6 +263,7 @@ rcpt_defer(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const cha
         return;
     }
     q->dirty = 1;
+    admin_note_response(q, i, why); /* admin.c: shown as last_response */
     rc->attempts++;
     rc->last_interval = (int32_t)iv;
     rc->next_try = now + iv;
