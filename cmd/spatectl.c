@@ -2,9 +2,12 @@
  * spatectl.c - the command-line client of spated's HTTP API.
  *
  * Synopsis:
- *   spatectl [--url http://127.0.0.1:8025] [--json] [--timeout SECONDS] COMMAND
- *   COMMAND: stats | queue | inject FILE.json ("-" reads stdin)
- *            | bounce | retry | suspend | resume   (not supported yet)
+ *   spatectl [--url http://127.0.0.1:8025] [--token-file F] [--json]
+ *            [--timeout SECONDS] COMMAND
+ *   COMMAND: stats | summary (GET /api/v1/queue) | inject FILE.json ("-"
+ *            reads stdin) | an admin command
+ *            (spatectl_admin.c: queue, show, destinations, suspend, resume,
+ *            bounce, retry, freeze, thaw, delete, rebind, qshape, top, requeue)
  *
  * Talks HTTP/1.1 over a plain socket (one request, "Connection: close"),
  * so it needs nothing but jansson. The URL may also come from $SPATECTL_URL;
@@ -12,9 +15,14 @@
  * behind a proxy. Output is human-readable tables; --json prints the
  * daemon's JSON answer unchanged, for scripts.
  *
- * Exit status: 0 success; 1 the request failed or the daemon refused it;
- * 2 usage error or a command not supported yet.
+ * --token-file F sends "Authorization: Bearer TOKEN", TOKEN being the last
+ * word of F's first line (the daemon's admin_token_file works as is).
+ *
+ * Exit status: 0 success; 1 the request failed or the daemon refused it
+ * (or the command is not supported yet); 2 usage error.
  */
+#include "cmd/spatectl.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -30,32 +38,33 @@
 #define CTL_MAX_RESPONSE (64u << 20) /* bytes of answer read at most */
 #define CTL_MAX_FILE (512u << 20)    /* bytes of inject file read at most */
 
-struct ctl_url {
-    char host[256];
-    char port[8];
-    char prefix[512];
-};
-
-struct ctl_resp {
-    int status;
-    char *body; /* NUL-terminated */
-    size_t len;
-};
-
-static int ctl_json; /* --json */
+int ctl_json; /* --json */
 static int ctl_timeout = 60;
+static char ctl_token[512]; /* --token-file: the bearer token, "" none */
 
 /* ctl_usage - print the synopsis; returns 2 */
 static int
 ctl_usage(void)
 {
-    fprintf(stderr, "usage: spatectl [--url URL] [--json] [--timeout SECONDS] COMMAND\n"
-                    "commands:\n"
-                    "  stats            counters, gauges and commit latency\n"
-                    "  queue            per-destination queue summary\n"
-                    "  inject FILE      submit messages from a JSON file (- for stdin)\n"
-                    "  bounce, retry, suspend, resume   not supported yet\n"
-                    "URL defaults to $SPATECTL_URL or " CTL_DEFAULT_URL "\n");
+    fprintf(stderr,
+            "usage: spatectl [--url URL] [--token-file F] [--json] [--timeout SECONDS] COMMAND\n"
+            "commands:\n"
+            "  stats                         counters, gauges and commit latency\n"
+            "  inject FILE                   submit messages from a JSON file (- for stdin)\n"
+            "  summary                       per-destination queue summary (no token needed)\n"
+            "  queue [--domain D] [--sender S] [--state ready|scheduled|frozen]\n"
+            "        [--older-than 1h]       queued messages, oldest first\n"
+            "  show ID                       one message in full\n"
+            "  destinations                  destinations and suspended domains\n"
+            "  suspend DOMAIN [--for 1h] [--reason TEXT]   hold a domain's mail\n"
+            "  resume DOMAIN                 end a suspension\n"
+            "  bounce ID... | bounce --domain D [--reason TEXT]\n"
+            "  retry ID... | retry --domain D\n"
+            "  freeze ID... | thaw ID... | delete ID...\n"
+            "  rebind --domain D --transport T\n"
+            "  qshape [--by sender|destination]   queue age buckets\n"
+            "  top | requeue DIR             not supported yet\n"
+            "URL defaults to $SPATECTL_URL or " CTL_DEFAULT_URL "\n");
     return 2;
 }
 
@@ -232,20 +241,22 @@ ctl_parse_resp(char *raw, size_t n, struct ctl_resp *r)
 }
 
 /* ctl_request - one HTTP exchange; 0 and *r filled, or -1 (reported) */
-static int
+int
 ctl_request(const struct ctl_url *u, const char *method, const char *path, const char *body,
             size_t blen, struct ctl_resp *r)
 {
-    char head[2048];
+    char head[4096];
     char *raw;
     size_t n;
     int fd, hl;
 
     hl = snprintf(head, sizeof(head),
                   "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: spatectl\r\n"
-                  "Accept: application/json\r\nConnection: close\r\n"
+                  "Accept: application/json\r\nConnection: close\r\n%s%s%s"
                   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                  method, u->prefix, path, u->host, u->port, blen);
+                  method, u->prefix, path, u->host, u->port,
+                  ctl_token[0] ? "Authorization: Bearer " : "", ctl_token,
+                  ctl_token[0] ? "\r\n" : "", blen);
     if (hl < 0 || (size_t)hl >= sizeof(head))
         return -1;
     fd = ctl_connect(u);
@@ -272,7 +283,7 @@ ctl_request(const struct ctl_url *u, const char *method, const char *path, const
 }
 
 /* ctl_print_raw - --json output: the body as received, newline-ended */
-static int
+int
 ctl_print_raw(const struct ctl_resp *r)
 {
     fwrite(r->body, 1, r->len, stdout);
@@ -282,7 +293,7 @@ ctl_print_raw(const struct ctl_resp *r)
 }
 
 /* ctl_fail - report a non-2xx answer from its JSON error; returns 1 */
-static int
+int
 ctl_fail(const char *what, const struct ctl_resp *r, json_t *j)
 {
     json_t *err = json_object_get(j, "error"), *field = json_object_get(j, "field");
@@ -336,7 +347,7 @@ ctl_print_stats(json_t *j)
 }
 
 /* ctl_cell - a scalar JSON value as table text into buf */
-static const char *
+const char *
 ctl_cell(json_t *v, char *buf, size_t len)
 {
     if (json_is_string(v))
@@ -354,7 +365,7 @@ ctl_cell(json_t *v, char *buf, size_t len)
 
 /* ctl_print_table - an array of objects as a table: columns are the first
  * row's keys (at most CTL_COLS), each as wide as its widest cell */
-static void
+void
 ctl_print_table(json_t *rows)
 {
     enum { CTL_COLS = 32 };
@@ -421,7 +432,7 @@ ctl_print_queue(json_t *j)
 }
 
 /* ctl_get - GET path and print it (stats or queue); exit status */
-static int
+int
 ctl_get(const struct ctl_url *u, const char *what, const char *path, void (*print)(json_t *))
 {
     struct ctl_resp r = {0};
@@ -527,7 +538,35 @@ ctl_inject(const struct ctl_url *u, const char *path)
     return rc;
 }
 
-/* ctl_options - parse leading options; index of the command or -1 */
+/* ctl_read_token - the token from F: the last word of its first line
+ * that is neither empty nor a comment (so the daemon's file serves) */
+static int
+ctl_read_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024], *w, *save, *last;
+
+    if (f == NULL) {
+        fprintf(stderr, "spatectl: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        last = NULL;
+        for (w = strtok_r(line, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save))
+            last = w;
+        if (last != NULL && line[0] != '#' && strlen(last) < sizeof(ctl_token)) {
+            snprintf(ctl_token, sizeof(ctl_token), "%s", last);
+            break;
+        }
+    }
+    fclose(f);
+    if (ctl_token[0] == '\0')
+        fprintf(stderr, "spatectl: %s: no token in the file\n", path);
+    return ctl_token[0] ? 0 : -1;
+}
+
+/* ctl_options - parse leading options; index of the command, -1 usage
+ * error, -2 an unreadable token file */
 static int
 ctl_options(int argc, char **argv, const char **url)
 {
@@ -540,6 +579,9 @@ ctl_options(int argc, char **argv, const char **url)
             *url = argv[++i];
         } else if (strncmp(argv[i], "--url=", 6) == 0) {
             *url = argv[i] + 6;
+        } else if (strcmp(argv[i], "--token-file") == 0 && i + 1 < argc) {
+            if (ctl_read_token(argv[++i]) < 0)
+                return -2;
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
             ctl_timeout = atoi(argv[++i]);
             if (ctl_timeout <= 0 || ctl_timeout > 86400)
@@ -554,30 +596,27 @@ ctl_options(int argc, char **argv, const char **url)
 int
 main(int argc, char **argv)
 {
-    static const char *const admin[] = {"bounce", "retry", "suspend", "resume"};
     const char *url = getenv("SPATECTL_URL");
     struct ctl_url u;
-    int i;
+    int i, rc;
 
     if (url == NULL || *url == '\0')
         url = CTL_DEFAULT_URL;
     i = ctl_options(argc, argv, &url);
+    if (i == -2)
+        return 1;
     if (i < 0)
         return ctl_usage();
     if (ctl_parse_url(url, &u) < 0) {
         fprintf(stderr, "spatectl: bad URL %s (expected http://host[:port][/prefix])\n", url);
         return 2;
     }
-    for (size_t k = 0; k < sizeof(admin) / sizeof(admin[0]); k++)
-        if (strcmp(argv[i], admin[k]) == 0) {
-            fprintf(stderr, "spatectl: %s: not supported yet\n", argv[i]);
-            return 2;
-        }
     if (strcmp(argv[i], "stats") == 0 && i + 1 == argc)
         return ctl_get(&u, "stats", "/api/v1/stats", ctl_print_stats);
-    if (strcmp(argv[i], "queue") == 0 && i + 1 == argc)
-        return ctl_get(&u, "queue", "/api/v1/queue", ctl_print_queue);
+    if (strcmp(argv[i], "summary") == 0 && i + 1 == argc)
+        return ctl_get(&u, "summary", "/api/v1/queue", ctl_print_queue);
     if (strcmp(argv[i], "inject") == 0 && i + 2 == argc)
         return ctl_inject(&u, argv[i + 1]);
-    return ctl_usage();
+    rc = ctl_admin(&u, argc - i, argv + i);
+    return rc == -1 ? ctl_usage() : rc;
 }

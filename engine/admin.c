@@ -68,7 +68,8 @@ adm_new(enum eng_admin_op op, const struct eng_admin_req *r)
     a->op = op;
     for (size_t i = 0; i < r->nids; i++)
         a->ids[a->nids++] = dup_or_null(r->ids[i]);
-    qsort(a->ids, a->nids, sizeof(char *), cmp_str);
+    if (a->nids > 1)
+        qsort(a->ids, a->nids, sizeof(char *), cmp_str);
     a->domain = dup_or_null(r->domain);
     a->sender = dup_or_null(r->sender);
     a->reason = dup_or_null(r->reason);
