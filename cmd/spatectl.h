@@ -1,7 +1,8 @@
 /*
- * spatectl.h - what spatectl's two files share: spatectl.c (options, the
- *              HTTP exchange, stats/inject, output helpers) and
- *              spatectl_admin.c (the admin commands, docs/admin-api.md).
+ * spatectl.h - what spatectl's files share: spatectl.c (main, options,
+ *              stats, summary, inject) calls spatectl_admin.c (the admin
+ *              commands, docs/admin-api.md); both call spatectl_http.c (the
+ *              HTTP exchange and the output helpers).
  *
  * Exit status of every command: 0 success; 1 the request failed or the
  * daemon refused it (its message on stderr); 2 usage error.
@@ -24,7 +25,10 @@ struct ctl_resp {
     size_t len;
 };
 
-extern int ctl_json; /* --json: print the daemon's JSON as it came */
+/* spatectl_http.c */
+extern int ctl_json;        /* --json: print the daemon's JSON as it came */
+extern int ctl_timeout;     /* --timeout: seconds for connect, send and receive */
+extern char ctl_token[512]; /* --token-file: the bearer token, "" for none */
 
 /* ctl_request - one HTTP exchange; 0 and *r filled, or -1 (reported) */
 int ctl_request(const struct ctl_url *u, const char *method, const char *path, const char *body,

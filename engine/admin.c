@@ -26,25 +26,7 @@
 #include "conf/address.h"
 #include "engine/admin_int.h"
 
-static struct adm_job *active; /* walks in progress */
-
-/* eng_admin_op_name - the action's name */
-const char *
-eng_admin_op_name(enum eng_admin_op op)
-{
-    static const char *const names[] = {"list",   "retry",  "freeze",  "thaw",
-                                        "delete", "bounce", "suspend", "resume"};
-    return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
-}
-
 /* ---- requests ------------------------------------------------------- */
-
-/* cmp_str - qsort/bsearch over char * */
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 /* dup_or_null - strdup, NULL stays NULL */
 static char *
@@ -69,7 +51,7 @@ adm_new(enum eng_admin_op op, const struct eng_admin_req *r)
     for (size_t i = 0; i < r->nids; i++)
         a->ids[a->nids++] = dup_or_null(r->ids[i]);
     if (a->nids > 1)
-        qsort(a->ids, a->nids, sizeof(char *), cmp_str);
+        qsort(a->ids, a->nids, sizeof(char *), admin_cmp_str);
     a->domain = dup_or_null(r->domain);
     a->sender = dup_or_null(r->sender);
     a->reason = dup_or_null(r->reason);
@@ -156,108 +138,10 @@ adm_run(struct adm_job *a, eng_post_fn fn, int wait_ms)
     return done ? 0 : -1;
 }
 
-/* ---- matching ------------------------------------------------------- */
+#define SUSP_EXPIRE_MAX 64 /* suspensions ended per timer run */
 
-/* rcpt_in_domain - is recipient i of q in a's domain? */
-static int
-rcpt_in_domain(const struct adm_job *a, const struct eng_qmsg *q, uint32_t i)
-{
-    return strcasecmp(addr_domain(q->m->rcpt[i].address), a->domain) == 0;
-}
-
-/* id_selected - is q among a's ids? */
-static int
-id_selected(const struct adm_job *a, const struct eng_qmsg *q)
-{
-    const char *id = q->m->id;
-
-    return bsearch(&id, a->ids, a->nids, sizeof(char *), cmp_str) != NULL;
-}
-
-/* sender_match - the sender filter: the address, or "@domain" */
-static int
-sender_match(const struct adm_job *a, const struct eng_qmsg *q)
-{
-    if (a->sender[0] == '@')
-        return strcasecmp(addr_domain(q->m->sender), a->sender + 1) == 0 &&
-               strchr(q->m->sender, '@') != NULL;
-    return strcasecmp(q->m->sender, a->sender) == 0;
-}
-
-/* adm_match - does q fall under a's selection (and, listing, its filters)? */
-int
-adm_match(const struct adm_job *a, const struct eng_qmsg *q)
-{
-    int hit = a->domain == NULL;
-
-    if (a->nids > 0 && !id_selected(a, q))
-        return 0;
-    for (uint32_t i = 0; !hit && i < q->m->nrcpt; i++)
-        hit = rcpt_in_domain(a, q, i) &&
-              (a->op == ENG_ADMIN_LIST || q->m->rcpt[i].state == SPOOL_RCPT_PENDING);
-    if (!hit || a->op != ENG_ADMIN_LIST)
-        return hit;
-    if (a->sender != NULL && !sender_match(a, q))
-        return 0;
-    if (a->older_than_s > 0 && now_s() - q->m->arrival_us / 1000000 < a->older_than_s)
-        return 0;
-    if (a->cursor != NULL && strcmp(q->m->id, a->cursor) <= 0)
-        return 0;
-    return a->state == ENG_ADMIN_ANY || admin_msg_state(q, now_s()) == a->state;
-}
-
-/* rcpt_selected - recipient i of q is one a acts on: pending, not lent,
- * and in a's domain when it has one */
-int
-rcpt_selected(const struct adm_job *a, const struct eng_qmsg *q, uint32_t i)
-{
-    return q->m->rcpt[i].state == SPOOL_RCPT_PENDING && !q->busy[i] &&
-           (a->domain == NULL || rcpt_in_domain(a, q, i));
-}
-
-/* job_selected - does waiting job j hold a message or recipient a acts on? */
-static int
-job_selected(const struct adm_job *a, const struct eng_job *j)
-{
-    if (a->nids > 0)
-        return id_selected(a, j->q);
-    for (size_t k = 0; k < j->n; k++)
-        if (rcpt_in_domain(a, j->q, j->ridx[k]))
-            return 1;
-    return 0;
-}
-
-/* ---- taking jobs back from the ready queues ------------------------- */
-
-/* dest_take_back - unlink the waiting jobs of d that a selects; their
- * recipients are no longer busy (the walk then acts on their messages) */
-static void
-dest_take_back(const struct adm_job *a, struct eng_dest *d)
-{
-    struct eng_job **pp = &d->ready_head, *j;
-
-    d->ready_tail = &d->ready_head;
-    while ((j = *pp) != NULL) {
-        if (!job_selected(a, j)) {
-            pp = &j->next;
-            d->ready_tail = pp;
-            continue;
-        }
-        *pp = j->next;
-        d->nready--;
-        job_release_rcpts(j);
-        job_free(j);
-    }
-}
-
-/* take_back_all - dest_take_back over every destination */
-void
-take_back_all(const struct adm_job *a)
-{
-    for (size_t b = 0; b < DEST_BUCKETS; b++)
-        for (struct eng_dest *d = sch.dests[b]; d; d = d->hnext)
-            dest_take_back(a, d);
-}
+static struct eng_timer susp_timer;
+static int susp_timer_ready;
 
 /* ---- the walk ------------------------------------------------------- */
 
@@ -331,7 +215,7 @@ list_finish(struct adm_job *a)
 static void
 adm_finish(struct adm_job *a)
 {
-    struct adm_job **pp = &active;
+    struct adm_job **pp = &admin_active;
 
     while (*pp != NULL && *pp != a)
         pp = &(*pp)->next_active;
@@ -366,6 +250,8 @@ on_slice(eng_loop *loop, struct eng_timer *t)
     adm_finish(a);
 }
 
+static void susp_arm(void);
+
 /* adm_start_walk - run a on the scheduler thread */
 void
 adm_start_walk(struct adm_job *a)
@@ -375,20 +261,51 @@ adm_start_walk(struct adm_job *a)
         a->found = json_array();
     if (!sch.stopping)
         admin_prepare(a);
+    if (!sch.stopping && (a->op == ENG_ADMIN_SUSPEND || a->op == ENG_ADMIN_RESUME))
+        susp_arm();
     a->cur = sch.stopping ? NULL : sch.qhead;
-    a->next_active = active;
-    active = a;
+    a->next_active = admin_active;
+    admin_active = a;
     eng_timer_init(&a->timer, on_slice, a);
     on_slice(sch.loop, &a->timer);
 }
 
-/* admin_forget - q goes away: walks step past it */
-void
-admin_forget(struct eng_qmsg *q)
+/* ---- timed suspensions --------------------------------------------- */
+
+/* on_susp_timer - timed suspensions that ended: resume their domains */
+static void
+on_susp_timer(eng_loop *loop, struct eng_timer *t)
 {
-    for (struct adm_job *a = active; a != NULL; a = a->next_active)
-        if (a->cur == q)
-            a->cur = q->next;
+    char *ended[SUSP_EXPIRE_MAX];
+    size_t n = admin_susp_expired(now_s(), ended, SUSP_EXPIRE_MAX);
+
+    (void)loop;
+    (void)t;
+    for (size_t i = 0; i < n; i++) {
+        struct eng_admin_req r = {.domain = ended[i], .who = "suspension timer"};
+        log_info("admin: suspension of %s ended", ended[i]);
+        adm_start_walk(adm_new(ENG_ADMIN_RESUME, &r)); /* nobody waits: freed when done */
+        free(ended[i]);
+    }
+    if (!sch.stopping && admin_susp_next() != 0) {
+        int64_t wait = admin_susp_next() - now_s();
+        eng_timer_start(sch.loop, &susp_timer, (uint64_t)(wait > 0 ? wait : 0) * 1000u);
+    }
+}
+
+/* susp_arm - wake up when the earliest timed suspension ends */
+static void
+susp_arm(void)
+{
+    if (!susp_timer_ready) {
+        eng_timer_init(&susp_timer, on_susp_timer, NULL);
+        susp_timer_ready = 1;
+    }
+    eng_timer_stop(sch.loop, &susp_timer);
+    if (admin_susp_next() != 0) {
+        int64_t wait = admin_susp_next() - now_s();
+        eng_timer_start(sch.loop, &susp_timer, (uint64_t)(wait > 0 ? wait : 0) * 1000u);
+    }
 }
 
 /* ---- the public calls ----------------------------------------------- */

@@ -15,10 +15,14 @@
 #include "conf/address.h"
 #include "engine/admin_int.h"
 
-#define SUSP_EXPIRE_MAX 64 /* suspensions ended per timer run */
-
-static struct eng_timer susp_timer;
-static int susp_timer_ready;
+/* eng_admin_op_name - the action's name */
+const char *
+eng_admin_op_name(enum eng_admin_op op)
+{
+    static const char *const names[] = {"list",   "retry",  "freeze",  "thaw",
+                                        "delete", "bounce", "suspend", "resume"};
+    return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
+}
 
 /* visit_retry - selected recipients are due now */
 static void
@@ -86,6 +90,7 @@ visit_delete(struct adm_job *a, struct eng_qmsg *q)
     a->affected++;
     log_info("%s deleted by admin (%s)%s%s", q->m->id, a->who, a->reason ? ": " : "",
              a->reason ? a->reason : "");
+    admin_delete_hook = delete_apply; /* admin_hold.c finishes it later if need be */
     q->admin |= ADMIN_Q_DELETE;
     delete_apply(q);
 }
@@ -138,42 +143,6 @@ admin_visit_fn(enum eng_admin_op op)
     }
 }
 
-/* on_susp_timer - timed suspensions that ended: resume their domains */
-static void
-on_susp_timer(eng_loop *loop, struct eng_timer *t)
-{
-    char *ended[SUSP_EXPIRE_MAX];
-    size_t n = admin_susp_expired(now_s(), ended, SUSP_EXPIRE_MAX);
-
-    (void)loop;
-    (void)t;
-    for (size_t i = 0; i < n; i++) {
-        struct eng_admin_req r = {.domain = ended[i], .who = "suspension timer"};
-        log_info("admin: suspension of %s ended", ended[i]);
-        adm_start_walk(adm_new(ENG_ADMIN_RESUME, &r)); /* nobody waits: freed when done */
-        free(ended[i]);
-    }
-    if (!sch.stopping && admin_susp_next() != 0) {
-        int64_t wait = admin_susp_next() - now_s();
-        eng_timer_start(sch.loop, &susp_timer, (uint64_t)(wait > 0 ? wait : 0) * 1000u);
-    }
-}
-
-/* susp_arm - wake up when the earliest timed suspension ends */
-static void
-susp_arm(void)
-{
-    if (!susp_timer_ready) {
-        eng_timer_init(&susp_timer, on_susp_timer, NULL);
-        susp_timer_ready = 1;
-    }
-    eng_timer_stop(sch.loop, &susp_timer);
-    if (admin_susp_next() != 0) {
-        int64_t wait = admin_susp_next() - now_s();
-        eng_timer_start(sch.loop, &susp_timer, (uint64_t)(wait > 0 ? wait : 0) * 1000u);
-    }
-}
-
 /* retry_backoffs - retry --domain: end the back-off of its destinations */
 static void
 retry_backoffs(const struct adm_job *a)
@@ -196,11 +165,9 @@ admin_prepare(struct adm_job *a)
     case ENG_ADMIN_SUSPEND:
         admin_susp_add(a->domain, a->duration_s > 0 ? now_s() + a->duration_s : 0, a->reason);
         take_back_all(a);
-        susp_arm();
         break;
     case ENG_ADMIN_RESUME:
         admin_susp_del(a->domain);
-        susp_arm();
         break;
     case ENG_ADMIN_FREEZE:
     case ENG_ADMIN_DELETE:
@@ -230,36 +197,4 @@ admin_log_action(const struct adm_job *a)
     log_info("admin: %s %s by %s%s%s%s: %ld message(s)", eng_admin_op_name(a->op), sel, a->who,
              a->reason ? " reason=\"" : "", a->reason ? a->reason : "", a->reason ? "\"" : "",
              a->affected);
-}
-
-/* ---- hooks ---------------------------------------------------------- */
-
-/* admin_sched_hook - qmsg_schedule's first step: a message being deleted
- * is finished here instead (1: do not go on, q may be gone) */
-int
-admin_sched_hook(struct eng_qmsg *q)
-{
-    if (!(q->admin & ADMIN_Q_DELETE))
-        return 0;
-    delete_apply(q);
-    return 1;
-}
-
-/* admin_held - recipient i of q is held: its message frozen, or its domain suspended */
-int
-admin_held(const struct eng_qmsg *q, uint32_t i)
-{
-    if (q->admin & ADMIN_Q_FROZEN)
-        return 1;
-    if (admin_susp_count() == 0)
-        return 0;
-    return admin_susp_find(addr_domain(q->m->rcpt[i].address), now_s()) >= 0;
-}
-
-/* admin_note_response - keep a deferral's text as the recipient's last response */
-void
-admin_note_response(struct eng_qmsg *q, uint32_t i, const char *why)
-{
-    free(q->fail_text[i]);
-    q->fail_text[i] = why ? strdup(why) : NULL;
 }

@@ -53,9 +53,17 @@ struct adm_job {
     struct adm_job *next_active;
 };
 
+/* admin_hold.c */
+extern struct adm_job *admin_active;                  /* walks in progress (admin.c) */
+extern void (*admin_delete_hook)(struct eng_qmsg *q); /* set by admin_act.c */
+
+/* admin_sel.c: selection */
+int admin_cmp_str(const void *a, const void *b); /* qsort/bsearch over char * */
+
 /* admin.c: requests and the walk */
 struct adm_job *adm_new(enum eng_admin_op op, const struct eng_admin_req *r);
 void adm_start_walk(struct adm_job *a); /* prepare, then visit in slices, then answer */
+/* admin_sel.c */
 int adm_match(const struct adm_job *a, const struct eng_qmsg *q);
 int rcpt_selected(const struct adm_job *a, const struct eng_qmsg *q, uint32_t i);
 void take_back_all(const struct adm_job *a); /* waiting jobs a selects leave the ready queues */
@@ -65,7 +73,7 @@ adm_visit_fn admin_visit_fn(enum eng_admin_op op);
 void admin_prepare(struct adm_job *a); /* before the walk */
 void admin_log_action(const struct adm_job *a);
 
-/* admin_act.c: hooks */
+/* admin_hold.c: hooks */
 int admin_sched_hook(struct eng_qmsg *q);             /* 1: q was consumed, do not schedule */
 int admin_held(const struct eng_qmsg *q, uint32_t i); /* recipient i is held */
 void admin_forget(struct eng_qmsg *q);
@@ -82,7 +90,7 @@ json_t *admin_susp_json(void);
 size_t admin_susp_expired(int64_t now, char **out, size_t max);
 int64_t admin_susp_next(void); /* earliest end of a timed suspension, 0 = none */
 
-/* admin_json.c: JSON of the scheduler's state */
+/* admin_json.c: JSON of the scheduler's state (admin_iso: admin_susp.c) */
 json_t *admin_msg_json(const struct eng_qmsg *q, int full);
 enum eng_admin_state admin_msg_state(const struct eng_qmsg *q, int64_t now);
 json_t *admin_dests_json(void);

@@ -15,17 +15,6 @@
 #include "conf/address.h"
 #include "engine/admin_int.h"
 
-/* admin_iso - unix seconds as an RFC 3339 UTC time */
-void
-admin_iso(int64_t t, char *out, size_t len)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    gmtime_r(&tt, &tm);
-    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* jstr - s as a JSON string ("" for NULL; a marker when not UTF-8) */
 static json_t *
 jstr(const char *s)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "engine/admin_int.h"
 
@@ -17,6 +18,17 @@ struct admin_susp {
     char *reason;  /* or NULL */
     int64_t since;
 };
+
+/* admin_iso - unix seconds as an RFC 3339 UTC time */
+void
+admin_iso(int64_t t, char *out, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
 
 static struct admin_susp *susp;
 static size_t nsusp, capsusp;
@@ -62,7 +74,7 @@ admin_susp_add(const char *domain, int64_t until, const char *reason)
         free(s->reason);
     }
     s->until = until;
-    s->since = now_s();
+    s->since = (int64_t)time(NULL);
     s->reason = reason ? strdup(reason) : NULL;
 }
 
