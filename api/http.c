@@ -10,6 +10,8 @@
  *   GET  /metrics         Prometheus text format 0.0.4 (metrics.c)
  *   GET  /api/v1/stats    the same figures as JSON
  *   GET  /api/v1/queue    eng_queue_json(); 503 when the scheduler does not answer
+ *   /api/v1/admin/...     admin.c: the admin API (docs/admin-api.md); the
+ *                         only paths served on admin_listen addresses
  * Anything else is 404; a known path with the wrong method 405. The
  * responses are built by http_reply.c (http_int.h).
  *
@@ -68,6 +70,7 @@
 
 static struct MHD_Daemon **http_daemons;
 static size_t http_ndaemons;
+static int http_admin_only = 1;                 /* the handler's cls on admin_listen daemons */
 static enum http_kind http_marker = HTTP_K_GET; /* con_cls of a GET between its two calls */
 
 /* What http_header_scan found among a request's header fields. */
@@ -220,10 +223,11 @@ http_uri_log(void *cls, const char *uri, struct MHD_Connection *c)
 }
 
 /* http_route - the access handler's work; q is the request's query string
- * on the first call, NULL otherwise */
+ * on the first call, NULL otherwise; admin_only on admin_listen daemons */
 static enum MHD_Result
 http_route(struct MHD_Connection *c, const char *url, const char *method, const char *version,
-           const char *data, size_t *size, void **con_cls, const struct http_query *q)
+           const char *data, size_t *size, void **con_cls, const struct http_query *q,
+           int admin_only)
 {
     static const struct {
         const char *path;
@@ -234,6 +238,10 @@ http_route(struct MHD_Connection *c, const char *url, const char *method, const 
 
     if (*con_cls == NULL && (bad = http_bad_framing(c, version)) != NULL)
         return http_refuse_framing(c, bad);
+    if (strncmp(url, "/api/v1/admin", 13) == 0 && (url[13] == '/' || url[13] == '\0'))
+        return http_admin_step(c, url, method, data, size, con_cls);
+    if (admin_only)
+        return http_error(c, MHD_HTTP_NOT_FOUND, "no such resource", NULL);
     if (strcmp(url, "/api/v1/inject") == 0)
         return http_inject_step(c, method, data, size, con_cls, q);
     for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
@@ -262,12 +270,11 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url, const char *m
     struct http_query *q = NULL;
     enum MHD_Result ret;
 
-    (void)cls;
     if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_QUERY) {
         q = *con_cls;
         *con_cls = NULL;
     }
-    ret = http_route(c, url, method, version, data, size, con_cls, q);
+    ret = http_route(c, url, method, version, data, size, con_cls, q, cls != NULL);
     free(q);
     return ret;
 }
@@ -284,6 +291,8 @@ http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         http_inject_done(*con_cls);
     else if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_QUERY)
         free(*con_cls); /* the handler never ran */
+    else if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_ADMIN)
+        http_admin_done(*con_cls);
     *con_cls = NULL;
 }
 
@@ -326,9 +335,11 @@ http_listen_socket(const struct net_addr *a, char *err, size_t errlen)
 }
 
 /* http_start_one - a libmicrohttpd daemon on one address: epoll event loop
- * on HTTP_POLL_THREADS threads, suspend/resume for inject requests */
+ * on HTTP_POLL_THREADS threads, suspend/resume for inject requests;
+ * admin_only for an admin_listen address */
 static struct MHD_Daemon *
-http_start_one(const struct cfg *cfg, const struct net_addr *a, char *err, size_t errlen)
+http_start_one(const struct cfg *cfg, const struct net_addr *a, int admin_only, char *err,
+               size_t errlen)
 {
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct MHD_Daemon *d;
@@ -339,14 +350,15 @@ http_start_one(const struct cfg *cfg, const struct net_addr *a, char *err, size_
     if (a->ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* the logger must come first to catch messages about the other options */
-    d = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_POLL_THREADS,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_accept_max,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_accept_max_per_host,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_connection_timeout_s,
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)0, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
-        MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, NULL, MHD_OPTION_END);
+    d = MHD_start_daemon(flags, 0, NULL, NULL, http_handler, admin_only ? &http_admin_only : NULL,
+                         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+                         fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_POLL_THREADS,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_accept_max,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                         (unsigned)cfg->http_accept_max_per_host, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)cfg->http_connection_timeout_s, MHD_OPTION_STRICT_FOR_CLIENT,
+                         (int)0, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+                         MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         snprintf(err, errlen, "HTTP listener %s: cannot start the HTTP server", a->text);
         close(fd);
@@ -364,21 +376,24 @@ api_http_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     }
     http_cfg = cfg;
     http_spool = sp;
-    if (cfg->n_http_listen == 0)
+    if (cfg->n_http_listen + cfg->n_admin_listen == 0)
         return 0;
-    http_daemons = calloc(cfg->n_http_listen, sizeof(*http_daemons));
+    http_daemons = calloc(cfg->n_http_listen + cfg->n_admin_listen, sizeof(*http_daemons));
     if (http_daemons == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < cfg->n_http_listen; i++) {
-        http_daemons[i] = http_start_one(cfg, &cfg->http_listen[i], err, errlen);
+    for (size_t i = 0; i < cfg->n_http_listen + cfg->n_admin_listen; i++) {
+        int adm = i >= cfg->n_http_listen; /* admin_listen: the admin API alone */
+        const struct net_addr *a =
+            adm ? &cfg->admin_listen[i - cfg->n_http_listen] : &cfg->http_listen[i];
+        http_daemons[i] = http_start_one(cfg, a, adm, err, errlen);
         if (http_daemons[i] == NULL) {
             api_http_stop();
             return -1;
         }
         http_ndaemons++;
-        log_info("HTTP API listening on %s", cfg->http_listen[i].text);
+        log_info("%s listening on %s", adm ? "admin API" : "HTTP API", a->text);
     }
     return 0;
 }

@@ -38,6 +38,7 @@ enum http_kind {
     HTTP_K_QUERY = 1, /* struct http_query, from the URI log callback */
     HTTP_K_GET,       /* a GET between its two calls (http.c) */
     HTTP_K_INJECT,    /* struct http_req (http_inject.c) */
+    HTTP_K_ADMIN,     /* struct http_admin (admin.c) */
 };
 
 /* A request's query string as it came, before libmicrohttpd splits and
@@ -94,5 +95,34 @@ void http_inject_done(void *con_cls);
  * inject request the spool has not answered (each gets a 503 listing the
  * ids that did commit); returns how many. Any thread. */
 int http_inject_resume_all(void);
+
+/* admin.c, admin_auth.c: the admin API (/api/v1/admin/..., docs/admin-api.md) */
+
+/* http_admin_step - the access handler's work for /api/v1/admin paths:
+ * access check on the first call, the body gathered, the answer once the
+ * request is complete; *con_cls holds the request's state (HTTP_K_ADMIN) */
+enum MHD_Result http_admin_step(struct MHD_Connection *c, const char *url, const char *method,
+                                const char *data, size_t *size, void **con_cls);
+
+/* http_admin_done - release what http_admin_step left in con_cls */
+void http_admin_done(void *con_cls);
+
+enum http_admin_scope { HTTP_ADMIN_NONE = 0, HTTP_ADMIN_READ, HTTP_ADMIN_FULL };
+
+/* http_admin_access - may this request use the admin API? The scope, with
+ * "who" ("[ip]:port scope=admin via loopback") for the log; or
+ * HTTP_ADMIN_NONE with *why (a static text) and *status (401/403): then
+ * the refusal has been logged, not answered. Loopback (both ends 127.0.0.1
+ * or ::1) needs no token; elsewhere a bearer token from admin_token_file
+ * is required; a read token allows only GET and HEAD. */
+enum http_admin_scope http_admin_access(struct MHD_Connection *c, const char *method,
+                                        const char *url, char *who, size_t wholen, const char **why,
+                                        unsigned *status);
+
+/* http_admin_token_scope - the scope that token (len bytes) has in the
+ * token file text (NUL-terminated): each line "admin TOKEN", "read TOKEN"
+ * or a lone "TOKEN" (admin); "#" comments. Compared as SHA-256 digests
+ * with CRYPTO_memcmp over every line. HTTP_ADMIN_NONE when none matches. */
+enum http_admin_scope http_admin_token_scope(const char *file_text, const char *token, size_t len);
 
 #endif

@@ -285,6 +285,11 @@ struct cfg {
     struct exp_str *bounce_message;  /* bounce_message_file: text part of failures; NULL built-in */
     struct exp_str *warn_message;    /* warn_message_file: of delay warnings */
     struct exp_str *success_message; /* success_message_file: of success reports */
+
+    /* the admin API (api/admin.c, docs/admin-api.md) */
+    struct net_addr *admin_listen; /* extra listeners serving only /api/v1/admin/; default none */
+    size_t n_admin_listen;
+    char *admin_token_file; /* bearer tokens ("admin TOKEN" / "read TOKEN" lines); NULL none */
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

@@ -352,6 +352,9 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"bounce_message_file", cfg_opt_template_file, CFG_M(bounce_message), 0, 0, 0, NULL},
     {"warn_message_file", cfg_opt_template_file, CFG_M(warn_message), 0, 0, 0, NULL},
     {"success_message_file", cfg_opt_template_file, CFG_M(success_message), 0, 0, 0, NULL},
+    /* the admin API (api/admin.c) */
+    {"admin_listen", cfg_opt_addrs, CFG_M(admin_listen), CFG_M(n_admin_listen), 8026, 0, ""},
+    {"admin_token_file", cfg_opt_str, CFG_M(admin_token_file), 0, 1, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -146,6 +146,7 @@ struct eng_qmsg {
     unsigned warned;              /* delay warnings sent (or whose time had passed at start) */
     int notices;                  /* notices handed to the spool, not yet durable */
     struct eng_qmsg *prev, *next; /* every queued message, for shut-down */
+    uint8_t admin;                /* admin.c: ADMIN_Q_* (frozen, being deleted) */
 };
 
 /* What a worker reports to whoever lent it jobs (the scheduler), through

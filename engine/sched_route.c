@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "conf/address.h"
+#include "engine/admin_int.h"
 #include "engine/sched_int.h"
 
 static int force_retry; /* -qf: recovered mail is tried at once */
@@ -275,10 +276,15 @@ qmsg_schedule(struct eng_qmsg *q)
     char dom[256], dom2[256];
     if (ridx == NULL || taken == NULL)
         abort();
+    if (admin_sched_hook(q)) { /* admin.c: deleted by an operator */
+        free(ridx);
+        free(taken);
+        return;
+    }
     for (uint32_t i = 0; i < m->nrcpt; i++) {
         struct spool_rcpt *rc = &m->rcpt[i];
         size_t n = 0;
-        if (rc->state != SPOOL_RCPT_PENDING || q->busy[i] || taken[i])
+        if (rc->state != SPOOL_RCPT_PENDING || q->busy[i] || taken[i] || admin_held(q, i))
             continue;
         if (rc->next_try > now) {
             if (next == 0 || rc->next_try < next)

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "conf/address.h"
+#include "engine/admin_int.h"
 #include "engine/event.h"
 #include "engine/retry.h"
 #include "engine/sched_int.h"
@@ -70,6 +71,7 @@ note_free(struct rcpt_note *n)
 void
 qmsg_free(struct eng_qmsg *q)
 {
+    admin_forget(q); /* admin.c: a walk in progress steps past q */
     eng_timer_stop(sch.loop, &q->timer);
     if (q->prev)
         q->prev->next = q->next;

@@ -393,7 +393,7 @@ def test_metrics_stats_queue_after_known_workload():
         js = json.loads(p.stdout.decode())
         for c in COUNTERS:
             assert js["counters"][c] == stats["counters"][c], (c, js["counters"][c])
-        p = subprocess.run([ctl, "--url", url, "queue"], stdout=subprocess.PIPE,
+        p = subprocess.run([ctl, "--url", url, "summary"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=20)
         assert p.returncode == 0 and "mx.%s" % D1 in p.stdout.decode(), (p.stdout, p.stderr)
         # a daemon that is not there is an error

@@ -1,0 +1,102 @@
+/*
+ * admin.h - the operator's view of the queue and the actions on it (the
+ *           admin API, api/admin.c): list and inspect messages, the
+ *           per-destination view, retry now, freeze and thaw, delete,
+ *           bounce, suspend and resume a domain.
+ *
+ * Every call here is made from another thread (the HTTP API's) and runs on
+ * the scheduler thread: the request is posted to it and the caller waits,
+ * at most wait_ms. Work over the whole queue is done in slices of
+ * ENG_ADMIN_SLICE messages, each followed by a round of the scheduler's
+ * I/O, so a bulk action on 100k messages does not stall deliveries.
+ *
+ * Selection (struct eng_admin_req): by message ids (ids/nids), or by
+ * recipient domain (domain); for listings also by sender, state and age.
+ * An action touches what can be touched now: recipients lent to a worker
+ * (a delivery already under way) finish as they will.
+ *
+ * Semantics:
+ *   retry    pending recipients get next_try = now and are routed at once;
+ *            with a domain, also ends the back-off of destinations first
+ *            reached through it; queue_only mail is tried too.
+ *   freeze   the message is held: not routed until thawed (in memory: a
+ *            restart thaws it).
+ *   thaw     undoes freeze; the message is scheduled at once.
+ *   delete   the message is removed from the spool with no notice to its
+ *            sender; logged "<id> deleted by admin".
+ *   bounce   pending recipients fail with "bounced by administrator:
+ *            REASON"; the sender gets the failure notice the engine sends
+ *            for any failure.
+ *   suspend  recipients of the domain are held (not deferred: no attempt
+ *            is counted) until resume or until duration_s has passed
+ *            (0: until resume); jobs waiting in ready queues are taken back.
+ *   resume   ends a suspension; the domain's mail is scheduled at once.
+ * Each action is logged with who asked (req->who) and how many messages it
+ * touched: "admin: OP SELECTOR by WHO: N message(s)".
+ *
+ * Thread rules: any thread but the scheduler's. Strings in the request are
+ * copied; the returned texts are malloc'd (caller frees).
+ */
+#ifndef SPATE_ENGINE_ADMIN_H
+#define SPATE_ENGINE_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ENG_ADMIN_SLICE 2000     /* messages visited per slice */
+#define ENG_ADMIN_MAX_LIMIT 1000 /* messages per listing page at most */
+
+enum eng_admin_op {
+    ENG_ADMIN_LIST = 0, /* eng_admin_list */
+    ENG_ADMIN_RETRY,
+    ENG_ADMIN_FREEZE,
+    ENG_ADMIN_THAW,
+    ENG_ADMIN_DELETE,
+    ENG_ADMIN_BOUNCE,
+    ENG_ADMIN_SUSPEND,
+    ENG_ADMIN_RESUME,
+};
+
+/* Listing filter on a message's state. */
+enum eng_admin_state {
+    ENG_ADMIN_ANY = 0,
+    ENG_ADMIN_READY,     /* a pending recipient is due or being delivered */
+    ENG_ADMIN_SCHEDULED, /* waiting for a retry time (or a suspension) */
+    ENG_ADMIN_FROZEN,    /* frozen by an operator */
+};
+
+struct eng_admin_req {
+    const char *const *ids; /* message ids, or NULL */
+    size_t nids;
+    const char *domain;         /* recipient domain, or NULL */
+    const char *sender;         /* list: envelope sender, case-insensitive; "@dom": its domain */
+    enum eng_admin_state state; /* list: state filter */
+    long older_than_s;          /* list: only messages at least this old; 0 none */
+    const char *cursor;         /* list: only ids after this one; NULL from the start */
+    size_t limit;               /* list: page size, 1..ENG_ADMIN_MAX_LIMIT */
+    long duration_s;            /* suspend: seconds, 0 = until resume */
+    const char *reason;         /* bounce, suspend, delete: free text, or NULL */
+    const char *who;            /* for the log: "[ip]:port scope=admin" */
+};
+
+/* eng_admin_list - {"messages": [...], "next_cursor": "ID"|null}, ids in
+ * ascending (arrival) order; NULL when the scheduler did not answer */
+char *eng_admin_list(const struct eng_admin_req *r, int wait_ms);
+
+/* eng_admin_show - one message in full (DSN parameters included), or NULL
+ * with *found = 0 when it is not queued (*found = -1: no answer in time) */
+char *eng_admin_show(const char *id, int wait_ms, int *found);
+
+/* eng_admin_destinations - {"destinations": [...], "suspended": [...]};
+ * NULL when the scheduler did not answer */
+char *eng_admin_destinations(int wait_ms);
+
+/* eng_admin_act - run an action (not ENG_ADMIN_LIST); the number of
+ * messages it touched, or -1 when it did not finish within wait_ms (it
+ * goes on; its log line tells the count) or the engine is not running */
+long eng_admin_act(enum eng_admin_op op, const struct eng_admin_req *r, int wait_ms);
+
+/* eng_admin_op_name - "retry", "freeze", ... */
+const char *eng_admin_op_name(enum eng_admin_op op);
+
+#endif

@@ -1,0 +1,200 @@
+/*
+ * admin_act.c - what each admin action does to one message (the walk's
+ *               visit), what it does once before the walk, its log line,
+ *               the scheduler's hooks, and the timer that ends timed
+ *               suspensions (admin.h gives the semantics).
+ *
+ * Scheduler thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+#include "conf/address.h"
+#include "engine/admin_int.h"
+
+/* eng_admin_op_name - the action's name */
+const char *
+eng_admin_op_name(enum eng_admin_op op)
+{
+    static const char *const names[] = {"list",   "retry",  "freeze",  "thaw",
+                                        "delete", "bounce", "suspend", "resume"};
+    return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
+}
+
+/* visit_retry - selected recipients are due now */
+static void
+visit_retry(struct adm_job *a, struct eng_qmsg *q)
+{
+    int n = 0;
+
+    for (uint32_t i = 0; i < q->m->nrcpt; i++)
+        if (rcpt_selected(a, q, i)) {
+            q->m->rcpt[i].next_try = 0;
+            n++;
+        }
+    if (n == 0)
+        return;
+    a->affected++;
+    q->dirty = 1;
+    qmsg_schedule(q);
+}
+
+/* visit_freeze - hold the whole message */
+static void
+visit_freeze(struct adm_job *a, struct eng_qmsg *q)
+{
+    if (q->admin & ADMIN_Q_FROZEN)
+        return;
+    q->admin |= ADMIN_Q_FROZEN;
+    a->affected++;
+    log_info("%s frozen by admin (%s)", q->m->id, a->who);
+}
+
+/* visit_thaw - undo freeze and schedule */
+static void
+visit_thaw(struct adm_job *a, struct eng_qmsg *q)
+{
+    if (!(q->admin & ADMIN_Q_FROZEN))
+        return;
+    q->admin &= ~ADMIN_Q_FROZEN;
+    a->affected++;
+    log_info("%s thawed by admin (%s)", q->m->id, a->who);
+    qmsg_schedule(q);
+}
+
+/* delete_apply - finish a message being deleted: its pending recipients
+ * that are not lent fail silently (no notice); removed once none is lent */
+static void
+delete_apply(struct eng_qmsg *q)
+{
+    for (uint32_t i = 0; i < q->m->nrcpt; i++)
+        if (q->m->rcpt[i].state == SPOOL_RCPT_PENDING && !q->busy[i]) {
+            q->m->rcpt[i].state = SPOOL_RCPT_FAILED;
+            sch.queued_rcpts--;
+            q->dirty = 1;
+        }
+    q->m->flags |= SPOOL_F_NOTICE; /* in memory only: no failure notice for it */
+    if (q->inflight == 0 && !q->completing) {
+        q->completing = 1;
+        finish_remove(q);
+    }
+}
+
+/* visit_delete - remove the message, no notice */
+static void
+visit_delete(struct adm_job *a, struct eng_qmsg *q)
+{
+    a->affected++;
+    log_info("%s deleted by admin (%s)%s%s", q->m->id, a->who, a->reason ? ": " : "",
+             a->reason ? a->reason : "");
+    admin_delete_hook = delete_apply; /* admin_hold.c finishes it later if need be */
+    q->admin |= ADMIN_Q_DELETE;
+    delete_apply(q);
+}
+
+/* visit_bounce - selected recipients fail; the usual notice follows */
+static void
+visit_bounce(struct adm_job *a, struct eng_qmsg *q)
+{
+    char why[600];
+    int n = 0;
+
+    snprintf(why, sizeof(why), "bounced by administrator%s%s", a->reason ? ": " : "",
+             a->reason ? a->reason : "");
+    for (uint32_t i = 0; i < q->m->nrcpt; i++)
+        if (rcpt_selected(a, q, i)) {
+            rcpt_fail(q, i, NULL, NULL, why, NULL);
+            n++;
+        }
+    if (n == 0)
+        return;
+    a->affected++;
+    qmsg_settle(q);
+}
+
+/* visit_reschedule - suspend/resume: route what is routable now */
+static void
+visit_reschedule(struct adm_job *a, struct eng_qmsg *q)
+{
+    a->affected++;
+    qmsg_schedule(q);
+}
+
+/* admin_visit_fn - the visit of an action */
+adm_visit_fn
+admin_visit_fn(enum eng_admin_op op)
+{
+    switch (op) {
+    case ENG_ADMIN_RETRY:
+        return visit_retry;
+    case ENG_ADMIN_FREEZE:
+        return visit_freeze;
+    case ENG_ADMIN_THAW:
+        return visit_thaw;
+    case ENG_ADMIN_DELETE:
+        return visit_delete;
+    case ENG_ADMIN_BOUNCE:
+        return visit_bounce;
+    default:
+        return visit_reschedule;
+    }
+}
+
+/* retry_backoffs - retry --domain: end the back-off of its destinations */
+static void
+retry_backoffs(const struct adm_job *a)
+{
+    for (size_t b = 0; b < DEST_BUCKETS; b++)
+        for (struct eng_dest *d = sch.dests[b]; d; d = d->hnext)
+            if (d->domain != NULL && strcasecmp(d->domain, a->domain) == 0)
+                d->backoff_until = 0;
+}
+
+/* admin_prepare - what an action does once, before its walk */
+void
+admin_prepare(struct adm_job *a)
+{
+    switch (a->op) {
+    case ENG_ADMIN_RETRY:
+        if (a->domain != NULL)
+            retry_backoffs(a);
+        break;
+    case ENG_ADMIN_SUSPEND:
+        admin_susp_add(a->domain, a->duration_s > 0 ? now_s() + a->duration_s : 0, a->reason);
+        take_back_all(a);
+        break;
+    case ENG_ADMIN_RESUME:
+        admin_susp_del(a->domain);
+        break;
+    case ENG_ADMIN_FREEZE:
+    case ENG_ADMIN_DELETE:
+    case ENG_ADMIN_BOUNCE:
+        take_back_all(a);
+        break;
+    default:
+        break;
+    }
+}
+
+/* admin_log_action - "admin: OP SELECTOR by WHO: N message(s)" */
+void
+admin_log_action(const struct adm_job *a)
+{
+    char sel[300];
+    size_t off = 0;
+
+    if (a->domain != NULL)
+        off = (size_t)snprintf(sel, sizeof(sel), "domain=%s", a->domain);
+    else
+        off = (size_t)snprintf(sel, sizeof(sel), "ids=");
+    for (size_t i = 0; a->domain == NULL && i < a->nids && off < sizeof(sel); i++)
+        off += (size_t)snprintf(sel + off, sizeof(sel) - off, "%s%s", i ? "," : "", a->ids[i]);
+    if (a->op == ENG_ADMIN_SUSPEND && off < sizeof(sel))
+        snprintf(sel + off, sizeof(sel) - off, " for=%lds", a->duration_s);
+    log_info("admin: %s %s by %s%s%s%s: %ld message(s)", eng_admin_op_name(a->op), sel, a->who,
+             a->reason ? " reason=\"" : "", a->reason ? a->reason : "", a->reason ? "\"" : "",
+             a->affected);
+}

@@ -1,0 +1,98 @@
+/*
+ * admin_int.h - what the scheduler's files call in admin.c, and what the
+ *               admin files share. Scheduler thread only.
+ *
+ * Hooks (one line each in the scheduler):
+ *   sched_route.c qmsg_schedule  admin_sched_hook() first: a message being
+ *                                deleted is finished there; admin_held()
+ *                                skips recipients of a frozen message or a
+ *                                suspended domain
+ *   sched_state.c qmsg_free      admin_forget(): a walk in progress steps
+ *                                past a message that goes away
+ *                                text, shown as last_response
+ */
+#ifndef SPATE_ENGINE_ADMIN_INT_H
+#define SPATE_ENGINE_ADMIN_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "engine/admin.h"
+#include "engine/sched_int.h"
+
+/* eng_qmsg.admin bits */
+#define ADMIN_Q_FROZEN 0x1u
+#define ADMIN_Q_DELETE 0x2u
+
+/* A request: see admin.c. */
+struct adm_job;
+typedef void (*adm_visit_fn)(struct adm_job *a, struct eng_qmsg *q);
+
+struct adm_job {
+    enum eng_admin_op op;
+    char **ids; /* sorted */
+    size_t nids;
+    char *domain, *sender, *reason, *who, *cursor;
+    enum eng_admin_state state;
+    long older_than_s, duration_s;
+    size_t limit;
+    /* the walk */
+    struct eng_timer timer;
+    struct eng_qmsg *cur;
+    adm_visit_fn visit;
+    long affected;
+    json_t *found; /* list: entries kept (at most 2 * (limit + 1)) */
+    char *text;    /* the answer */
+    int is_show, show_found;
+    /* the hand-back */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, abandoned, waited;
+    struct adm_job *next_active;
+};
+
+/* admin_hold.c */
+extern struct adm_job *admin_active;                  /* walks in progress (admin.c) */
+extern void (*admin_delete_hook)(struct eng_qmsg *q); /* set by admin_act.c */
+
+/* admin_sel.c: selection */
+int admin_cmp_str(const void *a, const void *b); /* qsort/bsearch over char * */
+
+/* admin.c: requests and the walk */
+struct adm_job *adm_new(enum eng_admin_op op, const struct eng_admin_req *r);
+void adm_start_walk(struct adm_job *a); /* prepare, then visit in slices, then answer */
+/* admin_sel.c */
+int adm_match(const struct adm_job *a, const struct eng_qmsg *q);
+int rcpt_selected(const struct adm_job *a, const struct eng_qmsg *q, uint32_t i);
+void take_back_all(const struct adm_job *a); /* waiting jobs a selects leave the ready queues */
+
+/* admin_act.c: what each action does */
+adm_visit_fn admin_visit_fn(enum eng_admin_op op);
+void admin_prepare(struct adm_job *a); /* before the walk */
+void admin_log_action(const struct adm_job *a);
+
+/* admin_hold.c: hooks */
+int admin_sched_hook(struct eng_qmsg *q);             /* 1: q was consumed, do not schedule */
+int admin_held(const struct eng_qmsg *q, uint32_t i); /* recipient i is held */
+void admin_forget(struct eng_qmsg *q);
+
+/* admin_susp.c: suspended domains */
+int admin_susp_find(const char *domain, int64_t now); /* index of an active entry or -1 */
+size_t admin_susp_count(void);
+void admin_susp_add(const char *domain, int64_t until, const char *reason);
+int admin_susp_del(const char *domain); /* 0 or -1 if it was not suspended */
+json_t *admin_susp_json(void);
+/* admin_susp_expired - take the domains whose suspension ended into out
+ * (malloc'd strings, caller frees); how many */
+size_t admin_susp_expired(int64_t now, char **out, size_t max);
+int64_t admin_susp_next(void); /* earliest end of a timed suspension, 0 = none */
+
+/* admin_json.c: JSON of the scheduler's state (admin_iso: admin_susp.c) */
+json_t *admin_msg_json(const struct eng_qmsg *q, int full);
+enum eng_admin_state admin_msg_state(const struct eng_qmsg *q, int64_t now);
+json_t *admin_dests_json(void);
+/* admin_iso - unix seconds as "YYYY-MM-DDTHH:MM:SSZ" */
+void admin_iso(int64_t t, char *out, size_t len);
+
+#endif
