@@ -13,6 +13,7 @@ build_pkgs=(
     libjemalloc-dev liburcu-dev libmicrohttpd-dev libjansson-dev libpcre2-dev libidn2-dev
     libcmocka-dev libevent-dev libcrypt-dev
 )
+build_pkgs+=(libpsl-dev publicsuffix) # DMARC: the public suffix list (mailauth/dmarc*)
 test_pkgs=(
     nsd ldnsutils swaks postfix lmdb-utils redis-server curl python3 openssl
     procps iproute2 unbound-host libnet-ssleay-perl

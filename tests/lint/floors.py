@@ -19,7 +19,8 @@ import subprocess
 import sys
 
 FLOOR = {"base": 0, "dns": 1, "tls": 1, "spool": 1, "conf": 2, "engine": 3,
-         "api": 4, "cmd": 5}
+         "api": 4, "cmd": 5,
+         "mailauth": 2}  # SPF, DKIM, DMARC beside conf/
 LIMIT = 1000
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)
 
