@@ -336,6 +336,11 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"local_domains", acl__opt_local_domains, CFG_M(acls), 0, 0, 0, NULL},
     /* log_selector = +name -name ... (config_values.c) */
     {"log_selector", cfg_opt_log_selector, CFG_M(log_selector), 0, 0, 0, ""},
+    /* DMARC (mailauth/dmarc.h): file names and an address, stored as strings */
+    {"dmarc_tld_file", cfg_opt_str, CFG_M(dmarc_tld_file), 0, 1, 0,
+     "/usr/share/publicsuffix/public_suffix_list.dat"},
+    {"dmarc_history_file", cfg_opt_str, CFG_M(dmarc_history_file), 0, 1, 0, NULL},
+    {"dmarc_forensic_sender", cfg_opt_str, CFG_M(dmarc_forensic_sender), 0, 1, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
