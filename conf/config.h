@@ -204,9 +204,9 @@ struct cfg {
     struct cfg_hostlist chunking_advertise_hosts; /* CHUNKING offered to, default * */
     struct cfg_hostlist dsn_advertise_hosts;      /* DSN offered to, default * */
     int prdr_enable;                              /* offer PRDR, default 0 */
-    int http_accept_max;                          /* HTTP connections open at once, default 1000 */
-    int http_accept_max_per_host;  /* HTTP connections from one IP, default 100; 0 = none */
-    int http_connection_timeout_s; /* idle HTTP connection closed after, default 10 */
+    int http_accept_max;              /* HTTP connections open at once, default 1000 */
+    int http_accept_max_per_host;     /* HTTP connections from one IP, default 100; 0 = none */
+    int http_connection_timeout_s;    /* idle HTTP connection closed after, default 10 */
     int shutdown_grace_s;      /* SIGTERM: how long replies to data already sent are awaited, 30 */
     int allow_domain_literals; /* route <u@[192.0.2.1]>; refused at RCPT when 0, default 0 */
     int queue_run_interval_s;  /* how often deferred mail is re-examined, default 60 */

@@ -18,6 +18,7 @@ test_pkgs=(
     nsd ldnsutils swaks postfix lmdb-utils redis-server curl python3 openssl
     procps iproute2 unbound-host libnet-ssleay-perl
 )
+test_pkgs+=(python3-authheaders) # an independent DMARC evaluator (dmarc_xcheck.py)
 test_pkgs+=(haproxy) # the PROXY protocol sender in front of the SMTP listener (test_inbound_proxy)
 # the shared libraries of Debian's exim4-daemon-light (see fetch_exim below); the binary
 # itself is not installed. They must be system libraries: Exim re-executes itself for
