@@ -290,6 +290,10 @@ struct cfg {
     struct net_addr *admin_listen; /* extra listeners serving only /api/v1/admin/; default none */
     size_t n_admin_listen;
     char *admin_token_file; /* bearer tokens ("admin TOKEN" / "read TOKEN" lines); NULL none */
+    /* DMARC (mailauth/dmarc.h), kept as written */
+    char *dmarc_tld_file;        /* public suffix list, default Debian's publicsuffix file */
+    char *dmarc_history_file;    /* OpenDMARC history file to append to; NULL: none */
+    char *dmarc_forensic_sender; /* sender of failure reports; NULL: do-not-reply@host */
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

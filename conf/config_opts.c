@@ -355,6 +355,11 @@ const struct cfg_optdef cfg_main_opts[] = {
     /* the admin API (api/admin.c) */
     {"admin_listen", cfg_opt_addrs, CFG_M(admin_listen), CFG_M(n_admin_listen), 8026, 0, ""},
     {"admin_token_file", cfg_opt_str, CFG_M(admin_token_file), 0, 1, 0, NULL},
+    /* DMARC (mailauth/dmarc.h): file names and an address, stored as strings */
+    {"dmarc_tld_file", cfg_opt_str, CFG_M(dmarc_tld_file), 0, 1, 0,
+     "/usr/share/publicsuffix/public_suffix_list.dat"},
+    {"dmarc_history_file", cfg_opt_str, CFG_M(dmarc_history_file), 0, 1, 0, NULL},
+    {"dmarc_forensic_sender", cfg_opt_str, CFG_M(dmarc_forensic_sender), 0, 1, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -11,6 +11,7 @@
 #define SPATE_MAILAUTH_MAILAUTH_H
 
 #include "mailauth/dkim.h"
+#include "mailauth/dmarc.h"
 #include "mailauth/spf.h"
 
 #endif

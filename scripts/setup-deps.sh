@@ -13,11 +13,13 @@ build_pkgs=(
     libjemalloc-dev liburcu-dev libmicrohttpd-dev libjansson-dev libpcre2-dev libidn2-dev
     libcmocka-dev libevent-dev libcrypt-dev
 )
+build_pkgs+=(libpsl-dev publicsuffix) # DMARC: the public suffix list (mailauth/dmarc*)
 test_pkgs=(
     nsd ldnsutils swaks postfix lmdb-utils redis-server curl python3 openssl
     procps iproute2 unbound-host libnet-ssleay-perl
     python3-dkim python3-nacl # DKIM interop (test_dkim_interop.py): dkimpy, Ed25519 through PyNaCl
 )
+test_pkgs+=(python3-authheaders) # an independent DMARC evaluator (dmarc_xcheck.py)
 test_pkgs+=(haproxy) # the PROXY protocol sender in front of the SMTP listener (test_inbound_proxy)
 # the shared libraries of Debian's exim4-daemon-light (see fetch_exim below); the binary
 # itself is not installed. They must be system libraries: Exim re-executes itself for
