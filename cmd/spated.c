@@ -37,6 +37,7 @@
 #include "conf/expand.h"
 #include "conf/lookup.h"
 #include "conf/ratelimit.h"
+#include "mailauth/spf.h"
 #include "dns/dns.h"
 #include "engine/engine.h"
 #include "engine/event.h"
@@ -314,6 +315,28 @@ tls_teardown(struct cfg *c)
     }
 }
 
+/* the DNS servers of the spf lookup (a copy: configurations come and go) */
+static struct net_addr spf_servers[16];
+static size_t spf_nservers;
+
+/* spf_lookup - lookup_set_spf's evaluator: ${lookup{user@domain}spf{ip}} */
+static int
+spf_lookup(const char *key, const char *arg, char **result, char *err, size_t errlen)
+{
+    if (spf_check_sync(spf_servers, spf_nservers, key, arg, result, err, errlen) < 0)
+        return LOOKUP_ERROR;
+    return LOOKUP_OK;
+}
+
+/* spf_lookup_setup - the spf lookup asks c's dns_servers */
+static void
+spf_lookup_setup(const struct cfg *c)
+{
+    spf_nservers = c->n_dns_servers < 16 ? c->n_dns_servers : 16;
+    memcpy(spf_servers, c->dns_servers, spf_nservers * sizeof(spf_servers[0]));
+    lookup_set_spf(spf_lookup);
+}
+
 /* redis_setup - hand redis_servers to the Redis lookup; 0 or -1 */
 static int
 redis_setup(const struct cfg *c)
@@ -502,6 +525,7 @@ main(int argc, char **argv)
         free_opts(&o);
         return 1;
     }
+    spf_lookup_setup(c);
     if (o.be) {
         int rc = run_be(c, o.be_string);
         cfg_free(c);

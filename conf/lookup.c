@@ -29,10 +29,33 @@ redis_fn(const char *key, const char *arg, char **result, char *err, size_t errl
     return lookup__redis_query(arg, result, err, errlen);
 }
 
+/* the spf lookup's evaluator, given by the program (conf/ cannot reach
+ * mailauth/, on its own floor); NULL: not available */
+static lookup_hook_fn spf_hook;
+
+/* lookup_set_spf - see lookup.h */
+void
+lookup_set_spf(lookup_hook_fn fn)
+{
+    spf_hook = fn;
+}
+
+/* spf_fn - ${lookup{user@domain}spf{ip}}: the SPF result word */
+static enum lookup_rc
+spf_fn(const char *key, const char *arg, char **result, char *err, size_t errlen)
+{
+    if (spf_hook == NULL) {
+        snprintf(err, errlen, "spf lookups are not available here");
+        return LOOKUP_ERROR;
+    }
+    return (enum lookup_rc)spf_hook(key, arg, result, err, errlen);
+}
+
 static const struct lookup_type lookup_types[] = {
     {"redis", 1, redis_fn},
     {"lmdb", 0, lookup__lmdb_find},
     {"lsearch", 0, lookup__lsearch_find}, /* lookup_lsearch.c */
+    {"spf", 0, spf_fn},
 };
 
 /* lookup_type_find - the type named name[0..len) */

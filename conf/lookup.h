@@ -71,6 +71,18 @@ enum lookup_rc lookup_run(const struct lookup_type *t, const char *key, const ch
  * old list stays). */
 int lookup_redis_configure(const char *servers, int connect_timeout_ms, int command_timeout_ms,
                            char *err, size_t errlen);
+/* SPF (seed "SPF"): ${lookup{user@domain}spf{ip}} is the SPF result word
+ * ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
+ * for the MAIL FROM identity user@domain and the client address ip. The
+ * evaluation lives in mailauth/, which conf/ cannot reach: the program sets
+ * it with lookup_set_spf() at start (spated does; without it the lookup is
+ * an error). It blocks the calling thread for the DNS queries.
+ * lookup_hook_fn returns a LOOKUP_* value, *result malloc'd on LOOKUP_OK. */
+typedef int (*lookup_hook_fn)(const char *key, const char *arg, char **result, char *err,
+                              size_t errlen);
+/* lookup_set_spf - the spf lookup's evaluator; once, before threads start */
+void lookup_set_spf(lookup_hook_fn fn);
+
 /* lookup_thread_done - close the calling thread's pooled connections now
  * (they are also closed when the thread exits) */
 void lookup_thread_done(void);

@@ -146,4 +146,15 @@ int spf_record_check(const char *rec, size_t len, char *err, size_t errlen);
  * error (for tools and fuzzing) */
 int spf_macro_check(const char *in, size_t len, int exp, char *out, size_t outlen);
 
+struct net_addr;
+/* spf_check_sync - evaluate SPF for the MAIL FROM identity sender
+ * ("user@domain"; the domain stands for HELO) and the client address ip,
+ * in the calling thread with a private loop and resolver on servers
+ * (nservers 0: /etc/resolv.conf). Blocks for the DNS queries (each bounded
+ * by the resolver's timeouts). 0 with *word the malloc'd result word
+ * ("pass", "fail", ...), or -1 with why in err (bad IP address, no
+ * resolver). For ${lookup{user@domain}spf{ip}}; any thread. */
+int spf_check_sync(const struct net_addr *servers, size_t nservers, const char *sender,
+                   const char *ip, char **word, char *err, size_t errlen);
+
 #endif

@@ -6,6 +6,7 @@ adds $spf_received to accepted mail; the result reaches the log."""
 
 import os
 import smtplib
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -93,6 +94,23 @@ def test_softfail_and_none_are_accepted():
         s.quit()
         assert env.log_grep(r"spf result softfail for x@soft\.")
         assert env.log_grep(r"spf result none for x@norecord\.")
+
+
+def test_spf_lookup_in_expansions():
+    """${lookup{user@domain}spf{ip}}: the result word (spated -be)."""
+    env, sink, good, bad = start("spf_lookup")
+    with env:
+        def be(ip, sender="someone@spf.%s" % TLD):
+            p = subprocess.run([os.path.join(spatetest.BUILD, "spated"), "-c",
+                                env.spated.config, "-be",
+                                "${lookup{%s}spf{%s}}" % (sender, ip)],
+                               capture_output=True, text=True, timeout=30)
+            return p.stdout.strip()
+        assert be(good) == "pass"
+        assert be(bad) == "fail"
+        assert be(bad, "x@soft.%s" % TLD) == "softfail"
+        assert be(good, "x@nospf.%s" % TLD) == "none"
+        assert be("not-an-ip").startswith("Failed:")
 
 
 if __name__ == "__main__":
