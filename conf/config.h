@@ -285,6 +285,9 @@ struct cfg {
     struct exp_str *bounce_message;  /* bounce_message_file: text part of failures; NULL built-in */
     struct exp_str *warn_message;    /* warn_message_file: of delay warnings */
     struct exp_str *success_message; /* success_message_file: of success reports */
+    /* DKIM verification on the SMTP server (api/smtp_dkim.c) */
+    const struct acl *acl_smtp_dkim; /* run once per signer of dkim_verify_signers; NULL: none */
+    struct exp_str *dkim_verify_signers; /* the signers to run it for; NULL: $dkim_signers */
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

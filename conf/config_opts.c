@@ -352,6 +352,9 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"bounce_message_file", cfg_opt_template_file, CFG_M(bounce_message), 0, 0, 0, NULL},
     {"warn_message_file", cfg_opt_template_file, CFG_M(warn_message), 0, 0, 0, NULL},
     {"success_message_file", cfg_opt_template_file, CFG_M(success_message), 0, 0, 0, NULL},
+    /* DKIM verification on the SMTP server (api/smtp_dkim.c) */
+    {"acl_smtp_dkim", acl__opt_acl, CFG_M(acl_smtp_dkim), 0, 0, 0, NULL},
+    {"dkim_verify_signers", cfg_opt_expand, CFG_M(dkim_verify_signers), 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
