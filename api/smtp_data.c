@@ -202,6 +202,7 @@ data_submit(struct sess *s)
     s->nrcpt = s->rcptcap = s->blen = s->bcap = s->hdrlen = 0;
     s->in_mail = s->smtputf8 = s->eightbit = s->bdat = s->bdat_last = 0;
     s->st = SS_WAIT;
+    smtp_dkim_free(s); /* the ACLs are done with the DKIM results */
     spool_submit(s->lis->sp, sub);
 }
 
@@ -228,22 +229,54 @@ refusal(struct sess *s, unsigned bad, const char **line)
     return NULL;
 }
 
-/* headers_apply - the ACLs' add_header / remove_header on the message */
+/* split_at_start - move the ":at_start:" lines of add_hdrs (Exim's add_header
+ * position word) into *top (marker dropped); the others stay, in order */
+static size_t
+split_at_start(struct sess *s, char **top)
+{
+    size_t w = 0, tn = 0;
+    char *h = s->add_hdrs;
+
+    *top = NULL;
+    if ((*top = malloc(s->add_hdrs_len + 1)) == NULL)
+        abort();
+    for (size_t r = 0; r < s->add_hdrs_len;) {
+        char *nl = memchr(h + r, '\n', s->add_hdrs_len - r);
+        size_t n = nl != NULL ? (size_t)(nl - (h + r)) + 1 : s->add_hdrs_len - r;
+        if (n > 10 && memcmp(h + r, ":at_start:", 10) == 0) {
+            memcpy(*top + tn, h + r + 10, n - 10);
+            tn += n - 10;
+        } else {
+            memmove(h + w, h + r, n);
+            w += n;
+        }
+        r += n;
+    }
+    s->add_hdrs_len = w;
+    return tn;
+}
+
+/* headers_apply - the ACLs' add_header / remove_header on the message;
+ * ":at_start:" lines go at the very top, above spate's Received: line */
 static void
 headers_apply(struct sess *s)
 {
-    size_t n;
-    char *b;
+    size_t n, tn;
+    char *b, *top;
 
     if (s->add_hdrs_len == 0 && s->nremove == 0)
         return;
+    tn = split_at_start(s, &top);
     b = api_headers_edit(s->body, s->blen, s->hdrlen, s->add_hdrs ? s->add_hdrs : "",
                          s->add_hdrs_len, s->remove_hdrs, s->nremove, &n);
-    if (b == NULL)
+    if (b == NULL || (tn > 0 && (b = realloc(b, n + tn)) == NULL))
         abort();
+    memmove(b + tn, b, n);
+    memcpy(b, top, tn);
+    free(top);
     free(s->body);
     s->body = b;
-    s->blen = s->bcap = n;
+    s->blen = s->bcap = n + tn;
 }
 
 /* data_done - the DATA ACL's answer: keep, discard or refuse the message */
@@ -285,7 +318,32 @@ prdr_wanted(const struct sess *s)
     return s->prdr && s->lis->cfg->prdr_enable && s->nrcpt > 1;
 }
 
-/* data_end - the end of the message: refuse it, or go on to PRDR or the DATA ACL */
+/* dkim_done - DKIM verified and acl_smtp_dkim answered: go on to PRDR or
+ * the DATA ACL, or refuse the message as the DKIM ACL said */
+static void
+dkim_done(struct sess *s, int rc)
+{
+    if (rc == ACL_ACCEPT && prdr_wanted(s)) {
+        smtp_reply(s, "353 PRDR content analysis beginning");
+        s->prdr_i = 0;
+        s->st = SS_PRDR; /* smtp_prdr.c takes it from here */
+        return;
+    }
+    if (rc == ACL_ACCEPT) {
+        smtp_data_accept(s);
+        return;
+    }
+    if (rc == ACL_DISCARD) {
+        log_info("%s H=(%s) %s F=<%s> discarded by the DKIM ACL: %s", s->id, s->helo, s->host,
+                 s->sender, smtp_acl_why(s));
+        smtp_reply(s, "250 2.0.0 OK id=%s", s->id);
+    } else
+        smtp_acl_refuse(s, rc, s->bdat ? "after BDAT (DKIM ACL)" : "after DATA (DKIM ACL)", 451);
+    smtp_txn_reset(s);
+}
+
+/* data_end - the end of the message: refuse it, or verify its DKIM
+ * signatures (smtp_dkim.c) and go on to PRDR or the DATA ACL */
 static void
 data_end(struct sess *s, unsigned bad)
 {
@@ -293,14 +351,8 @@ data_end(struct sess *s, unsigned bad)
     const char *why = refusal(s, bad, &line);
 
     s->st = SS_CMD;
-    if (why == NULL && prdr_wanted(s)) {
-        smtp_reply(s, "353 PRDR content analysis beginning");
-        s->prdr_i = 0;
-        s->st = SS_PRDR; /* smtp_prdr.c takes it from here */
-        return;
-    }
     if (why == NULL) {
-        smtp_data_accept(s);
+        smtp_dkim_start(s, dkim_done);
         return;
     }
     metrics_inc(MC_REJECTED);

@@ -85,6 +85,8 @@ session_step(struct sess *s)
         return smtp_auth_step(s);
     case SS_PRDR:
         return smtp_prdr_step(s);
+    case SS_DKIM: /* acl_smtp_dkim per signer (smtp_dkim.c) */
+        return smtp_dkim_step(s);
     case SS_PROXY: /* the PROXY header first; once in, the connect stage */
         r = smtp_proxy_step(s);
         if (s->st == SS_CMD)

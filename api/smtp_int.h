@@ -11,6 +11,10 @@
  *   smtp_auth.c  AUTH
  *   smtp_tls.c   STARTTLS: the command, the handshake, $tls_in_* variables
  *   smtp_prdr.c  PRDR: the per-recipient ACL and replies after the text
+ *   smtp_dkim_vars.c  the DKIM results: $dkim_*, $authentication_results
+ *                (calls none of the files above but smtp_spf.c)
+ *   smtp_dkim.c  DKIM verification after the text: key lookups, then
+ *                acl_smtp_dkim per signer
  *   smtp_data.c  message text: DATA and BDAT collection, limits, the
  *                submission to the spool and its answer
  *   smtp_cmd.c   the commands of RFC 5321 (one function a command)
@@ -29,6 +33,8 @@
  *   ACL   an ACL is suspended for "delay" or "verify" (smtp_acl.c)
  *   PROXY a client in proxy_required_hosts: waiting for the PROXY header,
  *         or answering 503 to all but QUIT once it failed (smtp_proxy.c)
+ *   DKIM  the text is complete and its DKIM keys are in: acl_smtp_dkim
+ *         once per signer (smtp_dkim.c; while keys are awaited: ACL)
  */
 #ifndef SPATE_API_SMTP_INT_H
 #define SPATE_API_SMTP_INT_H
@@ -68,6 +74,7 @@ enum sess_state {
     SS_ACL,       /* an ACL waits for a delay or a verification (smtp_acl.c) */
     SS_PRDR,      /* after 353: acl_smtp_data_prdr for each recipient (smtp_prdr.c) */
     SS_PROXY,     /* the PROXY protocol header first (smtp_proxy.c) */
+    SS_DKIM,      /* after the text: acl_smtp_dkim for each signer (smtp_dkim.c) */
 };
 
 #define SESS_REMOVE_MAX 16 /* remove_header names kept per message */
@@ -121,8 +128,8 @@ struct sess {
     char **rcpt_orcpt;
     unsigned pend_notify;
     char *pend_orcpt;
-    int prdr; /* MAIL ... PRDR was given and is on offer */
-    size_t prdr_i;        /* PRDR: the recipient whose ACL runs next */
+    int prdr;               /* MAIL ... PRDR was given and is on offer */
+    size_t prdr_i;          /* PRDR: the recipient whose ACL runs next */
     unsigned char *prdr_ok; /* PRDR: per recipient, 1 accepted, 0 refused */
     /* input: in[inoff, inlen) not yet processed */
     char in[SESS_IN_CAP];
@@ -193,6 +200,8 @@ struct sess {
     char proxy_dst_port[8];              /* $proxy_target_port */
     /* SPF of the current identity (smtp_spf.c) */
     struct smtp_spfreq *spf;
+    /* DKIM verification of the current message (smtp_dkim.c) */
+    struct smtp_dkimreq *dkim;
 };
 
 struct lsock {
@@ -370,5 +379,27 @@ int smtp_spf_check(void *arg, char *result, size_t len, void (*resume)(struct se
 const char *smtp_spf_var(struct sess *s, const char *name);
 /* smtp_spf_free - at session end (a request in flight is orphaned) */
 void smtp_spf_free(struct sess *s);
+
+/* ---- DKIM verification (smtp_dkim.c) ---- */
+struct smtp_dkimreq;
+/* smtp_dkim_start - a complete, well-formed message (s->body from
+ * s->hdrlen on): look up the keys of its DKIM signatures through the
+ * listener's resolver (the session waits in SS_ACL), verify them, then in
+ * SS_DKIM run acl_smtp_dkim once per signer. cont(s, rc) gets ACL_ACCEPT to
+ * go on, or the result of the signer's ACL that did not accept (s->acl_res
+ * holds its message); it may be called before smtp_dkim_start returns
+ * (nothing to verify). */
+void smtp_dkim_start(struct sess *s, smtp_acl_cont cont);
+/* smtp_dkim_step - SS_DKIM: the next signer's ACL, or cont; 1 progress */
+int smtp_dkim_step(struct sess *s);
+/* smtp_dkim_var - $dkim_verify_status $dkim_verify_reason $dkim_cur_signer
+ * $dkim_signers $dkim_domain $dkim_selector $dkim_identity $dkim_algo
+ * $dkim_key_length $dkim_key_testing $dkim_canon_headers $dkim_canon_body
+ * ("" before verification) and $authentication_results (a whole RFC 8601
+ * header, one line); NULL for other names. Valid until the next call. */
+const char *smtp_dkim_var(struct sess *s, const char *name);
+/* smtp_dkim_free - the transaction ends: results forgotten, lookups in
+ * flight orphaned */
+void smtp_dkim_free(struct sess *s);
 
 #endif

@@ -94,6 +94,7 @@ smtp_txn_reset(struct sess *s)
     s->nrcpt = s->rcptcap = s->blen = s->bcap = s->hdrlen = 0;
     s->in_mail = s->smtputf8 = s->eightbit = s->too_big = 0;
     s->bdat = s->bdat_last = s->long_line = 0;
+    smtp_dkim_free(s); /* the message's DKIM results (smtp_dkim.c) */
     s->bdat_left = 0;
 }
 

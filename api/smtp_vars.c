@@ -16,6 +16,7 @@
  *   $proxy_session $proxy_host_address $proxy_host_port $proxy_target_address
  *   $proxy_target_port                        (smtp_proxy.c; $sender_host_* are
  *                                             the proxied client's)
+ *   $dkim_* $authentication_results           (smtp_dkim.c)
  *
  * Values are valid until the session changes; the text buffers live in the
  * session (no allocation).
@@ -92,6 +93,8 @@ smtp_var(void *arg, const char *name)
     if ((v = smtp_proxy_var(s, name)) != NULL) /* PROXY protocol */
         return v;
     if ((v = smtp_spf_var(s, name)) != NULL) /* $spf_* */
+        return v;
+    if ((v = smtp_dkim_var(s, name)) != NULL) /* $dkim_*, $authentication_results */
         return v;
     return NULL;
 }

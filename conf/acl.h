@@ -12,13 +12,24 @@
  *                         running to the end of the (logical) line.
  *   Conditions            hosts domains local_parts senders recipients
  *                         authenticated condition ratelimit acl verify
- *                         (recipient | sender) spf; each may be negated with '!'.
+ *                         (recipient | sender) spf dkim_status; each may be
+ *                         negated with '!'.
  *   spf = LIST            (seed "SPF") true when the SPF result (env->spf)
  *                         matches an item: pass fail softfail none neutral
  *                         permerror temperror, err_perm / err_temp the
  *                         deprecated aliases; "!word" matches any other
  *                         result; left to right, the first match wins, none
  *                         is false. Unknown words stop the load.
+ *   dkim_status = LIST    (Exim) true when the DKIM verification status
+ *                         (the variable $dkim_verify_status, through
+ *                         env->var) matches an item: none invalid fail
+ *                         pass, "!word" any other; left to right, first
+ *                         match wins. Where the status is "" (before the
+ *                         message text) the condition is an error.
+ *   add_header            a value starting ":at_start:" keeps that prefix
+ *                         on each of its lines: the caller puts those at
+ *                         the top of the header section (Exim's position
+ *                         word; ":at_end:" is the default and is dropped).
  *   Modifiers             message log_message logwrite add_header
  *                         remove_header "set acl_c_NAME|acl_cN|acl_m_NAME|
  *                         acl_mN = value" control delay endpass (ignored).
@@ -92,7 +103,8 @@ enum acl_where {
     ACL_WHERE_DATA,
     ACL_WHERE_DATA_PRDR,
     ACL_WHERE_QUIT,
-    ACL_WHERE_EXPAND
+    ACL_WHERE_EXPAND,
+    ACL_WHERE_DKIM, /* acl_smtp_dkim: once per signer, after the text, before PRDR and DATA */
 };
 enum acl_rc { ACL_ACCEPT, ACL_DENY, ACL_DEFER, ACL_DROP, ACL_DISCARD, ACL_ERROR, ACL_SUSPEND };
 

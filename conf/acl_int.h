@@ -108,7 +108,8 @@ enum acl_ikind2 {
     AM_SET,
     AM_CONTROL,
     AM_DELAY,
-    AC_SPF, /* "spf = result list" (RFC 7208 via acl_env.spf): a condition */
+    AC_SPF,         /* "spf = result list" (RFC 7208 via acl_env.spf): a condition */
+    AC_DKIM_STATUS, /* "dkim_status = none : invalid : fail : pass" (via env->var) */
 };
 
 struct acl_item {
@@ -231,6 +232,15 @@ void acl__split_recipient(struct acl_st *st);
  * result, 0 none, -1 an unknown word (err); acl__spf_list_check: 0 or -1 */
 int acl__spf_match(const char *list, const char *result, char *err, size_t errlen);
 int acl__spf_list_check(const char *list, char *err, size_t errlen);
+/* acl__list_sep / acl__list_next - Exim's "<X" separator prefix, and the
+ * next trimmed item of a word list at *p (0 at the end); acl_spf.c */
+char acl__list_sep(const char **p);
+int acl__list_next(const char **p, char sep, const char **item, size_t *len);
+
+/* acl_dkim.c: the "dkim_status" condition's list, as for spf (words none
+ * invalid fail pass) */
+int acl__dkim_match(const char *list, const char *status, char *err, size_t errlen);
+int acl__dkim_list_check(const char *list, char *err, size_t errlen);
 
 /* ---- ratelimit ----------------------------------------------------- */
 #include "conf/ratelimit.h"

@@ -295,6 +295,27 @@ acl_cond_spf(struct acl_st *st, struct acl_frame *f, const struct acl_item *it)
     return rc ? C_TRUE : C_FALSE;
 }
 
+/* acl_cond_dkim - "dkim_status = LIST" against $dkim_verify_status (env->var) */
+static int
+acl_cond_dkim(struct acl_st *st, const struct acl_item *it)
+{
+    struct acl_env *e = st->env;
+    const char *status = e->var != NULL ? e->var(e->arg, "dkim_verify_status") : NULL;
+    char err[128], *v;
+    if (status == NULL || *status == '\0')
+        return acl_fail(st, "dkim_status is not available here (no DKIM verification yet)");
+    int rc = acl_expand(st, it->exp, &v);
+    if (rc == EXP_FAIL)
+        return C_TRUE;
+    if (rc < 0)
+        return -1 - rc;
+    rc = acl__dkim_match(v, status, err, sizeof err);
+    free(v);
+    if (rc < 0)
+        return acl_fail(st, "dkim_status: %s", err);
+    return rc ? C_TRUE : C_FALSE;
+}
+
 /* acl_split_words - cut s into blank-separated words (in place), at most max */
 static int
 acl_split_words(char *s, char **w, int max)
@@ -355,9 +376,33 @@ acl_push_str(char ***arr, size_t *n, const char *s, size_t len)
     (*n)++;
 }
 
-/* acl_add_header - each line of v is a header; "X-ACL-Warn: " when it has no name */
+static void acl_add_lines(struct acl_result *res, const char *v);
+
+/* acl_add_header - each line of v is a header; "X-ACL-Warn: " when it has no name.
+ * A leading ":at_start:" stays on each line for the caller; ":at_end:" goes. */
 static void
 acl_add_header(struct acl_result *res, const char *v)
+{
+    int at_start = strncmp(v, ":at_start:", 10) == 0;
+    if (at_start || strncmp(v, ":at_end:", 8) == 0)
+        v += at_start ? 10 : 8;
+    size_t first = res->nadd;
+    acl_add_lines(res, v);
+    for (size_t i = first; at_start && i < res->nadd; i++) {
+        size_t n = strlen(res->add_headers[i]);
+        char *h = malloc(n + 11);
+        if (h == NULL)
+            abort();
+        memcpy(h, ":at_start:", 10);
+        memcpy(h + 10, res->add_headers[i], n + 1);
+        free(res->add_headers[i]);
+        res->add_headers[i] = h;
+    }
+}
+
+/* acl_add_lines - each line of v is a header; "X-ACL-Warn: " when it has no name */
+static void
+acl_add_lines(struct acl_result *res, const char *v)
 {
     while (*v) {
         size_t n = strcspn(v, "\n");
@@ -481,6 +526,9 @@ acl_item(struct acl_st *st, struct acl_frame *f, const struct acl_item *it)
         break;
     case AC_SPF:
         r = acl_cond_spf(st, f, it);
+        break;
+    case AC_DKIM_STATUS:
+        r = acl_cond_dkim(st, it);
         break;
     case AC_ACL:
         return acl_cond_acl(st, it); /* negation applies when it returns */

@@ -37,9 +37,9 @@ spf_word(const char *s, size_t n)
     return NULL;
 }
 
-/* next_item - the next trimmed item of list at *p; 0 at the end */
-static int
-next_item(const char **p, char sep, const char **item, size_t *len)
+/* acl__list_next - the next trimmed item of list at *p; 0 at the end */
+int
+acl__list_next(const char **p, char sep, const char **item, size_t *len)
 {
     const char *s = *p;
     while (*s == sep || isspace((unsigned char)*s))
@@ -55,9 +55,9 @@ next_item(const char **p, char sep, const char **item, size_t *len)
     return 1;
 }
 
-/* list_sep - Exim's "<X" separator prefix */
-static char
-list_sep(const char **p)
+/* acl__list_sep - Exim's "<X" separator prefix */
+char
+acl__list_sep(const char **p)
 {
     const char *s = *p;
     while (isspace((unsigned char)*s))
@@ -76,8 +76,8 @@ acl__spf_match(const char *list, const char *result, char *err, size_t errlen)
 {
     const char *p = list, *it;
     size_t n;
-    char sep = list_sep(&p);
-    while (next_item(&p, sep, &it, &n)) {
+    char sep = acl__list_sep(&p);
+    while (acl__list_next(&p, sep, &it, &n)) {
         int neg = it[0] == '!';
         size_t skip = neg ? 1 + strspn(it + 1, " \t") : 0;
         const char *w = spf_word(it + skip, n - skip);
@@ -97,9 +97,9 @@ acl__spf_list_check(const char *list, char *err, size_t errlen)
 {
     const char *p = list, *it;
     size_t n;
-    char sep = list_sep(&p);
+    char sep = acl__list_sep(&p);
     int items = 0;
-    while (next_item(&p, sep, &it, &n))
+    while (acl__list_next(&p, sep, &it, &n))
         items++;
     if (items == 0) {
         snprintf(err, errlen, "an SPF result list is needed");

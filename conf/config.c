@@ -362,5 +362,6 @@ cfg_free(struct cfg *c)
     auth_cfg_free(c); /* the authenticators' compiled strings */
     acl__set_free(c->acls); /* conf/acl_parse.c */
     cfg_dsn_free(c); /* conf/config_dsn.c: the DSN options' compiled strings */
+    exp_free(c->dkim_verify_signers); /* DKIM verification (api/smtp_dkim.c) */
     cfg_ar_free(c->arena);
 }

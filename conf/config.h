@@ -294,6 +294,9 @@ struct cfg {
     char *dmarc_tld_file;        /* public suffix list, default Debian's publicsuffix file */
     char *dmarc_history_file;    /* OpenDMARC history file to append to; NULL: none */
     char *dmarc_forensic_sender; /* sender of failure reports; NULL: do-not-reply@host */
+    /* DKIM verification on the SMTP server (api/smtp_dkim.c) */
+    const struct acl *acl_smtp_dkim; /* run once per signer of dkim_verify_signers; NULL: none */
+    struct exp_str *dkim_verify_signers; /* the signers to run it for; NULL: $dkim_signers */
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

@@ -360,6 +360,9 @@ const struct cfg_optdef cfg_main_opts[] = {
      "/usr/share/publicsuffix/public_suffix_list.dat"},
     {"dmarc_history_file", cfg_opt_str, CFG_M(dmarc_history_file), 0, 1, 0, NULL},
     {"dmarc_forensic_sender", cfg_opt_str, CFG_M(dmarc_forensic_sender), 0, 1, 0, NULL},
+    /* DKIM verification on the SMTP server (api/smtp_dkim.c) */
+    {"acl_smtp_dkim", acl__opt_acl, CFG_M(acl_smtp_dkim), 0, 0, 0, NULL},
+    {"dkim_verify_signers", cfg_opt_expand, CFG_M(dkim_verify_signers), 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
