@@ -333,7 +333,8 @@ static void
 spf_lookup_setup(const struct cfg *c)
 {
     spf_nservers = c->n_dns_servers < 16 ? c->n_dns_servers : 16;
-    memcpy(spf_servers, c->dns_servers, spf_nservers * sizeof(spf_servers[0]));
+    if (spf_nservers > 0)
+        memcpy(spf_servers, c->dns_servers, spf_nservers * sizeof(spf_servers[0]));
     lookup_set_spf(spf_lookup);
 }
 
