@@ -10,6 +10,7 @@
  *   GET  /metrics         Prometheus text format 0.0.4 (metrics.c)
  *   GET  /api/v1/stats    the same figures as JSON
  *   GET  /api/v1/queue    eng_queue_json(); 503 when the scheduler does not answer
+ *   POST /api/v1/admin/requeue  admin_requeue.c: queuefile exports back to the spool
  * Anything else is 404; a known path with the wrong method 405. The
  * responses are built by http_reply.c (http_int.h).
  *
@@ -234,6 +235,8 @@ http_route(struct MHD_Connection *c, const char *url, const char *method, const 
 
     if (*con_cls == NULL && (bad = http_bad_framing(c, version)) != NULL)
         return http_refuse_framing(c, bad);
+    if (strcmp(url, "/api/v1/admin/requeue") == 0) /* admin_requeue.c */
+        return http_requeue_step(c, method, data, size, con_cls);
     if (strcmp(url, "/api/v1/inject") == 0)
         return http_inject_step(c, method, data, size, con_cls, q);
     for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
@@ -284,6 +287,8 @@ http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         http_inject_done(*con_cls);
     else if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_QUERY)
         free(*con_cls); /* the handler never ran */
+    else if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_REQUEUE)
+        http_requeue_done(*con_cls);
     *con_cls = NULL;
 }
 

@@ -38,6 +38,7 @@ enum http_kind {
     HTTP_K_QUERY = 1, /* struct http_query, from the URI log callback */
     HTTP_K_GET,       /* a GET between its two calls (http.c) */
     HTTP_K_INJECT,    /* struct http_req (http_inject.c) */
+    HTTP_K_REQUEUE,   /* struct http_requeue (admin_requeue.c) */
 };
 
 /* A request's query string as it came, before libmicrohttpd splits and
@@ -94,5 +95,12 @@ void http_inject_done(void *con_cls);
  * inject request the spool has not answered (each gets a 503 listing the
  * ids that did commit); returns how many. Any thread. */
 int http_inject_resume_all(void);
+
+/* admin_requeue.c: POST /api/v1/admin/requeue (queuefile exports back into
+ * the spool). http_requeue_step - the access handler's work, *con_cls its
+ * state; http_requeue_done - free that state (the request is over) */
+enum MHD_Result http_requeue_step(struct MHD_Connection *c, const char *method, const char *data,
+                                  size_t *size, void **con_cls);
+void http_requeue_done(void *con_cls);
 
 #endif
