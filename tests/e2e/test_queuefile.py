@@ -6,6 +6,7 @@ each is delivered once to a spate-sink."""
 
 import os
 import re
+import subprocess
 import threading
 import time
 
@@ -117,8 +118,9 @@ def test_router_to_queuefile_then_requeue():
         wait_for(lambda: sink.count() == 11, 30, what="10 requeued messages delivered")
         got = _markers(sink)
         assert got == {i: (2 if i == 1 else 1) for i in range(1, 11)}, got
-        status, ans = requeue(env, qdir)
-        assert status == 200 and ans["requeued"] == 0, ans
+        ctl = subprocess.run([os.path.join(spatetest.BUILD, "spatectl"), "--url", env.http_url,
+                              "requeue", qdir], capture_output=True, timeout=30)
+        assert ctl.returncode == 0 and ctl.stdout.startswith(b"requeued 0,"), ctl
         # a malformed file is left in place and reported
         with open(os.path.join(qdir, "junk"), "wb") as f:
             f.write(b"spate-export 1\nid: nope\n\n")
@@ -126,6 +128,9 @@ def test_router_to_queuefile_then_requeue():
         assert status == 200 and ans["requeued"] == 0, ans
         assert [f["file"] for f in ans["failed"]] == ["junk"], ans
         assert os.path.exists(os.path.join(qdir, "junk"))
+        ctl = subprocess.run([os.path.join(spatetest.BUILD, "spatectl"), "--url", env.http_url,
+                              "requeue", qdir], capture_output=True, timeout=30)
+        assert ctl.returncode == 1 and b"junk: id: not a message id" in ctl.stdout, ctl
         status, ans = requeue(env, env.path("missing"))
         assert status == 404, ans
         status, ans = spatetest.http_inject(env.http_url + "/api/v1/admin/requeue", {"dir": 1})
