@@ -192,7 +192,7 @@ on_qf_done(eng_loop *loop, void *arg)
     (void)loop;
     qf_record(jb);
     qf_job_free(jb);
-    qmsg_settle(q);
+    sch.settle(q); /* sched_route.c, reached only through the pointer */
 }
 
 /* qf_main - the writer thread: jobs in order until stopped and empty */
