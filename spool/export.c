@@ -273,6 +273,8 @@ add_rcpt(struct dctx *d, char *v)
     r.state = (uint8_t)i;
     if (parse_notify(nt, &r.dsn_notify) < 0)
         return fail(d, "rcpt: bad NOTIFY \"%.64s\"", nt);
+    if (strchr(oc, '\t') != NULL)
+        return fail(d, "rcpt: ORCPT holds a blank");
     if (m->nrcpt >= SPOOL_EXPORT_MAX_RCPT)
         return fail(d, "too many recipients");
     if ((m->rcpt = realloc(m->rcpt, (m->nrcpt + 1) * sizeof(*m->rcpt))) == NULL)
