@@ -12,6 +12,7 @@
  *   GET  /api/v1/queue    eng_queue_json(); 503 when the scheduler does not answer
  *   /api/v1/admin/...     admin.c: the admin API (docs/admin-api.md); the
  *                         only paths served on admin_listen addresses
+ *   POST /api/v1/admin/requeue  admin_requeue.c: queuefile exports back to the spool
  * Anything else is 404; a known path with the wrong method 405. The
  * responses are built by http_reply.c (http_int.h).
  *
@@ -238,6 +239,8 @@ http_route(struct MHD_Connection *c, const char *url, const char *method, const 
 
     if (*con_cls == NULL && (bad = http_bad_framing(c, version)) != NULL)
         return http_refuse_framing(c, bad);
+    if (strcmp(url, "/api/v1/admin/requeue") == 0) /* admin_requeue.c */
+        return http_requeue_step(c, method, data, size, con_cls);
     if (strncmp(url, "/api/v1/admin", 13) == 0 && (url[13] == '/' || url[13] == '\0'))
         return http_admin_step(c, url, method, data, size, con_cls);
     if (admin_only)
@@ -293,6 +296,8 @@ http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         free(*con_cls); /* the handler never ran */
     else if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_ADMIN)
         http_admin_done(*con_cls);
+    else if (*con_cls != NULL && http_kind_of(*con_cls) == HTTP_K_REQUEUE)
+        http_requeue_done(*con_cls);
     *con_cls = NULL;
 }
 

@@ -39,6 +39,7 @@ enum http_kind {
     HTTP_K_GET,       /* a GET between its two calls (http.c) */
     HTTP_K_INJECT,    /* struct http_req (http_inject.c) */
     HTTP_K_ADMIN,     /* struct http_admin (admin.c) */
+    HTTP_K_REQUEUE,   /* struct http_requeue (admin_requeue.c) */
 };
 
 /* A request's query string as it came, before libmicrohttpd splits and
@@ -124,5 +125,11 @@ enum http_admin_scope http_admin_access(struct MHD_Connection *c, const char *me
  * or a lone "TOKEN" (admin); "#" comments. Compared as SHA-256 digests
  * with CRYPTO_memcmp over every line. HTTP_ADMIN_NONE when none matches. */
 enum http_admin_scope http_admin_token_scope(const char *file_text, const char *token, size_t len);
+/* admin_requeue.c: POST /api/v1/admin/requeue (queuefile exports back into
+ * the spool). http_requeue_step - the access handler's work, *con_cls its
+ * state; http_requeue_done - free that state (the request is over) */
+enum MHD_Result http_requeue_step(struct MHD_Connection *c, const char *method, const char *data,
+                                  size_t *size, void **con_cls);
+void http_requeue_done(void *con_cls);
 
 #endif

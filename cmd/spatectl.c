@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,8 @@ ctl_usage(void)
             "  freeze ID... | thaw ID... | delete ID...\n"
             "  rebind --domain D --transport T\n"
             "  qshape [--by sender|destination]   queue age buckets\n"
-            "  top | requeue DIR             not supported yet\n"
+            "  requeue DIR                   queue the exports a queuefile transport wrote\n"
+            "  top                           not supported yet\n"
             "URL defaults to $SPATECTL_URL or " CTL_DEFAULT_URL "\n");
     return 2;
 }
@@ -248,6 +250,55 @@ ctl_inject(const struct ctl_url *u, const char *path)
     return rc;
 }
 
+/* ctl_print_requeue - the counts, then each file left in place; 1 if any */
+static int
+ctl_print_requeue(json_t *j)
+{
+    json_t *failed = json_object_get(j, "failed"), *v;
+    size_t i;
+
+    printf("requeued %lld, skipped %lld (already queued or nothing pending), left %zu%s\n",
+           (long long)json_integer_value(json_object_get(j, "requeued")),
+           (long long)json_integer_value(json_object_get(j, "skipped")), json_array_size(failed),
+           json_is_true(json_object_get(j, "more")) ? "; more files remain, run again" : "");
+    json_array_foreach(failed, i, v)
+        printf("%s: %s\n", json_string_value(json_object_get(v, "file")),
+               json_string_value(json_object_get(v, "error")));
+    return json_array_size(failed) > 0;
+}
+
+/* ctl_requeue - POST /api/v1/admin/requeue {"directory": DIR}; exit status */
+static int
+ctl_requeue(const struct ctl_url *u, const char *dir)
+{
+    char abs[PATH_MAX], *body;
+    struct ctl_resp r = {0};
+    json_t *j;
+    int rc;
+
+    if (realpath(dir, abs) == NULL) {
+        fprintf(stderr, "spatectl: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    j = json_pack("{s:s}", "directory", abs);
+    body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    rc = body ? ctl_request(u, "POST", "/api/v1/admin/requeue", body, strlen(body), &r) : -1;
+    free(body);
+    if (rc < 0)
+        return 1;
+    j = json_loadb(r.body, r.len, 0, NULL);
+    if (ctl_json)
+        rc = ctl_print_raw(&r);
+    else if (r.status != 200)
+        rc = ctl_fail("requeue", &r, j);
+    else
+        rc = ctl_print_requeue(j);
+    json_decref(j);
+    free(r.body);
+    return rc;
+}
+
 /* ctl_read_token - the token from F: the last word of its first line
  * that is neither empty nor a comment (so the daemon's file serves) */
 static int
@@ -327,6 +378,8 @@ main(int argc, char **argv)
         return ctl_get(&u, "summary", "/api/v1/queue", ctl_print_queue);
     if (strcmp(argv[i], "inject") == 0 && i + 2 == argc)
         return ctl_inject(&u, argv[i + 1]);
+    if (strcmp(argv[i], "requeue") == 0 && i + 2 == argc)
+        return ctl_requeue(&u, argv[i + 1]);
     rc = ctl_admin(&u, argc - i, argv + i);
     return rc == -1 ? ctl_usage() : rc;
 }

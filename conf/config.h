@@ -105,7 +105,7 @@ struct cfg_router {
     int line;
 };
 
-enum cfg_transport_driver { CFG_TRANSPORT_SMTP };
+enum cfg_transport_driver { CFG_TRANSPORT_SMTP, CFG_TRANSPORT_QUEUEFILE };
 
 struct cfg_transport {
     char *name;
@@ -151,6 +151,10 @@ struct cfg_transport {
     struct exp_str *dkim_canon;        /* "relaxed" (default), "simple", or "HDR/BODY" */
     struct exp_str *dkim_sign_headers; /* mailauth/dkim.h's list; default its built-in list */
     struct exp_str *dkim_hash;         /* "sha256" (default); sha1 is refused (RFC 8301) */
+    /* queuefile (seed "Queuefile transport"; engine/queuefile.c, spool/export.c) */
+    char *directory;         /* where the spool exports go: absolute, not expanded; required */
+    const char *ignored_opt; /* the first generic option set that queuefile ignores, or NULL */
+    int ignored_bool;        /* where the ignored boolean generic options are written */
 };
 
 /* A retry rule: "pattern error-type rule; rule; ..." (Exim's retry section). */

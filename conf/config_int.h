@@ -162,6 +162,8 @@ int cfg_refuse_ctl(struct pctx *p, const char *opt, const char *v, int allow_tab
 int cfg_opt_str(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
 int cfg_opt_host(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
 int cfg_opt_bool(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
+/* cfg_transport_check - a transport's options against its driver (config_opts.c) */
+int cfg_transport_check(struct pctx *p, void *inst);
 int cfg_opt_int(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
 int cfg_opt_port(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
 int cfg_opt_time(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);

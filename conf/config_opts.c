@@ -30,6 +30,7 @@ cfg_opt_driver(struct pctx *p, const struct cfg_optdef *d, void *base, const cha
         {"routers", "manualroute", CFG_ROUTER_MANUALROUTE},
         {"routers", "accept", CFG_ROUTER_ACCEPT},
         {"transports", "smtp", CFG_TRANSPORT_SMTP},
+        {"transports", "queuefile", CFG_TRANSPORT_QUEUEFILE},
     };
     for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++) {
         if (strcmp(drivers[i].section, p->sec->name) == 0 && strcmp(drivers[i].name, val) == 0) {
@@ -39,6 +40,39 @@ cfg_opt_driver(struct pctx *p, const struct cfg_optdef *d, void *base, const cha
         }
     }
     return cfg_perr(p, "unknown driver \"%.64s\" in the %s section", val, p->sec->name);
+}
+
+/* cfg_opt_ignored - a generic transport option queuefile accepts and
+ * ignores (seed "Queuefile transport"): only remembered, for the check */
+static int
+cfg_opt_ignored(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val)
+{
+    struct cfg_transport *t = base;
+    (void)p;
+    (void)val;
+    if (t->ignored_opt == NULL)
+        t->ignored_opt = d->name;
+    return 0;
+}
+
+/* cfg_transport_check - options that depend on the transport's driver */
+int
+cfg_transport_check(struct pctx *p, void *inst)
+{
+    const struct cfg_transport *t = inst;
+    if (t->driver != CFG_TRANSPORT_QUEUEFILE) {
+        if (t->directory != NULL)
+            return cfg_perr(p, "transport %s: directory is for queuefile transports", t->name);
+        if (t->ignored_opt != NULL || t->ignored_bool)
+            return cfg_perr(p, "transport %s: option %s is not supported by the smtp driver",
+                            t->name, t->ignored_opt ? t->ignored_opt : "(a generic boolean)");
+        return 0;
+    }
+    if (t->directory == NULL)
+        return cfg_perr(p, "transport %s: a queuefile transport needs directory", t->name);
+    if (t->directory[0] != '/')
+        return cfg_perr(p, "transport %s: directory must be an absolute path", t->name);
+    return 0;
 }
 
 /* cfg_opt_domains - a router's domains list */
@@ -411,6 +445,40 @@ const struct cfg_optdef cfg_transport_opts[] = {
     {"dkim_canon", cfg_opt_expand, CFG_T(dkim_canon), 0, 0, 0, NULL},
     {"dkim_sign_headers", cfg_opt_expand, CFG_T(dkim_sign_headers), 0, 0, 0, NULL},
     {"dkim_hash", cfg_opt_expand, CFG_T(dkim_hash), 0, 0, 0, NULL},
+    /* queuefile: its directory, and Exim's generic transport options it ignores */
+    {"directory", cfg_opt_str, CFG_T(directory), 0, 1, 0, NULL},
+#define CFG_T_IGNORED(name)                                                                        \
+    {                                                                                              \
+        name, cfg_opt_ignored, 0, 0, 0, 0, NULL                                                    \
+    }
+#define CFG_T_IGNORED_BOOL(name)                                                                   \
+    {                                                                                              \
+        name, cfg_opt_bool, CFG_T(ignored_bool), 0, 0, 0, NULL                                     \
+    }
+    CFG_T_IGNORED_BOOL("body_only"),
+    CFG_T_IGNORED("current_directory"),
+    CFG_T_IGNORED_BOOL("disable_logging"),
+    CFG_T_IGNORED("debug_print"),
+    CFG_T_IGNORED_BOOL("delivery_date_add"),
+    CFG_T_IGNORED_BOOL("envelope_to_add"),
+    CFG_T_IGNORED("group"),
+    CFG_T_IGNORED("headers_add"),
+    CFG_T_IGNORED_BOOL("headers_only"),
+    CFG_T_IGNORED("headers_remove"),
+    CFG_T_IGNORED("headers_rewrite"),
+    CFG_T_IGNORED("home_directory"),
+    CFG_T_IGNORED_BOOL("initgroups"),
+    CFG_T_IGNORED("max_parallel"),
+    CFG_T_IGNORED("message_size_limit"),
+    CFG_T_IGNORED_BOOL("rcpt_include_affixes"),
+    CFG_T_IGNORED_BOOL("retry_use_local_part"),
+    CFG_T_IGNORED("return_path"),
+    CFG_T_IGNORED_BOOL("return_path_add"),
+    CFG_T_IGNORED("shadow_condition"),
+    CFG_T_IGNORED("shadow_transport"),
+    CFG_T_IGNORED("transport_filter"),
+    CFG_T_IGNORED("transport_filter_timeout"),
+    CFG_T_IGNORED("user"),
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

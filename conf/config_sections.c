@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf/auth_int.h"
 #include "conf/acl_int.h"
+#include "conf/auth_int.h"
 #include "conf/config_int.h"
 #include "conf/retry_syntax.h"
 
@@ -33,7 +33,8 @@ static int cfg_destination_check(struct pctx *p, void *inst);
 static const struct cfg_drvclass cfg_router_class =
     CFG_CLASS("router", struct cfg_router, routers, nrouters, cap_routers, cfg_router_check);
 static const struct cfg_drvclass cfg_transport_class =
-    CFG_CLASS("transport", struct cfg_transport, transports, ntransports, cap_transports, NULL);
+    CFG_CLASS("transport", struct cfg_transport, transports, ntransports, cap_transports,
+              cfg_transport_check);
 static const struct cfg_drvclass cfg_destination_class = {
     "destination",
     sizeof(struct cfg_destination),

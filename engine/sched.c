@@ -304,6 +304,8 @@ eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
             return -1;
         }
     }
+    if (qf_start(err, errlen) < 0)
+        return -1;
     if (pthread_create(&sch.thread, NULL, sched_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the scheduler thread");
         return -1;
@@ -438,6 +440,7 @@ eng_stop(void)
     free(sch.workers);
     sch.workers = NULL;
     sch.nworkers = 0;
+    qf_stop(); /* its last results are posted ahead of the shut-down */
     if (eng_loop_post(sch.loop, on_shutdown, NULL) < 0)
         abort();
     pthread_join(sch.thread, NULL);

@@ -131,6 +131,15 @@ void dest_free(struct eng_dest *d);
 /* dest_note_outcome - a connection failure backs the destination off */
 void dest_note_outcome(struct eng_dest *d, int conn_failed);
 
+/* queuefile.c: the queuefile transport's writer thread */
+int qf_start(char *err, size_t errlen); /* eng_start, main thread */
+/* qf_stop - main thread, after the workers stopped: write what is queued,
+ * post the results, join */
+void qf_stop(void);
+/* qf_deliver - recipients ridx[0..n) of q, routed by r to its queuefile
+ * transport: busy until the export is durable (or failed) */
+void qf_deliver(struct eng_qmsg *q, const struct cfg_router *r, const uint32_t *ridx, size_t n);
+
 /* sched_route.c */
 void qmsg_schedule(struct eng_qmsg *q); /* route the recipients that are due */
 void qmsg_settle(struct eng_qmsg *q);

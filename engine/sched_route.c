@@ -55,6 +55,8 @@ route_find(const char *domain, const struct cfg_route_rule **rule)
         }
         if (r->driver == CFG_ROUTER_DNSLOOKUP)
             return r;
+        if (r->transport != NULL && r->transport->driver == CFG_TRANSPORT_QUEUEFILE)
+            return r; /* an accept router: no lookup (queuefile.c) */
     }
     return NULL;
 }
@@ -224,6 +226,11 @@ route_start(struct eng_qmsg *q, const char *udomain, const uint32_t *ridx, size_
         r = route_find(domain, &rule);
     if (r == NULL) {
         route_refuse(q, ridx, n, why);
+        return;
+    }
+    if (r->transport->driver == CFG_TRANSPORT_QUEUEFILE) { /* no lookup: written off-loop */
+        if (!sch.draining && !sch.stopping)
+            qf_deliver(q, r, ridx, n);
         return;
     }
     if ((rq = calloc(1, sizeof(*rq))) == NULL || (rq->ridx = malloc(n * sizeof(*ridx))) == NULL)

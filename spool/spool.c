@@ -738,14 +738,25 @@ spool_body_read(spool *sp, const struct spool_msg *msg, char **buf, size_t *len)
         got += (size_t)k;
     }
     close(fd);
-    if (err) {
+    if (err)
         free(b);
-        return err;
-    }
-    b[got] = '\0';
-    *buf = b;
-    *len = got;
-    return 0;
+    else
+        b[got] = '\0', *buf = b, *len = got;
+    return err;
+}
+
+/* spool_exists - is there a committed record for id? 1, 0 or -errno */
+int
+spool_exists(spool *sp, const char *id)
+{
+    MDB_val key = {.mv_size = SPOOL_ID_LEN, .mv_data = (void *)id}, val;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(sp->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return lmdb_errno(rc);
+    rc = mdb_get(txn, sp->msgs, &key, &val);
+    mdb_txn_abort(txn);
+    return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : lmdb_errno(rc);
 }
 
 /* ------------------------------------------------- open, recover, run */
