@@ -96,8 +96,8 @@ def case_out(env, case, n, size, rep):
 
 
 def signed_header(env, n, size, run_id):
-    """The DKIM-Signature for this run's messages (file path), made by dkimpy over
-    spate-inject --sample with the arguments run_inject will use."""
+    """The DKIM-Signature field (unfolded, one line) for this run's messages, made by
+    dkimpy over spate-inject --sample with the arguments run_inject will use."""
     if "/usr/lib/python3/dist-packages" not in sys.path:
         sys.path.append("/usr/lib/python3/dist-packages")
     import dkim  # Debian's python3-dkim
@@ -109,11 +109,7 @@ def signed_header(env, n, size, run_id):
         key = f.read()
     sig = dkim.sign(sample, b"rsa", SIGNER.encode(), key, canonicalize=(b"relaxed", b"relaxed"),
                     include_headers=[b"from", b"mime-version", b"content-type"])
-    sig = sig.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    path = os.path.join(env.dkim["dir"], "sig-%s" % run_id)
-    with open(path, "wb") as f:
-        f.write(sig if sig.endswith(b"\r\n") else sig + b"\r\n")
-    return path
+    return re.sub(rb"\r?\n[ \t]+", b" ", sig).strip().decode()
 
 
 def case_in(env, case, n, size, rep):
@@ -122,7 +118,7 @@ def case_in(env, case, n, size, rep):
     auth = case == "auth_in_spf_dkim"
     extra = ["queue_only = true"] + (AUTH_ACL if auth else [])
     run_id = "%s.%d" % (case, rep)
-    inject_extra = ["--header-file", signed_header(env, n, size, run_id)] if auth else []
+    inject_extra = ["--header", signed_header(env, n, size, run_id)] if auth else []
     res = bench_inbound.measure_inbound(env, case, n, size, rep, extra, inject_extra, run_id)
     spool = res.pop("_spool")
     if auth:

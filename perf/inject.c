@@ -4,7 +4,7 @@
  * SYNOPSIS
  *     spate-inject smtp HOST:PORT [-n N] [-s SIZE] [-c CONNS] [-p PERCONN]
  *                  [--from ADDR] [--to-domains D] [--to-pattern PAT]
- *                  [--run-id ID] [-t SECONDS] [--starttls] [--header-file FILE]
+ *                  [--run-id ID] [-t SECONDS] [--starttls] [--header LINE]
  *     spate-inject smtp HOST:PORT --sample [-n N] [-s SIZE] [...same]
  *     spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH] [...same]
  *     spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS] [...same]
@@ -40,12 +40,9 @@
  *     servers are self-signed), sends EHLO again and then the messages. The
  *     JSON gains "tls_sessions", the handshakes begun.
  *
- *     smtp --header-file FILE: FILE's content (header lines ending in CRLF,
- *     e.g. a DKIM-Signature) goes in front of every message; it is not
- *     counted in SIZE. --sample prints message 0 as it would be sent
- *     (without that header) and exits, so that a caller can sign it: the
- *     body and the From, MIME-Version and Content-Type fields are the same
- *     in every message of a run, so one signature over them verifies on all.
+ *     smtp --header LINE: one unfolded field (a DKIM-Signature) before every
+ *     message, not in SIZE. --sample prints message 0 (without it) for a caller
+ *     to sign: body, From, MIME-Version, Content-Type are alike in all messages.
  *
  *     http: POST URL with {"messages": [...BATCH messages...]} over HTTP/1.1
  *     keep-alive connections, one request in flight per connection. A 200
@@ -126,11 +123,10 @@ struct inj_conn {
 
 static struct {
     enum inj_mode mode;
-    bool raw;      /* http: the message/rfc822 form */
-    bool starttls; /* smtp: STARTTLS on every connection */
-    bool sample;   /* print message 0 and exit */
-    char *header;  /* --header-file: put in front of every message, or NULL */
-    size_t header_len;
+    bool raw;           /* http: the message/rfc822 form */
+    bool starttls;      /* smtp: STARTTLS on every connection */
+    bool sample;        /* print message 0 and exit */
+    const char *header; /* --header: a field in front of every message, or NULL */
     long tls_sessions;
     long n, size, conns, perconn, batch, domains, timeout_s;
     const char *from, *pattern, *run_id, *target;
@@ -161,14 +157,14 @@ now_s(void)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: spate-inject smtp HOST:PORT [-n N] [-s SIZE] [-c CONNS] [-p PERCONN]\n"
-                    "       spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH]\n"
-                    "       spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS]\n"
-                    "  common: [--from ADDR] [--to-domains D] [--to-pattern 'u%%d@b%%d.dom']\n"
-                    "          [--run-id ID] [-t SECONDS]\n"
-                    "  smtp: [--starttls]  STARTTLS on every connection, no certificate check\n"
-                    "        [--header-file FILE]  FILE's header lines before every message\n"
-                    "        [--sample]  print message 0 and exit\n");
+    fprintf(stderr,
+            "usage: spate-inject smtp HOST:PORT [-n N] [-s SIZE] [-c CONNS] [-p PERCONN]\n"
+            "       spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH]\n"
+            "       spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS]\n"
+            "  common: [--from ADDR] [--to-domains D] [--to-pattern 'u%%d@b%%d.dom']\n"
+            "          [--run-id ID] [-t SECONDS]\n"
+            "  smtp: [--starttls]  STARTTLS on every connection, no certificate check\n"
+            "        [--header LINE] [--sample]  a field before every message; print one\n");
     exit(2);
 }
 
@@ -262,40 +258,17 @@ pad_build(void)
     g.msg_size = (long)(hl + want);
 }
 
-/* header_load - --header-file: the lines put in front of every message */
-static void
-header_load(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char buf[8192];
-    size_t n;
-
-    if (f == NULL)
-        die("cannot open the --header-file");
-    n = fread(buf, 1, sizeof(buf), f);
-    fclose(f);
-    if (n == 0 || n == sizeof(buf) || n < 2 || memcmp(buf + n - 2, "\r\n", 2) != 0)
-        die("--header-file: empty, too big, or not ending in CRLF");
-    g.header = xrealloc(NULL, n);
-    memcpy(g.header, buf, n);
-    g.header_len = n;
-}
-
-/* sample_print - --sample: message 0 as sent (without --header-file) on stdout */
+/* sample_print - --sample: message 0 as sent (without --header) on stdout */
 static int
 sample_print(void)
 {
     char rcpt[320], hdr[INJ_HDR_CAP];
-    size_t hl;
 
     if (rcpt_format(0, rcpt, sizeof(rcpt)) != 0)
         die("recipient pattern too long");
-    hl = msg_headers(0, rcpt, hdr, sizeof(hdr));
-    fwrite(hdr, 1, hl, stdout);
+    fwrite(hdr, 1, msg_headers(0, rcpt, hdr, sizeof(hdr)), stdout);
     fwrite(g.pad, 1, g.pad_len, stdout);
-    free(g.pad);
-    free(g.pad_json);
-    return fflush(stdout) == 0 ? 0 : 1;
+    return fflush(stdout) == 0 ? 0 : 1; /* g.pad stays reachable until exit */
 }
 
 /* out_add - append n octets to a connection's output */
@@ -453,8 +426,10 @@ smtp_send_body(struct inj_conn *c)
 
     rcpt_format(c->msg, rcpt, sizeof(rcpt));
     hl = msg_headers(c->msg, rcpt, hdr, sizeof(hdr));
-    if (g.header != NULL)
-        out_add(c, g.header, g.header_len);
+    if (g.header != NULL) {
+        out_add(c, g.header, strlen(g.header));
+        out_add(c, "\r\n", 2);
+    }
     out_add(c, hdr, hl);
     out_add(c, g.pad, g.pad_len);
     out_add(c, ".\r\n", 3);
@@ -871,11 +846,11 @@ long_arg(const char *s, long lo, long hi, const char *what)
 static void
 parse_args(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"from", 1, NULL, 'F'},     {"to-domains", 1, NULL, 'D'},  {"to-pattern", 1, NULL, 'P'},
-        {"run-id", 1, NULL, 'R'},   {"raw", 0, NULL, 'r'},         {"help", 0, NULL, 'h'},
-        {"starttls", 0, NULL, 'T'}, {"header-file", 1, NULL, 'H'}, {"sample", 0, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"from", 1, NULL, 'F'},       {"to-domains", 1, NULL, 'D'},
+                                         {"to-pattern", 1, NULL, 'P'}, {"run-id", 1, NULL, 'R'},
+                                         {"raw", 0, NULL, 'r'},        {"help", 0, NULL, 'h'},
+                                         {"starttls", 0, NULL, 'T'},   {"header", 1, NULL, 'H'},
+                                         {"sample", 0, NULL, 'S'},     {NULL, 0, NULL, 0}};
     bool conns_given = false;
     int ch;
 
@@ -932,7 +907,7 @@ parse_args(int argc, char **argv)
             g.starttls = true;
             break;
         case 'H':
-            header_load(optarg);
+            g.header = optarg;
             break;
         case 'S':
             g.sample = true;
@@ -944,7 +919,8 @@ parse_args(int argc, char **argv)
     if (g.raw && !conns_given)
         g.conns = 20;
     if (optind != argc || (g.raw && g.mode != INJ_HTTP) || (g.starttls && g.mode != INJ_SMTP) ||
-        ((g.header != NULL || g.sample) && g.mode != INJ_SMTP) || strlen(g.from) > 250 ||
+        ((g.header != NULL || g.sample) && g.mode != INJ_SMTP) ||
+        (g.header != NULL && strpbrk(g.header, "\r\n") != NULL) || strlen(g.from) > 250 ||
         strlen(g.run_id) > 100 || strlen(g.pattern) > 200 ||
         strpbrk(g.from, "\"\\<>\r\n") != NULL || strpbrk(g.pattern, "\"\\<>\r\n") != NULL ||
         strpbrk(g.run_id, "\"\\<>@\r\n ") != NULL)
@@ -1016,7 +992,6 @@ main(int argc, char **argv)
            g.start, g.end, g.opened, g.errors, g.msg_size, g.tls_sessions);
     free(conns);
     free(g.pad);
-    free(g.header);
     free(g.pad_json);
     freeaddrinfo(g.ai);
     inj_tls_done();
