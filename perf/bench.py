@@ -59,6 +59,13 @@ DESCRIPTION
                         recipient, add_header, accept
       inbound_tls_noacl, inbound_tls_acl6   the same with STARTTLS on every connection
 
+    The DKIM cases (bench_dkim.py) run --dkim-n messages (20000; --quick 5000) of
+    --dkim-size octets, --runs rounds of them in turn: dkim_e2e_none, dkim_e2e_rsa,
+    dkim_e2e_ed25519 (end to end as spate_e2e_smtp, the smtp transport signing with
+    RSA-2048, Ed25519 or not at all) and auth_in_none, auth_in_spf_dkim (acceptance as the
+    inbound cases, signed messages with SPF and DKIM evaluated and the
+    Authentication-Results header added, or neither).
+
     Figures are written to --out (default perf/results/<date>.json) and printed as a table
     of median [min..max] over the repetitions; see perf/README.md for what each means.
 
@@ -85,6 +92,7 @@ from bench_engines import *  # noqa: E402,F401,F403
 from bench_report import *  # noqa: E402,F401,F403
 from bench_hard import *  # noqa: E402,F401,F403
 from bench_inbound import ACL6_NAMES, INBOUND_CASES, run_inbound  # noqa: E402  (the inbound cases)
+from bench_dkim import DKIM_CASES, dkim_setup, run_dkim  # noqa: E402  (DKIM signing, SPF+DKIM in)
 
 
 class Env:
@@ -234,9 +242,9 @@ def parse_args(argv):
     p.add_argument("--workload", action="append", default=[], metavar="N:SIZE",
                    help="a workload (repeatable); default 50000:2048 and 10000:51200")
     p.add_argument("--runs", type=int, default=None, help="repetitions (default 3; --quick 1)")
-    p.add_argument("--only", default=",".join(ALL_CASES + HARD_CASES + INBOUND_CASES),
+    p.add_argument("--only", default=",".join(ALL_CASES + HARD_CASES + INBOUND_CASES + DKIM_CASES),
                    help="comma-separated cases to run (default all): " +
-                   ",".join(ALL_CASES + HARD_CASES + INBOUND_CASES))
+                   ",".join(ALL_CASES + HARD_CASES + INBOUND_CASES + DKIM_CASES))
     p.add_argument("--hard", action="store_true",
                    help="only the hard cases: --only " + ",".join(HARD_CASES))
     p.add_argument("--hard-n", type=int, default=None,
@@ -265,6 +273,9 @@ def parse_args(argv):
     p.add_argument("--inbound-acl-skip", default="", metavar="NAMES",
                    help="leave these statements out of the inbound ACL, to see what each "
                    "costs: " + ",".join(ACL6_NAMES))
+    p.add_argument("--dkim-n", type=int, default=None,
+                   help="messages per DKIM case (20000; --quick 5000)")
+    p.add_argument("--dkim-size", type=int, default=2048, help="message size, DKIM cases (2048)")
     p.add_argument("--sink", choices=["postfix", "spate"], default="postfix",
                    help="sink program: Postfix smtp-sink (default) or spate-sink")
     p.add_argument("--sink-store", action="store_true",
@@ -311,12 +322,14 @@ def parse_args(argv):
         a.only = ",".join(HARD_CASES)
     a.cases = [c.strip() for c in a.only.split(",") if c.strip()]
     for c in a.cases:
-        if c not in ALL_CASES + HARD_CASES + INBOUND_CASES:
+        if c not in ALL_CASES + HARD_CASES + INBOUND_CASES + DKIM_CASES:
             p.error("unknown case %r" % c)
     if a.hard_n is None:
         a.hard_n = 2000 if a.quick else 20000
     if a.inbound_n is None:
         a.inbound_n = 5000 if a.quick else 20000
+    if a.dkim_n is None:
+        a.dkim_n = 5000 if a.quick else 20000
     if not (1 <= a.inbound_n <= 10000000 and 300 <= a.inbound_size <= 50 << 20):
         p.error("--inbound-n 1..10000000, --inbound-size 300..50M")
     a.inbound_acl_skip = [x.strip() for x in a.inbound_acl_skip.split(",") if x.strip()]
@@ -402,8 +415,10 @@ def main(argv):
         hard = [c for c in HARD_CASES if c in a.cases]
         if "isolation" in hard or "dead_mx" in hard:
             env.blackhole = setup_blackhole(env)
-        start_dns(env, max(a.domains, a.fanout_domains if "fanout" in hard else 0),
-                  hard_zone_records(env) if hard else ())
+        extra = list(hard_zone_records(env) if hard else ())
+        if any(c in DKIM_CASES for c in a.cases):
+            extra += dkim_setup(env)  # keys, their records, the sender's SPF record
+        start_dns(env, max(a.domains, a.fanout_domains if "fanout" in hard else 0), extra)
         if any(c in ALL_CASES for c in a.cases):
             for n, s in a.workloads:
                 result["workloads"].append(run_workload(env, n, s, a.cases))
@@ -413,6 +428,9 @@ def main(argv):
         if any(c in INBOUND_CASES for c in a.cases):
             result["inbound"] = {}
             run_inbound(env, a.cases, result["inbound"])
+        if any(c in DKIM_CASES for c in a.cases):
+            result["dkim"] = {}
+            run_dkim(env, a.cases, result["dkim"])
     except SetupError as e:
         log("set-up failed: %s" % e)
         result["setup_error"] = str(e)

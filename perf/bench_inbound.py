@@ -67,33 +67,28 @@ def count_in_spool(spool, needle):
     return total
 
 
-def case_inbound(env, case, n, size, rep):
-    """One inbound run: spated holding everything, N messages injected over SMTP."""
-    acl, tls = case.endswith("acl6"), "_tls_" in case
-    cert, key = make_cert(env) if tls else (None, None)
+def measure_inbound(env, case, n, size, rep, extra, inject_extra=(), run_id=None):
+    """spated (main-section lines extra) holding everything, N messages injected over
+    SMTP; the figures, with the spool's path under "_spool" (the caller removes it)."""
     rundir = env.rundir("%s-%d" % (case, rep))
-    skip = env.args.inbound_acl_skip
-    eng = Spate(env, rundir, False, inbound_extra(acl, tls, cert, key, skip))
+    eng = Spate(env, rundir, False, extra)
     eng.start()
     time.sleep(0.5)
     cpu0, busy0, wall0 = eng.cg.usage_s(), machine_busy_s(), time.time()
     injcg = env.new_cgroup("client")
     inj = run_inject(env, "smtp", eng.inject_target("smtp"), n, size,
-                     "%s.%d" % (case, rep), injcg, ["--starttls"] if tls else [])
+                     run_id or "%s.%d" % (case, rep), injcg, inject_extra)
     cpu1, busy1, wall1 = eng.cg.usage_s(), machine_busy_s(), time.time()
     time.sleep(0.3)
     snap = eng.snapshot() if eng.alive() else {}
     died = None if eng.alive() else eng.why_stopped()
     eng.stop()
     d = eng.deliveries() or {"accepted": 0, "delivered": 0}
-    res = {"n": n, "size": size, "tls": tls, "inject": inj,
-           "acl_statements": len(ACL6_STATEMENTS) - len(skip) if acl else 0,
-           "inject_msgs_per_s": inj.get("msgs_per_s"),
+    res = {"n": n, "size": size, "inject": inj, "inject_msgs_per_s": inj.get("msgs_per_s"),
            "inject_seconds": inj.get("seconds"), "accepted_logged": d["accepted"],
            "delivered_logged": d["delivered"], "tls_sessions": inj.get("tls_sessions"),
-           "inject_cpu_s": injcg.usage_s(), "loadavg_1m": os.getloadavg()[0]}
-    hdr = acl and "add_header" not in skip
-    res["x_bench_headers"] = count_in_spool(eng.spool, b"\r\nX-Bench: u") if hdr else None
+           "inject_cpu_s": injcg.usage_s(), "loadavg_1m": os.getloadavg()[0],
+           "_spool": eng.spool}
     res.update(snap)
     if cpu0 is not None and cpu1 is not None:
         res["cpu_s"] = round(cpu1 - cpu0, 3)
@@ -101,7 +96,27 @@ def case_inbound(env, case, n, size, rep):
         ours = (cpu1 - cpu0) + (injcg.usage_s() or 0)
         res["other_cpu_share"] = round(max(0.0, busy1 - busy0 - ours) /
                                        ((wall1 - wall0) * os.cpu_count()), 3)
-    inbound_checks(env, case, rep, res, n, died, hdr, tls)
+    inbound_checks(env, case, rep, res, n, died, False, False)
+    return res
+
+
+def case_inbound(env, case, n, size, rep):
+    """One inbound run: spated holding everything, N messages injected over SMTP."""
+    acl, tls = case.endswith("acl6"), "_tls_" in case
+    cert, key = make_cert(env) if tls else (None, None)
+    skip = env.args.inbound_acl_skip
+    res = measure_inbound(env, case, n, size, rep, inbound_extra(acl, tls, cert, key, skip),
+                          ["--starttls"] if tls else [])
+    spool = res.pop("_spool")
+    res["tls"] = tls
+    res["acl_statements"] = len(ACL6_STATEMENTS) - len(skip) if acl else 0
+    hdr = acl and "add_header" not in skip
+    res["x_bench_headers"] = count_in_spool(spool, b"\r\nX-Bench: u") if hdr else None
+    if hdr and res["x_bench_headers"] != n:
+        env.problem(case, rep, "the ACL's X-Bench header is in %d of %d spooled messages" % (
+            res["x_bench_headers"], n))
+    if tls and not res["tls_sessions"]:
+        env.problem(case, rep, "no STARTTLS session was made")
     return res
 
 

@@ -4,7 +4,8 @@
  * SYNOPSIS
  *     spate-inject smtp HOST:PORT [-n N] [-s SIZE] [-c CONNS] [-p PERCONN]
  *                  [--from ADDR] [--to-domains D] [--to-pattern PAT]
- *                  [--run-id ID] [-t SECONDS] [--starttls]
+ *                  [--run-id ID] [-t SECONDS] [--starttls] [--header LINE]
+ *     spate-inject smtp HOST:PORT --sample [-n N] [-s SIZE] [...same]
  *     spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH] [...same]
  *     spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS] [...same]
  *
@@ -38,6 +39,10 @@
  *     makes a TLS session with OpenSSL (no certificate check: the benchmark's
  *     servers are self-signed), sends EHLO again and then the messages. The
  *     JSON gains "tls_sessions", the handshakes begun.
+ *
+ *     smtp --header LINE: one unfolded field (a DKIM-Signature) before every
+ *     message, not in SIZE. --sample prints message 0 (without it) for a caller
+ *     to sign: body, From, MIME-Version, Content-Type are alike in all messages.
  *
  *     http: POST URL with {"messages": [...BATCH messages...]} over HTTP/1.1
  *     keep-alive connections, one request in flight per connection. A 200
@@ -118,8 +123,10 @@ struct inj_conn {
 
 static struct {
     enum inj_mode mode;
-    bool raw;      /* http: the message/rfc822 form */
-    bool starttls; /* smtp: STARTTLS on every connection */
+    bool raw;           /* http: the message/rfc822 form */
+    bool starttls;      /* smtp: STARTTLS on every connection */
+    bool sample;        /* print message 0 and exit */
+    const char *header; /* --header: a field in front of every message, or NULL */
     long tls_sessions;
     long n, size, conns, perconn, batch, domains, timeout_s;
     const char *from, *pattern, *run_id, *target;
@@ -150,12 +157,14 @@ now_s(void)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: spate-inject smtp HOST:PORT [-n N] [-s SIZE] [-c CONNS] [-p PERCONN]\n"
-                    "       spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH]\n"
-                    "       spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS]\n"
-                    "  common: [--from ADDR] [--to-domains D] [--to-pattern 'u%%d@b%%d.dom']\n"
-                    "          [--run-id ID] [-t SECONDS]\n"
-                    "  smtp: [--starttls]  STARTTLS on every connection, no certificate check\n");
+    fprintf(stderr,
+            "usage: spate-inject smtp HOST:PORT [-n N] [-s SIZE] [-c CONNS] [-p PERCONN]\n"
+            "       spate-inject http URL [-n N] [-s SIZE] [-c CONNS] [-b BATCH]\n"
+            "       spate-inject http URL --raw [-n N] [-s SIZE] [-c CONNS]\n"
+            "  common: [--from ADDR] [--to-domains D] [--to-pattern 'u%%d@b%%d.dom']\n"
+            "          [--run-id ID] [-t SECONDS]\n"
+            "  smtp: [--starttls]  STARTTLS on every connection, no certificate check\n"
+            "        [--header LINE] [--sample]  a field before every message; print one\n");
     exit(2);
 }
 
@@ -247,6 +256,19 @@ pad_build(void)
         g.pad_json_len += 80;
     }
     g.msg_size = (long)(hl + want);
+}
+
+/* sample_print - --sample: message 0 as sent (without --header) on stdout */
+static int
+sample_print(void)
+{
+    char rcpt[320], hdr[INJ_HDR_CAP];
+
+    if (rcpt_format(0, rcpt, sizeof(rcpt)) != 0)
+        die("recipient pattern too long");
+    fwrite(hdr, 1, msg_headers(0, rcpt, hdr, sizeof(hdr)), stdout);
+    fwrite(g.pad, 1, g.pad_len, stdout);
+    return fflush(stdout) == 0 ? 0 : 1; /* g.pad stays reachable until exit */
 }
 
 /* out_add - append n octets to a connection's output */
@@ -404,6 +426,10 @@ smtp_send_body(struct inj_conn *c)
 
     rcpt_format(c->msg, rcpt, sizeof(rcpt));
     hl = msg_headers(c->msg, rcpt, hdr, sizeof(hdr));
+    if (g.header != NULL) {
+        out_add(c, g.header, strlen(g.header));
+        out_add(c, "\r\n", 2);
+    }
     out_add(c, hdr, hl);
     out_add(c, g.pad, g.pad_len);
     out_add(c, ".\r\n", 3);
@@ -823,7 +849,8 @@ parse_args(int argc, char **argv)
     static const struct option opts[] = {{"from", 1, NULL, 'F'},       {"to-domains", 1, NULL, 'D'},
                                          {"to-pattern", 1, NULL, 'P'}, {"run-id", 1, NULL, 'R'},
                                          {"raw", 0, NULL, 'r'},        {"help", 0, NULL, 'h'},
-                                         {"starttls", 0, NULL, 'T'},   {NULL, 0, NULL, 0}};
+                                         {"starttls", 0, NULL, 'T'},   {"header", 1, NULL, 'H'},
+                                         {"sample", 0, NULL, 'S'},     {NULL, 0, NULL, 0}};
     bool conns_given = false;
     int ch;
 
@@ -879,6 +906,12 @@ parse_args(int argc, char **argv)
         case 'T':
             g.starttls = true;
             break;
+        case 'H':
+            g.header = optarg;
+            break;
+        case 'S':
+            g.sample = true;
+            break;
         default:
             usage();
         }
@@ -886,7 +919,9 @@ parse_args(int argc, char **argv)
     if (g.raw && !conns_given)
         g.conns = 20;
     if (optind != argc || (g.raw && g.mode != INJ_HTTP) || (g.starttls && g.mode != INJ_SMTP) ||
-        strlen(g.from) > 250 || strlen(g.run_id) > 100 || strlen(g.pattern) > 200 ||
+        ((g.header != NULL || g.sample) && g.mode != INJ_SMTP) ||
+        (g.header != NULL && strpbrk(g.header, "\r\n") != NULL) || strlen(g.from) > 250 ||
+        strlen(g.run_id) > 100 || strlen(g.pattern) > 200 ||
         strpbrk(g.from, "\"\\<>\r\n") != NULL || strpbrk(g.pattern, "\"\\<>\r\n") != NULL ||
         strpbrk(g.run_id, "\"\\<>@\r\n ") != NULL)
         usage();
@@ -927,6 +962,8 @@ main(int argc, char **argv)
     if (g.starttls && inj_tls_init() != 0)
         die("cannot make a TLS context");
     pad_build();
+    if (g.sample)
+        return sample_print();
     g.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (g.epfd < 0)
         die("epoll_create1 failed");
