@@ -4,8 +4,11 @@ spool export (docs/spool-export.md); under a kill -9 loop every file in the
 directory is complete; POST /api/v1/admin/requeue brings the files back and
 each is delivered once to a spate-sink."""
 
+import json
 import os
 import re
+import urllib.error
+import urllib.request
 import subprocess
 import threading
 import time
@@ -58,8 +61,28 @@ def exports(qdir):
             for n in os.listdir(qdir) if not n.startswith(".")}
 
 
-def requeue(env, qdir):
-    return spatetest.http_inject(env.http_url + "/api/v1/admin/requeue", {"directory": qdir})
+TOKEN = "qf-test-token-0123456789"
+
+
+def token_main(env):
+    """The admin_token_file main option (the daemon is not on 127.0.0.1: the
+    admin API, requeue included, wants a bearer token)."""
+    path = env.path("tokens")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("admin %s\n" % TOKEN)
+    return "admin_token_file = %s" % path
+
+
+def requeue(env, qdir, body=None):
+    req = urllib.request.Request(env.http_url + "/api/v1/admin/requeue",
+                                 json.dumps(body or {"directory": qdir}).encode(), method="POST")
+    req.add_header("Authorization", "Bearer " + TOKEN)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
 
 
 def _inject(env, first, n):
@@ -84,7 +107,8 @@ def test_router_to_queuefile_then_requeue():
         qdir = env.path("scan")
         os.makedirs(qdir)
         sink = env.start_spate_sink(env.sink_addrs(2))
-        conf = env.write_config(routers=QF_ROUTERS, transports=_transports(qdir))
+        conf = env.write_config(extra_main=token_main(env), routers=QF_ROUTERS,
+                                transports=_transports(qdir))
         spated = env.start_spated(conf)
         obj = {"messages": [{"envelope_sender": "s@x.%s" % TLD,
                              "recipients": ["a@d1.%s" % TLD, "b@d2.%s" % TLD],
@@ -109,7 +133,7 @@ def test_router_to_queuefile_then_requeue():
         assert not any(n.startswith(".") for n in os.listdir(qdir))
         spated.stop()
 
-        plain = env.write_config(name="plain.conf")
+        plain = env.write_config(extra_main=token_main(env), name="plain.conf")
         env.start_spated(plain)
         status, ans = requeue(env, qdir)
         assert status == 200, ans
@@ -119,7 +143,7 @@ def test_router_to_queuefile_then_requeue():
         got = _markers(sink)
         assert got == {i: (2 if i == 1 else 1) for i in range(1, 11)}, got
         ctl = subprocess.run([os.path.join(spatetest.BUILD, "spatectl"), "--url", env.http_url,
-                              "requeue", qdir], capture_output=True, timeout=30)
+                              "--token-file", env.path("tokens"), "requeue", qdir], capture_output=True, timeout=30)
         assert ctl.returncode == 0 and ctl.stdout.startswith(b"requeued 0,"), ctl
         # a malformed file is left in place and reported
         with open(os.path.join(qdir, "junk"), "wb") as f:
@@ -129,11 +153,14 @@ def test_router_to_queuefile_then_requeue():
         assert [f["file"] for f in ans["failed"]] == ["junk"], ans
         assert os.path.exists(os.path.join(qdir, "junk"))
         ctl = subprocess.run([os.path.join(spatetest.BUILD, "spatectl"), "--url", env.http_url,
-                              "requeue", qdir], capture_output=True, timeout=30)
+                              "--token-file", env.path("tokens"), "requeue", qdir], capture_output=True, timeout=30)
         assert ctl.returncode == 1 and b"junk: id: not a message id" in ctl.stdout, ctl
         status, ans = requeue(env, env.path("missing"))
         assert status == 404, ans
-        status, ans = spatetest.http_inject(env.http_url + "/api/v1/admin/requeue", {"dir": 1})
+        status, ans = spatetest.http_inject(env.http_url + "/api/v1/admin/requeue",
+                                            {"directory": qdir})  # no token: refused
+        assert status == 401, (status, ans)
+        status, ans = requeue(env, None, {"dir": 1})
         assert status == 400, ans
 
 
@@ -142,7 +169,8 @@ def test_kill9_loop_files_complete_and_requeued_once():
         env.start_dns(env.mx_zone(1))
         qdir = env.path("scan")
         os.makedirs(qdir)
-        conf = env.write_config(routers=QF_ROUTERS, transports=_transports(qdir))
+        conf = env.write_config(extra_main=token_main(env), routers=QF_ROUTERS,
+                                transports=_transports(qdir))
         sent = 0
         for rnd in range(6):
             spated = env.start_spated(conf)
@@ -174,7 +202,7 @@ def test_kill9_loop_files_complete_and_requeued_once():
             m = re.search(rb"X-Spate-Test: q(\d{5})", x["body"])
             markers[int(m.group(1))] = markers.get(int(m.group(1)), 0) + 1
         sink = env.start_spate_sink(env.sink_addrs(1))
-        env.start_spated(env.write_config(name="plain.conf"))
+        env.start_spated(env.write_config(extra_main=token_main(env), name="plain.conf"))
         status, ans = requeue(env, qdir)
         assert status == 200 and ans["failed"] == [], ans
         assert ans["requeued"] == len(files), (ans, len(files))
