@@ -138,7 +138,7 @@ on_job_done(eng_loop *loop, void *arg)
     job_record(j);
     if (j->sess_closed)
         d->nconn--;
-    else if (d->retired && !j->sess_closing)
+    else if (d->retired && !j->sess_closing && !sch.no_workers)
         eng_worker_close(j->worker, j->sess); /* made under the old configuration */
     else if (!j->sess_closing)
         dest_park(d, j->worker, j->sess);
@@ -169,6 +169,10 @@ on_idle_expired(eng_loop *loop, void *arg)
     struct idle_note *n = arg;
     struct eng_dest *d = n->d;
     (void)loop;
+    if (sch.no_workers) { /* the worker is gone or going: its sessions with it */
+        free(n);
+        return;
+    }
     for (size_t i = 0; i < d->nidle; i++) {
         if (d->idle[i].s != n->s)
             continue;
@@ -428,6 +432,36 @@ eng_on_queue_empty(void (*fn)(void))
     sch.on_empty = fn;
 }
 
+static pthread_mutex_t nw_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t nw_cv = PTHREAD_COND_INITIALIZER;
+static int nw_done;
+
+/* on_no_workers - scheduler thread: from now on nothing is sent to a worker */
+static void
+on_no_workers(eng_loop *loop, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    sch.no_workers = 1;
+    pthread_mutex_lock(&nw_mu);
+    nw_done = 1;
+    pthread_cond_signal(&nw_cv);
+    pthread_mutex_unlock(&nw_mu);
+}
+
+/* workers_detach - main thread: wait until the scheduler stops reaching the
+ * workers (an idle session expiring meanwhile must not post to a freed one) */
+static void
+workers_detach(void)
+{
+    if (eng_loop_post(sch.loop, on_no_workers, NULL) < 0)
+        abort();
+    pthread_mutex_lock(&nw_mu);
+    while (!nw_done)
+        pthread_cond_wait(&nw_cv, &nw_mu);
+    pthread_mutex_unlock(&nw_mu);
+}
+
 /* eng_stop - let messages on the wire finish, stop the workers, then the scheduler */
 void
 eng_stop(void)
@@ -435,6 +469,7 @@ eng_stop(void)
     if (sch.loop == NULL)
         return;
     drain();
+    workers_detach();
     for (int i = 0; i < sch.nworkers; i++)
         eng_worker_stop(sch.workers[i]);
     free(sch.workers);

@@ -42,6 +42,9 @@ struct sched {
     uint32_t rnd;
     int starting; /* handing over recovered mail */
     int draining; /* shutting down, step one: no job is lent any more */
+    int no_workers; /* shutting down, step two: the workers are being freed: no
+                     * message may reach them (set on the scheduler thread
+                     * before the main thread frees them) */
     int stopping; /* shutting down: no state changes, only freeing */
     unsigned gen; /* configuration generation: +1 per reload */
     struct eng_qmsg *qhead;
