@@ -108,7 +108,8 @@ psl_get(struct sess *s)
     if (lis->dmarc_psl_file != NULL && strcmp(lis->dmarc_psl_file, file) == 0)
         return lis->dmarc_psl;
     smtp_dmarc_listener_free(lis);
-    lis->dmarc_psl_file = smtp_dup(file);
+    if ((lis->dmarc_psl_file = strdup(file)) == NULL)
+        abort();
     lis->dmarc_psl = dmarc_psl_load(file, err, sizeof(err));
     if (lis->dmarc_psl == NULL)
         log_warn("dmarc_tld_file %s: %s; DMARC results are temperror", file, err);

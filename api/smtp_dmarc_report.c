@@ -155,10 +155,12 @@ smtp__dmarc_forensic(struct sess *s, const struct dmarc_result *r, const char *a
         abort();
     memcpy(sub->rcpts, to, n * sizeof(*to));
     sub->nrcpt = n;
-    sub->sender = smtp_dup(from);
+    sub->sender = strdup(from);
     sub->body = report_text(s, r, ar, from, to, n, sub->id);
     sub->body_len = strlen(sub->body);
-    sub->proto = smtp_dup("local");
+    sub->proto = strdup("local");
+    if (sub->sender == NULL || sub->proto == NULL)
+        abort();
     log_info("%s <= %s U=spate P=local S=%zu for %s%s (DMARC failure report for %s)", sub->id, from,
              sub->body_len, to[0], n > 1 ? " ..." : "", s->id);
     spool_submit(s->lis->sp, sub);
