@@ -114,6 +114,7 @@ mail_done(struct sess *s, int rc)
 {
     if (rc == ACL_ACCEPT || rc == ACL_DISCARD) {
         s->in_mail = 1;
+        s->txn_controls |= s->acl_res.controls; /* kept for the message (DMARC) */
         smtp_acl_keep_headers(s);
         smtp_reply(s, "250 2.1.0 OK");
         return;
@@ -200,6 +201,7 @@ rcpt_done(struct sess *s, int rc)
     char what[SMTP_ARG_MAX + 8];
 
     if (rc == ACL_ACCEPT) {
+        s->txn_controls |= s->acl_res.controls; /* kept for the message (DMARC) */
         smtp_acl_keep_headers(s);
         rcpt_add(s, s->acl_rcpt, s->pend_notify, s->pend_orcpt);
         smtp_reply(s, "250 2.1.5 OK");
@@ -289,6 +291,7 @@ static void
 predata_done(struct sess *s, int rc)
 {
     if (rc == ACL_ACCEPT || rc == ACL_DISCARD) {
+        s->txn_controls |= s->acl_res.controls; /* kept for the message (DMARC) */
         smtp_acl_keep_headers(s);
         data_go(s);
         return;

@@ -202,7 +202,9 @@ data_submit(struct sess *s)
     s->nrcpt = s->rcptcap = s->blen = s->bcap = s->hdrlen = 0;
     s->in_mail = s->smtputf8 = s->eightbit = s->bdat = s->bdat_last = 0;
     s->st = SS_WAIT;
-    smtp_dkim_free(s); /* the ACLs are done with the DKIM results */
+    smtp_dkim_free(s);  /* the ACLs are done with the DKIM results */
+    smtp_dmarc_free(s); /* and with DMARC's */
+    s->txn_controls = 0;
     spool_submit(s->lis->sp, sub);
 }
 
@@ -318,10 +320,9 @@ prdr_wanted(const struct sess *s)
     return s->prdr && s->lis->cfg->prdr_enable && s->nrcpt > 1;
 }
 
-/* dkim_done - DKIM verified and acl_smtp_dkim answered: go on to PRDR or
- * the DATA ACL, or refuse the message as the DKIM ACL said */
+/* dmarc_done - DMARC evaluated (smtp_dmarc.c): go on to PRDR or the DATA ACL */
 static void
-dkim_done(struct sess *s, int rc)
+dmarc_done(struct sess *s, int rc)
 {
     if (rc == ACL_ACCEPT && prdr_wanted(s)) {
         smtp_reply(s, "353 PRDR content analysis beginning");
@@ -329,8 +330,16 @@ dkim_done(struct sess *s, int rc)
         s->st = SS_PRDR; /* smtp_prdr.c takes it from here */
         return;
     }
+    smtp_data_accept(s);
+}
+
+/* dkim_done - DKIM verified and acl_smtp_dkim answered: go on to DMARC, or
+ * refuse the message as the DKIM ACL said */
+static void
+dkim_done(struct sess *s, int rc)
+{
     if (rc == ACL_ACCEPT) {
-        smtp_data_accept(s);
+        smtp_dmarc_start(s, dmarc_done);
         return;
     }
     if (rc == ACL_DISCARD) {

@@ -87,6 +87,8 @@ session_step(struct sess *s)
         return smtp_prdr_step(s);
     case SS_DKIM: /* acl_smtp_dkim per signer (smtp_dkim.c) */
         return smtp_dkim_step(s);
+    case SS_DMARC: /* DMARC evaluated (smtp_dmarc.c) */
+        return smtp_dmarc_step(s);
     case SS_PROXY: /* the PROXY header first; once in, the connect stage */
         r = smtp_proxy_step(s);
         if (s->st == SS_CMD)
@@ -469,6 +471,7 @@ listener_free(struct smtp_listener *lis)
     free(lis->socks);
     hostcount_free(lis->hosts);
     tls_server_ctx_free(lis->tls);
+    smtp_dmarc_listener_free(lis); /* DMARC's public suffix list */
     if (lis->dns != NULL)
         dns_resolver_free(lis->dns);
     if (lis->loop != NULL)

@@ -35,6 +35,8 @@
  *         or answering 503 to all but QUIT once it failed (smtp_proxy.c)
  *   DKIM  the text is complete and its DKIM keys are in: acl_smtp_dkim
  *         once per signer (smtp_dkim.c; while keys are awaited: ACL)
+ *   DMARC the message's DMARC result is in (smtp_dmarc.c; while SPF or the
+ *         _dmarc records are awaited: ACL)
  */
 #ifndef SPATE_API_SMTP_INT_H
 #define SPATE_API_SMTP_INT_H
@@ -75,6 +77,7 @@ enum sess_state {
     SS_PRDR,      /* after 353: acl_smtp_data_prdr for each recipient (smtp_prdr.c) */
     SS_PROXY,     /* the PROXY protocol header first (smtp_proxy.c) */
     SS_DKIM,      /* after the text: acl_smtp_dkim for each signer (smtp_dkim.c) */
+    SS_DMARC,     /* DMARC evaluated: the message goes on to PRDR or DATA (smtp_dmarc.c) */
 };
 
 #define SESS_REMOVE_MAX 16 /* remove_header names kept per message */
@@ -202,6 +205,10 @@ struct sess {
     struct smtp_spfreq *spf;
     /* DKIM verification of the current message (smtp_dkim.c) */
     struct smtp_dkimreq *dkim;
+    /* DMARC of the current message (smtp_dmarc.c); controls set by the
+     * MAIL, RCPT and predata ACLs of this transaction (cleared with it) */
+    struct smtp_dmarcreq *dmarc;
+    unsigned txn_controls;
 };
 
 struct lsock {
@@ -226,6 +233,9 @@ struct smtp_listener {
     /* run - process buffered input of s (smtp_in.c's session loop); lower
      * files call it when a wait ends */
     void (*run)(struct sess *s);
+    /* DMARC: the public suffix list of dmarc_tld_file, read on first use */
+    struct dmarc_psl *dmarc_psl;
+    char *dmarc_psl_file;
 };
 
 /* ---- smtp_io.c ------------------------------------------------------- */
@@ -401,5 +411,29 @@ const char *smtp_dkim_var(struct sess *s, const char *name);
 /* smtp_dkim_free - the transaction ends: results forgotten, lookups in
  * flight orphaned */
 void smtp_dkim_free(struct sess *s);
+
+/* ---- DMARC (smtp_dmarc.c, smtp_dmarc_report.c) ---- */
+struct smtp_dmarcreq;
+struct dmarc_ctx;
+struct dmarc_result;
+/* smtp_dmarc_start - after DKIM: evaluate the complete message's DMARC
+ * (the session waits in SS_ACL while SPF or the DNS run), then cont(s,
+ * ACL_ACCEPT), possibly before it returns; nothing to do when no ACL could
+ * use the result and no history is kept */
+void smtp_dmarc_start(struct sess *s, smtp_acl_cont cont);
+/* smtp_dmarc_step - SS_DMARC: the result is in, cont; 1 progress */
+int smtp_dmarc_step(struct sess *s);
+/* smtp_dmarc_var - $dmarc_status $dmarc_status_text $dmarc_used_domain
+ * $dmarc_domain_policy $dmarc_ar_header ("" before the evaluation); NULL
+ * for other names */
+const char *smtp_dmarc_var(struct sess *s, const char *name);
+/* smtp_dmarc_free - the transaction ends (a query in flight is orphaned) */
+void smtp_dmarc_free(struct sess *s);
+/* smtp_dmarc_listener_free - the listener's public suffix list */
+void smtp_dmarc_listener_free(struct smtp_listener *lis);
+/* smtp__dmarc_history - one dmarc_history_file entry (a record was found) */
+void smtp__dmarc_history(struct sess *s, const struct dmarc_ctx *c);
+/* smtp__dmarc_forensic - a failure report to r's ruf= through the spool */
+void smtp__dmarc_forensic(struct sess *s, const struct dmarc_result *r, const char *ar);
 
 #endif

@@ -94,7 +94,9 @@ smtp_txn_reset(struct sess *s)
     s->nrcpt = s->rcptcap = s->blen = s->bcap = s->hdrlen = 0;
     s->in_mail = s->smtputf8 = s->eightbit = s->too_big = 0;
     s->bdat = s->bdat_last = s->long_line = 0;
-    smtp_dkim_free(s); /* the message's DKIM results (smtp_dkim.c) */
+    smtp_dkim_free(s);  /* the message's DKIM results (smtp_dkim.c) */
+    smtp_dmarc_free(s); /* its DMARC result and the transaction's controls */
+    s->txn_controls = 0;
     s->bdat_left = 0;
 }
 

@@ -94,6 +94,8 @@ smtp_var(void *arg, const char *name)
         return v;
     if ((v = smtp_spf_var(s, name)) != NULL) /* $spf_* */
         return v;
+    if ((v = smtp_dmarc_var(s, name)) != NULL) /* $dmarc_* */
+        return v;
     if ((v = smtp_dkim_var(s, name)) != NULL) /* $dkim_*, $authentication_results */
         return v;
     return NULL;

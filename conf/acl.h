@@ -12,7 +12,8 @@
  *                         running to the end of the (logical) line.
  *   Conditions            hosts domains local_parts senders recipients
  *                         authenticated condition ratelimit acl verify
- *                         (recipient | sender) spf dkim_status; each may be
+ *                         (recipient | sender) spf dkim_status dmarc_status;
+ *                         each may be
  *                         negated with '!'.
  *   spf = LIST            (seed "SPF") true when the SPF result (env->spf)
  *                         matches an item: pass fail softfail none neutral
@@ -26,6 +27,11 @@
  *                         pass, "!word" any other; left to right, first
  *                         match wins. Where the status is "" (before the
  *                         message text) the condition is an error.
+ *   dmarc_status = LIST   (seed "DMARC Support") true when the DMARC status
+ *                         ($dmarc_status, through env->var) matches an item:
+ *                         accept reject quarantine none norecord nofrom
+ *                         temperror off, "!word" any other; first match
+ *                         wins; "" (before the message text) is an error.
  *   add_header            a value starting ":at_start:" keeps that prefix
  *                         on each of its lines: the caller puts those at
  *                         the top of the header section (Exim's position

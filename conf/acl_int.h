@@ -108,8 +108,9 @@ enum acl_ikind2 {
     AM_SET,
     AM_CONTROL,
     AM_DELAY,
-    AC_SPF,         /* "spf = result list" (RFC 7208 via acl_env.spf): a condition */
-    AC_DKIM_STATUS, /* "dkim_status = none : invalid : fail : pass" (via env->var) */
+    AC_SPF,          /* "spf = result list" (RFC 7208 via acl_env.spf): a condition */
+    AC_DKIM_STATUS,  /* "dkim_status = none : invalid : fail : pass" (via env->var) */
+    AC_DMARC_STATUS, /* DMARC: "dmarc_status = accept : reject : ..." (via env->var) */
 };
 
 struct acl_item {
@@ -241,6 +242,11 @@ int acl__list_next(const char **p, char sep, const char **item, size_t *len);
  * invalid fail pass) */
 int acl__dkim_match(const char *list, const char *status, char *err, size_t errlen);
 int acl__dkim_list_check(const char *list, char *err, size_t errlen);
+
+/* acl_dmarc.c: the "dmarc_status" condition's list, as for spf (words accept
+ * reject quarantine none norecord nofrom temperror off) */
+int acl__dmarc_match(const char *list, const char *status, char *err, size_t errlen);
+int acl__dmarc_list_check(const char *list, char *err, size_t errlen);
 
 /* ---- ratelimit ----------------------------------------------------- */
 #include "conf/ratelimit.h"

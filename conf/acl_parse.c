@@ -140,6 +140,7 @@ static const char *const acl_words[] = {
     "logwrite",  "add_header", "remove_header", "set",     "control",    "delay",
     "spf", /* AC_SPF: conditions appended after the modifiers keep their enum values */
     "dkim_status", /* AC_DKIM_STATUS */
+    "dmarc_status", /* AC_DMARC_STATUS (DMARC) */
 };
 /* clang-format on */
 
@@ -279,6 +280,9 @@ acl_item_value(struct pctx *p, struct acl_set *s, struct acl_item *it, const cha
     if (it->kind == AC_DKIM_STATUS && strchr(val, '$') == NULL &&
         acl__dkim_list_check(val, err, sizeof err) < 0)
         return cfg_perr(p, "dkim_status: %s", err);
+    if (it->kind == AC_DMARC_STATUS && strchr(val, '$') == NULL && /* DMARC */
+        acl__dmarc_list_check(val, err, sizeof err) < 0)
+        return cfg_perr(p, "dmarc_status: %s", err);
     int lk = acl_list_kind(it->kind);
     if (lk >= 0 && strchr(val, '$') == NULL) {
         it->list = acl__list_parse(s, lk, val, err, sizeof err);
@@ -313,7 +317,7 @@ acl_stmt_item(struct pctx *p, struct acl_set *s, char *line)
     if (k < 0)
         return cfg_perr(p, "unknown ACL condition or modifier \"%.*s\"",
                         (int)(n ? n : strcspn(w, " \t=")), w);
-    if (neg && k >= AM_MESSAGE && k != AC_SPF && k != AC_DKIM_STATUS)
+    if (neg && k >= AM_MESSAGE && k != AC_SPF && k != AC_DKIM_STATUS && k != AC_DMARC_STATUS)
         return cfg_perr(p, "\"!\" is not allowed before the modifier %.*s", (int)n, w);
     char word[32];
     snprintf(word, sizeof word, "%.*s", (int)n, w);

@@ -316,6 +316,27 @@ acl_cond_dkim(struct acl_st *st, const struct acl_item *it)
     return rc ? C_TRUE : C_FALSE;
 }
 
+/* acl_cond_dmarc - "dmarc_status = LIST" against $dmarc_status (env->var) */
+static int
+acl_cond_dmarc(struct acl_st *st, const struct acl_item *it)
+{
+    struct acl_env *e = st->env;
+    const char *status = e->var != NULL ? e->var(e->arg, "dmarc_status") : NULL;
+    char err[200], *v;
+    if (status == NULL || *status == '\0')
+        return acl_fail(st, "dmarc_status is not available here (no DMARC evaluation yet)");
+    int rc = acl_expand(st, it->exp, &v);
+    if (rc == EXP_FAIL)
+        return C_TRUE;
+    if (rc < 0)
+        return -1 - rc;
+    rc = acl__dmarc_match(v, status, err, sizeof err);
+    free(v);
+    if (rc < 0)
+        return acl_fail(st, "dmarc_status: %s", err);
+    return rc ? C_TRUE : C_FALSE;
+}
+
 /* acl_split_words - cut s into blank-separated words (in place), at most max */
 static int
 acl_split_words(char *s, char **w, int max)
@@ -529,6 +550,9 @@ acl_item(struct acl_st *st, struct acl_frame *f, const struct acl_item *it)
         break;
     case AC_DKIM_STATUS:
         r = acl_cond_dkim(st, it);
+        break;
+    case AC_DMARC_STATUS: /* DMARC */
+        r = acl_cond_dmarc(st, it);
         break;
     case AC_ACL:
         return acl_cond_acl(st, it); /* negation applies when it returns */
