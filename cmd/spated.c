@@ -16,7 +16,10 @@
  *
  * Start-up order matters: the spool is recovered before the engine starts,
  * the engine before the spool writer (whose commit hook feeds it), the writer
- * before the listeners. Shut-down goes the other way, except that the engine
+ * before the listeners. Started as root with spate_user set, spated opens the
+ * spool as that user, binds the listeners and reads key files as root, then
+ * drops root for good (cmd/privs.h) and only then tells systemd it is ready
+ * (cmd/notify.h). Shut-down goes the other way, except that the engine
  * stops before the spool closes, so no update reaches a closed spool.
  */
 #include <arpa/inet.h>
@@ -31,16 +34,18 @@
 
 #include "api/api.h"
 #include "base/log.h"
+#include "cmd/notify.h"
+#include "cmd/privs.h"
 #include "conf/acl.h"
 #include "conf/address.h"
 #include "conf/config.h"
 #include "conf/expand.h"
 #include "conf/lookup.h"
 #include "conf/ratelimit.h"
-#include "mailauth/spf.h"
 #include "dns/dns.h"
 #include "engine/engine.h"
 #include "engine/event.h"
+#include "mailauth/spf.h"
 #include "spool/spool.h"
 #include "tls/tls.h"
 
@@ -245,8 +250,12 @@ be_one(const struct cfg *c, const char *text)
     char err[512] = "";
     char *out = NULL;
     struct acl_env env = {.where = ACL_WHERE_EXPAND, .cfg = c, .var = be_var, .arg = (void *)c};
-    struct exp_ctx ctx = {.var = be_var, .arg = (void *)c, .err = err, .errlen = sizeof(err),
-                          .acl = acl_exp_hook, .acl_arg = &env};
+    struct exp_ctx ctx = {.var = be_var,
+                          .arg = (void *)c,
+                          .err = err,
+                          .errlen = sizeof(err),
+                          .acl = acl_exp_hook,
+                          .acl_arg = &env};
     struct exp_str *e = exp_compile(text, err, sizeof(err));
     int rc;
     if (e == NULL) {
@@ -388,19 +397,24 @@ release_memory(void)
 #endif
 }
 
-/* start_all - recover the spool, start engine, spool writer and listeners */
+/* start_spool - recover the spool, start the engine and the spool writer,
+ * acting as spate_user (when set and started as root) so that what the
+ * spool creates is that account's */
 static spool *
-start_all(const struct cfg *c)
+start_spool(const struct cfg *c, long *n)
 {
     char err[512];
-    long n;
-    spool *sp = spool_open(c->spool_directory, err, sizeof(err));
-    if (sp == NULL) {
+    spool *sp;
+    if (privs_check_spool(c, err, sizeof(err)) < 0 || privs_assume(c, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        exit(1);
+    }
+    if ((sp = spool_open(c->spool_directory, err, sizeof(err))) == NULL) {
         log_err("spool: %s", err);
         exit(1);
     }
-    if ((n = spool_recover(sp, eng_adopt, NULL)) < 0) {
-        log_err("spool recovery failed: %s", strerror((int)-n));
+    if ((*n = spool_recover(sp, eng_adopt, NULL)) < 0) {
+        log_err("spool recovery failed: %s", strerror((int)-*n));
         exit(1);
     }
     eng_on_queue_empty(release_memory);
@@ -412,16 +426,32 @@ start_all(const struct cfg *c)
         log_err("spool: cannot start the writer");
         exit(1);
     }
-    if (api_smtp_start(c, sp, err, sizeof(err)) != 0 ||
-        api_http_start(c, sp, err, sizeof(err)) != 0) {
+    return sp;
+}
+
+/* start_all - spool, engine and writer, then (as root again) the listeners,
+ * then drop privileges for good and tell systemd we are ready */
+static spool *
+start_all(const struct cfg *c)
+{
+    char err[512];
+    long n;
+    spool *sp = start_spool(c, &n);
+    if (privs_resume(c, err, sizeof(err)) < 0 || api_smtp_start(c, sp, err, sizeof(err)) != 0 ||
+        api_http_start(c, sp, err, sizeof(err)) != 0 || privs_drop(c, err, sizeof(err)) < 0) {
         log_err("%s", err);
         exit(1);
     }
+    if (c->run_as.has_user && getuid() != c->run_as.uid)
+        log_warn("spate_user %s: not started as root, running as uid %u", c->run_as.user,
+                 (unsigned)getuid());
     log_info("spated %s started: pid %d, %ld queued message(s) recovered, %d worker(s), "
-             "SMTP %s, HTTP %s",
+             "SMTP %s, HTTP %s, uid %u gid %u",
              SPATE_VERSION, (int)getpid(), n, c->worker_threads,
              c->n_smtp_listen ? c->smtp_listen[0].text : "-",
-             c->n_http_listen ? c->http_listen[0].text : "-");
+             c->n_http_listen ? c->http_listen[0].text : "-", (unsigned)getuid(),
+             (unsigned)getgid());
+    notify_state("READY=1\nSTATUS=accepting mail");
     return sp;
 }
 
@@ -486,10 +516,13 @@ wait_for_signals(const sigset_t *set, const struct opts *o, struct cfg *c, struc
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
+            notify_state("RELOADING=1\nSTATUS=reading the configuration again");
             c = reload(o, c, old, nold);
+            notify_state("READY=1\nSTATUS=accepting mail");
             continue;
         }
         log_info("signal %d received: shutting down", sig);
+        notify_state("STOPPING=1\nSTATUS=shutting down");
         return c;
     }
 }

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "base/sockaddr.h"
 
@@ -190,6 +191,18 @@ struct cfg_destination {
     int line;
 };
 
+/* spate_user / spate_group (conf/config_user.c): the account spated runs as
+ * once every listener is bound and every key file read (cmd/privs.h). The
+ * names are kept as written; the ids are resolved when the file is read. */
+struct cfg_run_as {
+    char *user;    /* NULL: spated keeps the identity it was started with */
+    char *group;   /* NULL: the user's login group */
+    uid_t uid;     /* valid when has_user */
+    gid_t gid;     /* the group's id, else the user's login group; valid when has_user */
+    int has_user;  /* spate_user was set */
+    int has_group; /* spate_group was set */
+};
+
 struct cfg {
     char *primary_hostname;       /* default: gethostname() */
     char *spool_directory;        /* default "./var/spool" */
@@ -301,6 +314,8 @@ struct cfg {
     /* DKIM verification on the SMTP server (api/smtp_dkim.c) */
     const struct acl *acl_smtp_dkim; /* run once per signer of dkim_verify_signers; NULL: none */
     struct exp_str *dkim_verify_signers; /* the signers to run it for; NULL: $dkim_signers */
+    /* privileges: spate_user / spate_group (cmd/privs.h) */
+    struct cfg_run_as run_as;
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

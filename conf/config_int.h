@@ -204,4 +204,9 @@ int cfg_opt_delay_warning(struct pctx *p, const struct cfg_optdef *d, void *base
 int cfg_opt_template_file(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
 void cfg_dsn_free(struct cfg *c); /* the compiled strings the DSN options hold */
 
+/* ---- spate_user / spate_group (config_user.c) ------------------------ */
+/* both store into the struct cfg_run_as at d->off; unknown names are errors */
+int cfg_opt_run_user(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
+int cfg_opt_run_group(struct pctx *p, const struct cfg_optdef *d, void *base, const char *val);
+
 #endif

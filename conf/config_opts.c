@@ -397,6 +397,11 @@ const struct cfg_optdef cfg_main_opts[] = {
     /* DKIM verification on the SMTP server (api/smtp_dkim.c) */
     {"acl_smtp_dkim", acl__opt_acl, CFG_M(acl_smtp_dkim), 0, 0, 0, NULL},
     {"dkim_verify_signers", cfg_opt_expand, CFG_M(dkim_verify_signers), 0, 0, 0, NULL},
+    /* privileges (conf/config_user.c): exim_user / exim_group are Exim's names */
+    {"spate_user", cfg_opt_run_user, CFG_M(run_as), 0, 1, 0, NULL},
+    {"spate_group", cfg_opt_run_group, CFG_M(run_as), 0, 1, 0, NULL},
+    {"exim_user", cfg_opt_run_user, CFG_M(run_as), 0, 1, 0, NULL},
+    {"exim_group", cfg_opt_run_group, CFG_M(run_as), 0, 1, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
