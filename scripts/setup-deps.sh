@@ -14,6 +14,7 @@ build_pkgs=(
     libcmocka-dev libevent-dev libcrypt-dev
 )
 build_pkgs+=(libpsl-dev publicsuffix) # DMARC: the public suffix list (mailauth/dmarc*)
+build_pkgs+=(libsystemd-dev) # sd_notify readiness (cmd/notify.c has a fallback without it)
 test_pkgs=(
     nsd ldnsutils swaks postfix lmdb-utils redis-server curl python3 openssl
     procps iproute2 unbound-host libnet-ssleay-perl
