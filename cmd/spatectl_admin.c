@@ -163,7 +163,7 @@ size_text(json_int_t n, char *out, size_t len)
 static void
 print_bp(json_t *m)
 {
-    char age[16], size[16];
+    char age[32], size[32];
     const char *state = json_string_value(json_object_get(m, "state"));
     json_t *rc;
     size_t i;
