@@ -8,6 +8,7 @@
  *                       slowest and most-deferred destinations, TLS/DANE
  *                       shares and the recent errors
  *   GET /dashboard.css  its style
+ *   GET /favicon.ico    204: there is none (so that browsers log no 404)
  *   GET /api/v1/errors  the last DASH_RING deferral ("==") and failure
  *                       ("**") records of the main log, and error-level
  *                       records, newest first:
@@ -224,4 +225,18 @@ http_dashboard_errors(struct MHD_Connection *c)
     if (j == NULL)
         return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
     return http_reply_json(c, MHD_HTTP_OK, j);
+}
+
+/* http_dashboard_icon - GET /favicon.ico: 204, no icon */
+enum MHD_Result
+http_dashboard_icon(struct MHD_Connection *c)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    if (r == NULL)
+        return MHD_NO;
+    ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    return ret;
 }

@@ -10,7 +10,7 @@
  *   GET  /metrics         Prometheus text format 0.0.4 (metrics.c)
  *   GET  /api/v1/stats    the same figures as JSON
  *   GET  /api/v1/queue    eng_queue_json(); 503 when the scheduler does not answer
- *   GET  /, /dashboard.js, /dashboard.css, /api/v1/errors  dashboard.c
+ *   GET  /, /dashboard.js, /dashboard.css, /favicon.ico, /api/v1/errors  dashboard.c
  *   /api/v1/admin/...     admin.c: the admin API (docs/admin-api.md); the
  *                         only paths served on admin_listen addresses
  *   POST /api/v1/admin/requeue  admin_requeue.c: queuefile exports back to the spool
@@ -241,7 +241,8 @@ http_route(struct MHD_Connection *c, const char *url, const char *method, const 
                 {"/", http_dashboard_page},
                 {"/dashboard.js", http_dashboard_js},
                 {"/dashboard.css", http_dashboard_css},
-                {"/api/v1/errors", http_dashboard_errors}};
+                {"/api/v1/errors", http_dashboard_errors},
+                {"/favicon.ico", http_dashboard_icon}};
     const char *bad;
 
     if (*con_cls == NULL && (bad = http_bad_framing(c, version)) != NULL)

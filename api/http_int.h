@@ -133,13 +133,15 @@ enum MHD_Result http_requeue_step(struct MHD_Connection *c, const char *method, 
                                   size_t *size, void **con_cls);
 void http_requeue_done(void *con_cls);
 
-/* dashboard.c: the built-in dashboard (GET /, /dashboard.js, /dashboard.css)
+/* dashboard.c: the built-in dashboard (GET /, /dashboard.js, /dashboard.css,
+ * /favicon.ico)
  * and GET /api/v1/errors, answered from http.c's GET table; each queues its
  * response (MHD_NO when out of memory). */
 enum MHD_Result http_dashboard_page(struct MHD_Connection *c);
 enum MHD_Result http_dashboard_js(struct MHD_Connection *c);
 enum MHD_Result http_dashboard_css(struct MHD_Connection *c);
 enum MHD_Result http_dashboard_errors(struct MHD_Connection *c);
+enum MHD_Result http_dashboard_icon(struct MHD_Connection *c); /* 204: there is none */
 /* http_dashboard_init - set the log tap that keeps recent errors (main thread) */
 void http_dashboard_init(void);
 /* http_dashboard_note - the tap (base/log.h log_tap_fn): keep line (len
