@@ -10,6 +10,7 @@
  *   GET  /metrics         Prometheus text format 0.0.4 (metrics.c)
  *   GET  /api/v1/stats    the same figures as JSON
  *   GET  /api/v1/queue    eng_queue_json(); 503 when the scheduler does not answer
+ *   GET  /, /dashboard.js, /dashboard.css, /favicon.ico, /api/v1/errors  dashboard.c
  *   /api/v1/admin/...     admin.c: the admin API (docs/admin-api.md); the
  *                         only paths served on admin_listen addresses
  *   POST /api/v1/admin/requeue  admin_requeue.c: queuefile exports back to the spool
@@ -233,8 +234,15 @@ http_route(struct MHD_Connection *c, const char *url, const char *method, const 
     static const struct {
         const char *path;
         enum MHD_Result (*fn)(struct MHD_Connection *);
-    } gets[] = {
-        {"/metrics", http_metrics}, {"/api/v1/stats", http_stats}, {"/api/v1/queue", http_queue}};
+    } gets[] = {{"/metrics", http_metrics},
+                {"/api/v1/stats", http_stats},
+                {"/api/v1/queue", http_queue},
+                /* dashboard.c */
+                {"/", http_dashboard_page},
+                {"/dashboard.js", http_dashboard_js},
+                {"/dashboard.css", http_dashboard_css},
+                {"/api/v1/errors", http_dashboard_errors},
+                {"/favicon.ico", http_dashboard_icon}};
     const char *bad;
 
     if (*con_cls == NULL && (bad = http_bad_framing(c, version)) != NULL)
@@ -381,6 +389,7 @@ api_http_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     }
     http_cfg = cfg;
     http_spool = sp;
+    http_dashboard_init(); /* dashboard.c: keep recent errors from the log */
     if (cfg->n_http_listen + cfg->n_admin_listen == 0)
         return 0;
     http_daemons = calloc(cfg->n_http_listen + cfg->n_admin_listen, sizeof(*http_daemons));

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "base/log.h"
 #include "conf/config.h"
 #include "spool/spool.h"
 
@@ -131,5 +132,25 @@ enum http_admin_scope http_admin_token_scope(const char *file_text, const char *
 enum MHD_Result http_requeue_step(struct MHD_Connection *c, const char *method, const char *data,
                                   size_t *size, void **con_cls);
 void http_requeue_done(void *con_cls);
+
+/* dashboard.c: the built-in dashboard (GET /, /dashboard.js, /dashboard.css,
+ * /favicon.ico)
+ * and GET /api/v1/errors, answered from http.c's GET table; each queues its
+ * response (MHD_NO when out of memory). */
+enum MHD_Result http_dashboard_page(struct MHD_Connection *c);
+enum MHD_Result http_dashboard_js(struct MHD_Connection *c);
+enum MHD_Result http_dashboard_css(struct MHD_Connection *c);
+enum MHD_Result http_dashboard_errors(struct MHD_Connection *c);
+enum MHD_Result http_dashboard_icon(struct MHD_Connection *c); /* 204: there is none */
+/* http_dashboard_init - set the log tap that keeps recent errors (main thread) */
+void http_dashboard_init(void);
+/* http_dashboard_note - the tap (base/log.h log_tap_fn): keep line (len
+ * bytes, no newline) if it is a deferral "==", a failure "**" or LOG_ERR;
+ * local parts of addresses become "*". Any thread. */
+void http_dashboard_note(enum log_level level, const char *line, size_t len);
+/* http_dashboard_errors_json - {"capacity":N,"errors":[{"time","kind",
+ * "text"}...]} newest first, kind "defer", "fail" or "error"; a new
+ * reference, NULL when out of memory */
+json_t *http_dashboard_errors_json(void);
 
 #endif

@@ -19,6 +19,7 @@ static int log_fd = -1;
 static int log_json_fd = -1;
 static int log_stderr = 1;
 static atomic_int log_min = LOG_INFO;
+static _Atomic(log_tap_fn) log_tap; /* log_set_tap */
 
 /* log_open - open the main log file for appending */
 int
@@ -147,6 +148,7 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
     struct tm tm;
     size_t n;
     int k;
+    log_tap_fn tap;
 
     if ((int)level < atomic_load(&log_min))
         return;
@@ -162,6 +164,9 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
         n = sizeof(buf) - 2;
     if (log_json_fd >= 0)
         log_json(buf, 23, level, buf + 24, n - 24);
+    tap = atomic_load(&log_tap);
+    if (tap != NULL)
+        tap(level, buf, n);
     buf[n++] = '\n';
     if (log_fd >= 0 && write(log_fd, buf, n) < 0)
         errno = 0; /* nowhere to report it */
@@ -177,4 +182,11 @@ log_write(enum log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     log_vwrite(level, fmt, ap);
     va_end(ap);
+}
+
+/* log_set_tap - hand every record to fn as well (NULL: stop) */
+void
+log_set_tap(log_tap_fn fn)
+{
+    atomic_store(&log_tap, fn);
 }

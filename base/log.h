@@ -17,6 +17,7 @@
 #define SPATE_BASE_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #define LOG_LINE_MAX 8192
 
@@ -36,6 +37,13 @@ void log_set_level(enum log_level level);
 /* log_write - one record at the given level */
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vwrite(enum log_level level, const char *fmt, va_list ap);
+
+/* log tap (api/dashboard.c keeps its recent errors from it): fn, when set, is
+ * called on the logging thread with every record that passes the level, as
+ * written to the file without its newline; it must be quick, must not log,
+ * and keeps nothing of line after it returns. NULL removes it. Any thread. */
+typedef void (*log_tap_fn)(enum log_level level, const char *line, size_t len);
+void log_set_tap(log_tap_fn fn);
 
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_write(LOG_INFO, __VA_ARGS__)

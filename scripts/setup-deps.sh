@@ -29,6 +29,8 @@ exim_lib_pkgs=(libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libnsl2 libpcre2-8-
 test_pkgs+=("${exim_lib_pkgs[@]}")
 # the SPF conformance suites are YAML (tests/conform/spf_suite.py reads them)
 test_pkgs+=(python3-yaml)
+# the dashboard in a headless browser, driven over the DevTools protocol (test_dashboard.py)
+test_pkgs+=(chromium python3-websocket)
 
 pkgs=("${build_pkgs[@]}")
 case "${1:-}" in
