@@ -228,7 +228,7 @@ static enum MHD_Result
 admin_action(struct MHD_Connection *c, const struct http_admin *ha, const char *name)
 {
     struct admin_body b = {0};
-    enum eng_admin_op op;
+    enum eng_admin_op op = ENG_ADMIN_RETRY; /* set by op_of unless rebind */
     const char *field, *msg;
     enum MHD_Result ret;
     int rebind = strcmp(name, "rebind") == 0;
