@@ -31,16 +31,17 @@
 
 #include "api/api.h"
 #include "base/log.h"
+#include "base/log_record.h"
 #include "conf/acl.h"
 #include "conf/address.h"
 #include "conf/config.h"
 #include "conf/expand.h"
 #include "conf/lookup.h"
 #include "conf/ratelimit.h"
-#include "mailauth/spf.h"
 #include "dns/dns.h"
 #include "engine/engine.h"
 #include "engine/event.h"
+#include "mailauth/spf.h"
 #include "spool/spool.h"
 #include "tls/tls.h"
 
@@ -245,8 +246,12 @@ be_one(const struct cfg *c, const char *text)
     char err[512] = "";
     char *out = NULL;
     struct acl_env env = {.where = ACL_WHERE_EXPAND, .cfg = c, .var = be_var, .arg = (void *)c};
-    struct exp_ctx ctx = {.var = be_var, .arg = (void *)c, .err = err, .errlen = sizeof(err),
-                          .acl = acl_exp_hook, .acl_arg = &env};
+    struct exp_ctx ctx = {.var = be_var,
+                          .arg = (void *)c,
+                          .err = err,
+                          .errlen = sizeof(err),
+                          .acl = acl_exp_hook,
+                          .acl_arg = &env};
     struct exp_str *e = exp_compile(text, err, sizeof(err));
     int rc;
     if (e == NULL) {
@@ -485,6 +490,11 @@ wait_for_signals(const sigset_t *set, const struct opts *o, struct cfg *c, struc
         int sig = 0;
         if (sigwait(set, &sig) != 0)
             continue;
+        if (sig == SIGUSR1) { /* logrotate: the log files were renamed */
+            log_reopen();
+            log_info("SIGUSR1: log files reopened");
+            continue;
+        }
         if (sig == SIGHUP) {
             c = reload(o, c, old, nold);
             continue;
@@ -492,6 +502,30 @@ wait_for_signals(const sigset_t *set, const struct opts *o, struct cfg *c, struc
         log_info("signal %d received: shutting down", sig);
         return c;
     }
+}
+
+/* open_logs - the main log, its json_log mirror and the JSON delivery log
+ * (whose writer thread starts here: signals must be blocked already) */
+static int
+open_logs(const struct cfg *c)
+{
+    char jpath[4096];
+    if (log_open(c->log_file_path, 1) < 0) {
+        fprintf(stderr, "spated: cannot open log file %s: %s\n", c->log_file_path, strerror(errno));
+        return -1;
+    }
+    snprintf(jpath, sizeof(jpath), "%s.json", c->log_file_path);
+    if (c->json_log && c->log_file_path[0] != '\0' && log_open_json(jpath) < 0) {
+        fprintf(stderr, "spated: cannot open %s: %s\n", jpath, strerror(errno));
+        return -1;
+    }
+    int rc = c->log_json_path[0] ? log_record_open(c->log_json_path, c->log_json_max_size) : 0;
+    if (rc < 0) {
+        fprintf(stderr, "spated: cannot open log_json_path %s: %s\n", c->log_json_path,
+                strerror(-rc));
+        return -1;
+    }
+    return 0;
 }
 
 /* main - spated */
@@ -546,24 +580,15 @@ main(int argc, char **argv)
         free_opts(&o);
         return rc;
     }
-    if (log_open(c->log_file_path, 1) < 0) {
-        fprintf(stderr, "spated: cannot open log file %s: %s\n", c->log_file_path, strerror(errno));
-        return 1;
-    }
-    if (c->json_log && c->log_file_path[0] != '\0') {
-        char jpath[4096];
-        snprintf(jpath, sizeof(jpath), "%s.json", c->log_file_path);
-        if (log_open_json(jpath) < 0) {
-            fprintf(stderr, "spated: cannot open %s: %s\n", jpath, strerror(errno));
-            return 1;
-        }
-    }
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this */
+    if (open_logs(c) < 0)
+        return 1;
     eng_force_retry(o.qf);
     sp = start_all(c);
     c = wait_for_signals(&set, &o, c, &old, &nold);
@@ -577,6 +602,7 @@ main(int argc, char **argv)
     for (size_t i = 0; i < nold; i++)
         tls_teardown(old[i]);
     log_info("spated stopped");
+    log_record_close();
     log_close();
     cfg_free(c);
     for (size_t i = 0; i < nold; i++)

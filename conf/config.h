@@ -301,6 +301,9 @@ struct cfg {
     /* DKIM verification on the SMTP server (api/smtp_dkim.c) */
     const struct acl *acl_smtp_dkim; /* run once per signer of dkim_verify_signers; NULL: none */
     struct exp_str *dkim_verify_signers; /* the signers to run it for; NULL: $dkim_signers */
+    /* the JSON delivery log (base/log_record.h, docs/json-log.schema.json) */
+    char *log_json_path;        /* one JSON record per event; "" none (default); SIGUSR1 reopens */
+    uint64_t log_json_max_size; /* bytes before PATH is rotated to PATH.1; 0 never, default 0 */
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

@@ -397,6 +397,9 @@ const struct cfg_optdef cfg_main_opts[] = {
     /* DKIM verification on the SMTP server (api/smtp_dkim.c) */
     {"acl_smtp_dkim", acl__opt_acl, CFG_M(acl_smtp_dkim), 0, 0, 0, NULL},
     {"dkim_verify_signers", cfg_opt_expand, CFG_M(dkim_verify_signers), 0, 0, 0, NULL},
+    /* the JSON delivery log (base/log_record.h) */
+    {"log_json_path", cfg_opt_str, CFG_M(log_json_path), 0, 0, 0, ""},
+    {"log_json_max_size", cfg_opt_size, CFG_M(log_json_max_size), 0, 0, LLONG_MAX, "0"},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

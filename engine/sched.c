@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/log_record.h"
 #include "base/metrics.h"
 #include "engine/engine.h"
 #include "engine/hoststate.h"
@@ -104,6 +105,7 @@ job_record(struct eng_job *j)
             log_info("%s => %s%s %s%s%s%s%s C=\"%s\"", q->m->id, q->m->rcpt[i].address, names,
                      j->at->host, j->at->tls_x[0] ? " X=" : "", j->at->tls_x,
                      j->at->tls_cv[0] ? " CV=" : "", j->at->tls_cv, text);
+            rcpt_record(LOG_REC_DELIVERY, q, i, d->router, text, j);
             msg_event(d->tp->event_action, "msg:delivery", q, i, j, text, 0);
         } else if (j->res[k] == ENG_R_DEFER) {
             d->deferred++;

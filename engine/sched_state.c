@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/log_record.h"
 #include "base/metrics.h"
 #include "conf/address.h"
 #include "engine/admin_int.h"
@@ -183,6 +184,37 @@ rcpt_log_names(const struct cfg_router *r, char *out, size_t len)
         snprintf(out, len, " R=%s", r->name);
 }
 
+/* rcpt_record - one JSON delivery log record for recipient i */
+void
+rcpt_record(int kind, const struct eng_qmsg *q, uint32_t i, const struct cfg_router *r,
+            const char *why, const struct eng_job *j)
+{
+    const struct spool_rcpt *rc = &q->m->rcpt[i];
+    struct log_rec rec = {.kind = (enum log_rec_kind)kind,
+                          .id = q->m->id,
+                          .sender = q->m->sender,
+                          .recipient = rc->address,
+                          .response = why,
+                          .size = (int64_t)q->m->body_len,
+                          .arrival_us = q->m->arrival_us};
+    if (!log_record_enabled())
+        return;
+    rec.attempt = rc->attempts + (kind == LOG_REC_DEFERRAL ? 0 : 1);
+    rec.router = r ? r->name : NULL;
+    rec.transport = r && r->transport ? r->transport->name : NULL;
+    if (j != NULL) {
+        rec.destination = j->d->key;
+        if (j->at != NULL) {
+            rec.host = j->at->host_name;
+            rec.ip = j->at->host_ip;
+            rec.port = atoi(j->at->host_port);
+            rec.tls = j->at->tls_x;
+            rec.verify = j->at->tls_cv;
+        }
+    }
+    log_record(&rec);
+}
+
 /* rcpt_fail - recipient i failed for good */
 void
 rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
@@ -197,6 +229,8 @@ rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char
     metrics_inc(MC_FAILED);
     log_info("%s ** %s%s%s%s: %s", q->m->id, q->m->rcpt[i].address, names, host && *host ? " " : "",
              host ? host : "", why);
+    rcpt_record(strncmp(why, "retry timeout exceeded", 22) == 0 ? LOG_REC_EXPIRY : LOG_REC_FAILURE,
+                q, i, r, why, j);
     /* a remote host's refusal is a delivery failure; anything else is internal */
     msg_event(sch.cfg->event_action, j != NULL ? "msg:fail:delivery" : "msg:fail:internal", q, i, j,
               why, 0);
@@ -236,4 +270,5 @@ rcpt_defer(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const cha
     rcpt_log_names(r, names, sizeof(names));
     log_info("%s == %s%s defer%s%s: %s", q->m->id, rc->address, names, host && *host ? " " : "",
              host ? host : "", why);
+    rcpt_record(LOG_REC_DEFERRAL, q, i, r, why, j);
 }

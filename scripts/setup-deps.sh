@@ -28,6 +28,7 @@ exim_lib_pkgs=(libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libnsl2 libpcre2-8-
 test_pkgs+=("${exim_lib_pkgs[@]}")
 # the SPF conformance suites are YAML (tests/conform/spf_suite.py reads them)
 test_pkgs+=(python3-yaml)
+test_pkgs+=(python3-jsonschema) # JSON delivery log records checked against docs/json-log.schema.json
 
 pkgs=("${build_pkgs[@]}")
 case "${1:-}" in
