@@ -89,6 +89,7 @@ job_record(struct eng_job *j)
     char names[300];
     int deferred_event = 0;
     rcpt_log_names(d->router, names, sizeof(names));
+    metrics_observe(MH_DELIVERY_LATENCY, (double)(eng_now_ms() - j->lent_ms) / 1000.0);
     job_release_rcpts(j);
     for (size_t k = 0; k < j->n; k++) {
         uint32_t i = j->ridx[k];

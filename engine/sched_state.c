@@ -197,6 +197,20 @@ rcpt_record(int kind, const struct eng_qmsg *q, uint32_t i, const struct cfg_rou
                           .response = why,
                           .size = (int64_t)q->m->body_len,
                           .arrival_us = q->m->arrival_us};
+    if (j != NULL) { /* per-destination series (base/metrics.h) */
+        static const int ev[] = {[LOG_REC_DELIVERY] = MD_DELIVERED,
+                                 [LOG_REC_DEFERRAL] = MD_DEFERRED,
+                                 [LOG_REC_FAILURE] = MD_FAILED,
+                                 [LOG_REC_EXPIRY] = MD_FAILED};
+        metrics_dest_count(j->d->key, (enum metrics_dest_event)ev[kind]);
+        metrics_dest_queue(j->d->key, (int64_t)j->d->nready);
+    }
+    if (kind != LOG_REC_DEFERRAL) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        metrics_observe(MH_QUEUE_TIME,
+                        (double)ts.tv_sec + ts.tv_nsec / 1e9 - (double)q->m->arrival_us / 1e6);
+    }
     if (!log_record_enabled())
         return;
     rec.attempt = rc->attempts + (kind == LOG_REC_DEFERRAL ? 0 : 1);
