@@ -4,6 +4,9 @@ queue depth, connections open/cached/reused, TLS and DANE outcomes, DNS
 cache hits, spool commit latency), the delivery duration and queue time
 histograms, and per-destination series that match the traffic sent."""
 
+import os
+import re
+
 import spatetest
 from spatetest import Env, wait_for
 
@@ -54,6 +57,13 @@ def test_metrics_complete():
         assert len(d1) == 1 and delivered[d1[0]] == 5, delivered
         assert 'spate_destination_delivered_total{destination="other"}' in delivered
         assert all(v >= 0 for v in depth.values()) and depth
+        # the Grafana dashboard and the alert rules name only series that exist
+        src = os.environ.get("SPATE_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
+        for rel in ("contrib/grafana/spate-dashboard.json", "contrib/prometheus/spate-alerts.yml"):
+            with open(os.path.join(src, rel)) as f:
+                names = set(re.findall(r"\bspate_[a-z_]+", f.read()))
+            unknown = [n for n in names if not any(k == n or k.startswith(n + "{") for k in m)]
+            assert names and not unknown, (rel, unknown)
 
 
 spatetest.main(globals())
