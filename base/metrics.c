@@ -273,9 +273,9 @@ struct metrics_buf {
     int failed;
 };
 
-/* metrics__printf - append formatted text to b */
-void
-metrics__printf(struct metrics_buf *b, const char *fmt, ...)
+/* metrics_printf - append formatted text to b */
+static void __attribute__((format(printf, 2, 3)))
+metrics_printf(struct metrics_buf *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -310,7 +310,7 @@ metrics__printf(struct metrics_buf *b, const char *fmt, ...)
 static void
 metrics_family(struct metrics_buf *b, const char *name, const char *type, const char *help)
 {
-    metrics__printf(b, "# HELP spate_%s %s\n# TYPE spate_%s %s\n", name, help, name, type);
+    metrics_printf(b, "# HELP spate_%s %s\n# TYPE spate_%s %s\n", name, help, name, type);
 }
 
 /* metrics_text_histogram - the commit latency histogram as exposition text */
@@ -323,17 +323,17 @@ metrics_text_histogram(struct metrics_buf *b, const struct metrics_snapshot *sna
     metrics_family(b, n, "histogram", "Time taken by spool group commits (write, fsync).");
     for (int i = 0; i < METRICS_COMMIT_BUCKETS; i++) {
         cum += snap->commit_bucket[i];
-        metrics__printf(b, "spate_%s_bucket{le=\"%g\"} %" PRIu64 "\n", n, metrics_commit_bounds[i],
-                        cum);
+        metrics_printf(b, "spate_%s_bucket{le=\"%g\"} %" PRIu64 "\n", n, metrics_commit_bounds[i],
+                       cum);
     }
     cum += snap->commit_bucket[METRICS_COMMIT_BUCKETS];
     /* +Inf must equal _count; take the larger so a racing update cannot
      * make the buckets inconsistent */
     if (snap->commit_count > cum)
         cum = snap->commit_count;
-    metrics__printf(b, "spate_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", n, cum);
-    metrics__printf(b, "spate_%s_sum %.9f\n", n, snap->commit_sum_s);
-    metrics__printf(b, "spate_%s_count %" PRIu64 "\n", n, cum);
+    metrics_printf(b, "spate_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", n, cum);
+    metrics_printf(b, "spate_%s_sum %.9f\n", n, snap->commit_sum_s);
+    metrics_printf(b, "spate_%s_count %" PRIu64 "\n", n, cum);
 }
 
 /* metrics_prometheus_text - the whole exposition text */
@@ -349,20 +349,25 @@ metrics_prometheus_text(const struct metrics_snapshot *snap, size_t *len)
         return NULL;
     for (int i = 0; i < MC__COUNT; i++) {
         metrics_family(&b, counter_names[i], "counter", counter_help[i]);
-        metrics__printf(&b, "spate_%s %" PRIu64 "\n", counter_names[i], snap->counter[i]);
+        metrics_printf(&b, "spate_%s %" PRIu64 "\n", counter_names[i], snap->counter[i]);
     }
     for (int i = 0; i < MG__COUNT; i++) {
         metrics_family(&b, gauge_names[i], "gauge", gauge_help[i]);
-        metrics__printf(&b, "spate_%s %" PRId64 "\n", gauge_names[i], snap->gauge[i]);
+        metrics_printf(&b, "spate_%s %" PRId64 "\n", gauge_names[i], snap->gauge[i]);
     }
     metrics_text_histogram(&b, snap);
-    metrics__dest_text(&b, (int64_t)time(NULL));
+    char *dest = metrics__dest_text((int64_t)time(NULL));
+    if (dest == NULL)
+        b.failed = 1;
+    else
+        metrics_printf(&b, "%s", dest);
+    free(dest);
     metrics_process(&rss, &cpu);
     metrics_family(&b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    metrics__printf(&b, "spate_process_resident_memory_bytes %" PRIu64 "\n", rss);
+    metrics_printf(&b, "spate_process_resident_memory_bytes %" PRIu64 "\n", rss);
     metrics_family(&b, "process_cpu_seconds_total", "counter",
                    "User and system CPU time spent in seconds.");
-    metrics__printf(&b, "spate_process_cpu_seconds_total %.6f\n", cpu);
+    metrics_printf(&b, "spate_process_cpu_seconds_total %.6f\n", cpu);
     if (b.failed) {
         free(b.p);
         return NULL;

@@ -121,13 +121,10 @@ enum metrics_dest_event { MD_DELIVERED, MD_DEFERRED, MD_FAILED, MD__COUNT };
 void metrics_dest_count(const char *key, enum metrics_dest_event e);
 /* metrics_dest_queue - key's ready queue now holds depth jobs */
 void metrics_dest_queue(const char *key, int64_t depth);
-/* metrics_dest_text - the per-destination families and the two latency
- * histograms appended to the exposition text (metrics_prometheus_text calls
- * it); now_s: unix seconds for pruning. Internal to base. */
-struct metrics_buf;
-void metrics__dest_text(struct metrics_buf *b, int64_t now_s);
-void metrics__printf(struct metrics_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* metrics__dest_text - the two latency histograms and the per-destination
+ * families as exposition text (malloc'd; NULL out of memory); now_s: unix
+ * seconds, for pruning. Internal to base: metrics_prometheus_text calls it. */
+char *metrics__dest_text(int64_t now_s);
 
 /* metrics_prometheus_text - every counter, gauge, the commit histogram and
  * the process figures in Prometheus text exposition format 0.0.4, each name

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -158,8 +159,7 @@ label_escape(const char *s, char *out, size_t cap)
 
 /* dest_series - the four per-destination families from rows[0..n) */
 static void
-dest_series(struct metrics_buf *b, const struct dest_row *rows, size_t n,
-            const struct dest_row *other)
+dest_series(FILE *f, const struct dest_row *rows, size_t n, const struct dest_row *other)
 {
     static const char *const names[MD__COUNT + 1] = {
         "destination_delivered_total", "destination_deferred_total", "destination_failed_total",
@@ -169,42 +169,47 @@ dest_series(struct metrics_buf *b, const struct dest_row *rows, size_t n,
         "Recipient deferrals, per destination.", "Recipients failed for good, per destination.",
         "Delivery jobs waiting in the destination's ready queue."};
     char label[600];
-    for (int f = 0; f <= MD__COUNT; f++) {
-        metrics__printf(b, "# HELP spate_%s %s\n# TYPE spate_%s %s\n", names[f], help[f], names[f],
-                        f == MD__COUNT ? "gauge" : "counter");
+    for (int fam = 0; fam <= MD__COUNT; fam++) {
+        fprintf(f, "# HELP spate_%s %s\n# TYPE spate_%s %s\n", names[fam], help[fam], names[fam],
+                fam == MD__COUNT ? "gauge" : "counter");
         for (size_t i = 0; i <= n; i++) {
             const struct dest_row *r = i < n ? &rows[i] : other;
             label_escape(i < n ? r->key : "other", label, sizeof(label));
-            metrics__printf(b, "spate_%s{destination=\"%s\"} %" PRId64 "\n", names[f], label,
-                            f == MD__COUNT ? r->depth : (int64_t)r->n[f]);
+            fprintf(f, "spate_%s{destination=\"%s\"} %" PRId64 "\n", names[fam], label,
+                    fam == MD__COUNT ? r->depth : (int64_t)r->n[fam]);
         }
     }
 }
 
 /* hist_text - one latency histogram */
 static void
-hist_text(struct metrics_buf *b, int h)
+hist_text(FILE *f, int h)
 {
     uint64_t cum = 0;
     const char *n = hist_names[h];
-    metrics__printf(b, "# HELP spate_%s %s\n# TYPE spate_%s histogram\n", n, hist_help[h], n);
+    fprintf(f, "# HELP spate_%s %s\n# TYPE spate_%s histogram\n", n, hist_help[h], n);
     for (int i = 0; i < METRICS_HIST_BUCKETS; i++) {
         cum += atomic_load_explicit(&hist_bucket[h][i], memory_order_relaxed);
-        metrics__printf(b, "spate_%s_bucket{le=\"%g\"} %" PRIu64 "\n", n, hist_bounds[h][i], cum);
+        fprintf(f, "spate_%s_bucket{le=\"%g\"} %" PRIu64 "\n", n, hist_bounds[h][i], cum);
     }
     cum += atomic_load_explicit(&hist_bucket[h][METRICS_HIST_BUCKETS], memory_order_relaxed);
-    metrics__printf(b, "spate_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", n, cum);
-    metrics__printf(b, "spate_%s_sum %.6f\n", n,
-                    (double)atomic_load_explicit(&hist_sum_us[h], memory_order_relaxed) / 1e6);
-    metrics__printf(b, "spate_%s_count %" PRIu64 "\n", n, cum);
+    fprintf(f, "spate_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", n, cum);
+    fprintf(f, "spate_%s_sum %.6f\n", n,
+            (double)atomic_load_explicit(&hist_sum_us[h], memory_order_relaxed) / 1e6);
+    fprintf(f, "spate_%s_count %" PRIu64 "\n", n, cum);
 }
 
 /* metrics__dest_text - histograms and bounded per-destination series */
-void
-metrics__dest_text(struct metrics_buf *b, int64_t now_s)
+char *
+metrics__dest_text(int64_t now_s)
 {
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *f = open_memstream(&out, &outlen);
+    if (f == NULL)
+        return NULL;
     for (int h = 0; h < MH__COUNT; h++)
-        hist_text(b, h);
+        hist_text(f, h);
     pthread_mutex_lock(&dest_mu);
     dest_prune(now_s);
     size_t n = dest_n;
@@ -218,8 +223,13 @@ metrics__dest_text(struct metrics_buf *b, int64_t now_s)
                 other.n[e] += rows[i].n[e];
             other.depth += rows[i].depth;
         }
-        dest_series(b, rows, n < METRICS_DEST_TOP ? n : METRICS_DEST_TOP, &other);
+        dest_series(f, rows, n < METRICS_DEST_TOP ? n : METRICS_DEST_TOP, &other);
     }
     pthread_mutex_unlock(&dest_mu); /* held while keys are printed */
     free(rows);
+    if (fclose(f) != 0 || rows == NULL) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
