@@ -62,6 +62,7 @@
 #include "api/smtp_parse.h"
 #include "api/wire.h"
 #include "base/log.h"
+#include "base/log_record.h"
 #include "base/metrics.h"
 #include "conf/address.h"
 
@@ -166,6 +167,13 @@ http_log_arrival(const struct spool_submission *sub)
              sub->host, sub->body_len, rcpts);
     metrics_inc(MC_RECEIVED);
     metrics_inc(MC_RECEIVED_HTTP);
+    log_record(&(struct log_rec){.kind = LOG_REC_RECEPTION,
+                                 .id = sub->id,
+                                 .sender = sub->sender,
+                                 .size = (int64_t)sub->body_len,
+                                 .nrcpt = (int)sub->nrcpt,
+                                 .protocol = "http",
+                                 .client = sub->host});
 }
 
 /* http_commit_done - spool done callback (writer thread): log, record, and

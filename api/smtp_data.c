@@ -22,6 +22,7 @@
 #include "api/api.h"
 #include "api/smtp_int.h"
 #include "base/log.h"
+#include "base/log_record.h"
 #include "base/metrics.h"
 
 _Static_assert((int)SMTP_RET_FULL == (int)SPOOL_RET_FULL &&
@@ -134,8 +135,17 @@ static void
 on_spool_done(struct spool_submission *sub, int status, void *arg)
 {
     struct sess *s = arg;
-    (void)sub;
 
+    if (status == 0) /* the JSON delivery log's reception record, before any delivery */
+        log_record(&(struct log_rec){.kind = LOG_REC_RECEPTION,
+                                     .id = sub->id,
+                                     .sender = sub->sender,
+                                     .size = (int64_t)sub->body_len,
+                                     .nrcpt = (int)sub->nrcpt,
+                                     .protocol = sub->proto,
+                                     .client = sub->host,
+                                     .tls = s->tls ? s->tls_x : NULL,
+                                     .verify = s->tls ? (s->tls_cv ? "yes" : "no") : NULL});
     s->commit_status = status;
     if (eng_loop_post(s->lis->loop, on_commit, s) != 0)
         abort(); /* out of memory: the engine cannot go on */

@@ -18,6 +18,7 @@
 static int log_fd = -1;
 static int log_json_fd = -1;
 static int log_stderr = 1;
+static char log_path[4096], log_json_path_mirror[4096]; /* for log_reopen_main() */
 static atomic_int log_min = LOG_INFO;
 static _Atomic(log_tap_fn) log_tap; /* log_set_tap */
 
@@ -28,6 +29,7 @@ log_open(const char *path, int to_stderr)
     log_stderr = to_stderr;
     if (path == NULL || *path == '\0')
         return 0;
+    snprintf(log_path, sizeof(log_path), "%s", path);
     log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     return log_fd < 0 ? -errno : 0;
 }
@@ -36,8 +38,35 @@ log_open(const char *path, int to_stderr)
 int
 log_open_json(const char *path)
 {
+    snprintf(log_json_path_mirror, sizeof(log_json_path_mirror), "%s", path);
     log_json_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     return log_json_fd < 0 ? -errno : 0;
+}
+
+/* reopen_fd - open path again and put it in place of fd (dup2: writers on
+ * other threads never see a closed descriptor) */
+static int
+reopen_fd(int fd, const char *path)
+{
+    int nfd, rc = 0;
+    if (fd < 0 || path[0] == '\0')
+        return 0;
+    nfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (nfd < 0)
+        return -errno;
+    if (dup3(nfd, fd, O_CLOEXEC) < 0)
+        rc = -errno;
+    close(nfd);
+    return rc;
+}
+
+/* log_reopen_main - reopen the main log file and its json_log mirror */
+int
+log_reopen_main(void)
+{
+    int a = reopen_fd(log_fd, log_path);
+    int b = reopen_fd(log_json_fd, log_json_path_mirror);
+    return a < 0 ? a : b;
 }
 
 /* log_close - close the main log files */

@@ -29,6 +29,10 @@ int log_open(const char *path, int to_stderr);
  * {"time","level","id","event","address","text"}, the middle three only for
  * message records; 0 or -errno */
 int log_open_json(const char *path);
+/* log_reopen_main - open the files of log_open()/log_open_json() again in
+ * place of the current descriptors (after an external rename; SIGUSR1);
+ * any thread; 0 or -errno (the old file stays in use then) */
+int log_reopen_main(void);
 /* log_close - close the files */
 void log_close(void);
 /* log_set_level - records below level are dropped (default LOG_INFO) */

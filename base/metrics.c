@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #define METRICS_CACHE_LINE 64
@@ -355,6 +356,12 @@ metrics_prometheus_text(const struct metrics_snapshot *snap, size_t *len)
         metrics_printf(&b, "spate_%s %" PRId64 "\n", gauge_names[i], snap->gauge[i]);
     }
     metrics_text_histogram(&b, snap);
+    char *dest = metrics__dest_text((int64_t)time(NULL));
+    if (dest == NULL)
+        b.failed = 1;
+    else
+        metrics_printf(&b, "%s", dest);
+    free(dest);
     metrics_process(&rss, &cpu);
     metrics_family(&b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     metrics_printf(&b, "spate_process_resident_memory_bytes %" PRIu64 "\n", rss);

@@ -94,6 +94,38 @@ const char *metrics_gauge_help(enum metrics_gauge g);
  * time used (user + system seconds, getrusage); 0 or -errno (rss 0 then) */
 int metrics_process(uint64_t *rss_bytes, double *cpu_seconds);
 
+/* Latency histograms (metrics_dest.c): observations in seconds, any thread. */
+enum metrics_hist {
+    MH_DELIVERY_LATENCY, /* one delivery job: handed to a worker until its result came back */
+    MH_QUEUE_TIME,       /* one recipient: message arrival until its final state */
+    MH__COUNT
+};
+#define METRICS_HIST_BUCKETS 12
+/* metrics_observe - record one observation of h (negative or NaN: 0) */
+void metrics_observe(enum metrics_hist h, double seconds);
+
+/* Per-destination series (metrics_dest.c). The scheduler reports each
+ * destination's traffic and ready-queue depth by its key; the exposition
+ * shows the METRICS_DEST_TOP busiest (delivered + deferred + failed) with a
+ * label destination="KEY" and sums the rest into destination="other".
+ * A destination with an empty queue and no traffic for METRICS_DEST_IDLE_S
+ * is pruned (its counts leave the sums: Prometheus sees a counter reset).
+ * At most METRICS_DEST_MAX destinations are tracked; beyond, counts go to
+ * "other" directly. Any thread; a mutex guards the table (one short hold per
+ * report, off the workers' path: the scheduler reports). */
+#define METRICS_DEST_TOP 20
+#define METRICS_DEST_MAX 4096
+#define METRICS_DEST_IDLE_S 900
+enum metrics_dest_event { MD_DELIVERED, MD_DEFERRED, MD_FAILED, MD__COUNT };
+/* metrics_dest_count - one recipient outcome at destination key */
+void metrics_dest_count(const char *key, enum metrics_dest_event e);
+/* metrics_dest_queue - key's ready queue now holds depth jobs */
+void metrics_dest_queue(const char *key, int64_t depth);
+/* metrics__dest_text - the two latency histograms and the per-destination
+ * families as exposition text (malloc'd; NULL out of memory); now_s: unix
+ * seconds, for pruning. Internal to base: metrics_prometheus_text calls it. */
+char *metrics__dest_text(int64_t now_s);
+
 /* metrics_prometheus_text - every counter, gauge, the commit histogram and
  * the process figures in Prometheus text exposition format 0.0.4, each name
  * prefixed "spate_"; a malloc'd NUL-terminated string (*len bytes), NULL when

@@ -34,6 +34,7 @@
 
 #include "api/api.h"
 #include "base/log.h"
+#include "base/log_record.h"
 #include "cmd/notify.h"
 #include "cmd/privs.h"
 #include "conf/acl.h"
@@ -515,6 +516,11 @@ wait_for_signals(const sigset_t *set, const struct opts *o, struct cfg *c, struc
         int sig = 0;
         if (sigwait(set, &sig) != 0)
             continue;
+        if (sig == SIGUSR1) { /* logrotate: the log files were renamed */
+            log_reopen();
+            log_info("SIGUSR1: log files reopened");
+            continue;
+        }
         if (sig == SIGHUP) {
             notify_state("RELOADING=1\nSTATUS=reading the configuration again");
             c = reload(o, c, old, nold);
@@ -525,6 +531,30 @@ wait_for_signals(const sigset_t *set, const struct opts *o, struct cfg *c, struc
         notify_state("STOPPING=1\nSTATUS=shutting down");
         return c;
     }
+}
+
+/* open_logs - the main log, its json_log mirror and the JSON delivery log
+ * (whose writer thread starts here: signals must be blocked already) */
+static int
+open_logs(const struct cfg *c)
+{
+    char jpath[4096];
+    if (log_open(c->log_file_path, 1) < 0) {
+        fprintf(stderr, "spated: cannot open log file %s: %s\n", c->log_file_path, strerror(errno));
+        return -1;
+    }
+    snprintf(jpath, sizeof(jpath), "%s.json", c->log_file_path);
+    if (c->json_log && c->log_file_path[0] != '\0' && log_open_json(jpath) < 0) {
+        fprintf(stderr, "spated: cannot open %s: %s\n", jpath, strerror(errno));
+        return -1;
+    }
+    int rc = c->log_json_path[0] ? log_record_open(c->log_json_path, c->log_json_max_size) : 0;
+    if (rc < 0) {
+        fprintf(stderr, "spated: cannot open log_json_path %s: %s\n", c->log_json_path,
+                strerror(-rc));
+        return -1;
+    }
+    return 0;
 }
 
 /* main - spated */
@@ -579,24 +609,15 @@ main(int argc, char **argv)
         free_opts(&o);
         return rc;
     }
-    if (log_open(c->log_file_path, 1) < 0) {
-        fprintf(stderr, "spated: cannot open log file %s: %s\n", c->log_file_path, strerror(errno));
-        return 1;
-    }
-    if (c->json_log && c->log_file_path[0] != '\0') {
-        char jpath[4096];
-        snprintf(jpath, sizeof(jpath), "%s.json", c->log_file_path);
-        if (log_open_json(jpath) < 0) {
-            fprintf(stderr, "spated: cannot open %s: %s\n", jpath, strerror(errno));
-            return 1;
-        }
-    }
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this */
+    if (open_logs(c) < 0)
+        return 1;
     eng_force_retry(o.qf);
     sp = start_all(c);
     c = wait_for_signals(&set, &o, c, &old, &nold);
@@ -610,6 +631,7 @@ main(int argc, char **argv)
     for (size_t i = 0; i < nold; i++)
         tls_teardown(old[i]);
     log_info("spated stopped");
+    log_record_close();
     log_close();
     cfg_free(c);
     for (size_t i = 0; i < nold; i++)

@@ -316,6 +316,9 @@ struct cfg {
     struct exp_str *dkim_verify_signers; /* the signers to run it for; NULL: $dkim_signers */
     /* privileges: spate_user / spate_group (cmd/privs.h) */
     struct cfg_run_as run_as;
+    /* the JSON delivery log (base/log_record.h, docs/json-log.schema.json) */
+    char *log_json_path;        /* one JSON record per event; "" none (default); SIGUSR1 reopens */
+    uint64_t log_json_max_size; /* bytes before PATH is rotated to PATH.1; 0 never, default 0 */
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

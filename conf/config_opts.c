@@ -402,6 +402,9 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"spate_group", cfg_opt_run_group, CFG_M(run_as), 0, 1, 0, NULL},
     {"exim_user", cfg_opt_run_user, CFG_M(run_as), 0, 1, 0, NULL},
     {"exim_group", cfg_opt_run_group, CFG_M(run_as), 0, 1, 0, NULL},
+    /* the JSON delivery log (base/log_record.h) */
+    {"log_json_path", cfg_opt_str, CFG_M(log_json_path), 0, 0, 0, ""},
+    {"log_json_max_size", cfg_opt_size, CFG_M(log_json_max_size), 0, 0, LLONG_MAX, "0"},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

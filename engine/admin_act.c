@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "base/log.h"
+#include "base/log_record.h"
 #include "conf/address.h"
 #include "engine/admin_int.h"
 
@@ -197,4 +198,12 @@ admin_log_action(const struct adm_job *a)
     log_info("admin: %s %s by %s%s%s%s: %ld message(s)", eng_admin_op_name(a->op), sel, a->who,
              a->reason ? " reason=\"" : "", a->reason ? a->reason : "", a->reason ? "\"" : "",
              a->affected);
+    log_record(&(struct log_rec){.kind = LOG_REC_ADMIN,
+                                 .action = eng_admin_op_name(a->op),
+                                 .user = a->who,
+                                 .selection = sel,
+                                 .reason = a->reason,
+                                 .messages = a->affected,
+                                 .destination = a->domain,
+                                 .size = -1});
 }

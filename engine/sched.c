@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/log_record.h"
 #include "base/metrics.h"
 #include "engine/engine.h"
 #include "engine/hoststate.h"
@@ -88,6 +89,7 @@ job_record(struct eng_job *j)
     char names[300];
     int deferred_event = 0;
     rcpt_log_names(d->router, names, sizeof(names));
+    metrics_observe(MH_DELIVERY_LATENCY, (double)(eng_now_ms() - j->lent_ms) / 1000.0);
     job_release_rcpts(j);
     for (size_t k = 0; k < j->n; k++) {
         uint32_t i = j->ridx[k];
@@ -104,6 +106,7 @@ job_record(struct eng_job *j)
             log_info("%s => %s%s %s%s%s%s%s C=\"%s\"", q->m->id, q->m->rcpt[i].address, names,
                      j->at->host, j->at->tls_x[0] ? " X=" : "", j->at->tls_x,
                      j->at->tls_cv[0] ? " CV=" : "", j->at->tls_cv, text);
+            rcpt_record(LOG_REC_DELIVERY, q, i, d->router, text, j);
             msg_event(d->tp->event_action, "msg:delivery", q, i, j, text, 0);
         } else if (j->res[k] == ENG_R_DEFER) {
             d->deferred++;

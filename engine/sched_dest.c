@@ -273,6 +273,7 @@ dest_enqueue(struct eng_dest *d, struct eng_qmsg *q, const uint32_t *ridx, size_
         d->ready_tail = &j->next;
         d->nready++;
     }
+    metrics_dest_queue(d->key, (int64_t)d->nready); /* the per-destination depth series */
 }
 
 /* job_release_rcpts - the job's recipients are no longer busy */

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/log_record.h"
 #include "base/metrics.h"
 #include "conf/address.h"
 #include "conf/expand.h"
@@ -36,6 +37,7 @@
 #include "engine/sched_int.h"
 
 static const char *const kind_name[] = {"failure", "delay warning", "success notice"};
+static const char *const dsn_action[] = {"failure", "delay", "success"}; /* JSON log's action */
 
 /* A report on its way to the spool. */
 struct report {
@@ -426,6 +428,14 @@ submit(struct eng_qmsg *q, enum dsn_kind kind, const uint32_t *ridx, size_t n, c
     q->notices++;
     log_info("%s <= <> R=%s U=spate P=local S=%zu for %s (%s)", id, q->m->id, len, q->m->sender,
              kind_name[kind]);
+    log_record(&(struct log_rec){.kind = LOG_REC_DSN,
+                                 .id = id,
+                                 .sender = "",
+                                 .recipient = q->m->sender,
+                                 .size = (int64_t)len,
+                                 .nrcpt = (int)n,
+                                 .action = dsn_action[kind],
+                                 .original_id = q->m->id});
     metrics_inc(MC_BOUNCES_SENT);
     spool_submit(sch.sp, sub);
     free(human);

@@ -148,4 +148,9 @@ void qmsg_schedule(struct eng_qmsg *q); /* route the recipients that are due */
 void qmsg_settle(struct eng_qmsg *q);
 void on_new_msg(eng_loop *loop, void *arg); /* a committed or recovered message */
 
+/* rcpt_record - the JSON delivery log record of recipient i's outcome
+ * (sched_state.c; kind an enum log_rec_kind); j NULL when no host answered */
+void rcpt_record(int kind, const struct eng_qmsg *q, uint32_t i, const struct cfg_router *r,
+                 const char *why, const struct eng_job *j);
+
 #endif

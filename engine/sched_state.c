@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/log_record.h"
 #include "base/metrics.h"
 #include "conf/address.h"
 #include "engine/admin_int.h"
@@ -183,6 +184,51 @@ rcpt_log_names(const struct cfg_router *r, char *out, size_t len)
         snprintf(out, len, " R=%s", r->name);
 }
 
+/* rcpt_record - one JSON delivery log record for recipient i */
+void
+rcpt_record(int kind, const struct eng_qmsg *q, uint32_t i, const struct cfg_router *r,
+            const char *why, const struct eng_job *j)
+{
+    const struct spool_rcpt *rc = &q->m->rcpt[i];
+    struct log_rec rec = {.kind = (enum log_rec_kind)kind,
+                          .id = q->m->id,
+                          .sender = q->m->sender,
+                          .recipient = rc->address,
+                          .response = why,
+                          .size = (int64_t)q->m->body_len,
+                          .arrival_us = q->m->arrival_us};
+    if (j != NULL) { /* per-destination series (base/metrics.h) */
+        static const int ev[] = {[LOG_REC_DELIVERY] = MD_DELIVERED,
+                                 [LOG_REC_DEFERRAL] = MD_DEFERRED,
+                                 [LOG_REC_FAILURE] = MD_FAILED,
+                                 [LOG_REC_EXPIRY] = MD_FAILED};
+        metrics_dest_count(j->d->key, (enum metrics_dest_event)ev[kind]);
+        metrics_dest_queue(j->d->key, (int64_t)j->d->nready);
+    }
+    if (kind != LOG_REC_DEFERRAL) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        metrics_observe(MH_QUEUE_TIME,
+                        (double)ts.tv_sec + ts.tv_nsec / 1e9 - (double)q->m->arrival_us / 1e6);
+    }
+    if (!log_record_enabled())
+        return;
+    rec.attempt = rc->attempts + (kind == LOG_REC_DEFERRAL ? 0 : 1);
+    rec.router = r ? r->name : NULL;
+    rec.transport = r && r->transport ? r->transport->name : NULL;
+    if (j != NULL) {
+        rec.destination = j->d->key;
+        if (j->at != NULL) {
+            rec.host = j->at->host_name;
+            rec.ip = j->at->host_ip;
+            rec.port = atoi(j->at->host_port);
+            rec.tls = j->at->tls_x;
+            rec.verify = j->at->tls_cv;
+        }
+    }
+    log_record(&rec);
+}
+
 /* rcpt_fail - recipient i failed for good */
 void
 rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char *host,
@@ -197,6 +243,8 @@ rcpt_fail(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const char
     metrics_inc(MC_FAILED);
     log_info("%s ** %s%s%s%s: %s", q->m->id, q->m->rcpt[i].address, names, host && *host ? " " : "",
              host ? host : "", why);
+    rcpt_record(strncmp(why, "retry timeout exceeded", 22) == 0 ? LOG_REC_EXPIRY : LOG_REC_FAILURE,
+                q, i, r, why, j);
     /* a remote host's refusal is a delivery failure; anything else is internal */
     msg_event(sch.cfg->event_action, j != NULL ? "msg:fail:delivery" : "msg:fail:internal", q, i, j,
               why, 0);
@@ -236,4 +284,5 @@ rcpt_defer(struct eng_qmsg *q, uint32_t i, const struct cfg_router *r, const cha
     rcpt_log_names(r, names, sizeof(names));
     log_info("%s == %s%s defer%s%s: %s", q->m->id, rc->address, names, host && *host ? " " : "",
              host ? host : "", why);
+    rcpt_record(LOG_REC_DEFERRAL, q, i, r, why, j);
 }

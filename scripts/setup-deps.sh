@@ -31,6 +31,7 @@ test_pkgs+=("${exim_lib_pkgs[@]}")
 test_pkgs+=(python3-yaml)
 # the dashboard in a headless browser, driven over the DevTools protocol (test_dashboard.py)
 test_pkgs+=(chromium python3-websocket)
+test_pkgs+=(python3-jsonschema) # JSON delivery log records checked against docs/json-log.schema.json
 
 pkgs=("${build_pkgs[@]}")
 case "${1:-}" in

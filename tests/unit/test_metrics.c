@@ -295,7 +295,8 @@ test_prometheus_text(void **state)
         check_line(line, types, &ntypes);
         p += k + 1;
     }
-    assert_int_equal(ntypes, MC__COUNT + MG__COUNT + 3);
+    /* + commit histogram, 2 process figures, 2 latency histograms, 4 destination families */
+    assert_int_equal(ntypes, MC__COUNT + MG__COUNT + 3 + MH__COUNT + MD__COUNT + 1);
     assert_true(sample_value(text, "spate_messages_received_total") ==
                 (double)s.counter[MC_RECEIVED]);
     assert_non_null(strstr(text, "# TYPE spate_messages_received_total counter\n"));
