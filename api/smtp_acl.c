@@ -327,8 +327,9 @@ vreq_new(struct sess *s, int what, const char *address, const char *dom)
     return ACL_VERIFY_PENDING;
 }
 
-/* smtp_acl_verify - acl_env.verify: route address (cached per session for
- * the last address asked) */
+/* smtp_acl_verify - acl_env.verify: route address. Routing depends on the
+ * domain alone, so the session keeps the answer for the last domain asked
+ * (the next recipient at the same domain needs no DNS round) */
 int
 smtp_acl_verify(void *arg, int what, const char *address, char *msg, size_t msglen)
 {
@@ -337,23 +338,23 @@ smtp_acl_verify(void *arg, int what, const char *address, char *msg, size_t msgl
     char dom[256];
     int rc;
 
-    if (v != NULL && v->what == what && strcmp(v->address, address) == 0) {
-        if (v->answer < 0)
-            return ACL_VERIFY_PENDING;
-        snprintf(msg, msglen, "%s", v->msg);
-        return v->answer;
-    }
     if (what == ACL_VERIFY_SENDER && *address == '\0')
         return ACL_VERIFY_OK;
     if (addr_domain_lower(address, dom, sizeof(dom)) < 0) {
         snprintf(msg, msglen, "bad address syntax");
         return ACL_VERIFY_FAIL;
     }
+    if (v != NULL && strcmp(v->address, dom) == 0) {
+        if (v->answer < 0)
+            return ACL_VERIFY_PENDING;
+        snprintf(msg, msglen, "%s", v->msg);
+        return v->answer;
+    }
     rc = route_sync(s->lis->cfg, dom, msg, msglen);
     if (rc != ROUTE_DNS)
         return rc == ROUTE_OK ? ACL_VERIFY_OK : ACL_VERIFY_FAIL;
     vreq_drop(s);
-    rc = vreq_new(s, what, address, dom);
+    rc = vreq_new(s, what, dom, dom);
     if (rc != ACL_VERIFY_PENDING)
         snprintf(msg, msglen, "%s", s->vreq->msg);
     return rc;

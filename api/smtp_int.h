@@ -93,8 +93,8 @@ typedef void (*smtp_acl_cont)(struct sess *s, int rc);
 struct smtp_vreq {
     struct sess *s;
     int what;
-    char *address;
-    int answer; /* ACL_VERIFY_* once known, -1 while pending */
+    char *address; /* the domain routed (the answer holds for any address there) */
+    int answer;    /* ACL_VERIFY_* once known, -1 while pending */
     char msg[160];
 };
 
