@@ -49,8 +49,7 @@ chunking_ok(const struct sess *s)
 static int
 dsn_ok(const struct sess *s)
 {
-    return cfg_hostlist_match(&s->lis->cfg->dsn_advertise_hosts,
-                              (const struct sockaddr *)&s->peer);
+    return cfg_hostlist_match(&s->lis->cfg->dsn_advertise_hosts, (const struct sockaddr *)&s->peer);
 }
 
 /* ehlo_reply - the EHLO/HELO answer with the extensions offered */

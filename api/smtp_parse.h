@@ -36,7 +36,7 @@
 
 #include "conf/address.h"
 
-#define SMTP_LINE_MAX 512      /* RFC 5321 §4.5.3.1.4, CRLF included */
+#define SMTP_LINE_MAX 512 /* RFC 5321 §4.5.3.1.4, CRLF included */
 /* the longest line framed as a command: RCPT with ORCPT (RFC 3461 §4: a
  * RCPT line may be 500 octets longer for ORCPT, a MAIL line 100 for ENVID) */
 #define SMTP_LINE_MAX_EXT (SMTP_LINE_MAX + 500)

@@ -21,6 +21,8 @@
  * Exit status: 0 success; 1 the request failed or the daemon refused it
  * (or the command is not supported yet); 2 usage error.
  */
+#include "cmd/spatectl.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -32,8 +34,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include "cmd/spatectl.h"
 
 #define CTL_DEFAULT_URL "http://127.0.0.1:8025"
 #define CTL_MAX_FILE (512u << 20) /* bytes of inject file read at most */

@@ -33,46 +33,21 @@ dmarc_word(const char *s, size_t n)
     return NULL;
 }
 
+static const struct acl_words dmarc_list = {
+    "DMARC status", " (accept, reject, quarantine, none, norecord, nofrom, temperror or off)",
+    dmarc_word};
+
 /* acl__dmarc_match - 1 when an item matches status, 0 if none, -1 for an
  * unknown word (its text in err) */
 int
 acl__dmarc_match(const char *list, const char *status, char *err, size_t errlen)
 {
-    const char *p = list, *it;
-    size_t n;
-    char sep = acl__list_sep(&p);
-
-    while (acl__list_next(&p, sep, &it, &n)) {
-        int neg = it[0] == '!';
-        size_t skip = neg ? 1 + strspn(it + 1, " \t") : 0;
-        const char *w = dmarc_word(it + skip, n - skip);
-        if (w == NULL) {
-            snprintf(err, errlen,
-                     "unknown DMARC status \"%.*s\" (accept, reject, quarantine, none, "
-                     "norecord, nofrom, temperror or off)",
-                     (int)(n > 40 ? 40 : n), it);
-            return -1;
-        }
-        if ((strcasecmp(w, status) == 0) != neg)
-            return 1;
-    }
-    return 0;
+    return acl__word_match(&dmarc_list, list, status, err, errlen);
 }
 
 /* acl__dmarc_list_check - load-time check of a constant list */
 int
 acl__dmarc_list_check(const char *list, char *err, size_t errlen)
 {
-    const char *p = list, *it;
-    size_t n;
-    char sep = acl__list_sep(&p);
-    int items = 0;
-
-    while (acl__list_next(&p, sep, &it, &n))
-        items++;
-    if (items == 0) {
-        snprintf(err, errlen, "a list of DMARC status words is needed");
-        return -1;
-    }
-    return acl__dmarc_match(list, "", err, errlen) < 0 ? -1 : 0;
+    return acl__word_list_check(&dmarc_list, list, err, errlen);
 }

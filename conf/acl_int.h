@@ -236,6 +236,19 @@ int acl__spf_list_check(const char *list, char *err, size_t errlen);
 /* acl__list_sep / acl__list_next - Exim's "<X" separator prefix, and the
  * next trimmed item of a word list at *p (0 at the end); acl_spf.c */
 char acl__list_sep(const char **p);
+/* A list of words for the spf, dkim_status and dmarc_status conditions:
+ * what names them in errors ("SPF result"), hint follows an unknown one,
+ * word gives the canonical word for s[0..n) or NULL */
+struct acl_words {
+    const char *what, *hint;
+    const char *(*word)(const char *s, size_t n);
+};
+/* acl__word_match - 1 when an item of list (Exim list, items may be "!word")
+ * names value (case-insensitive), 0 if none, -1 with err for an unknown word */
+int acl__word_match(const struct acl_words *ws, const char *list, const char *value, char *err,
+                    size_t errlen);
+/* acl__word_list_check - load-time check: a non-empty list of known words */
+int acl__word_list_check(const struct acl_words *ws, const char *list, char *err, size_t errlen);
 int acl__list_next(const char **p, char sep, const char **item, size_t *len);
 
 /* acl_dkim.c: the "dkim_status" condition's list, as for spf (words none

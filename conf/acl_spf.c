@@ -69,41 +69,61 @@ acl__list_sep(const char **p)
     return ':';
 }
 
+/* acl__word_match - see acl_int.h */
+int
+acl__word_match(const struct acl_words *ws, const char *list, const char *value, char *err,
+                size_t errlen)
+{
+    const char *p = list, *it;
+    size_t n;
+    char sep = acl__list_sep(&p);
+
+    while (acl__list_next(&p, sep, &it, &n)) {
+        int neg = it[0] == '!';
+        size_t skip = neg ? 1 + strspn(it + 1, " \t") : 0;
+        const char *w = ws->word(it + skip, n - skip);
+        if (w == NULL) {
+            snprintf(err, errlen, "unknown %s \"%.*s\"%s", ws->what, (int)(n > 40 ? 40 : n), it,
+                     ws->hint);
+            return -1;
+        }
+        if ((strcasecmp(w, value) == 0) != neg)
+            return 1;
+    }
+    return 0;
+}
+
+/* acl__word_list_check - see acl_int.h */
+int
+acl__word_list_check(const struct acl_words *ws, const char *list, char *err, size_t errlen)
+{
+    const char *p = list, *it;
+    size_t n;
+    char sep = acl__list_sep(&p);
+    int items = 0;
+
+    while (acl__list_next(&p, sep, &it, &n))
+        items++;
+    if (items == 0) {
+        snprintf(err, errlen, "a list of %s words is needed", ws->what);
+        return -1;
+    }
+    return acl__word_match(ws, list, "", err, errlen) < 0 ? -1 : 0;
+}
+
+static const struct acl_words spf_list = {"SPF result", "", spf_word};
+
 /* acl__spf_match - 1 when an item matches result, 0 if none, -1 for an
  * unknown word (its text in err) */
 int
 acl__spf_match(const char *list, const char *result, char *err, size_t errlen)
 {
-    const char *p = list, *it;
-    size_t n;
-    char sep = acl__list_sep(&p);
-    while (acl__list_next(&p, sep, &it, &n)) {
-        int neg = it[0] == '!';
-        size_t skip = neg ? 1 + strspn(it + 1, " \t") : 0;
-        const char *w = spf_word(it + skip, n - skip);
-        if (w == NULL) {
-            snprintf(err, errlen, "unknown SPF result \"%.*s\"", (int)(n > 40 ? 40 : n), it);
-            return -1;
-        }
-        if ((strcmp(w, result) == 0) != neg)
-            return 1;
-    }
-    return 0;
+    return acl__word_match(&spf_list, list, result, err, errlen);
 }
 
 /* acl__spf_list_check - load-time check of a constant list */
 int
 acl__spf_list_check(const char *list, char *err, size_t errlen)
 {
-    const char *p = list, *it;
-    size_t n;
-    char sep = acl__list_sep(&p);
-    int items = 0;
-    while (acl__list_next(&p, sep, &it, &n))
-        items++;
-    if (items == 0) {
-        snprintf(err, errlen, "an SPF result list is needed");
-        return -1;
-    }
-    return acl__spf_match(list, "", err, errlen) < 0 ? -1 : 0;
+    return acl__word_list_check(&spf_list, list, err, errlen);
 }

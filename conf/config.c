@@ -35,8 +35,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf/auth.h"
 #include "conf/acl_int.h"
+#include "conf/auth.h"
 #include "conf/config_int.h"
 #include "conf/expand.h"
 
@@ -359,9 +359,9 @@ cfg_free(struct cfg *c)
         exp_free(t->dkim_sign_headers);
         exp_free(t->dkim_hash);
     }
-    auth_cfg_free(c); /* the authenticators' compiled strings */
-    acl__set_free(c->acls); /* conf/acl_parse.c */
-    cfg_dsn_free(c); /* conf/config_dsn.c: the DSN options' compiled strings */
+    auth_cfg_free(c);                 /* the authenticators' compiled strings */
+    acl__set_free(c->acls);           /* conf/acl_parse.c */
+    cfg_dsn_free(c);                  /* conf/config_dsn.c: the DSN options' compiled strings */
     exp_free(c->dkim_verify_signers); /* DKIM verification (api/smtp_dkim.c) */
     cfg_ar_free(c->arena);
 }

@@ -40,13 +40,13 @@ struct sched {
     struct eng_timer adopt_timer; /* the next slice, after a round of I/O */
     long queued, queued_rcpts;
     uint32_t rnd;
-    int starting; /* handing over recovered mail */
-    int draining; /* shutting down, step one: no job is lent any more */
+    int starting;   /* handing over recovered mail */
+    int draining;   /* shutting down, step one: no job is lent any more */
     int no_workers; /* shutting down, step two: the workers are being freed: no
                      * message may reach them (set on the scheduler thread
                      * before the main thread frees them) */
-    int stopping; /* shutting down: no state changes, only freeing */
-    unsigned gen; /* configuration generation: +1 per reload */
+    int stopping;   /* shutting down: no state changes, only freeing */
+    unsigned gen;   /* configuration generation: +1 per reload */
     struct eng_qmsg *qhead;
     /* settle - after some of q's recipients changed state: persist, complete
      * or schedule the next try (sched_route.c's qmsg_settle) */

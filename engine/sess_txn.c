@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "base/metrics.h"
-#include "engine/smtp_params.h"
 #include "engine/dkim_sign.h"
+#include "engine/smtp_params.h"
 #include "engine/worker_int.h"
 
 /* A session whose greeting took this long is slow to start ... */

@@ -76,11 +76,11 @@ struct eng_session {
     struct eng_io io;
     struct eng_timer timer;
     enum sess_state st;
-    size_t host_i, addr_i; /* the address being tried or in use */
-    char host_desc[300];   /* "H=name [ip]:port" */
-    char greeting[256];    /* the server's 220 line, for DSN extra information */
+    size_t host_i, addr_i;   /* the address being tried or in use */
+    char host_desc[300];     /* "H=name [ip]:port" */
+    char greeting[256];      /* the server's 220 line, for DSN extra information */
     char helo_response[256]; /* the first line of its EHLO (or HELO) reply */
-    char last_err[512];    /* why the last host could not be used */
+    char last_err[512];      /* why the last host could not be used */
     unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, chunking : 1, expiring : 1;
     unsigned size_offered : 1, dsn : 1, prdr : 1; /* SIZE, DSN, PRDR in the EHLO reply */
     unsigned prdr_on : 1;                         /* this transaction's MAIL asked for PRDR */

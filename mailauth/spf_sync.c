@@ -59,8 +59,8 @@ run(struct sync_run *r, eng_loop *loop, dns_resolver *dns)
 
 /* spf_check_sync - see spf.h */
 int
-spf_check_sync(const struct net_addr *servers, size_t nservers, const char *sender,
-               const char *ip, char **word, char *err, size_t errlen)
+spf_check_sync(const struct net_addr *servers, size_t nservers, const char *sender, const char *ip,
+               char **word, char *err, size_t errlen)
 {
     const char *at = strrchr(sender, '@');
     struct spf_request rq = {.ip = ip, .sender = sender, .helo = at ? at + 1 : sender};
