@@ -75,6 +75,7 @@ static const char *const counter_names[MC__COUNT] = {
     [MC_DANE_FAILED] = "dane_failed_total",
     [MC_OCSP_GOOD] = "ocsp_good_total",
     [MC_OCSP_BAD] = "ocsp_bad_total",
+    [MC_DKIM_SIGNED] = "dkim_signed_messages_total",
 };
 
 static const char *const counter_help[MC__COUNT] = {
@@ -102,6 +103,7 @@ static const char *const counter_help[MC__COUNT] = {
                         "no STARTTLS."),
     [MC_OCSP_GOOD] = "Stapled OCSP responses that checked good.",
     [MC_OCSP_BAD] = "OCSP staples revoked, expired, badly signed, or missing when required.",
+    [MC_DKIM_SIGNED] = "Messages DKIM-signed (once per message and signing transport).",
 };
 
 static const char *const gauge_names[MG__COUNT] = {

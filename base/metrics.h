@@ -48,6 +48,7 @@ enum metrics_counter {
     MC_DANE_FAILED,       /* hosts refused by DANE (bogus DNS, TLSA mismatch, no STARTTLS) */
     MC_OCSP_GOOD,         /* stapled OCSP responses that checked good */
     MC_OCSP_BAD,          /* staples revoked, expired, missing when required, or bad */
+    MC_DKIM_SIGNED,       /* DKIM field sets computed: one per message and signing transport */
     MC__COUNT
 };
 

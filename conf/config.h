@@ -319,6 +319,8 @@ struct cfg {
     /* the JSON delivery log (base/log_record.h, docs/json-log.schema.json) */
     char *log_json_path;        /* one JSON record per event; "" none (default); SIGUSR1 reopens */
     uint64_t log_json_max_size; /* bytes before PATH is rotated to PATH.1; 0 never, default 0 */
+    /* DKIM signing threads (engine/dkim_pool.c): 0 (default) = online CPU cores */
+    int dkim_sign_threads;
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

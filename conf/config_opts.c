@@ -405,6 +405,8 @@ const struct cfg_optdef cfg_main_opts[] = {
     /* the JSON delivery log (base/log_record.h) */
     {"log_json_path", cfg_opt_str, CFG_M(log_json_path), 0, 0, 0, ""},
     {"log_json_max_size", cfg_opt_size, CFG_M(log_json_max_size), 0, 0, LLONG_MAX, "0"},
+    /* DKIM signing off the I/O loops (engine/dkim_pool.c) */
+    {"dkim_sign_threads", cfg_opt_int, CFG_M(dkim_sign_threads), 0, 0, 64, "0"},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -6,6 +6,7 @@
  *
  * Scheduler thread only.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "base/log_record.h"
 #include "conf/address.h"
 #include "engine/admin_int.h"
+#include "engine/hoststate.h"
 
 /* eng_admin_op_name - the action's name */
 const char *
@@ -144,14 +146,34 @@ admin_visit_fn(enum eng_admin_op op)
     }
 }
 
-/* retry_backoffs - retry --domain: end the back-off of its destinations */
+/* forget_down_hosts - d's host addresses are no longer marked down
+ * (hoststate.h): an operator's retry tries them at once */
+static void
+forget_down_hosts(const struct eng_dest *d)
+{
+    char ip[INET6_ADDRSTRLEN];
+    for (size_t h = 0; h < d->nhosts; h++)
+        for (size_t k = 0; k < d->hosts[h].naddr; k++) {
+            const struct sockaddr_storage *ss = &d->hosts[h].addrs[k];
+            const void *a = ss->ss_family == AF_INET6
+                                ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                                : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+            if (inet_ntop(ss->ss_family, a, ip, sizeof(ip)) != NULL)
+                (void)host_greeted(ip, d->port);
+        }
+}
+
+/* retry_backoffs - retry --domain: end the back-off of its destinations and
+ * the down marks of their hosts */
 static void
 retry_backoffs(const struct adm_job *a)
 {
     for (size_t b = 0; b < DEST_BUCKETS; b++)
         for (struct eng_dest *d = sch.dests[b]; d; d = d->hnext)
-            if (d->domain != NULL && strcasecmp(d->domain, a->domain) == 0)
+            if (d->domain != NULL && strcasecmp(d->domain, a->domain) == 0) {
                 d->backoff_until = 0;
+                forget_down_hosts(d);
+            }
 }
 
 /* admin_prepare - what an action does once, before its walk */

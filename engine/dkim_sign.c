@@ -4,11 +4,13 @@
  *               dkim_sign_headers and dkim_hash, expanded per message;
  *               the signing itself is mailauth/dkim.h.
  *
- * Two caches, each under its own mutex: parsed private keys by their text
- * or file name (a file is re-read when its mtime changes; OpenSSL's PEM
- * parse costs about 330 us), and the signature fields of the last
- * SIG_CACHE messages by message id and transport, so a message is signed
- * once however many attempts and connections it takes.
+ * Parsed private keys are cached by their text or file name (a file is
+ * re-read when its mtime changes; OpenSSL's PEM parse costs about 330 us).
+ * A message's signature fields are kept on it, one entry per transport
+ * (struct eng_dkim_sig, the scheduler's eng_qmsg.dkim), so it is signed
+ * once however many attempts and connections it takes; the signing itself
+ * runs on the signing threads (dkim_pool.c) before the message's jobs are
+ * lent to a worker.
  */
 #include "engine/dkim_sign.h"
 
@@ -20,10 +22,10 @@
 #include <sys/stat.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "conf/expand.h"
 #include "mailauth/dkim.h"
 
-#define SIG_CACHE 4096
 #define ERRLEN 256
 
 struct keyent {
@@ -35,14 +37,13 @@ struct keyent {
 static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct keyent *keys;
 
-struct sigent {
-    char id[SPOOL_ID_SIZE];
-    char *tp; /* transport name */
-    char *hdrs;
+/* One transport's signature fields for one message (dkim_sign.h). */
+struct eng_dkim_sig {
+    const struct cfg_transport *tp;
+    char *hdrs; /* NULL: that transport sends it unsigned */
+    struct eng_dkim_sig *next;
 };
-static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct sigent sigs[SIG_CACHE];
-static size_t sig_next;
+static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER; /* every message's list */
 
 /* What the expansions may read. */
 struct dkvars {
@@ -269,34 +270,6 @@ compute(const struct cfg_transport *tp, const struct spool_msg *m, const char *m
     return any;
 }
 
-/* cache_find - the cached fields for (id, tp) (a copy), or NULL */
-static char *
-cache_find(const char *id, const char *tp)
-{
-    char *out = NULL;
-    pthread_mutex_lock(&sig_mu);
-    for (size_t i = 0; i < SIG_CACHE && !out; i++)
-        if (sigs[i].hdrs && strcmp(sigs[i].id, id) == 0 && strcmp(sigs[i].tp, tp) == 0 &&
-            (out = strdup(sigs[i].hdrs)) == NULL)
-            abort();
-    pthread_mutex_unlock(&sig_mu);
-    return out;
-}
-
-/* cache_put - remember the fields for (id, tp), the oldest entry going */
-static void
-cache_put(const char *id, const char *tp, const char *hdrs)
-{
-    pthread_mutex_lock(&sig_mu);
-    struct sigent *e = &sigs[sig_next++ % SIG_CACHE];
-    free(e->tp);
-    free(e->hdrs);
-    snprintf(e->id, sizeof(e->id), "%s", id);
-    if ((e->tp = strdup(tp)) == NULL || (e->hdrs = strdup(hdrs)) == NULL)
-        abort();
-    pthread_mutex_unlock(&sig_mu);
-}
-
 /* prepend - hdrs in front of the body */
 static void
 prepend(const char *hdrs, char **body, size_t *len)
@@ -314,25 +287,114 @@ prepend(const char *hdrs, char **body, size_t *len)
     *len += hl;
 }
 
-/* eng_dkim_sign - sign (or reuse the signature of) the message for tp */
+/* eng_dkim_wanted - see dkim_sign.h */
 int
-eng_dkim_sign(const struct cfg_transport *tp, const struct spool_msg *m, char **body, size_t *len)
+eng_dkim_wanted(const struct cfg_transport *tp)
 {
-    char err[ERRLEN] = "", *hdrs;
-    if (!tp->dkim_domain || !tp->dkim_selector || !tp->dkim_private_key)
+    return tp->dkim_domain && tp->dkim_selector && tp->dkim_private_key;
+}
+
+/* eng_dkim_compute - see dkim_sign.h */
+int
+eng_dkim_compute(const struct cfg_transport *tp, const struct spool_msg *m, const char *body,
+                 size_t len, char **hdrs)
+{
+    char err[ERRLEN] = "";
+    *hdrs = NULL;
+    if (!eng_dkim_wanted(tp))
         return 0;
-    if ((hdrs = cache_find(m->id, tp->name)) == NULL) {
-        int rc = compute(tp, m, *body, *len, &hdrs, err);
-        if (rc < 0) {
-            log_warn("%s DKIM signing failed (transport %s): %s; sent unsigned", m->id, tp->name,
-                     err);
-            free(hdrs);
-            return -1;
-        }
-        if (hdrs == NULL)
-            return 0;
-        cache_put(m->id, tp->name, hdrs);
+    int rc = compute(tp, m, body, len, hdrs, err);
+    if (rc < 0) {
+        log_warn("%s DKIM signing failed (transport %s): %s; sent unsigned", m->id, tp->name, err);
+        free(*hdrs);
+        *hdrs = NULL;
     }
+    if (*hdrs != NULL)
+        metrics_inc(MC_DKIM_SIGNED);
+    return rc < 0 ? -1 : *hdrs != NULL;
+}
+
+/* find - tp's entry on list, or NULL; under sig_mu */
+static struct eng_dkim_sig *
+find(struct eng_dkim_sig *list, const struct cfg_transport *tp)
+{
+    while (list && list->tp != tp)
+        list = list->next;
+    return list;
+}
+
+/* eng_dkim_keep - see dkim_sign.h */
+void
+eng_dkim_keep(struct eng_dkim_sig **list, const struct cfg_transport *tp, const char *hdrs)
+{
+    struct eng_dkim_sig *e = calloc(1, sizeof(*e));
+    if (e == NULL || (hdrs && (e->hdrs = strdup(hdrs)) == NULL))
+        abort();
+    e->tp = tp;
+    pthread_mutex_lock(&sig_mu);
+    if (find(*list, tp) == NULL) {
+        e->next = *list;
+        *list = e, e = NULL;
+    }
+    pthread_mutex_unlock(&sig_mu);
+    if (e)
+        free(e->hdrs), free(e);
+}
+
+/* eng_dkim_known - see dkim_sign.h */
+int
+eng_dkim_known(struct eng_dkim_sig *const *list, const struct cfg_transport *tp)
+{
+    pthread_mutex_lock(&sig_mu);
+    int known = find(*list, tp) != NULL;
+    pthread_mutex_unlock(&sig_mu);
+    return known;
+}
+
+/* eng_dkim_forget - see dkim_sign.h */
+void
+eng_dkim_forget(struct eng_dkim_sig **list)
+{
+    pthread_mutex_lock(&sig_mu);
+    struct eng_dkim_sig *e = *list;
+    *list = NULL;
+    pthread_mutex_unlock(&sig_mu);
+    while (e) {
+        struct eng_dkim_sig *next = e->next;
+        free(e->hdrs);
+        free(e);
+        e = next;
+    }
+}
+
+/* kept - a copy of tp's fields on list (*hdrs NULL: unsigned); 0 if none kept */
+static int
+kept(struct eng_dkim_sig *const *list, const struct cfg_transport *tp, char **hdrs)
+{
+    pthread_mutex_lock(&sig_mu);
+    struct eng_dkim_sig *e = find(*list, tp);
+    *hdrs = e && e->hdrs ? strdup(e->hdrs) : NULL;
+    pthread_mutex_unlock(&sig_mu);
+    if (e && e->hdrs && *hdrs == NULL)
+        abort();
+    return e != NULL;
+}
+
+/* eng_dkim_sign - see dkim_sign.h */
+int
+eng_dkim_sign(const struct cfg_transport *tp, const struct spool_msg *m, struct eng_dkim_sig **list,
+              char **body, size_t *len)
+{
+    char *hdrs = NULL;
+    if (!eng_dkim_wanted(tp))
+        return 0;
+    if (!kept(list, tp, &hdrs)) {
+        if (eng_dkim_compute(tp, m, *body, *len, &hdrs) < 0)
+            return -1;
+        eng_dkim_keep(list, tp, hdrs);
+    }
+    if (hdrs == NULL)
+        return 0;
     prepend(hdrs, body, len);
     free(hdrs);
     return 1;

@@ -313,6 +313,7 @@ eng_start(const struct cfg *cfg, spool *sp, char *err, size_t errlen)
     }
     if (qf_start(err, errlen) < 0)
         return -1;
+    dkp_start();
     if (pthread_create(&sch.thread, NULL, sched_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the scheduler thread");
         return -1;
@@ -479,6 +480,7 @@ eng_stop(void)
     sch.workers = NULL;
     sch.nworkers = 0;
     qf_stop(); /* its last results are posted ahead of the shut-down */
+    dkp_stop(); /* so are the signing threads' */
     if (eng_loop_post(sch.loop, on_shutdown, NULL) < 0)
         abort();
     pthread_join(sch.thread, NULL);

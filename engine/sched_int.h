@@ -143,6 +143,19 @@ void qf_stop(void);
  * transport: busy until the export is durable (or failed) */
 void qf_deliver(struct eng_qmsg *q, const struct cfg_router *r, const uint32_t *ridx, size_t n);
 
+/* dkim_pool.c: the DKIM signing threads (started at the first message to sign) */
+void dkp_start(void); /* eng_start, main thread: allow signing (again) */
+/* dkp_stop - main thread, after the workers stopped: the requests still
+ * queued are posted back unsigned; join */
+void dkp_stop(void);
+/* dkp_sign - compute tp's DKIM fields for q on a signing thread; then, on
+ * the scheduler thread, they are kept on q->dkim (nothing kept when the
+ * body could not be read or the pool was stopped) and done(arg) runs. q
+ * must stay alive until then (its recipients are busy routing). 0 queued,
+ * -1 no signing thread (stopped, or none could start): nothing queued. */
+int dkp_sign(struct eng_qmsg *q, const struct cfg_transport *tp, void (*done)(void *arg),
+             void *arg);
+
 /* sched_route.c */
 void qmsg_schedule(struct eng_qmsg *q); /* route the recipients that are due */
 void qmsg_settle(struct eng_qmsg *q);

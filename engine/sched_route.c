@@ -20,6 +20,7 @@
 #include "base/metrics.h"
 #include "conf/address.h"
 #include "engine/admin_int.h"
+#include "engine/dkim_sign.h"
 #include "engine/sched_int.h"
 
 static int force_retry; /* -qf: recovered mail is tried at once */
@@ -38,6 +39,7 @@ struct route_req {
     unsigned gen; /* sch.gen when it started: router belongs to that configuration */
     size_t n;
     uint32_t *ridx;
+    struct dns_result *res; /* the answer, kept while the message is being signed */
 };
 
 /* route_find - the first router that takes domain (and its route rule) */
@@ -166,11 +168,11 @@ route_failed(struct route_req *rq, const struct dns_result *res)
     lend_held(h, nh);
 }
 
-/* on_routed - DNS answered for a routing request */
+/* route_done - DNS answered for a routing request (and the message was
+ * signed, if its transport signs) */
 static void
-on_routed(struct dns_result *res, void *arg)
+route_done(struct route_req *rq, struct dns_result *res)
 {
-    struct route_req *rq = arg;
     struct eng_qmsg *q = rq->q;
     struct eng_dest **h;
     uint32_t nh;
@@ -191,6 +193,36 @@ on_routed(struct dns_result *res, void *arg)
     dns_result_free(res);
     free(rq->ridx);
     free(rq);
+}
+
+/* on_signed - the signing threads are done with the message: go on */
+static void
+on_signed(void *arg)
+{
+    struct route_req *rq = arg;
+    route_done(rq, rq->res);
+}
+
+/* route_sign - the transport signs and the message has no fields for it
+ * yet: have them computed off the loop (dkim_pool.c) before its jobs are
+ * lent; 1 if so (on_signed goes on), 0 when there is nothing to sign */
+static int
+route_sign(struct route_req *rq, struct dns_result *res)
+{
+    const struct cfg_transport *tp = rq->router->transport;
+    if (res->status != DNS_OK || sch.stopping || rq->gen != sch.gen || !eng_dkim_wanted(tp) ||
+        eng_dkim_known(&rq->q->dkim, tp))
+        return 0;
+    rq->res = res;
+    return dkp_sign(rq->q, tp, on_signed, rq) == 0;
+}
+
+/* on_routed - DNS answered for a routing request */
+static void
+on_routed(struct dns_result *res, void *arg)
+{
+    if (!route_sign(arg, res))
+        route_done(arg, res);
 }
 
 /* route_refuse - fail recipients ridx[0..n) of q that cannot be routed */

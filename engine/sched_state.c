@@ -22,6 +22,7 @@
 #include "base/metrics.h"
 #include "conf/address.h"
 #include "engine/admin_int.h"
+#include "engine/dkim_sign.h"
 #include "engine/event.h"
 #include "engine/retry.h"
 #include "engine/sched_int.h"
@@ -86,6 +87,7 @@ qmsg_free(struct eng_qmsg *q)
     free(q->note);
     free(q->busy);
     free(q->hold);
+    eng_dkim_forget(&q->dkim);
     spool_msg_free(q->m);
     free(q);
 }

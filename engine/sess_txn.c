@@ -243,7 +243,8 @@ eng__sess_start_txn(struct eng_session *s)
         return;
     if (body_refused(s, spool_body_read(s->w->sp, j->q->m, &s->body, &s->body_len)))
         return;
-    (void)eng_dkim_sign(s->d->tp, j->q->m, &s->body, &s->body_len); /* engine/dkim_sign.c */
+    /* the fields were computed off the loop (dkim_pool.c): only put in front here */
+    (void)eng_dkim_sign(s->d->tp, j->q->m, &j->q->dkim, &s->body, &s->body_len);
     if (s->msgs > 0)
         metrics_inc(MC_CONN_REUSED);
     if ((s->rcpt_ok = calloc(j->n, 1)) == NULL)
