@@ -48,6 +48,8 @@ txt_line(struct txt *t, const char *fmt, ...)
     vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     top_scrub(raw, safe, sizeof(safe), t->cols);
+    for (size_t n = strlen(safe); n > 0 && safe[n - 1] == ' ';)
+        safe[--n] = '\0'; /* the last column's padding */
     fprintf(t->f, "%s\n", safe);
     if (t->rows > 0)
         t->rows--;
@@ -150,6 +152,18 @@ txt_backoff(json_t *v, char *buf, size_t cap)
     return buf;
 }
 
+/* txt_reason - what the table shows of an error line: the text after its
+ * last ": " (the remote reply or the system error), else all of it */
+static const char *
+txt_reason(const char *text)
+{
+    const char *r = NULL;
+
+    for (const char *p = text; p != NULL && (p = strstr(p, ": ")) != NULL; p += 2)
+        r = p + 2;
+    return r != NULL && *r != '\0' ? r : text;
+}
+
 /* txt_dest - one row of the destinations table */
 static void
 txt_dest(struct txt *t, json_t *d, struct txt_cols w)
@@ -167,7 +181,8 @@ txt_dest(struct txt *t, json_t *d, struct txt_cols w)
         (long long)json_integer_value(json_object_get(d, "idle")), rate,
         txt_backoff(json_object_get(d, "backoff_until"), bo, sizeof(bo)),
         json_is_true(json_object_get(d, "suspended")) ? "yes" : "no",
-        txt_cell(json_string_value(json_object_get(d, "last_error")), w.err, err, sizeof(err)));
+        txt_cell(txt_reason(json_string_value(json_object_get(d, "last_error"))), w.err, err,
+                 sizeof(err)));
 }
 
 /* txt_dests - the table, in at most max rows (< 0: all) */
