@@ -7,7 +7,8 @@
  *   COMMAND: stats | summary (GET /api/v1/queue) | inject FILE.json ("-"
  *            reads stdin) | an admin command
  *            (spatectl_admin.c: queue, show, destinations, suspend, resume,
- *            bounce, retry, freeze, thaw, delete, rebind, qshape, top, requeue)
+ *            bounce, retry, freeze, thaw, delete, rebind, qshape, requeue) | top
+ *            [--interval SECONDS] [--count N] (spatectl_top.c)
  *
  * Talks HTTP/1.1 over a plain socket (one request, "Connection: close"),
  * so it needs nothing but jansson. The URL may also come from $SPATECTL_URL;
@@ -60,7 +61,7 @@ ctl_usage(void)
             "  rebind --domain D --transport T\n"
             "  qshape [--by sender|destination]   queue age buckets\n"
             "  requeue DIR                   queue the exports a queuefile transport wrote\n"
-            "  top                           not supported yet\n"
+            "  top [--interval SECONDS] [--count N]   live rates, destinations, errors\n"
             "URL defaults to $SPATECTL_URL or " CTL_DEFAULT_URL "\n");
     return 2;
 }
@@ -380,6 +381,8 @@ main(int argc, char **argv)
         return ctl_inject(&u, argv[i + 1]);
     if (strcmp(argv[i], "requeue") == 0 && i + 2 == argc)
         return ctl_requeue(&u, argv[i + 1]);
+    if (strcmp(argv[i], "top") == 0) /* spatectl_top.c */
+        return ctl_top(&u, argc - i, argv + i);
     rc = ctl_admin(&u, argc - i, argv + i);
     return rc == -1 ? ctl_usage() : rc;
 }

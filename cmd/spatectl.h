@@ -49,4 +49,8 @@ int ctl_get(const struct ctl_url *u, const char *what, const char *path, void (*
  * or -1 when argv[0] is not an admin command */
 int ctl_admin(const struct ctl_url *u, int argc, char **argv);
 
+/* spatectl_top.c: "top" (argv[0]) with its options, a live view of the
+ * daemon (rates, destinations, errors); exit status */
+int ctl_top(const struct ctl_url *u, int argc, char **argv);
+
 #endif

@@ -12,7 +12,7 @@
  *   freeze ID... | thaw ID... | delete ID...
  *   rebind --domain D --transport T     POST /api/v1/admin/ACTION
  *   qshape [--by sender|destination]    age buckets, Postfix qshape style
- *   top | requeue DIR                   not supported yet (exit 1)
+ *   requeue DIR                         not supported yet (exit 1)
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -527,7 +527,7 @@ ctl_admin(const struct ctl_url *u, int argc, char **argv)
         rc = cmd_rebind(u, &o);
     else if (strcmp(c, "qshape") == 0)
         rc = cmd_qshape(u, &o);
-    else if (strcmp(c, "top") == 0 || strcmp(c, "requeue") == 0)
+    else if (strcmp(c, "requeue") == 0)
         rc = (fprintf(stderr, "spatectl: %s: not supported yet\n", c), 1);
     else
         return -1;
