@@ -147,6 +147,7 @@ struct eng_qmsg {
     int notices;                  /* notices handed to the spool, not yet durable */
     struct eng_qmsg *prev, *next; /* every queued message, for shut-down */
     uint8_t admin;                /* admin.c: ADMIN_Q_* (frozen, being deleted) */
+    struct adm_rebind *rebind;    /* admin_rebind.c: transport overrides, newest first */
 };
 
 /* What a worker reports to whoever lent it jobs (the scheduler), through
