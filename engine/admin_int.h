@@ -111,10 +111,12 @@ const char *admin_rebind_name(const struct eng_qmsg *q, const char *udomain, con
 void admin_rebind_clear(struct eng_qmsg *q);         /* forget q's overrides */
 json_t *admin_rebind_json(const struct eng_qmsg *q); /* [{"domain","transport"}], NULL if none */
 /* admin_rebound - route_start's hook: the router for q's recipients of
- * udomain (A-labels: domain) when an operator rebound them, *rule as
- * route_find sets it; NULL: route as configured. A router made up for a
- * transport no router uses (named "rebind", dnslookup) lives until exit. */
-const struct cfg_router *admin_rebound(struct eng_qmsg *q, const char *udomain, const char *domain,
+ * udomain (A-labels: domain) when an operator rebound them, under cfg (the
+ * running configuration, generation gen), *rule as route_find sets it;
+ * NULL: route as configured. A router made up for a transport no router
+ * uses (named "rebind", dnslookup) lives until exit. */
+const struct cfg_router *admin_rebound(struct eng_qmsg *q, const struct cfg *cfg, unsigned gen,
+                                       const char *udomain, const char *domain,
                                        const struct cfg_route_rule **rule);
 
 /* admin_json.c: JSON of the scheduler's state (admin_iso: admin_susp.c) */

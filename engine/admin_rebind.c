@@ -7,7 +7,8 @@
  * An override names a transport, looked up in the configuration running
  * when the recipients are routed: the first router using it takes them, or
  * a router made up here that routes by the domain's MX. Like admin_hold.c,
- * this file calls nothing of the scheduler's: it reads sch.cfg and sch.gen.
+ * this file calls nothing of the scheduler's: route_start hands it the
+ * running configuration and its generation.
  *
  * Scheduler thread only.
  */
@@ -160,14 +161,14 @@ admin_rebind_json(const struct eng_qmsg *q)
     return a;
 }
 
-/* rb_router - the made-up router for t under the running configuration */
+/* rb_router - the made-up router for t under configuration generation gen */
 static const struct cfg_router *
-rb_router(const struct cfg_transport *t)
+rb_router(const struct cfg_transport *t, unsigned gen)
 {
     struct rb_router *x;
 
     for (x = rb_routers; x != NULL; x = x->next)
-        if (x->gen == sch.gen && x->r.transport == t)
+        if (x->gen == gen && x->r.transport == t)
             return &x->r;
     if ((x = calloc(1, sizeof(*x))) == NULL)
         abort();
@@ -176,7 +177,7 @@ rb_router(const struct cfg_transport *t)
     x->r.transport_name = t->name;
     x->r.transport = (struct cfg_transport *)t;
     x->r.file = "admin";
-    x->gen = sch.gen;
+    x->gen = gen;
     x->next = rb_routers;
     rb_routers = x;
     return &x->r;
@@ -196,8 +197,8 @@ rb_drop(struct eng_qmsg *q, struct adm_rebind *o)
 
 /* admin_rebound - route_start's hook: the router for a rebound domain */
 const struct cfg_router *
-admin_rebound(struct eng_qmsg *q, const char *udomain, const char *domain,
-              const struct cfg_route_rule **rule)
+admin_rebound(struct eng_qmsg *q, const struct cfg *cfg, unsigned gen, const char *udomain,
+              const char *domain, const struct cfg_route_rule **rule)
 {
     struct adm_rebind *o;
     const struct cfg_transport *t;
@@ -205,14 +206,14 @@ admin_rebound(struct eng_qmsg *q, const char *udomain, const char *domain,
 
     if (q->rebind == NULL || (o = rb_find(q, udomain, domain)) == NULL)
         return NULL;
-    if ((t = admin_rebind_transport(sch.cfg, o->transport)) == NULL) {
+    if ((t = admin_rebind_transport(cfg, o->transport)) == NULL) {
         log_warn("%s: rebind to transport %s dropped: the configuration has no such transport "
                  "any more; routed as configured",
                  q->m->id, o->transport);
         rb_drop(q, o);
         return NULL;
     }
-    if ((r = admin_rebind_pick(sch.cfg, t, domain, rule)) != NULL)
+    if ((r = admin_rebind_pick(cfg, t, domain, rule)) != NULL)
         return r;
-    return rb_router(t);
+    return rb_router(t, gen);
 }

@@ -223,8 +223,8 @@ route_start(struct eng_qmsg *q, const char *udomain, const uint32_t *ridx, size_
         r = NULL;
     else if (domain[0] == '[' && !sch.cfg->allow_domain_literals)
         r = NULL, why = "domain literals are not accepted";
-    else if ((r = admin_rebound(q, udomain, domain, &rule)) == NULL) /* admin_rebind.c */
-        r = route_find(domain, &rule);
+    else if ((r = admin_rebound(q, sch.cfg, sch.gen, udomain, domain, &rule)) == NULL)
+        r = route_find(domain, &rule); /* not rebound by an operator (admin_rebind.c) */
     if (r == NULL) {
         route_refuse(q, ridx, n, why);
         return;

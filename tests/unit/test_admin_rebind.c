@@ -153,7 +153,7 @@ test_overrides_json(void **state)
     qmsg_drop(q);
 }
 
-/* test_hook_routes - route_start's hook under sch.cfg, and after a reload */
+/* test_hook_routes - route_start's hook under a configuration, and after a reload */
 static void
 test_hook_routes(void **state)
 {
@@ -161,30 +161,29 @@ test_hook_routes(void **state)
     struct eng_qmsg *q = qmsg();
     const struct cfg_route_rule *rule = NULL;
     const struct cfg_router *r, *r2;
+    unsigned gen = 7;
 
     (void)state;
-    sch.cfg = c;
-    assert_null(admin_rebound(q, "a.example", "a.example", &rule)); /* no override */
+    assert_null(admin_rebound(q, c, gen, "a.example", "a.example", &rule)); /* no override */
     admin_rebind_set(q, "a.example", "smart");
-    assert_ptr_equal(admin_rebound(q, "a.example", "a.example", &rule), &c->routers[1]);
+    assert_ptr_equal(admin_rebound(q, c, gen, "a.example", "a.example", &rule), &c->routers[1]);
     assert_non_null(rule);
-    assert_null(admin_rebound(q, "b.example", "b.example", &rule)); /* not rebound */
-    admin_rebind_set(q, "a.example", "spare");                      /* no router: made up, by MX */
-    r = admin_rebound(q, "a.example", "a.example", &rule);
+    assert_null(admin_rebound(q, c, gen, "b.example", "b.example", &rule)); /* not rebound */
+    admin_rebind_set(q, "a.example", "spare"); /* no router: made up, by MX */
+    r = admin_rebound(q, c, gen, "a.example", "a.example", &rule);
     assert_non_null(r);
     assert_null(rule);
     assert_string_equal(r->name, "rebind");
     assert_int_equal(r->driver, CFG_ROUTER_DNSLOOKUP);
     assert_ptr_equal(r->transport, &c->transports[2]);
-    assert_ptr_equal(admin_rebound(q, "a.example", "a.example", &rule), r); /* made once */
-    sch.gen++; /* a reload: a new one */
-    r2 = admin_rebound(q, "a.example", "a.example", &rule);
+    assert_ptr_equal(admin_rebound(q, c, gen, "a.example", "a.example", &rule), r); /* made once */
+    gen++; /* a reload: a new one */
+    r2 = admin_rebound(q, c, gen, "a.example", "a.example", &rule);
     assert_ptr_not_equal(r2, r);
     assert_ptr_equal(r2->transport, &c->transports[2]);
     admin_rebind_set(q, "a.example", "gone"); /* a reload lost it: dropped */
-    assert_null(admin_rebound(q, "a.example", "a.example", &rule));
+    assert_null(admin_rebound(q, c, gen, "a.example", "a.example", &rule));
     assert_null(q->rebind);
-    sch.cfg = NULL;
     qmsg_drop(q);
     cfg_free(c);
 }
