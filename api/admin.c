@@ -177,11 +177,11 @@ body_parse(const struct http_admin *ha, struct admin_body *b, const char **msg)
 static int
 op_of(const char *name, enum eng_admin_op *op)
 {
-    static const char *const names[] = {"retry",  "freeze",  "thaw",  "delete",
-                                        "bounce", "suspend", "resume"};
+    static const char *const names[] = {"retry",  "freeze",  "thaw",   "delete",
+                                        "bounce", "suspend", "resume", "rebind"};
     static const enum eng_admin_op ops[] = {ENG_ADMIN_RETRY,  ENG_ADMIN_FREEZE, ENG_ADMIN_THAW,
                                             ENG_ADMIN_DELETE, ENG_ADMIN_BOUNCE, ENG_ADMIN_SUSPEND,
-                                            ENG_ADMIN_RESUME};
+                                            ENG_ADMIN_RESUME, ENG_ADMIN_REBIND};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(name, names[i]) == 0) {
@@ -201,9 +201,15 @@ act_run(struct MHD_Connection *c, const struct http_admin *ha, enum eng_admin_op
                               .domain = b->domain,
                               .reason = b->reason,
                               .duration_s = b->duration_s,
-                              .who = ha->who};
+                              .who = ha->who,
+                              .transport = b->transport};
     long n = eng_admin_act(op, &r, ADMIN_WAIT_ACT_MS);
+    char msg[128];
 
+    if (n == ENG_ADMIN_REFUSED) { /* rebind: checked against the running configuration */
+        snprintf(msg, sizeof(msg), "no transport named %s", b->transport);
+        return admin_bad(c, msg, "transport");
+    }
     if (n < 0)
         return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                           "the scheduler did not finish in time (the action goes on: see the log)",
@@ -219,6 +225,9 @@ act_check(enum eng_admin_op op, const struct admin_body *b, const char **msg)
         *msg = "suspend and resume take a domain";
         return b->domain == NULL || b->nids > 0 ? "domain" : NULL;
     }
+    *msg = "rebind takes a transport";
+    if (op == ENG_ADMIN_REBIND && b->transport == NULL)
+        return "transport";
     *msg = "select messages by ids or by domain";
     return b->nids == 0 && b->domain == NULL ? "ids" : NULL;
 }
@@ -228,20 +237,17 @@ static enum MHD_Result
 admin_action(struct MHD_Connection *c, const struct http_admin *ha, const char *name)
 {
     struct admin_body b = {0};
-    enum eng_admin_op op = ENG_ADMIN_RETRY; /* set by op_of unless rebind */
+    enum eng_admin_op op;
     const char *field, *msg;
     enum MHD_Result ret;
-    int rebind = strcmp(name, "rebind") == 0;
 
-    if (!rebind && op_of(name, &op) < 0)
+    if (op_of(name, &op) < 0)
         return http_error(c, MHD_HTTP_NOT_FOUND, "no such admin action", NULL);
     field = body_parse(ha, &b, &msg);
-    if (field == NULL && !rebind)
+    if (field == NULL)
         field = act_check(op, &b, &msg);
     if (field != NULL)
         ret = admin_bad(c, msg, field);
-    else if (rebind)
-        ret = http_error(c, MHD_HTTP_NOT_IMPLEMENTED, "rebind is not supported yet", NULL);
     else
         ret = act_run(c, ha, op, &b);
     free(b.ids);

@@ -10,7 +10,8 @@
  *   bounce ID... | bounce --domain D [--reason TEXT]
  *   retry ID... | retry --domain D
  *   freeze ID... | thaw ID... | delete ID...
- *   rebind --domain D --transport T     POST /api/v1/admin/ACTION
+ *   rebind --domain D | ID... --transport T
+ *                                       POST /api/v1/admin/ACTION
  *   qshape [--by sender|destination]    age buckets, Postfix qshape style
  *   requeue DIR                         not supported yet (exit 1)
  */
@@ -344,14 +345,18 @@ cmd_domain(const struct ctl_url *u, const char *name, const struct adm_opts *o)
     return post_action(u, name, b);
 }
 
-/* cmd_rebind - rebind --domain D --transport T */
+/* cmd_rebind - rebind --domain D --transport T | rebind ID... --transport T */
 static int
 cmd_rebind(const struct ctl_url *u, const struct adm_opts *o)
 {
-    if (o->nwords != 0 || o->domain == NULL || o->transport == NULL)
+    json_t *b;
+
+    if (o->transport == NULL || o->reason || o->dur || o->sender || o->state || o->older || o->by)
         return -1;
-    return post_action(u, "rebind",
-                       json_pack("{s:s, s:s}", "domain", o->domain, "transport", o->transport));
+    if ((b = selector(o, 1, 1)) == NULL)
+        return -1;
+    json_object_set_new(b, "transport", json_string(o->transport));
+    return post_action(u, "rebind", b);
 }
 
 /* A qshape row: a domain and its counts, total first, then per bucket. */

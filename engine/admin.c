@@ -57,6 +57,7 @@ adm_new(enum eng_admin_op op, const struct eng_admin_req *r)
     a->reason = dup_or_null(r->reason);
     a->who = dup_or_null(r->who ? r->who : "?");
     a->cursor = dup_or_null(r->cursor);
+    a->transport = dup_or_null(r->transport);
     a->state = r->state;
     a->older_than_s = r->older_than_s;
     a->duration_s = r->duration_s;
@@ -78,6 +79,7 @@ adm_free(struct adm_job *a)
     free(a->reason);
     free(a->who);
     free(a->cursor);
+    free(a->transport);
     free(a->text);
     json_decref(a->found);
     pthread_mutex_destroy(&a->mu);
@@ -263,7 +265,7 @@ adm_start_walk(struct adm_job *a)
         admin_prepare(a);
     if (!sch.stopping && (a->op == ENG_ADMIN_SUSPEND || a->op == ENG_ADMIN_RESUME))
         susp_arm();
-    a->cur = sch.stopping ? NULL : sch.qhead;
+    a->cur = sch.stopping || a->refused ? NULL : sch.qhead;
     a->next_active = admin_active;
     admin_active = a;
     eng_timer_init(&a->timer, on_slice, a);
@@ -386,7 +388,7 @@ eng_admin_act(enum eng_admin_op op, const struct eng_admin_req *r, int wait_ms)
     a = adm_new(op, r);
     if (adm_run(a, on_adm_post, wait_ms) < 0)
         return -1;
-    n = a->affected;
+    n = a->refused ? ENG_ADMIN_REFUSED : a->affected;
     adm_free(a);
     return n;
 }

@@ -2,7 +2,8 @@
  * admin.h - the operator's view of the queue and the actions on it (the
  *           admin API, api/admin.c): list and inspect messages, the
  *           per-destination view, retry now, freeze and thaw, delete,
- *           bounce, suspend and resume a domain.
+ *           bounce, suspend and resume a domain, rebind to another
+ *           transport.
  *
  * Every call here is made from another thread (the HTTP API's) and runs on
  * the scheduler thread: the request is posted to it and the caller waits,
@@ -31,8 +32,28 @@
  *            is counted) until resume or until duration_s has passed
  *            (0: until resume); jobs waiting in ready queues are taken back.
  *   resume   ends a suspension; the domain's mail is scheduled at once.
+ *   rebind   a one-shot move of what is queued now: the selected
+ *            messages' pending recipients (of the domain when selected by
+ *            domain, all of them when selected by ids) route through the
+ *            transport named req->transport from now on, and are scheduled
+ *            at once (like retry). The override is kept in memory on the
+ *            message (a restart forgets it; new mail for the domain routes
+ *            as configured); a later rebind covering the same recipients
+ *            replaces it. At routing time it wins over the routers: the
+ *            router used is the first in the configuration whose transport
+ *            is T (a manualroute one only if a route_list rule takes the
+ *            domain, its "*" rule included; the router's domains condition
+ *            is ignored), or, when no router uses T, the domain's MX hosts
+ *            with T's port and TLS settings (logged R=rebind). T is looked
+ *            up by name in the configuration running at routing time: after
+ *            a reload that lost it, the recipients route as configured. A
+ *            queuefile transport is accepted too. A name the running
+ *            configuration lacks is refused (ENG_ADMIN_REFUSED, nothing
+ *            done). Recipients whose routing lookup is in flight keep the
+ *            route it gives.
  * Each action is logged with who asked (req->who) and how many messages it
- * touched: "admin: OP SELECTOR by WHO: N message(s)".
+ * touched: "admin: OP SELECTOR by WHO: N message(s)" (rebind adds
+ * " transport=T" to the selector).
  *
  * Thread rules: any thread but the scheduler's. Strings in the request are
  * copied; the returned texts are malloc'd (caller frees).
@@ -55,7 +76,12 @@ enum eng_admin_op {
     ENG_ADMIN_BOUNCE,
     ENG_ADMIN_SUSPEND,
     ENG_ADMIN_RESUME,
+    ENG_ADMIN_REBIND, /* req->transport: see above */
 };
+
+/* eng_admin_act's answer when the request names what the running
+ * configuration lacks (rebind: no transport by that name) */
+#define ENG_ADMIN_REFUSED (-2)
 
 /* Listing filter on a message's state. */
 enum eng_admin_state {
@@ -77,6 +103,7 @@ struct eng_admin_req {
     long duration_s;            /* suspend: seconds, 0 = until resume */
     const char *reason;         /* bounce, suspend, delete: free text, or NULL */
     const char *who;            /* for the log: "[ip]:port scope=admin" */
+    const char *transport;      /* rebind: the transport's name */
 };
 
 /* eng_admin_list - {"messages": [...], "next_cursor": "ID"|null}, ids in
@@ -92,8 +119,10 @@ char *eng_admin_show(const char *id, int wait_ms, int *found);
 char *eng_admin_destinations(int wait_ms);
 
 /* eng_admin_act - run an action (not ENG_ADMIN_LIST); the number of
- * messages it touched, or -1 when it did not finish within wait_ms (it
- * goes on; its log line tells the count) or the engine is not running */
+ * messages it touched, -1 when it did not finish within wait_ms (it
+ * goes on; its log line tells the count) or the engine is not running,
+ * or ENG_ADMIN_REFUSED (rebind: req->transport names no transport of the
+ * running configuration; nothing was done) */
 long eng_admin_act(enum eng_admin_op op, const struct eng_admin_req *r, int wait_ms);
 
 /* eng_admin_op_name - "retry", "freeze", ... */

@@ -22,8 +22,8 @@
 const char *
 eng_admin_op_name(enum eng_admin_op op)
 {
-    static const char *const names[] = {"list",   "retry",  "freeze",  "thaw",
-                                        "delete", "bounce", "suspend", "resume"};
+    static const char *const names[] = {"list",   "retry",   "freeze", "thaw",  "delete",
+                                        "bounce", "suspend", "resume", "rebind"};
     return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
 }
 
@@ -118,6 +118,25 @@ visit_bounce(struct adm_job *a, struct eng_qmsg *q)
     qmsg_settle(q);
 }
 
+/* visit_rebind - selected recipients go through a->transport, at once */
+static void
+visit_rebind(struct adm_job *a, struct eng_qmsg *q)
+{
+    int n = 0;
+
+    for (uint32_t i = 0; i < q->m->nrcpt; i++)
+        if (rcpt_selected(a, q, i)) {
+            q->m->rcpt[i].next_try = 0;
+            n++;
+        }
+    if (n == 0)
+        return;
+    admin_rebind_set(q, a->domain, a->transport);
+    a->affected++;
+    q->dirty = 1;
+    qmsg_schedule(q);
+}
+
 /* visit_reschedule - suspend/resume: route what is routable now */
 static void
 visit_reschedule(struct adm_job *a, struct eng_qmsg *q)
@@ -141,6 +160,8 @@ admin_visit_fn(enum eng_admin_op op)
         return visit_delete;
     case ENG_ADMIN_BOUNCE:
         return visit_bounce;
+    case ENG_ADMIN_REBIND:
+        return visit_rebind;
     default:
         return visit_reschedule;
     }
@@ -192,6 +213,11 @@ admin_prepare(struct adm_job *a)
     case ENG_ADMIN_RESUME:
         admin_susp_del(a->domain);
         break;
+    case ENG_ADMIN_REBIND: /* waiting jobs come back to be routed anew */
+        a->refused = admin_rebind_transport(sch.cfg, a->transport) == NULL;
+        if (!a->refused)
+            take_back_all(a);
+        break;
     case ENG_ADMIN_FREEZE:
     case ENG_ADMIN_DELETE:
     case ENG_ADMIN_BOUNCE:
@@ -202,21 +228,36 @@ admin_prepare(struct adm_job *a)
     }
 }
 
+/* action_selector - "domain=D" or "ids=A,B", then what the action adds */
+static void
+action_selector(const struct adm_job *a, char *sel, size_t len)
+{
+    size_t off = 0;
+
+    if (a->domain != NULL)
+        off = (size_t)snprintf(sel, len, "domain=%s", a->domain);
+    else
+        off = (size_t)snprintf(sel, len, "ids=");
+    for (size_t i = 0; a->domain == NULL && i < a->nids && off < len; i++)
+        off += (size_t)snprintf(sel + off, len - off, "%s%s", i ? "," : "", a->ids[i]);
+    if (a->op == ENG_ADMIN_SUSPEND && off < len)
+        snprintf(sel + off, len - off, " for=%lds", a->duration_s);
+    if (a->op == ENG_ADMIN_REBIND && off < len)
+        snprintf(sel + off, len - off, " transport=%s", a->transport ? a->transport : "");
+}
+
 /* admin_log_action - "admin: OP SELECTOR by WHO: N message(s)" */
 void
 admin_log_action(const struct adm_job *a)
 {
     char sel[300];
-    size_t off = 0;
 
-    if (a->domain != NULL)
-        off = (size_t)snprintf(sel, sizeof(sel), "domain=%s", a->domain);
-    else
-        off = (size_t)snprintf(sel, sizeof(sel), "ids=");
-    for (size_t i = 0; a->domain == NULL && i < a->nids && off < sizeof(sel); i++)
-        off += (size_t)snprintf(sel + off, sizeof(sel) - off, "%s%s", i ? "," : "", a->ids[i]);
-    if (a->op == ENG_ADMIN_SUSPEND && off < sizeof(sel))
-        snprintf(sel + off, sizeof(sel) - off, " for=%lds", a->duration_s);
+    action_selector(a, sel, sizeof(sel));
+    if (a->refused) {
+        log_warn("admin: %s %s by %s: refused, no transport named %s", eng_admin_op_name(a->op),
+                 sel, a->who, a->transport ? a->transport : "");
+        return;
+    }
     log_info("admin: %s %s by %s%s%s%s: %ld message(s)", eng_admin_op_name(a->op), sel, a->who,
              a->reason ? " reason=\"" : "", a->reason ? a->reason : "", a->reason ? "\"" : "",
              a->affected);
@@ -227,5 +268,6 @@ admin_log_action(const struct adm_job *a)
                                  .reason = a->reason,
                                  .messages = a->affected,
                                  .destination = a->domain,
+                                 .transport = a->transport,
                                  .size = -1});
 }

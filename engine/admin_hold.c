@@ -16,10 +16,11 @@
 struct adm_job *admin_active;                  /* walks in progress */
 void (*admin_delete_hook)(struct eng_qmsg *q); /* admin_act.c's delete_apply */
 
-/* admin_forget - q goes away: walks step past it */
+/* admin_forget - q goes away: walks step past it; its rebinds go */
 void
 admin_forget(struct eng_qmsg *q)
 {
+    admin_rebind_clear(q);
     for (struct adm_job *a = admin_active; a != NULL; a = a->next_active)
         if (a->cur == q)
             a->cur = q->next;

@@ -10,6 +10,9 @@
  *   sched_state.c qmsg_free      admin_forget(): a walk in progress steps
  *                                past a message that goes away
  *                                text, shown as last_response
+ *   sched_route.c route_start    admin_rebound() before route_find(): a
+ *                                message rebound by an operator routes
+ *                                the domain through the router it gives
  */
 #ifndef SPATE_ENGINE_ADMIN_INT_H
 #define SPATE_ENGINE_ADMIN_INT_H
@@ -50,6 +53,9 @@ struct adm_job {
     pthread_cond_t cv;
     int done, abandoned, waited;
     struct adm_job *next_active;
+    /* rebind */
+    char *transport;
+    int refused; /* ENG_ADMIN_REFUSED: no such transport, nothing done */
 };
 
 /* admin_hold.c */
@@ -87,6 +93,31 @@ json_t *admin_susp_json(void);
  * (malloc'd strings, caller frees); how many */
 size_t admin_susp_expired(int64_t now, char **out, size_t max);
 int64_t admin_susp_next(void); /* earliest end of a timed suspension, 0 = none */
+
+/* admin_rebind.c: transport overrides on messages (admin.h, "rebind") */
+/* admin_rebind_transport - c's transport named name, or NULL */
+const struct cfg_transport *admin_rebind_transport(const struct cfg *c, const char *name);
+/* admin_rebind_pick - the first router of c whose transport is t and that
+ * takes domain (a manualroute one: a route_list rule matches; *rule set to
+ * it, else NULL); NULL when none: the caller routes by the domain's MX */
+const struct cfg_router *admin_rebind_pick(const struct cfg *c, const struct cfg_transport *t,
+                                           const char *domain, const struct cfg_route_rule **rule);
+/* admin_rebind_set - q's recipients of domain (NULL: all) route through
+ * the transport named transport; replaces the overrides it covers */
+void admin_rebind_set(struct eng_qmsg *q, const char *domain, const char *transport);
+/* admin_rebind_name - the transport name overriding udomain (or its
+ * A-label form adomain) on q, newest first; NULL when none */
+const char *admin_rebind_name(const struct eng_qmsg *q, const char *udomain, const char *adomain);
+void admin_rebind_clear(struct eng_qmsg *q);         /* forget q's overrides */
+json_t *admin_rebind_json(const struct eng_qmsg *q); /* [{"domain","transport"}], NULL if none */
+/* admin_rebound - route_start's hook: the router for q's recipients of
+ * udomain (A-labels: domain) when an operator rebound them, under cfg (the
+ * running configuration, generation gen), *rule as route_find sets it;
+ * NULL: route as configured. A router made up for a transport no router
+ * uses (named "rebind", dnslookup) lives until exit. */
+const struct cfg_router *admin_rebound(struct eng_qmsg *q, const struct cfg *cfg, unsigned gen,
+                                       const char *udomain, const char *domain,
+                                       const struct cfg_route_rule **rule);
 
 /* admin_json.c: JSON of the scheduler's state (admin_iso: admin_susp.c) */
 json_t *admin_msg_json(const struct eng_qmsg *q, int full);

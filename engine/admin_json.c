@@ -142,6 +142,8 @@ admin_msg_json(const struct eng_qmsg *q, int full)
                   states[admin_msg_state(q, now)], "next_attempt_at", next ? nt : NULL);
     if (o != NULL && full)
         msg_full(o, m);
+    if (o != NULL && q->rebind != NULL) /* admin_rebind.c: only when set */
+        json_object_set_new(o, "rebind", admin_rebind_json(q));
     return o;
 }
 

@@ -240,7 +240,8 @@ route_refuse(struct eng_qmsg *q, const uint32_t *ridx, size_t n, const char *why
  * The domain is looked up and keyed by its A-labels (an IDN's U-labels
  * converted, RFC 5891); an address literal, with allow_domain_literals,
  * goes through dnslookup straight to its address (no query, the
- * transport's port); a manualroute rule that takes it still applies. */
+ * transport's port); a manualroute rule that takes it still applies. A
+ * domain an operator rebound (admin.h) routes as admin_rebound says. */
 static void
 route_start(struct eng_qmsg *q, const char *udomain, const uint32_t *ridx, size_t n)
 {
@@ -254,8 +255,8 @@ route_start(struct eng_qmsg *q, const char *udomain, const uint32_t *ridx, size_
         r = NULL;
     else if (domain[0] == '[' && !sch.cfg->allow_domain_literals)
         r = NULL, why = "domain literals are not accepted";
-    else
-        r = route_find(domain, &rule);
+    else if ((r = admin_rebound(q, sch.cfg, sch.gen, udomain, domain, &rule)) == NULL)
+        r = route_find(domain, &rule); /* not rebound by an operator (admin_rebind.c) */
     if (r == NULL) {
         route_refuse(q, ridx, n, why);
         return;
