@@ -58,7 +58,7 @@ ctl_usage(void)
             "  bounce ID... | bounce --domain D [--reason TEXT]\n"
             "  retry ID... | retry --domain D\n"
             "  freeze ID... | thaw ID... | delete ID...\n"
-            "  rebind --domain D --transport T\n"
+            "  rebind --domain D --transport T | rebind ID... --transport T\n"
             "  qshape [--by sender|destination]   queue age buckets\n"
             "  requeue DIR                   queue the exports a queuefile transport wrote\n"
             "  top [--interval SECONDS] [--count N]   live rates, destinations, errors\n"
