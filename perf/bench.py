@@ -66,6 +66,12 @@ DESCRIPTION
     inbound cases, signed messages with SPF and DKIM evaluated and the
     Authentication-Results header added, or neither).
 
+    The admin cases (bench_admin.py) drain --admin-n messages (20000; --quick 5000) as
+    spate_drain_http does, --runs rounds of the two in turn: admin_idle (nothing else) and
+    admin_busy (from the first delivery to the last, "spatectl --json queue" lists the whole
+    queue every second and spatectl suspends then resumes half the domains every second);
+    the figure is N / (first to N-th delivery at the sinks) and the ratio busy/idle.
+
     Figures are written to --out (default perf/results/<date>.json) and printed as a table
     of median [min..max] over the repetitions; see perf/README.md for what each means.
 
@@ -93,6 +99,7 @@ from bench_report import *  # noqa: E402,F401,F403
 from bench_hard import *  # noqa: E402,F401,F403
 from bench_inbound import ACL6_NAMES, INBOUND_CASES, run_inbound  # noqa: E402  (the inbound cases)
 from bench_dkim import DKIM_CASES, dkim_setup, run_dkim  # noqa: E402  (DKIM signing, SPF+DKIM in)
+from bench_admin import ADMIN_CASES, run_admin  # noqa: E402  (drain under operator load)
 
 
 class Env:
@@ -242,9 +249,9 @@ def parse_args(argv):
     p.add_argument("--workload", action="append", default=[], metavar="N:SIZE",
                    help="a workload (repeatable); default 50000:2048 and 10000:51200")
     p.add_argument("--runs", type=int, default=None, help="repetitions (default 3; --quick 1)")
-    p.add_argument("--only", default=",".join(ALL_CASES + HARD_CASES + INBOUND_CASES + DKIM_CASES),
+    p.add_argument("--only", default=",".join(ALL_CASES + HARD_CASES + INBOUND_CASES + DKIM_CASES + ADMIN_CASES),
                    help="comma-separated cases to run (default all): " +
-                   ",".join(ALL_CASES + HARD_CASES + INBOUND_CASES + DKIM_CASES))
+                   ",".join(ALL_CASES + HARD_CASES + INBOUND_CASES + DKIM_CASES + ADMIN_CASES))
     p.add_argument("--hard", action="store_true",
                    help="only the hard cases: --only " + ",".join(HARD_CASES))
     p.add_argument("--hard-n", type=int, default=None,
@@ -276,6 +283,11 @@ def parse_args(argv):
     p.add_argument("--dkim-n", type=int, default=None,
                    help="messages per DKIM case (20000; --quick 5000)")
     p.add_argument("--dkim-size", type=int, default=2048, help="message size, DKIM cases (2048)")
+    p.add_argument("--admin-n", type=int, default=None,
+                   help="messages per admin case (20000; --quick 5000)")
+    p.add_argument("--admin-size", type=int, default=2048, help="message size, admin cases (2048)")
+    p.add_argument("--admin-load", default="list,suspend",
+                   help="what admin_busy runs: list, suspend or both (list,suspend)")
     p.add_argument("--sink", choices=["postfix", "spate"], default="postfix",
                    help="sink program: Postfix smtp-sink (default) or spate-sink")
     p.add_argument("--sink-store", action="store_true",
@@ -322,7 +334,7 @@ def parse_args(argv):
         a.only = ",".join(HARD_CASES)
     a.cases = [c.strip() for c in a.only.split(",") if c.strip()]
     for c in a.cases:
-        if c not in ALL_CASES + HARD_CASES + INBOUND_CASES + DKIM_CASES:
+        if c not in ALL_CASES + HARD_CASES + INBOUND_CASES + DKIM_CASES + ADMIN_CASES:
             p.error("unknown case %r" % c)
     if a.hard_n is None:
         a.hard_n = 2000 if a.quick else 20000
@@ -330,6 +342,13 @@ def parse_args(argv):
         a.inbound_n = 5000 if a.quick else 20000
     if a.dkim_n is None:
         a.dkim_n = 5000 if a.quick else 20000
+    if a.admin_n is None:
+        a.admin_n = 5000 if a.quick else 20000
+    if not (1 <= a.admin_n <= 10000000 and 300 <= a.admin_size <= 50 << 20):
+        p.error("--admin-n 1..10000000, --admin-size 300..50M")
+    a.admin_load = [x.strip() for x in a.admin_load.split(",") if x.strip()]
+    if not a.admin_load or any(x not in ("list", "suspend") for x in a.admin_load):
+        p.error("--admin-load: list, suspend or list,suspend")
     if not (1 <= a.inbound_n <= 10000000 and 300 <= a.inbound_size <= 50 << 20):
         p.error("--inbound-n 1..10000000, --inbound-size 300..50M")
     a.inbound_acl_skip = [x.strip() for x in a.inbound_acl_skip.split(",") if x.strip()]
@@ -431,6 +450,9 @@ def main(argv):
         if any(c in DKIM_CASES for c in a.cases):
             result["dkim"] = {}
             run_dkim(env, a.cases, result["dkim"])
+        if any(c in ADMIN_CASES for c in a.cases):
+            result["admin"] = {}
+            run_admin(env, a.cases, result["admin"])
     except SetupError as e:
         log("set-up failed: %s" % e)
         result["setup_error"] = str(e)

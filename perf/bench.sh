@@ -16,7 +16,7 @@ if [ "${SPATE_BENCH_NO_BUILD:-0}" != 1 ]; then
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
         >"$build.cmake.log" 2>&1 ||
         { cat "$build.cmake.log" >&2; exit 2; }
-    cmake --build "$build" -j"$(nproc)" --target spated spate-sink spate-inject \
+    cmake --build "$build" -j"$(nproc)" --target spated spatectl spate-sink spate-inject \
         >"$build.build.log" 2>&1 || { tail -40 "$build.build.log" >&2; exit 2; }
 fi
 SPATE_BENCH_COMMAND="perf/bench.sh $*"
