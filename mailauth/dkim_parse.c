@@ -5,6 +5,7 @@
  */
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,10 +276,59 @@ list_has(const struct dkim_tag *t, const char *word)
     return 0;
 }
 
-/* key_material - p= as an EVP_PKEY: SubjectPublicKeyInfo (or a bare
+/* Decoded public keys by their p= text: OpenSSL 3's decoders cost tens of
+ * microseconds a key, more than the RSA verification itself, and a
+ * sender's key signs thousands of messages in a row. A ring of KEY_CACHE
+ * entries under one mutex (any thread verifies); keys are shared with
+ * EVP_PKEY_up_ref (read-only use is thread-safe). */
+#define KEY_CACHE 64
+struct keycache_ent {
+    char *p; /* the p= value as written */
+    size_t plen;
+    int ed25519;
+    EVP_PKEY *pkey;
+};
+static struct keycache_ent keycache[KEY_CACHE];
+static unsigned keycache_next;
+static pthread_mutex_t keycache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* keycache_get - a reference to the cached key for p=, or NULL */
+static EVP_PKEY *
+keycache_get(const struct dkim_tag *p, int ed25519)
+{
+    EVP_PKEY *k = NULL;
+    pthread_mutex_lock(&keycache_mu);
+    for (unsigned i = 0; i < KEY_CACHE && k == NULL; i++) {
+        const struct keycache_ent *e = &keycache[i];
+        if (e->pkey && e->ed25519 == ed25519 && e->plen == p->vlen &&
+            memcmp(e->p, p->val, p->vlen) == 0 && EVP_PKEY_up_ref(e->pkey) == 1)
+            k = e->pkey;
+    }
+    pthread_mutex_unlock(&keycache_mu);
+    return k;
+}
+
+/* keycache_put - remember pkey for p= (the oldest entry goes) */
+static void
+keycache_put(const struct dkim_tag *p, int ed25519, EVP_PKEY *pkey)
+{
+    char *copy = malloc(p->vlen + 1);
+    if (copy == NULL || EVP_PKEY_up_ref(pkey) != 1)
+        abort();
+    memcpy(copy, p->val, p->vlen);
+    copy[p->vlen] = '\0';
+    pthread_mutex_lock(&keycache_mu);
+    struct keycache_ent *e = &keycache[keycache_next++ % KEY_CACHE];
+    free(e->p);
+    EVP_PKEY_free(e->pkey);
+    *e = (struct keycache_ent){.p = copy, .plen = p->vlen, .ed25519 = ed25519, .pkey = pkey};
+    pthread_mutex_unlock(&keycache_mu);
+}
+
+/* key_decode - p= as an EVP_PKEY: SubjectPublicKeyInfo (or a bare
  * RSAPublicKey) for RSA, the raw 32 octets for Ed25519 */
 static int
-key_material(const struct dkim_tag *p, struct dkim_key *k, char *err, size_t errlen)
+key_decode(const struct dkim_tag *p, struct dkim_key *k, char *err, size_t errlen)
 {
     unsigned char *der = NULL;
     long n = dkim__b64_decode(p->val, p->vlen, &der);
@@ -295,6 +345,20 @@ key_material(const struct dkim_tag *p, struct dkim_key *k, char *err, size_t err
     if (k->pkey == NULL || (!k->ed25519 && EVP_PKEY_get_base_id(k->pkey) != EVP_PKEY_RSA))
         return fail(err, errlen, "p= is not a %s key", k->ed25519 ? "ed25519" : "rsa");
     k->bits = EVP_PKEY_get_bits(k->pkey);
+    return 0;
+}
+
+/* key_material - p= as an EVP_PKEY (cached by its text) */
+static int
+key_material(const struct dkim_tag *p, struct dkim_key *k, char *err, size_t errlen)
+{
+    if ((k->pkey = keycache_get(p, k->ed25519)) != NULL) {
+        k->bits = EVP_PKEY_get_bits(k->pkey);
+        return 0;
+    }
+    if (key_decode(p, k, err, errlen) < 0)
+        return -1;
+    keycache_put(p, k->ed25519, k->pkey);
     return 0;
 }
 

@@ -333,6 +333,32 @@ key_parse_cases(void **st)
             fail_msg("accepted: %s", bad[i]);
 }
 
+/* key_cache_shares_decoded_keys - the same p= twice gives the one decoded
+ * key (no second decode); another p=, or another k=, gives another; a bad
+ * p= is never cached */
+static void
+key_cache_shares_decoded_keys(void **st)
+{
+    (void)st;
+    struct dkim_key *a = NULL, *b = NULL, *c = NULL;
+    char err[128];
+    const char *ed = "k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+    assert_int_equal(dkim_key_parse(KEY_RSA, strlen(KEY_RSA), &a, err, sizeof err), 0);
+    assert_int_equal(dkim_key_parse(KEY_RSA, strlen(KEY_RSA), &b, err, sizeof err), 0);
+    assert_non_null(a->pkey);
+    assert_ptr_equal(a->pkey, b->pkey);
+    dkim_key_free(a); /* b's reference stays good */
+    assert_int_equal(EVP_PKEY_get_bits(b->pkey), b->bits);
+    assert_int_equal(dkim_key_parse(ed, strlen(ed), &c, err, sizeof err), 0);
+    assert_ptr_not_equal(c->pkey, b->pkey);
+    assert_true(c->ed25519);
+    dkim_key_free(b);
+    dkim_key_free(c);
+    const char *bad = "k=rsa; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(dkim_key_parse(bad, strlen(bad), &a, err, sizeof err), -1);
+}
+
 static const char MSG[] = "From: Ann <ann@example.org>\n"
                           "To: bob@example.net\n"
                           "Subject:  Hello   there \n"
@@ -444,8 +470,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(body_tampering_fails),   cmocka_unit_test(header_tampering_fails),
     cmocka_unit_test(key_problems),           cmocka_unit_test(canon_rfc_example),
     cmocka_unit_test(empty_body_hashes),      cmocka_unit_test(sig_parse_refusals),
-    cmocka_unit_test(key_parse_cases),        cmocka_unit_test(sign_round_trips),
-    cmocka_unit_test(sign_refusals),          cmocka_unit_test(expired_signature),
+    cmocka_unit_test(key_parse_cases),        cmocka_unit_test(key_cache_shares_decoded_keys),
+    cmocka_unit_test(sign_round_trips),       cmocka_unit_test(sign_refusals),
+    cmocka_unit_test(expired_signature),
 };
 
 int
