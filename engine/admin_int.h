@@ -27,6 +27,7 @@
 /* eng_qmsg.admin bits */
 #define ADMIN_Q_FROZEN 0x1u
 #define ADMIN_Q_DELETE 0x2u
+#define ADMIN_Q_RELEASED 0x4u /* retried or rebound: queue_only no longer keeps it */
 
 /* A request: see admin.c. */
 struct adm_job;
