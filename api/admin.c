@@ -279,12 +279,24 @@ list_state(const char *s, enum eng_admin_state *st)
     return 0;
 }
 
+/* list_limit - the page size: digits only, 1..ENG_ADMIN_MAX_LIMIT; 0 if bad */
+static size_t
+list_limit(const char *v)
+{
+    size_t n = 0, len = strlen(v);
+
+    if (len == 0 || len > 4 || strspn(v, "0123456789") != len)
+        return 0;
+    for (const char *p = v; *p; p++)
+        n = n * 10 + (size_t)(*p - '0');
+    return n <= ENG_ADMIN_MAX_LIMIT ? n : 0;
+}
+
 /* list_args - the listing's query into r; NULL or the bad field */
 static const char *
 list_args(struct MHD_Connection *c, struct eng_admin_req *r)
 {
     const char *v;
-    char *end;
 
     if ((r->domain = arg(c, "domain")) != NULL && !domain_ok(r->domain))
         return "domain";
@@ -297,13 +309,31 @@ list_args(struct MHD_Connection *c, struct eng_admin_req *r)
     if ((r->cursor = arg(c, "cursor")) != NULL && !id_ok(r->cursor))
         return "cursor";
     r->limit = 100;
-    if ((v = arg(c, "limit")) != NULL) {
-        unsigned long n = strtoul(v, &end, 10);
-        if (*v == '\0' || *end != '\0' || n == 0 || n > ENG_ADMIN_MAX_LIMIT)
-            return "limit";
-        r->limit = n;
-    }
+    if ((v = arg(c, "limit")) != NULL && (r->limit = list_limit(v)) == 0)
+        return "limit";
     return NULL;
+}
+
+_Static_assert(ENG_ADMIN_MAX_LIMIT == 1000, "list_bad_msg names the largest limit");
+
+/* list_bad_msg - what a listing argument allows, for its 400 */
+static const char *
+list_bad_msg(const char *field)
+{
+    static const char *const msgs[][2] = {
+        {"domain", "domain must be a domain name: no spaces, '@', '/', '\\' or '\"', "
+                   "at most 255 octets"},
+        {"sender", "sender must be an address or @domain: printable, at most 512 octets"},
+        {"state", "state must be ready, scheduled or frozen"},
+        {"older_than", "older_than must be a duration such as 90s, 15m, 2h, 3d"},
+        {"cursor", "cursor must be a message id (the next_cursor of the page before)"},
+        {"limit", "limit must be an integer from 1 to 1000"},
+    };
+
+    for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+        if (strcmp(msgs[i][0], field) == 0)
+            return msgs[i][1];
+    return "bad query argument";
 }
 
 /* admin_list - GET /api/v1/admin/messages */
@@ -315,7 +345,7 @@ admin_list(struct MHD_Connection *c, const struct http_admin *ha)
     char *text;
 
     if (bad != NULL)
-        return admin_bad(c, "bad query argument", bad);
+        return admin_bad(c, list_bad_msg(bad), bad);
     if ((text = eng_admin_list(&r, ADMIN_WAIT_LIST_MS)) == NULL)
         return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the queue listing is not available",
                           NULL);

@@ -11,7 +11,8 @@
  * A walk starts at sch.qhead and visits ENG_ADMIN_SLICE messages per slice;
  * the next slice runs from a zero-delay timer, after the loop's I/O. A
  * message freed in between is stepped over (admin_forget). Messages that
- * arrive during a walk are not visited.
+ * arrive during a walk are not visited. A listing keeps only what its page
+ * can show (admin_list.c).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -81,7 +82,7 @@ adm_free(struct adm_job *a)
     free(a->cursor);
     free(a->transport);
     free(a->text);
-    json_decref(a->found);
+    free(a->keep);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
     free(a);
@@ -147,70 +148,20 @@ static int susp_timer_ready;
 
 /* ---- the walk ------------------------------------------------------- */
 
-/* found_cmp - order listing entries by id */
-static int
-found_cmp(const void *x, const void *y)
-{
-    const char *a = json_string_value(json_object_get(*(json_t *const *)x, "id"));
-    const char *b = json_string_value(json_object_get(*(json_t *const *)y, "id"));
-
-    return strcmp(a ? a : "", b ? b : "");
-}
-
-/* found_trim - sort a's listing entries and keep the first keep */
-static void
-found_trim(struct adm_job *a, size_t keep)
-{
-    size_t n = json_array_size(a->found);
-    json_t **v = malloc((n ? n : 1) * sizeof(*v)), *out = json_array();
-
-    if (v == NULL || out == NULL)
-        abort();
-    for (size_t i = 0; i < n; i++)
-        v[i] = json_array_get(a->found, i);
-    qsort(v, n, sizeof(*v), found_cmp);
-    for (size_t i = 0; i < n && i < keep; i++)
-        json_array_append(out, v[i]);
-    free(v);
-    json_decref(a->found);
-    a->found = out;
-}
-
-/* visit_list - keep q's entry; past 2 * (limit + 1), only the smallest ids */
+/* visit_list - show: q in full; list: keep q for the page */
 static void
 visit_list(struct adm_job *a, struct eng_qmsg *q)
 {
     json_t *o;
 
-    if (a->is_show) {
-        o = admin_msg_json(q, 1);
-        a->show_found = o != NULL;
-        a->text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
+    if (!a->is_show) {
+        admin_list_keep(a, q);
         return;
     }
-    if ((o = admin_msg_json(q, 0)) != NULL)
-        json_array_append_new(a->found, o);
-    if (json_array_size(a->found) > 2 * (a->limit + 1))
-        found_trim(a, a->limit + 1);
-}
-
-/* list_finish - the page, and the cursor when more follow */
-static void
-list_finish(struct adm_job *a)
-{
-    json_t *last, *page;
-    int more;
-
-    found_trim(a, a->limit + 1);
-    more = json_array_size(a->found) > a->limit;
-    if (more)
-        json_array_remove(a->found, a->limit);
-    last = json_array_get(a->found, json_array_size(a->found) - 1);
-    page = json_pack("{s:O, s:O}", "messages", a->found, "next_cursor",
-                     more ? json_object_get(last, "id") : json_null());
-    a->text = json_dumps(page, JSON_COMPACT);
-    json_decref(page);
+    o = admin_msg_json(q, 1);
+    a->show_found = o != NULL;
+    a->text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
 }
 
 /* adm_finish - the walk is over: answer */
@@ -225,7 +176,7 @@ adm_finish(struct adm_job *a)
         *pp = a->next_active;
     eng_timer_stop(sch.loop, &a->timer);
     if (a->op == ENG_ADMIN_LIST && !a->is_show)
-        list_finish(a);
+        admin_list_finish(a);
     else if (a->op != ENG_ADMIN_LIST)
         admin_log_action(a);
     adm_answer(a);
@@ -239,6 +190,7 @@ on_slice(eng_loop *loop, struct eng_timer *t)
     int n = 0;
 
     (void)loop;
+    a->now = now_s();
     while (a->cur != NULL && n++ < ENG_ADMIN_SLICE && !sch.stopping) {
         struct eng_qmsg *q = a->cur;
         a->cur = q->next; /* first: the visit may free q */
@@ -259,8 +211,8 @@ void
 adm_start_walk(struct adm_job *a)
 {
     a->visit = a->op == ENG_ADMIN_LIST ? visit_list : admin_visit_fn(a->op);
-    if (a->op == ENG_ADMIN_LIST && a->found == NULL)
-        a->found = json_array();
+    if (a->op == ENG_ADMIN_LIST && !a->is_show && a->keep == NULL)
+        admin_list_init(a);
     if (!sch.stopping)
         admin_prepare(a);
     if (!sch.stopping && (a->op == ENG_ADMIN_SUSPEND || a->op == ENG_ADMIN_RESUME))

@@ -22,7 +22,8 @@
  *            reached through it; queue_only mail is tried too.
  *   freeze   the message is held: not routed until thawed (in memory: a
  *            restart thaws it).
- *   thaw     undoes freeze; the message is scheduled at once.
+ *   thaw     undoes freeze; the message is scheduled at once (see
+ *            queue_only below).
  *   delete   the message is removed from the spool with no notice to its
  *            sender; logged "<id> deleted by admin".
  *   bounce   pending recipients fail with "bounced by administrator:
@@ -32,6 +33,12 @@
  *            is counted) until resume or until duration_s has passed
  *            (0: until resume); jobs waiting in ready queues are taken back.
  *   resume   ends a suspension; the domain's mail is scheduled at once.
+ *   queue_only: suspend, resume and thaw schedule a message only when the
+ *            engine would: with queue_only set, a message that was never
+ *            tried, is not in flight and was not retried or rebound by an
+ *            operator stays on the spool (as on arrival). retry and rebind
+ *            are the operator's order to deliver: they try it regardless,
+ *            and from then on it follows the retry rules like any other.
  *   rebind   a one-shot move of what is queued now: the selected
  *            messages' pending recipients (of the domain when selected by
  *            domain, all of them when selected by ids) route through the

@@ -27,6 +27,20 @@ eng_admin_op_name(enum eng_admin_op op)
     return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
 }
 
+/* may_start - would the engine start q's due recipients now? Not when
+ * queue_only keeps it: never tried, not in flight and not released by an
+ * operator's retry or rebind (on_new_msg did not schedule it) */
+static int
+may_start(const struct eng_qmsg *q)
+{
+    if (!sch.cfg->queue_only || (q->admin & ADMIN_Q_RELEASED) || q->inflight > 0)
+        return 1;
+    for (uint32_t i = 0; i < q->m->nrcpt; i++)
+        if (q->m->rcpt[i].attempts > 0)
+            return 1;
+    return 0;
+}
+
 /* visit_retry - selected recipients are due now */
 static void
 visit_retry(struct adm_job *a, struct eng_qmsg *q)
@@ -41,6 +55,7 @@ visit_retry(struct adm_job *a, struct eng_qmsg *q)
     if (n == 0)
         return;
     a->affected++;
+    q->admin |= ADMIN_Q_RELEASED;
     q->dirty = 1;
     qmsg_schedule(q);
 }
@@ -56,7 +71,7 @@ visit_freeze(struct adm_job *a, struct eng_qmsg *q)
     log_info("%s frozen by admin (%s)", q->m->id, a->who);
 }
 
-/* visit_thaw - undo freeze and schedule */
+/* visit_thaw - undo freeze and schedule (unless queue_only keeps it) */
 static void
 visit_thaw(struct adm_job *a, struct eng_qmsg *q)
 {
@@ -65,7 +80,8 @@ visit_thaw(struct adm_job *a, struct eng_qmsg *q)
     q->admin &= ~ADMIN_Q_FROZEN;
     a->affected++;
     log_info("%s thawed by admin (%s)", q->m->id, a->who);
-    qmsg_schedule(q);
+    if (may_start(q))
+        qmsg_schedule(q);
 }
 
 /* delete_apply - finish a message being deleted: its pending recipients
@@ -133,16 +149,19 @@ visit_rebind(struct adm_job *a, struct eng_qmsg *q)
         return;
     admin_rebind_set(q, a->domain, a->transport);
     a->affected++;
+    q->admin |= ADMIN_Q_RELEASED;
     q->dirty = 1;
     qmsg_schedule(q);
 }
 
-/* visit_reschedule - suspend/resume: route what is routable now */
+/* visit_reschedule - suspend/resume: route what is routable now, unless
+ * queue_only keeps the message */
 static void
 visit_reschedule(struct adm_job *a, struct eng_qmsg *q)
 {
     a->affected++;
-    qmsg_schedule(q);
+    if (may_start(q))
+        qmsg_schedule(q);
 }
 
 /* admin_visit_fn - the visit of an action */

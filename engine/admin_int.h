@@ -27,6 +27,7 @@
 /* eng_qmsg.admin bits */
 #define ADMIN_Q_FROZEN 0x1u
 #define ADMIN_Q_DELETE 0x2u
+#define ADMIN_Q_RELEASED 0x4u /* retried or rebound: queue_only no longer keeps it */
 
 /* A request: see admin.c. */
 struct adm_job;
@@ -45,8 +46,13 @@ struct adm_job {
     struct eng_qmsg *cur;
     adm_visit_fn visit;
     long affected;
-    json_t *found; /* list: entries kept (at most 2 * (limit + 1)) */
-    char *text;    /* the answer */
+    int64_t now; /* the slice's clock (now_s) */
+    /* list (admin_list.c): the limit + 1 smallest matching ids, a max-heap */
+    struct eng_qmsg **keep;
+    size_t nkeep, capkeep;
+    char bound[SPOOL_ID_SIZE]; /* smallest id turned away when full, "" none */
+    char lost[SPOOL_ID_SIZE];  /* largest kept id freed during the walk */
+    char *text;                /* the answer */
     int is_show, show_found;
     /* the hand-back */
     pthread_mutex_t mu;
@@ -61,6 +67,8 @@ struct adm_job {
 /* admin_hold.c */
 extern struct adm_job *admin_active;                  /* walks in progress (admin.c) */
 extern void (*admin_delete_hook)(struct eng_qmsg *q); /* set by admin_act.c */
+extern void (*admin_list_hook)(struct adm_job *a,
+                               const struct eng_qmsg *q); /* admin_list_forget, by admin_list.c */
 
 /* admin_sel.c: selection */
 int admin_cmp_str(const void *a, const void *b); /* qsort/bsearch over char * */
@@ -69,7 +77,7 @@ int admin_cmp_str(const void *a, const void *b); /* qsort/bsearch over char * */
 struct adm_job *adm_new(enum eng_admin_op op, const struct eng_admin_req *r);
 void adm_start_walk(struct adm_job *a); /* prepare, then visit in slices, then answer */
 /* admin_sel.c */
-int adm_match(const struct adm_job *a, const struct eng_qmsg *q);
+int adm_match(struct adm_job *a, const struct eng_qmsg *q); /* may narrow a listing */
 int rcpt_selected(const struct adm_job *a, const struct eng_qmsg *q, uint32_t i);
 void take_back_all(const struct adm_job *a); /* waiting jobs a selects leave the ready queues */
 
@@ -82,6 +90,15 @@ void admin_log_action(const struct adm_job *a);
 int admin_sched_hook(struct eng_qmsg *q);             /* 1: q was consumed, do not schedule */
 int admin_held(const struct eng_qmsg *q, uint32_t i); /* recipient i is held */
 void admin_forget(struct eng_qmsg *q);
+
+/* admin_list.c: a listing page (eng_admin_list) in bounded space */
+void admin_list_init(struct adm_job *a); /* before the walk */
+/* admin_list_wants - 0 when q cannot make a's page whatever the filters
+ * say (at or before the cursor, or past the ids kept); may narrow the page */
+int admin_list_wants(struct adm_job *a, const struct eng_qmsg *q);
+void admin_list_keep(struct adm_job *a, struct eng_qmsg *q);         /* q matched */
+void admin_list_forget(struct adm_job *a, const struct eng_qmsg *q); /* q is freed */
+void admin_list_finish(struct adm_job *a); /* the page's JSON into a->text */
 
 /* admin_susp.c: suspended domains */
 int admin_susp_find(const char *domain, int64_t now); /* index of an active entry or -1 */

@@ -45,12 +45,26 @@ sender_match(const struct adm_job *a, const struct eng_qmsg *q)
     return strcasecmp(q->m->sender, a->sender) == 0;
 }
 
-/* adm_match - does q fall under a's selection (and, listing, its filters)? */
+/* list_filters - a listing's filters past the selection */
+static int
+list_filters(const struct adm_job *a, const struct eng_qmsg *q)
+{
+    if (a->sender != NULL && !sender_match(a, q))
+        return 0;
+    if (a->older_than_s > 0 && a->now - q->m->arrival_us / 1000000 < a->older_than_s)
+        return 0;
+    return a->state == ENG_ADMIN_ANY || admin_msg_state(q, a->now) == a->state;
+}
+
+/* adm_match - does q fall under a's selection (and, listing, its filters)?
+ * A listing page first asks admin_list_wants: most messages stop there */
 int
-adm_match(const struct adm_job *a, const struct eng_qmsg *q)
+adm_match(struct adm_job *a, const struct eng_qmsg *q)
 {
     int hit = a->domain == NULL;
 
+    if (a->keep != NULL && !admin_list_wants(a, q))
+        return 0;
     if (a->nids > 0 && !id_selected(a, q))
         return 0;
     for (uint32_t i = 0; !hit && i < q->m->nrcpt; i++)
@@ -58,13 +72,7 @@ adm_match(const struct adm_job *a, const struct eng_qmsg *q)
               (a->op == ENG_ADMIN_LIST || q->m->rcpt[i].state == SPOOL_RCPT_PENDING);
     if (!hit || a->op != ENG_ADMIN_LIST)
         return hit;
-    if (a->sender != NULL && !sender_match(a, q))
-        return 0;
-    if (a->older_than_s > 0 && now_s() - q->m->arrival_us / 1000000 < a->older_than_s)
-        return 0;
-    if (a->cursor != NULL && strcmp(q->m->id, a->cursor) <= 0)
-        return 0;
-    return a->state == ENG_ADMIN_ANY || admin_msg_state(q, now_s()) == a->state;
+    return list_filters(a, q);
 }
 
 /* rcpt_selected - recipient i of q is one a acts on: pending, not lent,

@@ -13,10 +13,9 @@ domain is suspended, so the three states occur:
     scheduled   not frozen, every recipient in the suspended domain (held)
     ready       otherwise (queue_only mail is due: never tried, nothing held)
 
-No message has a recipient in the suspended domain beside one elsewhere:
-suspending a domain reschedules its messages (engine/admin_act.c,
-visit_reschedule), and with queue_only set that starts delivering their
-other recipients, which would leave their state to the retry rules.
+No message has a recipient in the suspended domain beside one elsewhere,
+so that each message's state follows from its recipients alone (suspend
+starts no delivery of queue_only mail: test_admin_queue_only.py).
 
 Every expectation is computed here from what was injected, never from the
 API's own answers; the set of ids is the injection's answers, checked once
@@ -328,10 +327,20 @@ def test_bad_arguments_are_400_naming_the_field():
                 "cursor=short", "cursor=%21%21%21%21%21%21%21%21%21%21%21%21%21%21%21%21",
                 "cursor=", "state=bogus", "state=READY", "state=",
                 "older_than=x", "older_than=-5s", "older_than=", "older_than=5y",
-                "domain=a%20b", "domain=", "sender="):
+                "domain=a%20b", "domain=", "sender=",
+                "limit=%2B5", "limit=%205", "limit=5%20", "limit=+5", "limit=-0", "limit=0005x"):
         st, err = api(w.url, LIST + "?" + bad)
         assert st == 400, (bad, st, str(err)[:200])
         assert err["field"] == bad.split("=")[0] and err["error"], (bad, err)
+    # each says what is allowed
+    for bad, says in (("limit=%2B5", "limit must be an integer from 1 to 1000"),
+                      ("state=READY", "state must be ready, scheduled or frozen"),
+                      ("older_than=5y", "older_than must be a duration such as 90s")):
+        st, err = api(w.url, LIST + "?" + bad)
+        assert st == 400 and says in err["error"], (bad, err)
+    # digits only, leading zeros included
+    st, page = api(w.url, LIST + "?limit=0005")
+    assert st == 200 and len(page["messages"]) == 5, (st, str(page)[:200])
     # the largest page is allowed
     st, page = api(w.url, LIST + "?limit=1000")
     assert st == 200 and len(page["messages"]) == 1000
