@@ -278,6 +278,18 @@ top_sample_clear(struct top_sample *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* as_int - a sample's value as a JSON integer: NaN is 0, and values past
+ * +-2^53 (where doubles stop counting exactly) are held there, never cast
+ * out of range */
+static json_int_t
+as_int(double v)
+{
+    const double lim = 9007199254740992.0; /* 2^53 */
+    if (v != v)
+        return 0;
+    return (json_int_t)(v > lim ? lim : v < -lim ? -lim : v);
+}
+
 /* frame_counters - "totals" (and "rates" when prev) of the counters served */
 static void
 frame_counters(json_t *f, const struct top_sample *prev, const struct top_sample *cur)
@@ -288,7 +300,7 @@ frame_counters(json_t *f, const struct top_sample *prev, const struct top_sample
     for (int i = 0; i < TOP__COUNTERS; i++) {
         if (!(cur->have & (1u << i)))
             continue;
-        json_object_set_new(tot, top_keys[i], json_integer((json_int_t)cur->v[i]));
+        json_object_set_new(tot, top_keys[i], json_integer(as_int(cur->v[i])));
         if (prev != NULL)
             json_object_set_new(
                 rates, top_keys[i],
@@ -303,7 +315,7 @@ frame_counters(json_t *f, const struct top_sample *prev, const struct top_sample
 static json_int_t
 frame_gauge(const struct top_sample *s, int i, json_int_t fallback)
 {
-    return s->have & (1u << i) ? (json_int_t)s->v[i] : fallback;
+    return s->have & (1u << i) ? as_int(s->v[i]) : fallback;
 }
 
 /* frame_queue - "queue": messages, recipients, connections */
