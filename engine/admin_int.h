@@ -139,6 +139,10 @@ const struct cfg_router *admin_rebound(struct eng_qmsg *q, const struct cfg *cfg
 /* admin_json.c: JSON of the scheduler's state (admin_iso: admin_susp.c) */
 json_t *admin_msg_json(const struct eng_qmsg *q, int full);
 enum eng_admin_state admin_msg_state(const struct eng_qmsg *q, int64_t now);
+/* admin_jstr - s as a JSON string ("" for NULL; a marker when not UTF-8) */
+json_t *admin_jstr(const char *s);
+
+/* admin_dests.c: the per-destination view */
 json_t *admin_dests_json(void);
 /* admin_iso - unix seconds as "YYYY-MM-DDTHH:MM:SSZ" */
 void admin_iso(int64_t t, char *out, size_t len);

@@ -15,9 +15,9 @@
 #include "conf/address.h"
 #include "engine/admin_int.h"
 
-/* jstr - s as a JSON string ("" for NULL; a marker when not UTF-8) */
-static json_t *
-jstr(const char *s)
+/* admin_jstr - s as a JSON string ("" for NULL; a marker when not UTF-8) */
+json_t *
+admin_jstr(const char *s)
 {
     json_t *j = json_string(s ? s : "");
 
@@ -89,9 +89,9 @@ rcpt_json(const struct eng_qmsg *q, uint32_t i, int full, int64_t now)
 {
     const struct spool_rcpt *rc = &q->m->rcpt[i];
     json_t *o =
-        json_pack("{s:o, s:s, s:i, s:o}", "address", jstr(rc->address), "state",
+        json_pack("{s:o, s:s, s:i, s:o}", "address", admin_jstr(rc->address), "state",
                   rcpt_state_name(rc->state), "attempts", (int)rc->attempts, "last_response",
-                  q->note[i] && q->note[i]->text ? jstr(q->note[i]->text) : json_null());
+                  q->note[i] && q->note[i]->text ? admin_jstr(q->note[i]->text) : json_null());
     char t[32];
 
     if (!full)
@@ -102,7 +102,7 @@ rcpt_json(const struct eng_qmsg *q, uint32_t i, int full, int64_t now)
     json_object_set_new(o, "held",
                         json_boolean(rc->state == SPOOL_RCPT_PENDING && admin_held(q, i)));
     json_object_set_new(o, "dsn_notify", notify_json(rc->dsn_notify));
-    json_object_set_new(o, "dsn_orcpt", rc->dsn_orcpt ? jstr(rc->dsn_orcpt) : json_null());
+    json_object_set_new(o, "dsn_orcpt", rc->dsn_orcpt ? admin_jstr(rc->dsn_orcpt) : json_null());
     return o;
 }
 
@@ -114,11 +114,11 @@ msg_full(json_t *o, const struct spool_msg *m)
                       : m->dsn_ret == SPOOL_RET_HDRS ? "HDRS"
                                                      : NULL;
 
-    json_object_set_new(o, "protocol", jstr(m->proto));
-    json_object_set_new(o, "host", jstr(m->host));
-    json_object_set_new(o, "helo", jstr(m->helo));
+    json_object_set_new(o, "protocol", admin_jstr(m->proto));
+    json_object_set_new(o, "host", admin_jstr(m->host));
+    json_object_set_new(o, "helo", admin_jstr(m->helo));
     json_object_set_new(o, "dsn_ret", ret ? json_string(ret) : json_null());
-    json_object_set_new(o, "dsn_envid", m->dsn_envid ? jstr(m->dsn_envid) : json_null());
+    json_object_set_new(o, "dsn_envid", m->dsn_envid ? admin_jstr(m->dsn_envid) : json_null());
     json_object_set_new(o, "notice", json_boolean(m->flags & SPOOL_F_NOTICE));
 }
 
@@ -137,7 +137,7 @@ admin_msg_json(const struct eng_qmsg *q, int full)
     for (uint32_t i = 0; i < m->nrcpt; i++)
         json_array_append_new(rc, rcpt_json(q, i, full, now));
     o = json_pack("{s:s, s:o, s:o, s:s, s:I, s:I, s:s, s:s?}", "id", m->id, "sender",
-                  jstr(m->sender), "recipients", rc, "received_at", recv, "age_s",
+                  admin_jstr(m->sender), "recipients", rc, "received_at", recv, "age_s",
                   (json_int_t)(now - at), "size", (json_int_t)m->body_len, "state",
                   states[admin_msg_state(q, now)], "next_attempt_at", next ? nt : NULL);
     if (o != NULL && full)
@@ -145,41 +145,4 @@ admin_msg_json(const struct eng_qmsg *q, int full)
     if (o != NULL && q->rebind != NULL) /* admin_rebind.c: only when set */
         json_object_set_new(o, "rebind", admin_rebind_json(q));
     return o;
-}
-
-/* dest_json - one destination */
-static json_t *
-dest_json(const struct eng_dest *d)
-{
-    json_t *hosts = json_array();
-    char until[32];
-
-    for (size_t i = 0; i < d->nhosts; i++)
-        json_array_append_new(hosts, jstr(d->hosts[i].name));
-    admin_iso(d->backoff_until, until, sizeof(until));
-    return json_pack("{s:o, s:o, s:s, s:i, s:o, s:I, s:i, s:I, s:s?, s:I, s:I, s:I, s:b}",
-                     "destination", jstr(d->key), "domain", jstr(d->domain), "transport",
-                     d->tp->name, "port", (int)d->port, "hosts", hosts, "ready",
-                     (json_int_t)d->nready, "connections", d->nconn, "idle", (json_int_t)d->nidle,
-                     "backoff_until", d->backoff_until > now_s() ? until : NULL, "delivered",
-                     (json_int_t)d->delivered, "deferred", (json_int_t)d->deferred, "failed",
-                     (json_int_t)d->failed, "suspended",
-                     d->domain != NULL && admin_susp_find(d->domain, now_s()) >= 0);
-}
-
-/* admin_dests_json - every destination and the suspended domains */
-json_t *
-admin_dests_json(void)
-{
-    json_t *a = json_array();
-
-    for (size_t b = 0; b < DEST_BUCKETS; b++)
-        for (struct eng_dest *d = sch.dests[b]; d; d = d->hnext) {
-            json_t *o = dest_json(d);
-            if (o != NULL)
-                json_array_append_new(a, o);
-        }
-    return json_pack("{s:I, s:I, s:o, s:o}", "messages", (json_int_t)sch.queued, "recipients",
-                     (json_int_t)sch.queued_rcpts, "destinations", a, "suspended",
-                     admin_susp_json());
 }

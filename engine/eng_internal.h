@@ -66,6 +66,8 @@ struct eng_dest {
     int64_t first_conn_failure;           /* unix s of the first failure in a row */
     long backoff_interval;                /* last back-off interval, s */
     uint64_t delivered, deferred, failed; /* for the queue summary */
+    char *last_error;                     /* the last deferral's or failure's text, or NULL */
+    int64_t last_error_at;                /* unix s of it */
     uint64_t next_send_ms;                /* max_message_rate: no job before this (monotonic) */
     struct eng_timer rate_timer;          /* wakes dispatch when the rate allows again */
     int retired;               /* a reload replaced its transport: no new job, freed once closed */

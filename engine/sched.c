@@ -80,6 +80,18 @@ dest_retire(struct eng_dest *d)
     dest_reap(d);
 }
 
+/* note_error - d's last deferral or failure, for the admin view */
+static void
+note_error(struct eng_dest *d, const char *text)
+{
+    char *copy = strdup(text);
+    if (copy == NULL)
+        abort();
+    free(d->last_error);
+    d->last_error = copy;
+    d->last_error_at = now_s();
+}
+
 /* job_record - apply a job's per-recipient results to its message */
 static void
 job_record(struct eng_job *j)
@@ -110,6 +122,7 @@ job_record(struct eng_job *j)
             msg_event(d->tp->event_action, "msg:delivery", q, i, j, text, 0);
         } else if (j->res[k] == ENG_R_DEFER) {
             d->deferred++;
+            note_error(d, text);
             if (!deferred_event++) /* once per attempt on this host */
                 msg_event(d->tp->event_action, "msg:host:defer", q, i, j, text, j->defer_errno);
             /* a connection failure's text names each host tried already */
@@ -117,6 +130,7 @@ job_record(struct eng_job *j)
                        j->conn_failed ? d->backoff_until : 0, j->conn_failed ? NULL : j);
         } else {
             d->failed++;
+            note_error(d, text);
             rcpt_fail(q, i, d->router, j->at->host, text, j);
         }
     }
@@ -479,7 +493,7 @@ eng_stop(void)
     free(sch.workers);
     sch.workers = NULL;
     sch.nworkers = 0;
-    qf_stop(); /* its last results are posted ahead of the shut-down */
+    qf_stop();  /* its last results are posted ahead of the shut-down */
     dkp_stop(); /* so are the signing threads' */
     if (eng_loop_post(sch.loop, on_shutdown, NULL) < 0)
         abort();

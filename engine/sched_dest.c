@@ -461,6 +461,7 @@ dest_free(struct eng_dest *d)
     free(d->idle);
     free(d->key);
     free(d->domain);
+    free(d->last_error);
     free(d);
 }
 

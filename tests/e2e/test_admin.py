@@ -106,6 +106,10 @@ def test_list_show_page_and_filters():
         assert api(url, "/api/v1/admin/messages/0000000000A-AAAA")[0] == 404
         st, d = api(url, "/api/v1/admin/destinations")
         assert st == 200 and d["messages"] == 3 and len(d["destinations"]) == 2, d
+        for dest in d["destinations"]:  # two recipients each wait for their retry time
+            assert dest["scheduled"] == 2 and dest["ready"] == 0, dest
+            assert "onnection refused" in dest["last_error"]["text"], dest
+            assert dest["last_error"]["at"].endswith("Z") and dest["rate_per_s"] >= 0, dest
         rc, out, err = ctl(url, "queue", "--domain", D2)
         assert rc == 0 and b in out and c in out and a not in out, (out, err)
         rc, out, err = ctl(url, "--json", "queue")
