@@ -385,12 +385,16 @@ find_dest(json_t *dests, const char *key)
 static json_t *
 dest_row(json_t *d, const struct top_sample *prev, const struct top_sample *cur)
 {
-    static const char *const keep[] = {"destination", "domain",        "ready",     "connections",
-                                       "idle",        "backoff_until", "suspended", "delivered",
-                                       "deferred",    "failed"};
+    static const char *const keep[] = {"destination", "domain",   "ready",         "scheduled",
+                                       "connections", "idle",     "backoff_until", "suspended",
+                                       "delivered",   "deferred", "failed"};
     const char *key = json_string_value(json_object_get(d, "destination"));
     json_t *row = json_object(), *old = prev ? find_dest(prev->dests, key) : NULL, *v;
-    const char *err = last_error(cur->errors, json_string_value(json_object_get(d, "domain")));
+    /* the daemon's own last error of the destination, else the newest of
+     * /api/v1/errors naming its domain */
+    const char *err = json_string_value(json_object_get(json_object_get(d, "last_error"), "text"));
+    if (err == NULL)
+        err = last_error(cur->errors, json_string_value(json_object_get(d, "domain")));
 
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
         if ((v = json_object_get(d, keep[i])) != NULL)

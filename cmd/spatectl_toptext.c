@@ -125,7 +125,7 @@ static struct txt_cols
 txt_widths(json_t *dests, int cols)
 {
     struct txt_cols w = {.key = (int)strlen("DESTINATION")};
-    enum { FIXED = 7 + 5 + 5 + 7 + 8 + 4 + 7 * 2 }; /* the numeric columns, separators */
+    enum { FIXED = 7 + 7 + 5 + 5 + 7 + 8 + 4 + 8 * 2 }; /* the numeric columns, separators */
     json_t *d;
     size_t i;
 
@@ -174,9 +174,10 @@ txt_dest(struct txt *t, json_t *d, struct txt_cols w)
     if (json_is_number(r))
         snprintf(rate, sizeof(rate), "%.1f", json_number_value(r));
     txt_line(
-        t, "%s  %7lld  %5lld  %5lld  %7s  %8s  %4s  %s",
+        t, "%s  %7lld  %7lld  %5lld  %5lld  %7s  %8s  %4s  %s",
         txt_cell(json_string_value(json_object_get(d, "destination")), w.key, key, sizeof(key)),
         (long long)json_integer_value(json_object_get(d, "ready")),
+        (long long)json_integer_value(json_object_get(d, "scheduled")),
         (long long)json_integer_value(json_object_get(d, "connections")),
         (long long)json_integer_value(json_object_get(d, "idle")), rate,
         txt_backoff(json_object_get(d, "backoff_until"), bo, sizeof(bo)),
@@ -193,9 +194,9 @@ txt_dests(struct txt *t, json_t *dests, int max)
     size_t n = json_array_size(dests), shown = n;
     char key[TXT_LINE / 4];
 
-    txt_line(t, "%s  %7s  %5s  %5s  %7s  %8s  %4s  %s",
-             txt_cell("DESTINATION", w.key, key, sizeof(key)), "READY", "CONNS", "IDLE", "DLV/s",
-             "BACKOFF", "SUSP", "LAST ERROR");
+    txt_line(t, "%s  %7s  %7s  %5s  %5s  %7s  %8s  %4s  %s",
+             txt_cell("DESTINATION", w.key, key, sizeof(key)), "READY", "SCHED", "CONNS", "IDLE",
+             "DLV/s", "BACKOFF", "SUSP", "LAST ERROR");
     if (max >= 0 && n > (size_t)max)
         shown = max > 0 ? (size_t)max - 1 : 0;
     for (size_t i = 0; i < shown; i++)
