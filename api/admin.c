@@ -8,6 +8,8 @@
  *                                      &cursor=&limit=  one page, by id
  *   GET  /api/v1/admin/messages/ID     one message in full (404 if not queued)
  *   GET  /api/v1/admin/destinations    destinations and suspended domains
+ *   GET  /api/v1/admin/actions         the actions in progress (read scope
+ *                                      is enough): eng_admin_actions
  *   POST /api/v1/admin/ACTION          ACTION: retry freeze thaw delete bounce
  *                                      suspend resume rebind; a JSON body
  *                                      {"ids": [...]} or {"domain": "..."},
@@ -380,6 +382,17 @@ admin_dests(struct MHD_Connection *c)
     return http_reply(c, MHD_HTTP_OK, HTTP_JSON, text, strlen(text));
 }
 
+/* admin_actions - GET /api/v1/admin/actions */
+static enum MHD_Result
+admin_actions(struct MHD_Connection *c)
+{
+    char *text = eng_admin_actions(ADMIN_WAIT_LIST_MS);
+
+    if (text == NULL)
+        return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the scheduler did not answer", NULL);
+    return http_reply(c, MHD_HTTP_OK, HTTP_JSON, text, strlen(text));
+}
+
 /* is_get - GET or HEAD */
 static int
 is_get(const char *method)
@@ -398,6 +411,8 @@ admin_dispatch(struct MHD_Connection *c, const struct http_admin *ha, const char
         return !is_get(method)  ? http_not_allowed(c, "GET, HEAD")
                : path[1] == 'm' ? admin_list(c, ha)
                                 : admin_dests(c);
+    if (strcmp(path, "/actions") == 0)
+        return is_get(method) ? admin_actions(c) : http_not_allowed(c, "GET, HEAD");
     if (strncmp(path, "/messages/", 10) == 0)
         return is_get(method) ? admin_show(c, path + 10) : http_not_allowed(c, "GET, HEAD");
     if (path[0] == '/' && strchr(path + 1, '/') == NULL && path[1] != '\0')

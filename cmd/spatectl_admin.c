@@ -9,9 +9,10 @@
  *   suspend DOMAIN [--for 1h] [--reason TEXT] | resume DOMAIN
  *   bounce ID... | bounce --domain D [--reason TEXT]
  *   retry ID... | retry --domain D
- *   freeze ID... | thaw ID... | delete ID...
+ *   freeze, thaw, delete ID... | --domain D
  *   rebind --domain D | ID... --transport T
- *                                       POST /api/v1/admin/ACTION
+ *                                       POST /api/v1/admin/ACTION; each
+ *                                       action also takes --progress
  *   qshape [--by sender|destination]    age buckets, Postfix qshape style
  *   requeue DIR                         not supported yet (exit 1)
  */
@@ -19,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cmd/spatectl.h"
 
@@ -44,6 +47,10 @@ take_opts(int argc, char **argv, struct adm_opts *o)
 
     o->words = argv + 1;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--progress") == 0) {
+            ctl_progress = 1;
+            continue;
+        }
         if (strncmp(argv[i], "--", 2) != 0) {
             o->words[o->nwords++] = argv[i];
             continue;
@@ -256,33 +263,168 @@ print_dests(json_t *j)
     }
 }
 
-/* post_action - POST {body} to /api/v1/admin/NAME and report */
+#define CTL_LATE "the scheduler did not finish in time" /* api/admin.c's 503 */
+
+/* An action's progress while spatectl waits for it. */
+struct act_wait {
+    const struct ctl_url *u;
+    struct ctl_prog p;
+    struct timespec t0;
+    int show, tty, shown, seen;
+};
+
+/* wait_poll - GET /api/v1/admin/actions into w->p; 1 listed, 0 not, -1 no answer */
 static int
-post_action(const struct ctl_url *u, const char *name, json_t *body)
+wait_poll(struct act_wait *w)
 {
     struct ctl_resp r = {0};
-    char path[128], *text = json_dumps(body, JSON_COMPACT);
     json_t *j;
+    int listed;
+
+    if (ctl_request(w->u, "GET", "/api/v1/admin/actions", "", 0, &r) < 0)
+        return -1;
+    j = r.status == 200 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    listed = j ? ctl_prog_pick(&w->p, j) : -1;
+    w->seen |= listed == 1;
+    json_decref(j);
+    free(r.body);
+    return listed;
+}
+
+/* wait_show - the progress line on stderr: in place on a terminal, else one a line */
+static void
+wait_show(struct act_wait *w)
+{
+    struct timespec now;
+    char line[256];
+
+    if (!w->show)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ctl_prog_line(&w->p, (long)(now.tv_sec - w->t0.tv_sec), line, sizeof(line));
+    fprintf(stderr, w->tty ? "\r%s\033[K" : "%s\n", line);
+    fflush(stderr);
+    w->shown = 1;
+}
+
+/* on_tick - ctl_request_wait's tick: show the action's state */
+static void
+on_tick(void *arg)
+{
+    struct act_wait *w = arg;
+
+    if (w->show && wait_poll(w) == 1)
+        wait_show(w);
+}
+
+/* wait_clear - take the progress line away (a terminal's) */
+static void
+wait_clear(struct act_wait *w)
+{
+    if (w->shown && w->tty)
+        fputs("\r\033[K", stderr);
+    w->shown = 0;
+}
+
+/* wait_late - the daemon stopped waiting (503): follow the action until it
+ * is no longer listed; 0 and its last count on stdout, or 1 when it never
+ * was listed (nothing to say) */
+static int
+wait_late(struct act_wait *w, const char *name)
+{
+    int listed;
+    struct timespec half = {0, CTL_TICK_MS * 1000000L};
+
+    while ((listed = wait_poll(w)) == 1) {
+        wait_show(w);
+        nanosleep(&half, NULL);
+    }
+    wait_clear(w);
+    if (!w->seen || listed < 0)
+        return 1;
+    printf("%s: %ld message(s)\n", name, w->p.affected);
+    fprintf(stderr,
+            "spatectl: %s: the daemon stopped waiting; the count is the last seen "
+            "before the action ended\n",
+            name);
+    return 0;
+}
+
+/* is_late - the 503 the daemon gives when an action outlasts its wait */
+static int
+is_late(const struct ctl_resp *r, json_t *j)
+{
+    const char *e = json_string_value(json_object_get(j, "error"));
+
+    return r->status == 503 && e != NULL && strncmp(e, CTL_LATE, strlen(CTL_LATE)) == 0;
+}
+
+/* wait_init - w for the action name with body's selection */
+static void
+wait_init(struct act_wait *w, const struct ctl_url *u, const char *name, json_t *body)
+{
+    json_t *v;
+    size_t i;
+
+    memset(w, 0, sizeof(*w));
+    w->u = u;
+    w->p.op = name;
+    w->p.domain = json_string_value(json_object_get(body, "domain"));
+    json_array_foreach(json_object_get(body, "ids"), i, v)
+    {
+        if (w->p.id0 == NULL || strcmp(json_string_value(v), w->p.id0) < 0)
+            w->p.id0 = json_string_value(v);
+    }
+    w->tty = isatty(STDERR_FILENO);
+    w->show = ctl_progress || w->tty;
+    clock_gettime(CLOCK_MONOTONIC, &w->t0);
+}
+
+/* post_report - the answer to POST name: printed; exit status */
+static int
+post_report(struct act_wait *w, const char *name, const struct ctl_resp *r)
+{
+    json_t *j = json_loadb(r->body, r->len, 0, NULL);
     int rc;
 
-    json_decref(body);
-    snprintf(path, sizeof(path), "/api/v1/admin/%s", name);
-    if (text == NULL || ctl_request(u, "POST", path, text, strlen(text), &r) < 0) {
-        free(text);
-        return 1;
-    }
-    free(text);
-    j = json_loadb(r.body, r.len, 0, NULL);
     if (ctl_json)
-        rc = ctl_print_raw(&r);
-    else if (r.status != 200)
-        rc = ctl_fail(name, &r, j);
+        rc = ctl_print_raw(r);
+    else if (is_late(r, j) && (rc = wait_late(w, name)) == 0)
+        ;
+    else if (r->status != 200)
+        rc = ctl_fail(name, r, j);
     else
         rc = (printf("%s: %lld message(s)\n", name,
                      (long long)json_integer_value(json_object_get(j, "affected"))),
               0);
     json_decref(j);
+    return rc;
+}
+
+/* post_action - POST {body} to /api/v1/admin/NAME and report, showing
+ * the action's progress while it runs (stderr a terminal, or --progress) */
+static int
+post_action(const struct ctl_url *u, const char *name, json_t *body)
+{
+    struct ctl_resp r = {0};
+    struct act_wait w;
+    char path[128], *text = json_dumps(body, JSON_COMPACT);
+    int rc;
+
+    wait_init(&w, u, name, body);
+    snprintf(path, sizeof(path), "/api/v1/admin/%s", name);
+    if (text == NULL ||
+        ctl_request_wait(u, "POST", path, text, strlen(text), &r, on_tick, &w) < 0) {
+        wait_clear(&w);
+        free(text);
+        json_decref(body);
+        return 1;
+    }
+    wait_clear(&w);
+    rc = post_report(&w, name, &r);
+    free(text);
     free(r.body);
+    json_decref(body); /* last: w points into it */
     return rc;
 }
 
@@ -316,13 +458,12 @@ selector(const struct adm_opts *o, int ids_ok, int domain_ok)
 static int
 cmd_action(const struct ctl_url *u, const char *name, const struct adm_opts *o)
 {
-    int by_domain = strcmp(name, "bounce") == 0 || strcmp(name, "retry") == 0;
     json_t *b;
 
     if (o->dur || o->transport || o->sender || o->state || o->older || o->by ||
         (o->reason && strcmp(name, "bounce") != 0 && strcmp(name, "delete") != 0))
         return -1;
-    if ((b = selector(o, 1, by_domain)) == NULL)
+    if ((b = selector(o, 1, 1)) == NULL)
         return -1;
     return post_action(u, name, b);
 }

@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd/spatectl.h"
@@ -19,6 +21,7 @@
 #define CTL_MAX_RESPONSE (64u << 20) /* bytes of answer read at most */
 
 int ctl_json;         /* --json */
+int ctl_progress;     /* --progress */
 int ctl_timeout = 60; /* --timeout, seconds */
 char ctl_token[512];  /* --token-file: the bearer token, "" none */
 
@@ -155,14 +158,45 @@ ctl_parse_resp(char *raw, size_t n, struct ctl_resp *r)
     return 0;
 }
 
-/* ctl_request - one HTTP exchange; 0 and *r filled, or -1 (reported) */
-int
-ctl_request(const struct ctl_url *u, const char *method, const char *path, const char *body,
-            size_t blen, struct ctl_resp *r)
+/* ctl_ms - a monotonic clock in milliseconds */
+static long long
+ctl_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ctl_wait_answer - until fd is readable, call tick(arg) each CTL_TICK_MS;
+ * 0, or -1 with errno EAGAIN when ctl_timeout passed first */
+static int
+ctl_wait_answer(int fd, ctl_tick_fn tick, void *arg)
+{
+    long long end = ctl_ms() + (long long)ctl_timeout * 1000;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int n;
+
+    while (tick != NULL) {
+        n = poll(&pfd, 1, CTL_TICK_MS);
+        if (n > 0 || (n < 0 && errno != EINTR))
+            return 0; /* readable, closed or failed: recv tells */
+        if (ctl_ms() >= end) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (n == 0)
+            tick(arg);
+    }
+    return 0;
+}
+
+/* ctl_send_request - connect and send the request; the socket, or -1 (reported) */
+static int
+ctl_send_request(const struct ctl_url *u, const char *method, const char *path, const char *body,
+                 size_t blen)
 {
     char head[4096];
-    char *raw;
-    size_t n;
     int fd, hl;
 
     hl = snprintf(head, sizeof(head),
@@ -182,7 +216,23 @@ ctl_request(const struct ctl_url *u, const char *method, const char *path, const
         close(fd);
         return -1;
     }
-    raw = ctl_recv_all(fd, &n);
+    return fd;
+}
+
+/* ctl_request_wait - ctl_request, calling tick(arg) every CTL_TICK_MS
+ * while the answer has not begun (tick NULL: none) */
+int
+ctl_request_wait(const struct ctl_url *u, const char *method, const char *path, const char *body,
+                 size_t blen, struct ctl_resp *r, ctl_tick_fn tick, void *arg)
+{
+    char *raw = NULL;
+    size_t n;
+    int fd = ctl_send_request(u, method, path, body, blen);
+
+    if (fd < 0)
+        return -1;
+    if (ctl_wait_answer(fd, tick, arg) == 0)
+        raw = ctl_recv_all(fd, &n);
     close(fd);
     if (raw == NULL) {
         fprintf(stderr, "spatectl: reading the answer: %s\n",
@@ -195,6 +245,14 @@ ctl_request(const struct ctl_url *u, const char *method, const char *path, const
         return -1;
     }
     return 0;
+}
+
+/* ctl_request - one HTTP exchange; 0 and *r filled, or -1 (reported) */
+int
+ctl_request(const struct ctl_url *u, const char *method, const char *path, const char *body,
+            size_t blen, struct ctl_resp *r)
+{
+    return ctl_request_wait(u, method, path, body, blen, r, NULL, NULL);
 }
 
 /* ctl_print_raw - --json output: the body as received, newline-ended */

@@ -194,6 +194,7 @@ on_slice(eng_loop *loop, struct eng_timer *t)
     while (a->cur != NULL && n++ < ENG_ADMIN_SLICE && !sch.stopping) {
         struct eng_qmsg *q = a->cur;
         a->cur = q->next; /* first: the visit may free q */
+        a->visited++;
         if ((a->op == ENG_ADMIN_LIST || !q->completing) && adm_match(a, q))
             a->visit(a, q);
     }
@@ -206,10 +207,15 @@ on_slice(eng_loop *loop, struct eng_timer *t)
 
 static void susp_arm(void);
 
+static uint64_t adm_seq; /* the last walk's number */
+
 /* adm_start_walk - run a on the scheduler thread */
 void
 adm_start_walk(struct adm_job *a)
 {
+    a->seq = ++adm_seq;
+    a->queued = sch.queued;
+    a->started_at = now_s();
     a->visit = a->op == ENG_ADMIN_LIST ? visit_list : admin_visit_fn(a->op);
     if (a->op == ENG_ADMIN_LIST && !a->is_show && a->keep == NULL)
         admin_list_init(a);
@@ -321,6 +327,53 @@ eng_admin_destinations(int wait_ms)
     char *text;
 
     if (adm_run(a, on_dests, wait_ms) < 0)
+        return NULL;
+    text = a->text;
+    a->text = NULL;
+    adm_free(a);
+    return text;
+}
+
+/* action_json - one action in progress, as eng_admin_actions shows it */
+static json_t *
+action_json(const struct adm_job *a)
+{
+    char sel[300], at[32];
+
+    admin_selector(a, sel, sizeof(sel));
+    admin_iso(a->started_at, at, sizeof(at));
+    return json_pack("{s:I,s:s,s:s,s:s?,s:s,s:I,s:I,s:I,s:s}", "id", (json_int_t)a->seq, "op",
+                     eng_admin_op_name(a->op), "selector", sel, "domain", a->domain, "who", a->who,
+                     "visited", (json_int_t)a->visited, "queued", (json_int_t)a->queued, "affected",
+                     (json_int_t)a->affected, "started_at", at);
+}
+
+/* on_actions - the actions in progress, oldest first, on the scheduler thread */
+static void
+on_actions(eng_loop *loop, void *arg)
+{
+    struct adm_job *a = arg;
+    json_t *list = json_array(), *o;
+
+    (void)loop;
+    for (struct adm_job *w = admin_active; w != NULL && list != NULL; w = w->next_active)
+        if (w->op != ENG_ADMIN_LIST && (o = action_json(w)) != NULL)
+            json_array_insert_new(list, 0, o); /* admin_active is newest first */
+    o = list ? json_pack("{s:o}", "actions", list) : NULL;
+    a->text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    adm_answer(a);
+}
+
+/* eng_admin_actions - the actions in progress */
+char *
+eng_admin_actions(int wait_ms)
+{
+    struct eng_admin_req r = {0};
+    struct adm_job *a = adm_new(ENG_ADMIN_LIST, &r);
+    char *text;
+
+    if (adm_run(a, on_actions, wait_ms) < 0)
         return NULL;
     text = a->text;
     a->text = NULL;

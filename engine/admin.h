@@ -132,6 +132,24 @@ char *eng_admin_destinations(int wait_ms);
  * running configuration; nothing was done) */
 long eng_admin_act(enum eng_admin_op op, const struct eng_admin_req *r, int wait_ms);
 
+/* eng_admin_actions - the actions (not listings, show or destinations)
+ * whose walk is in progress now, oldest first:
+ *   {"actions": [{"id": N, "op": "bounce", "selector": "domain=x",
+ *     "domain": "x"|null, "who": "...", "visited": V, "queued": Q,
+ *     "affected": A, "started_at": "YYYY-MM-DDTHH:MM:SSZ"}]}
+ * id numbers the walks from 1 in start order (since the engine started);
+ * selector is the log line's ("ids=A,B,..." cut at 299 bytes); who is
+ * req->who ("suspension timer" for a timed suspension's end); visited
+ * counts the messages the walk has stepped over so far, queued is the
+ * number of queued messages when it started (messages freed during the
+ * walk are not visited and new ones are not either, so visited may end
+ * below queued); affected counts the messages touched so far. An action
+ * leaves the list when its walk is done (its answer and log line are
+ * then final), so a caller that stopped waiting reads the last state
+ * seen. Answered between two slices of any walk; NULL when the
+ * scheduler did not answer within wait_ms or the engine is not running. */
+char *eng_admin_actions(int wait_ms);
+
 /* eng_admin_op_name - "retry", "freeze", ... */
 const char *eng_admin_op_name(enum eng_admin_op op);
 

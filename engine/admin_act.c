@@ -247,9 +247,9 @@ admin_prepare(struct adm_job *a)
     }
 }
 
-/* action_selector - "domain=D" or "ids=A,B", then what the action adds */
-static void
-action_selector(const struct adm_job *a, char *sel, size_t len)
+/* admin_selector - "domain=D" or "ids=A,B", then what the action adds */
+void
+admin_selector(const struct adm_job *a, char *sel, size_t len)
 {
     size_t off = 0;
 
@@ -271,7 +271,7 @@ admin_log_action(const struct adm_job *a)
 {
     char sel[300];
 
-    action_selector(a, sel, sizeof(sel));
+    admin_selector(a, sel, sizeof(sel));
     if (a->refused) {
         log_warn("admin: %s %s by %s: refused, no transport named %s", eng_admin_op_name(a->op),
                  sel, a->who, a->transport ? a->transport : "");

@@ -47,6 +47,11 @@ struct adm_job {
     adm_visit_fn visit;
     long affected;
     int64_t now; /* the slice's clock (now_s) */
+    /* progress (eng_admin_actions): set when the walk starts */
+    uint64_t seq;       /* the walk's number, from 1, in start order */
+    long visited;       /* messages stepped over so far */
+    long queued;        /* sch.queued when the walk started */
+    int64_t started_at; /* unix seconds */
     /* list (admin_list.c): the limit + 1 smallest matching ids, a max-heap */
     struct eng_qmsg **keep;
     size_t nkeep, capkeep;
@@ -85,6 +90,9 @@ void take_back_all(const struct adm_job *a); /* waiting jobs a selects leave the
 adm_visit_fn admin_visit_fn(enum eng_admin_op op);
 void admin_prepare(struct adm_job *a); /* before the walk */
 void admin_log_action(const struct adm_job *a);
+/* admin_selector - "domain=D" or "ids=A,B" (cut at len), then " for=Ns"
+ * (suspend) or " transport=T" (rebind): the log line's selector */
+void admin_selector(const struct adm_job *a, char *sel, size_t len);
 
 /* admin_hold.c: hooks */
 int admin_sched_hook(struct eng_qmsg *q);             /* 1: q was consumed, do not schedule */

@@ -1,0 +1,212 @@
+"""test_admin_progress - a bulk action's progress: GET /api/v1/admin/actions
+lists a freeze --domain over 100,000 held messages while it runs (visited
+growing, queued set, affected never above visited) and no more once it is
+answered; a read token may read it; spatectl --progress prints the progress
+line on stderr and the count on stdout, and with --json stdout carries only
+the daemon's answer.
+
+One spated (queue_only = true: nothing is ever tried) is shared by the test
+functions; the messages go in through the HTTP injection API in batches.
+Under ASan a freeze of 100,000 messages takes about a second, so the
+action outlasts spatectl's first 0.5 s tick; a run that ends sooner than
+that is tried again (at most 3 times) rather than counted as a failure.
+"""
+
+import atexit
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spatetest  # noqa: E402
+from spatetest import Env  # noqa: E402
+
+CTL = os.path.join(spatetest.BUILD, "spatectl")
+TOKEN, READ_TOKEN = "progress-t0ken", "progress-read-t0ken"
+N = 100000
+BATCH = 500
+DOM = "d1.%s" % spatetest.TLD
+ACTIONS = "/api/v1/admin/actions"
+LINE = re.compile(r"^(freeze|thaw) domain=%s: (\d+)/(\d+) messages visited, (\d+) affected, "
+                  r"(\d+) s$" % re.escape(DOM))
+
+
+def api(url, path, body=None, token=TOKEN, timeout=60):
+    """(status, parsed JSON) of GET path, or POST body when given."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url + path, data=data, method="POST" if data else "GET")
+    req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "null")
+
+
+class World:
+    """The shared daemon, N messages for DOM queued and held."""
+
+    def __init__(self):
+        self.env = env = Env("admin_progress")
+        env.start_dns(env.mx_zone(2))
+        self.tokens = env.path("tokens")
+        with open(self.tokens, "w") as f:
+            f.write("admin %s\nread %s\n" % (TOKEN, READ_TOKEN))
+        conf = env.write_config(extra_main="queue_only = true\nadmin_token_file = %s" % self.tokens)
+        env.start_spated(conf)
+        self.url = env.http_url
+        self.frozen = False
+        self._inject()
+
+    def _inject(self):
+        starts = list(range(0, N, BATCH))
+        lock, errors = threading.Lock(), []
+
+        def worker():
+            while True:
+                with lock:
+                    if not starts:
+                        return
+                    k = starts.pop()
+                msgs = [{"envelope_sender": "s@example.org", "recipients": ["u%d@%s" % (i, DOM)],
+                         "content": "Subject: p %d\n\nbody\n" % i} for i in range(k, k + BATCH)]
+                st, ans = spatetest.http_inject(self.url, {"messages": msgs}, timeout=120)
+                if st != 200 or len(ans.get("ids", [])) != BATCH:
+                    with lock:
+                        errors.append((st, str(ans)[:300]))
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+
+    def flip(self):
+        """The action that undoes the last one: freeze, then thaw, ..."""
+        op = "thaw" if self.frozen else "freeze"
+        self.frozen = not self.frozen
+        return op
+
+    def ctl(self, *args):
+        argv = [CTL, "--url", self.url, "--token-file", self.tokens] + list(args)
+        t0 = time.time()
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        return p.returncode, p.stdout.decode(), p.stderr.decode(), time.time() - t0
+
+    def close(self):
+        self.env.close()
+
+
+_W = []
+
+
+def world():
+    if not _W or _W[0].env.closed:
+        _W[:] = [World()]
+    return _W[0]
+
+
+@atexit.register
+def _close_world():
+    if _W and not _W[0].env.closed:
+        _W[0].close()
+
+
+def watch(w, op):
+    """POST op for DOM while reading the actions list; (answer, samples of
+    our entry, every answer to the list)."""
+    res, samples, answers = [], [], []
+    th = threading.Thread(target=lambda: res.append(api(w.url, "/api/v1/admin/" + op,
+                                                        {"domain": DOM})))
+    th.start()
+    while th.is_alive():
+        st, ans = api(w.url, ACTIONS)
+        assert st == 200, (st, ans)
+        answers.append(ans)
+        samples += [a for a in ans["actions"] if a["op"] == op and a["domain"] == DOM]
+        time.sleep(0.01)
+    th.join()
+    return res[0], samples, answers
+
+
+def test_actions_lists_a_bulk_freeze_while_it_runs():
+    w = world()
+    for _ in range(3):
+        op = w.flip()
+        (st, ans), samples, answers = watch(w, op)
+        assert (st, ans) == (200, {"affected": N}), (st, ans)
+        if len(samples) >= 2:
+            break
+    assert len(samples) >= 2, "the action was listed %d time(s)" % len(samples)
+    visited = [s["visited"] for s in samples]
+    assert visited == sorted(visited) and visited[-1] > visited[0], visited
+    ids = {s["id"] for s in samples}
+    assert len(ids) == 1 and list(ids)[0] >= 1, ids
+    for s in samples:
+        assert s["queued"] == N, s
+        assert 0 <= s["affected"] <= s["visited"] <= N, s
+        assert s["selector"] == "domain=" + DOM, s
+        assert "scope=admin" in s["who"], s
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", s["started_at"]), s
+        assert set(s) == {"id", "op", "selector", "domain", "who", "visited", "queued",
+                          "affected", "started_at"}, s
+    # answered: no longer listed
+    assert api(w.url, ACTIONS) == (200, {"actions": []})
+
+
+def test_actions_read_scope_and_methods():
+    w = world()
+    assert api(w.url, ACTIONS, token=READ_TOKEN) == (200, {"actions": []})
+    st, ans = api(w.url, ACTIONS, body={}, token=TOKEN)
+    assert st == 405, (st, ans)
+    st, ans = api(w.url, "/api/v1/admin/freeze", {"domain": DOM}, token=READ_TOKEN)
+    assert st == 403, (st, ans)
+
+
+def ctl_progress(w, *extra):
+    """spatectl [extra] OP --progress --domain DOM, again while it ends
+    before the first tick; (op, rc, stdout, stderr lines)."""
+    for _ in range(3):
+        op = w.flip()
+        rc, out, err, took = w.ctl(*extra, op, "--progress", "--domain", DOM)
+        lines = [ln for ln in err.splitlines() if ln]
+        if lines or took >= 0.8:  # else too quick for the first tick: again
+            break
+    return op, rc, out, lines, took
+
+
+def test_spatectl_progress_lines_then_the_count():
+    w = world()
+    op, rc, out, lines, took = ctl_progress(w)
+    assert rc == 0, (rc, out, lines)
+    assert out == "%s: %d message(s)\n" % (op, N), out
+    assert lines, "no progress line in %.1f s" % took
+    for ln in lines:
+        m = LINE.match(ln)
+        assert m and m.group(1) == op, ln
+        assert int(m.group(3)) == N and int(m.group(4)) <= int(m.group(2)) <= N, ln
+
+
+def test_spatectl_json_keeps_stdout_to_the_answer():
+    w = world()
+    op, rc, out, lines, took = ctl_progress(w, "--json")
+    assert rc == 0, (rc, out, lines)
+    assert json.loads(out) == {"affected": N}, out
+    assert out.count("\n") == 1, out
+    assert lines and all(LINE.match(ln) for ln in lines), (lines, took)
+
+
+def test_spatectl_no_progress_off_a_terminal():
+    w = world()
+    op = w.flip()
+    rc, out, err, took = w.ctl(op, "--domain", DOM)
+    assert (rc, out, err) == (0, "%s: %d message(s)\n" % (op, N), ""), (rc, out, err, took)
+
+
+if __name__ == "__main__":
+    spatetest.main(globals())
