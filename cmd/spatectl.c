@@ -44,7 +44,8 @@ static int
 ctl_usage(void)
 {
     fprintf(stderr,
-            "usage: spatectl [--url URL] [--token-file F] [--json] [--timeout SECONDS] COMMAND\n"
+            "usage: spatectl [--url URL] [--token-file F] [--json] [--timeout SECONDS] "
+            "[--progress] COMMAND\n"
             "commands:\n"
             "  stats                         counters, gauges and commit latency\n"
             "  inject FILE                   submit messages from a JSON file (- for stdin)\n"
@@ -337,6 +338,8 @@ ctl_options(int argc, char **argv, const char **url)
     for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             ctl_json = 1;
+        } else if (strcmp(argv[i], "--progress") == 0) {
+            ctl_progress = 1;
         } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
             *url = argv[++i];
         } else if (strncmp(argv[i], "--url=", 6) == 0) {
