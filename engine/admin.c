@@ -270,19 +270,43 @@ susp_arm(void)
 
 /* ---- the public calls ----------------------------------------------- */
 
-/* eng_admin_list - one page of the queue listing */
-char *
-eng_admin_list(const struct eng_admin_req *r, int wait_ms)
+/* run_text - run a through fn and take its text; the text, or NULL */
+static char *
+run_text(struct adm_job *a, eng_post_fn fn, int wait_ms)
 {
-    struct adm_job *a = adm_new(ENG_ADMIN_LIST, r);
     char *text;
 
-    if (adm_run(a, on_adm_post, wait_ms) < 0)
+    if (adm_run(a, fn, wait_ms) < 0)
         return NULL;
     text = a->text;
     a->text = NULL;
     adm_free(a);
     return text;
+}
+
+/* view - a read-only view that fn builds on the scheduler thread */
+static char *
+view(eng_post_fn fn, int wait_ms)
+{
+    struct eng_admin_req r = {0};
+
+    return run_text(adm_new(ENG_ADMIN_LIST, &r), fn, wait_ms);
+}
+
+/* answer_json - answer a with j as compact text (none if j is NULL) */
+static void
+answer_json(struct adm_job *a, json_t *j)
+{
+    a->text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    adm_answer(a);
+}
+
+/* eng_admin_list - one page of the queue listing */
+char *
+eng_admin_list(const struct eng_admin_req *r, int wait_ms)
+{
+    return run_text(adm_new(ENG_ADMIN_LIST, r), on_adm_post, wait_ms);
 }
 
 /* eng_admin_show - one message in full */
@@ -309,29 +333,15 @@ eng_admin_show(const char *id, int wait_ms, int *found)
 static void
 on_dests(eng_loop *loop, void *arg)
 {
-    struct adm_job *a = arg;
-    json_t *j = admin_dests_json();
-
     (void)loop;
-    a->text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    adm_answer(a);
+    answer_json(arg, admin_dests_json());
 }
 
 /* eng_admin_destinations - the per-destination view */
 char *
 eng_admin_destinations(int wait_ms)
 {
-    struct eng_admin_req r = {0};
-    struct adm_job *a = adm_new(ENG_ADMIN_LIST, &r);
-    char *text;
-
-    if (adm_run(a, on_dests, wait_ms) < 0)
-        return NULL;
-    text = a->text;
-    a->text = NULL;
-    adm_free(a);
-    return text;
+    return view(on_dests, wait_ms);
 }
 
 /* action_json - one action in progress, as eng_admin_actions shows it */
@@ -359,26 +369,14 @@ on_actions(eng_loop *loop, void *arg)
     for (struct adm_job *w = admin_active; w != NULL && list != NULL; w = w->next_active)
         if (w->op != ENG_ADMIN_LIST && (o = action_json(w)) != NULL)
             json_array_insert_new(list, 0, o); /* admin_active is newest first */
-    o = list ? json_pack("{s:o}", "actions", list) : NULL;
-    a->text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    adm_answer(a);
+    answer_json(a, list ? json_pack("{s:o}", "actions", list) : NULL);
 }
 
 /* eng_admin_actions - the actions in progress */
 char *
 eng_admin_actions(int wait_ms)
 {
-    struct eng_admin_req r = {0};
-    struct adm_job *a = adm_new(ENG_ADMIN_LIST, &r);
-    char *text;
-
-    if (adm_run(a, on_actions, wait_ms) < 0)
-        return NULL;
-    text = a->text;
-    a->text = NULL;
-    adm_free(a);
-    return text;
+    return view(on_actions, wait_ms);
 }
 
 /* eng_admin_act - run an action; messages touched, or -1 */
