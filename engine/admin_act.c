@@ -41,9 +41,9 @@ may_start(const struct eng_qmsg *q)
     return 0;
 }
 
-/* visit_retry - selected recipients are due now */
-static void
-visit_retry(struct adm_job *a, struct eng_qmsg *q)
+/* make_due - a's selected recipients of q are due now; how many */
+static int
+make_due(const struct adm_job *a, struct eng_qmsg *q)
 {
     int n = 0;
 
@@ -52,7 +52,14 @@ visit_retry(struct adm_job *a, struct eng_qmsg *q)
             q->m->rcpt[i].next_try = 0;
             n++;
         }
-    if (n == 0)
+    return n;
+}
+
+/* visit_retry - selected recipients are due now */
+static void
+visit_retry(struct adm_job *a, struct eng_qmsg *q)
+{
+    if (make_due(a, q) == 0)
         return;
     a->affected++;
     q->admin |= ADMIN_Q_RELEASED;
@@ -138,14 +145,7 @@ visit_bounce(struct adm_job *a, struct eng_qmsg *q)
 static void
 visit_rebind(struct adm_job *a, struct eng_qmsg *q)
 {
-    int n = 0;
-
-    for (uint32_t i = 0; i < q->m->nrcpt; i++)
-        if (rcpt_selected(a, q, i)) {
-            q->m->rcpt[i].next_try = 0;
-            n++;
-        }
-    if (n == 0)
+    if (make_due(a, q) == 0)
         return;
     admin_rebind_set(q, a->domain, a->transport);
     a->affected++;
