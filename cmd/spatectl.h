@@ -54,6 +54,11 @@ const char *ctl_cell(json_t *v, char *buf, size_t len);
 /* ctl_print_table - an array of objects as a table (the first row's keys) */
 void ctl_print_table(json_t *rows);
 
+/* ctl_get_json - GET path; the parsed answer on a 200 answer (the caller
+ * decrefs it), or NULL: the request failed, the daemon refused it (its
+ * error reported as for what), or the answer is not JSON ("spatectl: WHAT:
+ * PATH: the answer is not JSON"), each reported on stderr */
+json_t *ctl_get_json(const struct ctl_url *u, const char *what, const char *path);
 /* ctl_get - GET path; print(json) on 200, the raw answer with --json; exit status */
 int ctl_get(const struct ctl_url *u, const char *what, const char *path, void (*print)(json_t *));
 

@@ -92,27 +92,6 @@ url_add(char *buf, size_t len, const char *name, const char *value)
     url_enc(buf, len, value);
 }
 
-/* fetch_json - GET path; the parsed answer, or NULL (reported) */
-static json_t *
-fetch_json(const struct ctl_url *u, const char *what, const char *path)
-{
-    struct ctl_resp r = {0};
-    json_t *j;
-
-    if (ctl_request(u, "GET", path, "", 0, &r) < 0)
-        return NULL;
-    j = json_loadb(r.body, r.len, 0, NULL);
-    if (r.status != 200) {
-        ctl_fail(what, &r, j);
-        json_decref(j);
-        j = NULL;
-    } else if (j == NULL) {
-        fprintf(stderr, "spatectl: %s: the answer is not JSON\n", what);
-    }
-    free(r.body);
-    return j;
-}
-
 /* fetch_all - every page of the listing; {"messages": [...]} or NULL */
 static json_t *
 fetch_all(const struct ctl_url *u, const struct adm_opts *o)
@@ -128,7 +107,7 @@ fetch_all(const struct ctl_url *u, const struct adm_opts *o)
         url_add(path, sizeof(path), "state", o->state);
         url_add(path, sizeof(path), "older_than", o->older);
         url_add(path, sizeof(path), "cursor", cur[0] ? cur : NULL);
-        if ((page = fetch_json(u, "queue", path)) == NULL) {
+        if ((page = ctl_get_json(u, "queue", path)) == NULL) {
             json_decref(all);
             return NULL;
         }

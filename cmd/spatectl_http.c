@@ -338,6 +338,27 @@ ctl_print_table(json_t *rows)
     }
 }
 
+/* ctl_get_json - GET path; its JSON on a 200 answer, or NULL (reported) */
+json_t *
+ctl_get_json(const struct ctl_url *u, const char *what, const char *path)
+{
+    struct ctl_resp r = {0};
+    json_t *j;
+
+    if (ctl_request(u, "GET", path, "", 0, &r) < 0)
+        return NULL;
+    j = json_loadb(r.body, r.len, 0, NULL);
+    if (r.status != 200) {
+        ctl_fail(what, &r, j);
+        json_decref(j);
+        j = NULL;
+    } else if (j == NULL) {
+        fprintf(stderr, "spatectl: %s: %s: the answer is not JSON\n", what, path);
+    }
+    free(r.body);
+    return j;
+}
+
 /* ctl_get - GET path and print it (stats or queue); exit status */
 int
 ctl_get(const struct ctl_url *u, const char *what, const char *path, void (*print)(json_t *))

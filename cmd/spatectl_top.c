@@ -145,27 +145,6 @@ top_parse(int argc, char **argv, struct top_opts *o)
     return 0;
 }
 
-/* top_get - GET path: its JSON on a 200 answer; NULL (reported) otherwise */
-static json_t *
-top_get(const struct ctl_url *u, const char *what, const char *path)
-{
-    struct ctl_resp r = {0};
-    json_t *j;
-
-    if (ctl_request(u, "GET", path, "", 0, &r) < 0)
-        return NULL;
-    j = json_loadb(r.body, r.len, 0, NULL);
-    if (r.status != 200) {
-        ctl_fail(what, &r, j);
-        json_decref(j);
-        j = NULL;
-    } else if (j == NULL) {
-        fprintf(stderr, "spatectl: top: %s: the answer is not JSON\n", path);
-    }
-    free(r.body);
-    return j;
-}
-
 /* top_metrics - GET /metrics into s; 0 or -1 (reported) */
 static int
 top_metrics(const struct ctl_url *u, struct top_sample *s)
@@ -198,8 +177,8 @@ top_read(const struct ctl_url *u, struct top_sample *s)
     s->mono = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     s->wall = time(NULL);
     if (top_metrics(u, s) == 0 &&
-        (s->dests = top_get(u, "top", "/api/v1/admin/destinations")) != NULL &&
-        (errs = top_get(u, "top", "/api/v1/errors")) != NULL) {
+        (s->dests = ctl_get_json(u, "top", "/api/v1/admin/destinations")) != NULL &&
+        (errs = ctl_get_json(u, "top", "/api/v1/errors")) != NULL) {
         s->errors = json_incref(json_object_get(errs, "errors"));
         json_decref(errs);
         rc = 0;
