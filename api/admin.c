@@ -371,23 +371,11 @@ admin_show(struct MHD_Connection *c, const char *id)
     return http_reply(c, MHD_HTTP_OK, HTTP_JSON, text, strlen(text));
 }
 
-/* admin_dests - GET /api/v1/admin/destinations */
+/* admin_view - GET /api/v1/admin/destinations or /actions: text, the
+ * engine's view, or NULL when the scheduler did not answer */
 static enum MHD_Result
-admin_dests(struct MHD_Connection *c)
+admin_view(struct MHD_Connection *c, char *text)
 {
-    char *text = eng_admin_destinations(ADMIN_WAIT_LIST_MS);
-
-    if (text == NULL)
-        return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the scheduler did not answer", NULL);
-    return http_reply(c, MHD_HTTP_OK, HTTP_JSON, text, strlen(text));
-}
-
-/* admin_actions - GET /api/v1/admin/actions */
-static enum MHD_Result
-admin_actions(struct MHD_Connection *c)
-{
-    char *text = eng_admin_actions(ADMIN_WAIT_LIST_MS);
-
     if (text == NULL)
         return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the scheduler did not answer", NULL);
     return http_reply(c, MHD_HTTP_OK, HTTP_JSON, text, strlen(text));
@@ -410,9 +398,10 @@ admin_dispatch(struct MHD_Connection *c, const struct http_admin *ha, const char
     if (strcmp(path, "/messages") == 0 || strcmp(path, "/destinations") == 0)
         return !is_get(method)  ? http_not_allowed(c, "GET, HEAD")
                : path[1] == 'm' ? admin_list(c, ha)
-                                : admin_dests(c);
+                                : admin_view(c, eng_admin_destinations(ADMIN_WAIT_LIST_MS));
     if (strcmp(path, "/actions") == 0)
-        return is_get(method) ? admin_actions(c) : http_not_allowed(c, "GET, HEAD");
+        return is_get(method) ? admin_view(c, eng_admin_actions(ADMIN_WAIT_LIST_MS))
+                              : http_not_allowed(c, "GET, HEAD");
     if (strncmp(path, "/messages/", 10) == 0)
         return is_get(method) ? admin_show(c, path + 10) : http_not_allowed(c, "GET, HEAD");
     if (path[0] == '/' && strchr(path + 1, '/') == NULL && path[1] != '\0')
