@@ -6,53 +6,36 @@ delete (no notice), suspend/resume (held, no attempt counted), each with
 its log line; the bearer token on a non-loopback admin_listen, read-only
 scope, refusals logged; spatectl's exit codes."""
 
+import functools
 import json
 import os
 import socket
-import subprocess
 import sys
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spatetest  # noqa: E402
+import spatetest_admin  # noqa: E402
 from spatetest import Env, wait_for  # noqa: E402
 
-CTL = os.path.join(spatetest.BUILD, "spatectl")
 D1 = "d1.%s" % spatetest.TLD
 D2 = "d2.%s" % spatetest.TLD
 # the harness listens on 127.N.0.1, which is not loopback proper (127.0.0.1,
 # ::1): the admin API wants a token there
 TOKEN = "t0ken-for-tests"
 _TOKEN_FILE = []
-
-
-def api(url, path, body=None, token=TOKEN):
-    """(status, parsed JSON) of GET path, or POST body when given."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method="POST" if data else "GET")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=40) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
+api = functools.partial(spatetest_admin.api, token=TOKEN)
 
 
 def ctl(url, *args, token_file=""):
     if token_file == "":
         token_file = _TOKEN_FILE[0] if _TOKEN_FILE else None
-    argv = [CTL, "--url", url] + (["--token-file", token_file] if token_file else []) + list(args)
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+    return spatetest_admin.ctl(url, token_file, *args)
 
 
 def start(name, extra=""):
     env = Env(name)
     env.start_dns(env.mx_zone(2))
-    tokens = env.path("tokens")
-    with open(tokens, "w") as f:
-        f.write("admin %s\n" % TOKEN)
+    tokens = spatetest_admin.token_file(env, "admin %s\n" % TOKEN)
     _TOKEN_FILE[:] = [tokens]
     conf = env.write_config(extra_main="admin_token_file = %s\n%s" % (tokens, extra),
                             retry="* * F,1d,1h")
@@ -188,9 +171,7 @@ def test_suspend_holds_without_attempts():
 def test_token_on_non_loopback_listener():
     with Env("admin_token") as env:
         env.start_dns(env.mx_zone(1))
-        tokens = env.path("tokens")
-        with open(tokens, "w") as f:
-            f.write("# tokens\nadmin s3cret-admin\nread r3ad-only\n")
+        tokens = spatetest_admin.token_file(env, "# tokens\nadmin s3cret-admin\nread r3ad-only\n")
         admin_addr = "%s:8026" % env.ip(0, 2)
         conf = env.write_config(extra_main="admin_listen = %s\nadmin_token_file = %s"
                                 % (admin_addr, tokens))

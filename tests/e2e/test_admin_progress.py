@@ -12,21 +12,19 @@ action outlasts spatectl's first 0.5 s tick; a run that ends sooner than
 that is tried again (at most 3 times) rather than counted as a failure.
 """
 
-import atexit
+import functools
 import json
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spatetest  # noqa: E402
+import spatetest_admin  # noqa: E402
 from spatetest import Env  # noqa: E402
 
-CTL = os.path.join(spatetest.BUILD, "spatectl")
 TOKEN, READ_TOKEN = "progress-t0ken", "progress-read-t0ken"
 N = 100000
 BATCH = 500
@@ -34,18 +32,7 @@ DOM = "d1.%s" % spatetest.TLD
 ACTIONS = "/api/v1/admin/actions"
 LINE = re.compile(r"^(freeze|thaw) domain=%s: (\d+)/(\d+) messages visited, (\d+) affected, "
                   r"(\d+) s$" % re.escape(DOM))
-
-
-def api(url, path, body=None, token=TOKEN, timeout=60):
-    """(status, parsed JSON) of GET path, or POST body when given."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method="POST" if data else "GET")
-    req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
+api = functools.partial(spatetest_admin.api, token=TOKEN, timeout=60)
 
 
 class World:
@@ -54,9 +41,7 @@ class World:
     def __init__(self):
         self.env = env = Env("admin_progress")
         env.start_dns(env.mx_zone(2))
-        self.tokens = env.path("tokens")
-        with open(self.tokens, "w") as f:
-            f.write("admin %s\nread %s\n" % (TOKEN, READ_TOKEN))
+        self.tokens = spatetest_admin.token_file(env, "admin %s\nread %s\n" % (TOKEN, READ_TOKEN))
         conf = env.write_config(extra_main="queue_only = true\nadmin_token_file = %s" % self.tokens)
         env.start_spated(conf)
         self.url = env.http_url
@@ -64,27 +49,10 @@ class World:
         self._inject()
 
     def _inject(self):
-        starts = list(range(0, N, BATCH))
-        lock, errors = threading.Lock(), []
-
-        def worker():
-            while True:
-                with lock:
-                    if not starts:
-                        return
-                    k = starts.pop()
-                msgs = [{"envelope_sender": "s@example.org", "recipients": ["u%d@%s" % (i, DOM)],
-                         "content": "Subject: p %d\n\nbody\n" % i} for i in range(k, k + BATCH)]
-                st, ans = spatetest.http_inject(self.url, {"messages": msgs}, timeout=120)
-                if st != 200 or len(ans.get("ids", [])) != BATCH:
-                    with lock:
-                        errors.append((st, str(ans)[:300]))
-        threads = [threading.Thread(target=worker) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors[:3]
+        def make(k):
+            return [{"envelope_sender": "s@example.org", "recipients": ["u%d@%s" % (i, DOM)],
+                     "content": "Subject: p %d\n\nbody\n" % i} for i in range(k, k + BATCH)]
+        spatetest_admin.inject_batches(self.url, list(range(0, N, BATCH)), make)
 
     def flip(self):
         """The action that undoes the last one: freeze, then thaw, ..."""
@@ -93,28 +61,15 @@ class World:
         return op
 
     def ctl(self, *args):
-        argv = [CTL, "--url", self.url, "--token-file", self.tokens] + list(args)
         t0 = time.time()
-        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-        return p.returncode, p.stdout.decode(), p.stderr.decode(), time.time() - t0
+        rc, out, err = spatetest_admin.ctl(self.url, self.tokens, *args, timeout=120)
+        return rc, out, err, time.time() - t0
 
     def close(self):
         self.env.close()
 
 
-_W = []
-
-
-def world():
-    if not _W or _W[0].env.closed:
-        _W[:] = [World()]
-    return _W[0]
-
-
-@atexit.register
-def _close_world():
-    if _W and not _W[0].env.closed:
-        _W[0].close()
+world = spatetest_admin.shared(World)
 
 
 def watch(w, op):

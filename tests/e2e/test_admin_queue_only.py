@@ -7,33 +7,21 @@ One spated with queue_only and a receiver (spate-sink) for d1 and d2 that
 accepts everything, so anything the engine starts is delivered at once and
 counted there."""
 
-import json
+import functools
 import os
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spatetest  # noqa: E402
+import spatetest_admin  # noqa: E402
 from spatetest import Env, wait_for  # noqa: E402
 
 D1 = "d1.%s" % spatetest.TLD
 D2 = "d2.%s" % spatetest.TLD
 TOKEN = "t0ken-for-tests"
 SETTLE = 2.0  # seconds a delivery to the local sink would take at most
-
-
-def api(url, path, body=None, token=TOKEN):
-    """(status, parsed JSON) of GET path, or POST body when given."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method="POST" if data else "GET")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=40) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
+api = functools.partial(spatetest_admin.api, token=TOKEN)
 
 
 def start(name):
@@ -41,9 +29,7 @@ def start(name):
     env = Env(name)
     env.start_dns(env.mx_zone(2))
     sink = env.start_spate_sink(env.sink_addrs(2))
-    tokens = env.path("tokens")
-    with open(tokens, "w") as f:
-        f.write("admin %s\n" % TOKEN)
+    tokens = spatetest_admin.token_file(env, "admin %s\n" % TOKEN)
     conf = env.write_config(extra_main="queue_only = true\nadmin_token_file = %s" % tokens,
                             retry="* * F,1d,1h")
     env.start_spated(conf)

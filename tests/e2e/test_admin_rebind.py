@@ -8,25 +8,26 @@ receiver, other domains and messages untouched; the message JSON shows the
 override, the main and JSON logs the action; unknown transports refused
 (400, spatectl exit 1), usage errors (spatectl exit 2)."""
 
+import contextlib
+import functools
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spatetest  # noqa: E402
+import spatetest_admin  # noqa: E402
 from spatetest import Env, wait_for  # noqa: E402
 
-CTL = os.path.join(spatetest.BUILD, "spatectl")
 D1 = "d1.%s" % spatetest.TLD
 D2 = "d2.%s" % spatetest.TLD
 TOKEN = "t0ken-for-tests"
 OTHER_PORT = 12527  # transport "other": no router uses it
 SMART_PORT = 12528  # transport "smart": the manualroute router "smarthost"
 _TOKEN_FILE = []
+api = functools.partial(spatetest_admin.api, token=TOKEN)
 
 
 class Refuser:
@@ -62,23 +63,8 @@ class Refuser:
         self.sock.close()
 
 
-def api(url, path, body=None, token=TOKEN):
-    """(status, parsed JSON) of GET path, or POST body when given."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method="POST" if data else "GET")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=40) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
-
-
 def ctl(url, *args):
-    argv = [CTL, "--url", url, "--token-file", _TOKEN_FILE[0]] + list(args)
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+    return spatetest_admin.ctl(url, _TOKEN_FILE[0], *args)
 
 
 def start(env):
@@ -88,9 +74,7 @@ def start(env):
     refusers = [Refuser(env.sink_ip(k), spatetest.SINK_PORT) for k in (1, 2)]
     other = env.start_spate_sink(["%s:%d" % (env.sink_ip(1), OTHER_PORT)])
     smart = env.start_spate_sink(["%s:%d" % (env.ip(2, 1), SMART_PORT)])
-    tokens = env.path("tokens")
-    with open(tokens, "w") as f:
-        f.write("admin %s\n" % TOKEN)
+    tokens = spatetest_admin.token_file(env, "admin %s\n" % TOKEN)
     _TOKEN_FILE[:] = [tokens]
     jpath = env.path("delivery.json")
     routers = ("dnslookup:\n  driver = dnslookup\n  transport = remote_smtp\n"
@@ -105,6 +89,19 @@ def start(env):
                             retry="* * F,1d,1h")
     env.start_spated(conf)
     return refusers, other, smart, jpath
+
+
+@contextlib.contextmanager
+def started(name):
+    """Env name, start(env) done: (env, refusers, other sink, smart sink,
+    json log); the refusers stopped at the end."""
+    with Env(name) as env:
+        refusers, other, smart, jpath = start(env)
+        try:
+            yield env, refusers, other, smart, jpath
+        finally:
+            for r in refusers:
+                r.stop()
 
 
 def inject(env, rcpts):
@@ -129,8 +126,7 @@ def json_records(path):
 
 
 def test_rebind_domain_to_transport_without_router():
-    with Env("admin_rebind_dom") as env:
-        refusers, other, smart, jpath = start(env)
+    with started("admin_rebind_dom") as (env, refusers, other, smart, jpath):
         url = env.http_url
         a = inject(env, ["a1@%s" % D1, "a2@%s" % D1])
         b = inject(env, ["b@%s" % D1, "b@%s" % D2])
@@ -166,13 +162,10 @@ def test_rebind_domain_to_transport_without_router():
         rec = [r for r in json_records(jpath) if r.get("event") == "admin"][0]
         assert rec["action"] == "rebind" and rec["transport"] == "other" and \
             rec["messages"] == 2 and rec["destination"] == D1, rec
-        for r in refusers:
-            r.stop()
 
 
 def test_rebind_ids_to_smarthost():
-    with Env("admin_rebind_ids") as env:
-        refusers, other, smart, jpath = start(env)
+    with started("admin_rebind_ids") as (env, refusers, other, smart, jpath):
         url = env.http_url
         a = inject(env, ["a@%s" % D1, "a@%s" % D2])
         b = inject(env, ["b@%s" % D1])
@@ -198,13 +191,10 @@ def test_rebind_ids_to_smarthost():
         rc, out, err = ctl(url, "rebind", b, "--transport", "smart")
         assert rc == 0 and "1 message" in out, (out, err)
         smart.wait_messages(2)
-        for r in refusers:
-            r.stop()
 
 
 def test_rebind_refusals():
-    with Env("admin_rebind_bad") as env:
-        refusers, other, smart, jpath = start(env)
+    with started("admin_rebind_bad") as (env, refusers, other, smart, jpath):
         url = env.http_url
         a = inject(env, ["a@%s" % D1])
         deferred(env, a)
@@ -228,8 +218,6 @@ def test_rebind_refusals():
         st, show = api(url, "/api/v1/admin/messages/" + a)
         assert st == 200 and "rebind" not in show, show
         assert other.count() == 0 and not env.log_grep(r"%s => " % a)
-        for r in refusers:
-            r.stop()
 
 
 if __name__ == "__main__":

@@ -22,21 +22,19 @@ API's own answers; the set of ids is the injection's answers, checked once
 against the main log's "<=" lines.
 """
 
-import atexit
+import functools
 import json
 import math
 import os
 import sys
-import threading
 import time
 import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spatetest  # noqa: E402
+import spatetest_admin  # noqa: E402
 from spatetest import Env, TLD  # noqa: E402
 
-CTL = os.path.join(spatetest.BUILD, "spatectl")
 TOKEN = "scale-t0ken"
 N_OLD, N_ALL = 2000, 10000
 NDOM = 20
@@ -46,18 +44,7 @@ SENDERS = ["alice@one.example", "bob@one.example", "carol@two.example",
 SUSPENDED = DOMAINS[-1]
 BATCH = 250
 LIST = "/api/v1/admin/messages"
-
-
-def api(url, path, body=None, timeout=60):
-    """(status, parsed JSON) of GET path, or POST body when given."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method="POST" if data else "GET")
-    req.add_header("Authorization", "Bearer " + TOKEN)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
+api = functools.partial(spatetest_admin.api, token=TOKEN, timeout=60)
 
 
 def message(i):
@@ -76,10 +63,7 @@ class World:
     def __init__(self):
         self.env = env = Env("admin_scale")
         env.start_dns(env.mx_zone(NDOM))
-        tokens = env.path("tokens")
-        with open(tokens, "w") as f:
-            f.write("admin %s\n" % TOKEN)
-        self.token_file = tokens
+        self.token_file = tokens = spatetest_admin.token_file(env, "admin %s\n" % TOKEN)
         conf = env.write_config(extra_main="queue_only = true\nadmin_token_file = %s" % tokens)
         env.start_spated(conf)
         self.url = env.http_url
@@ -92,30 +76,12 @@ class World:
         self._freeze_and_suspend()
 
     def _inject(self, indexes, old):
+        def done(b, msgs, ans):
+            for i, mid, m in zip(b, ans["ids"], msgs):
+                self.msgs[mid] = {"i": i, "sender": m["envelope_sender"],
+                                  "rcpts": m["recipients"], "old": old, "frozen": False}
         batches = [list(indexes)[k:k + BATCH] for k in range(0, len(indexes), BATCH)]
-        lock, errors = threading.Lock(), []
-
-        def worker():
-            while True:
-                with lock:
-                    if not batches:
-                        return
-                    b = batches.pop()
-                msgs = [message(i) for i in b]
-                st, ans = spatetest.http_inject(self.url, {"messages": msgs}, timeout=120)
-                with lock:
-                    if st != 200 or len(ans.get("ids", [])) != len(b) or ans.get("rejected"):
-                        errors.append((st, str(ans)[:300]))
-                        continue
-                    for i, mid, m in zip(b, ans["ids"], msgs):
-                        self.msgs[mid] = {"i": i, "sender": m["envelope_sender"],
-                                          "rcpts": m["recipients"], "old": old, "frozen": False}
-        threads = [threading.Thread(target=worker) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors[:3]
+        spatetest_admin.inject_batches(self.url, batches, lambda b: [message(i) for i in b], done)
 
     def _freeze_and_suspend(self):
         frozen = sorted(m for m, v in self.msgs.items() if v["i"] % 17 == 0)
@@ -183,19 +149,7 @@ class World:
         self.env.close()
 
 
-_W = []
-
-
-def world():
-    if not _W or _W[0].env.closed:
-        _W[:] = [World()]
-    return _W[0]
-
-
-@atexit.register
-def _close_world():
-    if _W and not _W[0].env.closed:
-        _W[0].close()
+world = spatetest_admin.shared(World)
 
 
 def check_equal(got, want, what):
@@ -310,13 +264,12 @@ def test_combined_filters():
 def test_spatectl_queue_agrees():
     w = world()
     for q in ({"domain": DOMAINS[6]}, {"domain": SUSPENDED, "state": "scheduled"}):
-        argv = [CTL, "--url", w.url, "--token-file", w.token_file, "--json", "queue"]
+        args = ["--json", "queue"]
         for k, v in q.items():
-            argv += ["--" + k, v]
-        p = spatetest.subprocess.run(argv, stdout=spatetest.subprocess.PIPE,
-                                     stderr=spatetest.subprocess.PIPE, timeout=60)
-        assert p.returncode == 0, p.stderr
-        ids = [m["id"] for m in json.loads(p.stdout.decode())["messages"]]
+            args += ["--" + k, v]
+        rc, out, err = spatetest_admin.ctl(w.url, w.token_file, *args)
+        assert rc == 0, err
+        ids = [m["id"] for m in json.loads(out)["messages"]]
         check_equal(ids, w.listing(1000, **q), "spatectl %s" % q)
         check_equal(ids, w.expect(**q), "spatectl %s" % q)
 
