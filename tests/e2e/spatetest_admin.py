@@ -48,6 +48,17 @@ def token_file(env, text):
     return path
 
 
+def inject(env, rcpts, content, sender="s@example.org", dsn=None):
+    """One message (its DSN parameters, when given) through env's HTTP
+    injection API; its id."""
+    msg = {"envelope_sender": sender, "recipients": rcpts, "content": content}
+    if dsn:
+        msg["dsn"] = dsn
+    status, ans = spatetest.http_inject(env.http_url, msg)
+    assert status == 200, ans
+    return ans["ids"][0]
+
+
 def inject_batches(url, batches, make, done=None, nthreads=4):
     """Inject each batch of batches (a list, emptied) as the messages
     make(batch) in one request, nthreads requests at a time; done(batch,

@@ -24,6 +24,7 @@ D2 = "d2.%s" % spatetest.TLD
 TOKEN = "t0ken-for-tests"
 _TOKEN_FILE = []
 api = functools.partial(spatetest_admin.api, token=TOKEN)
+inject = functools.partial(spatetest_admin.inject, content="Subject: admin\n\nqueued\n")
 
 
 def ctl(url, *args, token_file=""):
@@ -41,16 +42,6 @@ def start(name, extra=""):
                             retry="* * F,1d,1h")
     env.start_spated(conf)
     return env
-
-
-def inject(env, rcpts, sender="s@example.org", dsn=None):
-    msg = {"envelope_sender": sender, "recipients": rcpts,
-           "content": "Subject: admin\n\nqueued\n"}
-    if dsn:
-        msg["dsn"] = dsn
-    status, ans = spatetest.http_inject(env.http_url, msg)
-    assert status == 200, ans
-    return ans["ids"][0]
 
 
 def deferred(env, mid):

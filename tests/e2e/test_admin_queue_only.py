@@ -22,6 +22,7 @@ D2 = "d2.%s" % spatetest.TLD
 TOKEN = "t0ken-for-tests"
 SETTLE = 2.0  # seconds a delivery to the local sink would take at most
 api = functools.partial(spatetest_admin.api, token=TOKEN)
+inject = functools.partial(spatetest_admin.inject, content="Subject: queue_only\n\nheld\n")
 
 
 def start(name):
@@ -34,14 +35,6 @@ def start(name):
                             retry="* * F,1d,1h")
     env.start_spated(conf)
     return env, sink
-
-
-def inject(env, rcpts):
-    msg = {"envelope_sender": "s@example.org", "recipients": rcpts,
-           "content": "Subject: queue_only\n\nheld\n"}
-    status, ans = spatetest.http_inject(env.http_url, msg)
-    assert status == 200, ans
-    return ans["ids"][0]
 
 
 def act(env, op, body, affected):

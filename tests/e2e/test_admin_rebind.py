@@ -28,6 +28,7 @@ OTHER_PORT = 12527  # transport "other": no router uses it
 SMART_PORT = 12528  # transport "smart": the manualroute router "smarthost"
 _TOKEN_FILE = []
 api = functools.partial(spatetest_admin.api, token=TOKEN)
+inject = functools.partial(spatetest_admin.inject, content="Subject: rebind\n\nqueued\n")
 
 
 class Refuser:
@@ -102,14 +103,6 @@ def started(name):
         finally:
             for r in refusers:
                 r.stop()
-
-
-def inject(env, rcpts):
-    msg = {"envelope_sender": "s@example.org", "recipients": rcpts,
-           "content": "Subject: rebind\n\nqueued\n"}
-    status, ans = spatetest.http_inject(env.http_url, msg)
-    assert status == 200, ans
-    return ans["ids"][0]
 
 
 def deferred(env, mid, n=1):
