@@ -41,7 +41,7 @@ struct dkp_waiter {
 /* One message to sign for one transport. */
 struct dkp_req {
     struct dkp_req *next;  /* the queue (under dkp.mu) */
-    struct dkp_req *fnext; /* in flight, queued or running (scheduler thread) */
+    struct dkp_req *fnext; /* q's requests in flight, queued or running (scheduler thread) */
     struct eng_qmsg *q;    /* the scheduler's: only q->m's fixed fields are read here */
     const struct cfg_transport *tp;
     struct dkp_waiter *waiters; /* scheduler thread */
@@ -49,10 +49,9 @@ struct dkp_req {
     int signed_here;
 };
 
-/* Requests not yet back: a second domain of a message routed to the same
- * transport waits for the first one's signature instead of signing again.
- * Scheduler thread only. */
-static struct dkp_req *in_flight;
+/* A message's requests not yet back hang on q->dkim_signing (through
+ * fnext): a second domain of the message routed to the same transport
+ * waits for the first one's signature instead of signing again. */
 
 static struct {
     pthread_mutex_t mu;
@@ -68,7 +67,7 @@ on_dkp_done(eng_loop *loop, void *arg)
 {
     struct dkp_req *r = arg;
     (void)loop;
-    for (struct dkp_req **p = &in_flight; *p; p = &(*p)->fnext)
+    for (struct dkp_req **p = &r->q->dkim_signing; *p; p = &(*p)->fnext)
         if (*p == r) {
             *p = r->fnext;
             break;
@@ -174,8 +173,8 @@ dkp_sign(struct eng_qmsg *q, const struct cfg_transport *tp, void (*done)(void *
 {
     struct dkp_req *r;
     int rc = -1;
-    for (r = in_flight; r; r = r->fnext)
-        if (r->q == q && r->tp == tp) {
+    for (r = q->dkim_signing; r; r = r->fnext)
+        if (r->tp == tp) {
             wait_for(r, done, arg);
             return 0;
         }
@@ -183,8 +182,8 @@ dkp_sign(struct eng_qmsg *q, const struct cfg_transport *tp, void (*done)(void *
         abort();
     *r = (struct dkp_req){.q = q, .tp = tp};
     wait_for(r, done, arg);
-    r->fnext = in_flight;
-    in_flight = r;
+    r->fnext = q->dkim_signing;
+    q->dkim_signing = r;
     pthread_mutex_lock(&dkp.mu);
     if (!dkp.stop && !dkp.failed && (dkp.nthreads > 0 || dkp_spawn() == 0)) {
         *dkp.tail = r;
@@ -194,7 +193,7 @@ dkp_sign(struct eng_qmsg *q, const struct cfg_transport *tp, void (*done)(void *
     }
     pthread_mutex_unlock(&dkp.mu);
     if (rc < 0) {
-        in_flight = r->fnext;
+        q->dkim_signing = r->fnext;
         free(r->waiters);
         free(r);
     }

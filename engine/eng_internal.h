@@ -150,6 +150,7 @@ struct eng_qmsg {
     struct eng_qmsg *prev, *next; /* every queued message, for shut-down */
     uint8_t admin;                /* admin.c: ADMIN_Q_* (frozen, being deleted) */
     struct eng_dkim_sig *dkim;    /* DKIM fields per signing transport (dkim_sign.h) */
+    struct dkp_req *dkim_signing; /* dkim_pool.c: its signing requests not yet back */
     struct adm_rebind *rebind;    /* admin_rebind.c: transport overrides, newest first */
 };
 
