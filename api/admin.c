@@ -73,6 +73,23 @@ op_of(const char *name, enum eng_admin_op *op)
     return -1;
 }
 
+/* act_each - the action for each of b's domains in turn (one walk each,
+ * one log line each); the total, or the first failure's code */
+static long
+act_each(enum eng_admin_op op, struct eng_admin_req *r, const struct admin_body *b)
+{
+    long total = 0;
+
+    for (size_t i = 0; i < b->ndomains; i++) {
+        r->domain = b->domains[i];
+        long n = eng_admin_act(op, r, ADMIN_WAIT_ACT_MS);
+        if (n < 0)
+            return n;
+        total += n;
+    }
+    return total;
+}
+
 /* act_run - run a checked action and answer {"affected": N} */
 static enum MHD_Result
 act_run(struct MHD_Connection *c, const struct http_admin *ha, enum eng_admin_op op,
@@ -85,7 +102,7 @@ act_run(struct MHD_Connection *c, const struct http_admin *ha, enum eng_admin_op
                               .duration_s = b->duration_s,
                               .who = ha->who,
                               .transport = b->transport};
-    long n = eng_admin_act(op, &r, ADMIN_WAIT_ACT_MS);
+    long n = b->ndomains > 0 ? act_each(op, &r, b) : eng_admin_act(op, &r, ADMIN_WAIT_ACT_MS);
     char msg[128];
 
     if (n == ENG_ADMIN_REFUSED) { /* rebind: checked against the running configuration */
@@ -104,14 +121,14 @@ static const char *
 act_check(enum eng_admin_op op, const struct admin_body *b, const char **msg)
 {
     if (op == ENG_ADMIN_SUSPEND || op == ENG_ADMIN_RESUME) {
-        *msg = "suspend and resume take a domain";
-        return b->domain == NULL || b->nids > 0 ? "domain" : NULL;
+        *msg = "suspend and resume take a domain, or domains";
+        return (b->domain == NULL && b->ndomains == 0) || b->nids > 0 ? "domain" : NULL;
     }
     *msg = "rebind takes a transport";
     if (op == ENG_ADMIN_REBIND && b->transport == NULL)
         return "transport";
     *msg = "select messages by ids or by domain";
-    return b->nids == 0 && b->domain == NULL ? "ids" : NULL;
+    return b->nids == 0 && b->domain == NULL && b->ndomains == 0 ? "ids" : NULL;
 }
 
 /* admin_action - POST /api/v1/admin/NAME */

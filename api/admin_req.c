@@ -93,6 +93,27 @@ body_strings(struct admin_body *b, const char **msg)
     return NULL;
 }
 
+/* body_domains - the "domains" array into b; NULL or the bad field's message */
+static const char *
+body_domains(struct admin_body *b, json_t *doms)
+{
+    size_t i;
+    json_t *v;
+
+    if (!json_is_array(doms) || json_array_size(doms) == 0 ||
+        json_array_size(doms) > ADMIN_MAX_DOMAINS)
+        return "domains must be a non-empty array of at most 1000 domain names";
+    if ((b->domains = calloc(json_array_size(doms), sizeof(char *))) == NULL)
+        return "out of memory";
+    json_array_foreach(doms, i, v)
+    {
+        if (!json_is_string(v) || !domain_ok(json_string_value(v)))
+            return "domains must be a non-empty array of at most 1000 domain names";
+        b->domains[b->ndomains++] = json_string_value(v);
+    }
+    return NULL;
+}
+
 /* admin_body_parse - see admin_req.h */
 const char *
 admin_body_parse(const char *data, size_t len, struct admin_body *b, const char **msg)
@@ -109,14 +130,17 @@ admin_body_parse(const char *data, size_t len, struct admin_body *b, const char 
     ids = json_object_get(b->j, "ids");
     if (ids != NULL && (*msg = body_ids(b, ids)) != NULL)
         return "ids";
+    ids = json_object_get(b->j, "domains");
+    if (ids != NULL && (*msg = body_domains(b, ids)) != NULL)
+        return "domains";
     dur = json_object_get(b->j, "duration");
     b->duration_s = dur ? parse_duration(dur) : 0;
     *msg = "duration must be seconds or a time such as 1h or 30m";
     if (b->duration_s < 0)
         return "duration";
-    *msg = "select by ids or by domain, not both";
-    if (b->nids > 0 && b->domain != NULL)
-        return "ids";
+    *msg = "select by ids, by domain or by domains: one of them";
+    if ((b->nids > 0) + (b->domain != NULL) + (b->ndomains > 0) > 1)
+        return b->nids > 0 ? "ids" : "domains";
     return NULL;
 }
 
@@ -125,8 +149,10 @@ void
 admin_body_free(struct admin_body *b)
 {
     free(b->ids);
+    free(b->domains);
     json_decref(b->j);
     b->ids = NULL;
+    b->domains = NULL;
     b->j = NULL;
 }
 

@@ -11,7 +11,8 @@
 
 #include "engine/admin.h"
 
-#define ADMIN_MAX_IDS 200000 /* ids in one request at most */
+#define ADMIN_MAX_IDS 200000   /* ids in one request at most */
+#define ADMIN_MAX_DOMAINS 1000 /* domains in one request at most */
 
 /* An action's request body, checked. */
 struct admin_body {
@@ -20,11 +21,14 @@ struct admin_body {
     size_t nids;
     const char *domain, *reason, *transport;
     long duration_s;
+    const char **domains; /* "domains": several domains, each acted on in turn */
+    size_t ndomains;
 };
 
 /* admin_body_parse - the action's JSON body data[0..len) (NULL: empty)
  * into b (zeroed by the caller): a JSON object with "ids" (1..ADMIN_MAX_IDS
- * message ids) or "domain", and "reason" (text, at most 200 bytes),
+ * message ids), "domain", or "domains" (1..ADMIN_MAX_DOMAINS domains, each
+ * acted on as if it came alone), and "reason" (text, at most 200 bytes),
  * "transport" (at most 64), "duration" (seconds, or a time such as 1h,
  * at most 100 years). NULL when good, else the bad field's name with *msg
  * saying why. The strings in b point into b->j: release with

@@ -447,17 +447,31 @@ cmd_action(const struct ctl_url *u, const char *name, const struct adm_opts *o)
     return post_action(u, name, b);
 }
 
-/* cmd_domain - suspend DOMAIN [--for T] [--reason R] | resume DOMAIN */
+/* domains_body - {"domain": D} for one word, {"domains": [...]} for several */
+static json_t *
+domains_body(const struct adm_opts *o)
+{
+    json_t *list;
+
+    if (o->nwords == 1)
+        return json_pack("{s:s}", "domain", o->words[0]);
+    list = json_array();
+    for (int i = 0; i < o->nwords; i++)
+        json_array_append_new(list, json_string(o->words[i]));
+    return json_pack("{s:o}", "domains", list);
+}
+
+/* cmd_domain - suspend DOMAIN... [--for T] [--reason R] | resume DOMAIN... */
 static int
 cmd_domain(const struct ctl_url *u, const char *name, const struct adm_opts *o)
 {
     int susp = strcmp(name, "suspend") == 0;
     json_t *b;
 
-    if (o->nwords != 1 || o->domain || o->transport || o->sender || o->state || o->older || o->by ||
+    if (o->nwords < 1 || o->domain || o->transport || o->sender || o->state || o->older || o->by ||
         (!susp && (o->dur || o->reason)))
         return -1;
-    b = json_pack("{s:s}", "domain", o->words[0]);
+    b = domains_body(o);
     if (o->dur != NULL)
         json_object_set_new(b, "duration", json_string(o->dur));
     if (o->reason != NULL)

@@ -287,7 +287,8 @@ def parse_args(argv):
                    help="messages per admin case (20000; --quick 5000)")
     p.add_argument("--admin-size", type=int, default=2048, help="message size, admin cases (2048)")
     p.add_argument("--admin-load", default="list,suspend",
-                   help="what admin_busy runs: list, suspend or both (list,suspend)")
+                   help="what admin_busy runs: list, suspend (one bulk call per verb), "
+                        "suspend-each (one call per domain), comma-separated (list,suspend)")
     p.add_argument("--sink", choices=["postfix", "spate"], default="postfix",
                    help="sink program: Postfix smtp-sink (default) or spate-sink")
     p.add_argument("--sink-store", action="store_true",
@@ -347,8 +348,8 @@ def parse_args(argv):
     if not (1 <= a.admin_n <= 10000000 and 300 <= a.admin_size <= 50 << 20):
         p.error("--admin-n 1..10000000, --admin-size 300..50M")
     a.admin_load = [x.strip() for x in a.admin_load.split(",") if x.strip()]
-    if not a.admin_load or any(x not in ("list", "suspend") for x in a.admin_load):
-        p.error("--admin-load: list, suspend or list,suspend")
+    if not a.admin_load or any(x not in ("list", "suspend", "suspend-each") for x in a.admin_load):
+        p.error("--admin-load: a list of list, suspend, suspend-each")
     if not (1 <= a.inbound_n <= 10000000 and 300 <= a.inbound_size <= 50 << 20):
         p.error("--inbound-n 1..10000000, --inbound-size 300..50M")
     a.inbound_acl_skip = [x.strip() for x in a.inbound_acl_skip.split(",") if x.strip()]

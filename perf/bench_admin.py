@@ -9,8 +9,10 @@ delivery at the sinks to the N-th:
                spatectl binary (no token: the HTTP API is on 127.0.0.1):
                  lister     "spatectl --json queue" (every page of the whole queue, 1000 a
                             page) once a second, the next at once when one takes longer
-                 suspender  once a second, "spatectl suspend bK" for the first half of the
-                            domains one after the other, then "spatectl resume bK" for each
+                 suspender  once a second, one bulk "spatectl suspend b1 ... bD/2" of the
+                            first half of the domains (one request), then "spatectl resume"
+                            of the same (--admin-load suspend-each: one spatectl call, one
+                            request, per domain and verb, as before the domains lists)
 The rounds alternate the two cases (--runs rounds). Figures per run: drain_span_msgs_per_s
 (N / first to N-th delivery at the sinks, the headline), drain_msgs_per_s (from the
 sinks' SIGCONT), spated CPU s per 1000 messages during that span and over the whole run,
@@ -92,25 +94,29 @@ class AdminLoad:
         with self.lock:
             self.lists.append({"s": s, "messages": len(ids), "pages": pages})
 
-    def _susp_once(self):
+    def _susp_once(self, each=False):
         t0 = time.time()
         doms = ["b%d.%s" % (k, ZONE) for k in range(1, self.env.args.domains // 2 + 1)]
         for verb, into in (("suspend", self.susp), ("resume", self.resm)):
-            for d in doms:
-                s, rc, out, err = ctl(self.env, verb, d)
+            for group in ([[d] for d in doms] if each else [doms]):
+                s, rc, out, err = ctl(self.env, verb, *group)
                 if rc != 0:
-                    self._fail("%s %s" % (verb, d), rc, err)
+                    self._fail("%s %s" % (verb, " ".join(group)), rc, err)
                 with self.lock:
                     into.append(s)
         with self.lock:
             self.cycles.append(time.time() - t0)
+
+    def _susp_each_once(self):
+        self._susp_once(each=True)
 
     def _watch(self):
         while self.sinks.count() == 0 and not self.halt.is_set() and self.eng.alive():
             time.sleep(0.005)
         self.cpu[0] = self.eng.cg.usage_s()
         if self.busy and not self._done():
-            ops = {"list": self._list_once, "suspend": self._susp_once}
+            ops = {"list": self._list_once, "suspend": self._susp_once,
+                   "suspend-each": self._susp_each_once}
             for fn in (ops[o] for o in self.env.args.admin_load):
                 t = threading.Thread(target=self._every_second, args=(fn,), daemon=True)
                 t.start()

@@ -159,6 +159,33 @@ def test_suspend_holds_without_attempts():
         wait_for(lambda: env.log_grep(r" %s == " % b), 20, what="attempt after resume")
 
 
+def test_suspend_several_domains_in_one_request():
+    with start("admin_susp2") as env:
+        url = env.http_url
+        a = inject(env, ["a@%s" % D1])
+        b = inject(env, ["b@%s" % D2])
+        for m in (a, b):
+            deferred(env, m)
+        rc, out, err = ctl(url, "suspend", D1, D2, "--for", "1h", "--reason", "both")
+        assert rc == 0 and "2 message" in out, (out, err)
+        st, d = api(url, "/api/v1/admin/destinations")
+        assert sorted(x["domain"] for x in d["suspended"]) == sorted([D1, D2]), d
+        for dom in (D1, D2):  # one log line per domain
+            assert env.log_grep(r"admin: suspend domain=%s for=3600s by .*: 1 message" % dom)
+        assert api(url, "/api/v1/admin/resume", {"domains": [D1, D2]}) == (200, {"affected": 2})
+        st, d = api(url, "/api/v1/admin/destinations")
+        assert d["suspended"] == [], d
+        for bad in ({"domains": []}, {"domains": [D1], "domain": D2}, {"domains": ["a b"]},
+                    {"domains": [D1], "ids": [a]}, {"domains": ["d%d.x" % i for i in range(1001)]},
+                    {"domains": D1}):
+            st, err = api(url, "/api/v1/admin/suspend", bad)
+            assert st == 400 and err["field"] in ("domains", "ids"), (bad, st, err)
+        st, ans = api(url, "/api/v1/admin/freeze", {"domains": [D1, D2]})
+        assert (st, ans) == (200, {"affected": 2}), ans
+        st, fr = api(url, "/api/v1/admin/messages?state=frozen")
+        assert sorted(m["id"] for m in fr["messages"]) == sorted([a, b]), fr
+
+
 def test_token_on_non_loopback_listener():
     with Env("admin_token") as env:
         env.start_dns(env.mx_zone(1))
