@@ -45,7 +45,7 @@ def start(name, extra=""):
 
 
 def deferred(env, mid):
-    wait_for(lambda: env.log_grep(r" %s == " % mid), 20, what="deferral of %s" % mid)
+    wait_for(lambda: env.log_grep(r" %s == " % mid), 30, what="deferral of %s" % mid)
 
 
 def test_list_show_page_and_filters():
@@ -117,16 +117,16 @@ def test_actions():
         assert ctl(url, "thaw", a)[0] == 0
         # retry now: a second attempt, counted
         assert api(url, "/api/v1/admin/retry", {"ids": [b]}) == (200, {"affected": 1})
-        wait_for(lambda: len(env.log_grep(r" %s == " % b)) == 2, 20, what="retried")
+        wait_for(lambda: len(env.log_grep(r" %s == " % b)) == 2, 30, what="retried")
         # bounce with a reason: the sender gets the notice
         assert api(url, "/api/v1/admin/bounce", {"ids": [b], "reason": "spam run"}) == \
             (200, {"affected": 1})
         wait_for(lambda: env.log_grep(r"%s \*\* b@%s.*bounced by administrator: spam run"
-                                      % (b, D1)), 10, what="bounce")
-        wait_for(lambda: env.log_grep(r"<= <> R=%s" % b), 10, what="the notice")
+                                      % (b, D1)), 30, what="bounce")
+        wait_for(lambda: env.log_grep(r"<= <> R=%s" % b), 30, what="the notice")
         # delete: no notice
         assert ctl(url, "delete", c)[0] == 0
-        wait_for(lambda: env.log_grep(r"%s Completed" % c), 10, what="deleted")
+        wait_for(lambda: env.log_grep(r"%s Completed" % c), 30, what="deleted")
         assert env.log_grep(r"%s deleted by admin" % c)
         assert not env.log_grep(r"<= <> R=%s" % c)
         # errors: usage 2, refusal 1
@@ -156,7 +156,7 @@ def test_suspend_holds_without_attempts():
         assert not env.log_grep(r" %s == " % b)
         assert len(env.log_grep(r" %s == " % a)) == 1
         assert ctl(url, "resume", D1)[0] == 0
-        wait_for(lambda: env.log_grep(r" %s == " % b), 20, what="attempt after resume")
+        wait_for(lambda: env.log_grep(r" %s == " % b), 30, what="attempt after resume")
 
 
 def test_suspend_several_domains_in_one_request():
