@@ -19,7 +19,7 @@
  * the engine not answering in time 503.
  *
  * Threads: libmicrohttpd's polling threads. A listing or an action waits
- * for the scheduler (ADMIN_WAIT_LIST_MS / ADMIN_WAIT_ACT_MS), which works
+ * for the scheduler (ADMIN_WAIT_LIST_MS / admin_action_wait), which works
  * in slices, holding up only the connections of its own polling thread.
  */
 #include "engine/admin.h"
@@ -37,7 +37,6 @@
 #define ADMIN_PREFIX "/api/v1/admin"
 #define ADMIN_BODY_MAX (8u << 20) /* bytes of request body at most */
 #define ADMIN_WAIT_LIST_MS 10000
-#define ADMIN_WAIT_ACT_MS 30000
 
 /* An admin request between the access handler's calls. */
 struct http_admin {
@@ -73,6 +72,14 @@ op_of(const char *name, enum eng_admin_op *op)
     return -1;
 }
 
+/* act_wait_ms - how long an action waits for the scheduler (admin_action_wait) */
+static int
+act_wait_ms(void)
+{
+    const struct cfg *cfg = atomic_load(&http_cfg);
+    return cfg != NULL ? cfg->admin_action_wait_s * 1000 : 30000;
+}
+
 /* act_each - the action for each of b's domains in turn (one walk each,
  * one log line each); the total, or the first failure's code */
 static long
@@ -82,7 +89,7 @@ act_each(enum eng_admin_op op, struct eng_admin_req *r, const struct admin_body 
 
     for (size_t i = 0; i < b->ndomains; i++) {
         r->domain = b->domains[i];
-        long n = eng_admin_act(op, r, ADMIN_WAIT_ACT_MS);
+        long n = eng_admin_act(op, r, act_wait_ms());
         if (n < 0)
             return n;
         total += n;
@@ -102,7 +109,7 @@ act_run(struct MHD_Connection *c, const struct http_admin *ha, enum eng_admin_op
                               .duration_s = b->duration_s,
                               .who = ha->who,
                               .transport = b->transport};
-    long n = b->ndomains > 0 ? act_each(op, &r, b) : eng_admin_act(op, &r, ADMIN_WAIT_ACT_MS);
+    long n = b->ndomains > 0 ? act_each(op, &r, b) : eng_admin_act(op, &r, act_wait_ms());
     char msg[128];
 
     if (n == ENG_ADMIN_REFUSED) { /* rebind: checked against the running configuration */

@@ -321,6 +321,9 @@ struct cfg {
     uint64_t log_json_max_size; /* bytes before PATH is rotated to PATH.1; 0 never, default 0 */
     /* DKIM signing threads (engine/dkim_pool.c): 0 (default) = online CPU cores */
     int dkim_sign_threads;
+    /* how long an admin action's request waits for the scheduler before the
+     * 503 "did not finish in time" (the action goes on); seconds, default 30 */
+    int admin_action_wait_s;
 };
 
 #define CFG_LOG_PROXY 0x1u /* +proxy: PRX=proxy-ip on "<=" lines of proxied sessions */

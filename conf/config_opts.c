@@ -407,6 +407,8 @@ const struct cfg_optdef cfg_main_opts[] = {
     {"log_json_max_size", cfg_opt_size, CFG_M(log_json_max_size), 0, 0, LLONG_MAX, "0"},
     /* DKIM signing off the I/O loops (engine/dkim_pool.c) */
     {"dkim_sign_threads", cfg_opt_int, CFG_M(dkim_sign_threads), 0, 0, 64, "0"},
+    /* the admin API (api/admin.c) */
+    {"admin_action_wait", cfg_opt_time, CFG_M(admin_action_wait_s), 0, 0, 3600, "30s"},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -42,8 +43,7 @@ class World:
         self.env = env = Env("admin_progress")
         env.start_dns(env.mx_zone(2))
         self.tokens = spatetest_admin.token_file(env, "admin %s\nread %s\n" % (TOKEN, READ_TOKEN))
-        conf = env.write_config(extra_main="queue_only = true\nadmin_token_file = %s" % self.tokens)
-        env.start_spated(conf)
+        env.start_spated(self.config(""))
         self.url = env.http_url
         self.frozen = False
         self._inject()
@@ -53,6 +53,19 @@ class World:
             return [{"envelope_sender": "s@example.org", "recipients": ["u%d@%s" % (i, DOM)],
                      "content": "Subject: p %d\n\nbody\n" % i} for i in range(k, k + BATCH)]
         spatetest_admin.inject_batches(self.url, list(range(0, N, BATCH)), make)
+
+    def config(self, extra):
+        """(Re)write the daemon's configuration file; its path"""
+        return self.env.write_config(extra_main="queue_only = true\nadmin_token_file = %s\n%s"
+                                     % (self.tokens, extra))
+
+    def reload(self, extra):
+        """the configuration with extra, through SIGHUP"""
+        n = len(self.env.log_grep("configuration reloaded"))
+        self.config(extra)
+        self.env.spated.popen.send_signal(signal.SIGHUP)
+        spatetest.wait_for(lambda: len(self.env.log_grep("configuration reloaded")) > n, 20,
+                           what="the reload")
 
     def flip(self):
         """The action that undoes the last one: freeze, then thaw, ..."""
@@ -161,6 +174,29 @@ def test_spatectl_no_progress_off_a_terminal():
     op = w.flip()
     rc, out, err, took = w.ctl(op, "--domain", DOM)
     assert (rc, out, err) == (0, "%s: %d message(s)\n" % (op, N), ""), (rc, out, err, took)
+
+
+def test_spatectl_follows_an_action_past_the_daemons_wait():
+    """admin_action_wait = 0s: the daemon answers 503 at once and the action
+    goes on; spatectl follows it in the actions list to its end, prints the
+    last count it saw and exits 0; the action did reach every message."""
+    w = world()
+    w.reload("admin_action_wait = 0s")
+    try:
+        st, ans = api(w.url, "/api/v1/admin/" + w.flip(), {"domain": DOM})
+        assert st == 503 and ans["error"].startswith("the scheduler did not finish"), ans
+        spatetest.wait_for(lambda: api(w.url, ACTIONS)[1]["actions"] == [], 60, what="its end")
+        op = w.flip()
+        rc, out, err, took = w.ctl(op, "--domain", DOM)
+        m = re.match(r"^%s: (\d+) message\(s\)\n$" % op, out)
+        assert rc == 0 and m and 0 < int(m.group(1)) <= N, (rc, out, err, took)
+        assert "stopped waiting" in err, err
+        spatetest.wait_for(lambda: api(w.url, ACTIONS)[1]["actions"] == [], 60, what="its end")
+        st, page = api(w.url, "/api/v1/admin/messages?limit=1000&state=frozen")
+        assert st == 200 and len(page["messages"]) == (1000 if op == "freeze" else 0), \
+            (op, st, len(page["messages"]))
+    finally:
+        w.reload("")
 
 
 if __name__ == "__main__":
