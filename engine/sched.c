@@ -99,7 +99,7 @@ job_record(struct eng_job *j)
     struct eng_qmsg *q = j->q;
     struct eng_dest *d = j->d;
     char names[300];
-    int deferred_event = 0;
+    int deferred_event = 0, noted = 0;
     rcpt_log_names(d->router, names, sizeof(names));
     metrics_observe(MH_DELIVERY_LATENCY, (double)(eng_now_ms() - j->lent_ms) / 1000.0);
     job_release_rcpts(j);
@@ -122,7 +122,8 @@ job_record(struct eng_job *j)
             msg_event(d->tp->event_action, "msg:delivery", q, i, j, text, 0);
         } else if (j->res[k] == ENG_R_DEFER) {
             d->deferred++;
-            note_error(d, text);
+            if (!noted++) /* once per job: the text is the same for its recipients */
+                note_error(d, text);
             if (!deferred_event++) /* once per attempt on this host */
                 msg_event(d->tp->event_action, "msg:host:defer", q, i, j, text, j->defer_errno);
             /* a connection failure's text names each host tried already */
@@ -130,7 +131,8 @@ job_record(struct eng_job *j)
                        j->conn_failed ? d->backoff_until : 0, j->conn_failed ? NULL : j);
         } else {
             d->failed++;
-            note_error(d, text);
+            if (!noted++)
+                note_error(d, text);
             rcpt_fail(q, i, d->router, j->at->host, text, j);
         }
     }

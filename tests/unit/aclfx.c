@@ -90,6 +90,30 @@ fx_run(const char *name)
     return acl_run(a, &fx.env, &fx.res);
 }
 
+/* fx_expect - see aclfx.h */
+void
+fx_expect(const char *names, int want)
+{
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof(buf), "%s", names);
+    for (char *n = strtok_r(buf, " ", &save); n != NULL; n = strtok_r(NULL, " ", &save)) {
+        int rc = fx_run(n);
+        if (rc != want)
+            fail_msg("ACL %s: %d, not %d", n, rc, want);
+        acl_result_clear(&fx.res);
+    }
+}
+
+/* fx_error_names - see aclfx.h */
+void
+fx_error_names(const char *name, const char *word)
+{
+    assert_int_equal(fx_run(name), ACL_ERROR);
+    assert_non_null(fx.res.log_message);
+    assert_non_null(strstr(fx.res.log_message, word));
+    acl_result_clear(&fx.res);
+}
+
 /* fx_done - free the case's objects */
 void
 fx_done(void)

@@ -30,6 +30,11 @@ extern struct fx fx;
 void fx_load(const char *text);
 /* fx_run - run the ACL named name (NULL: not set); returns res.rc */
 int fx_run(const char *name);
+/* fx_expect - run each ACL of the space-separated names in turn and
+ * check that each returns want (its result cleared after each) */
+void fx_expect(const char *names, int want);
+/* fx_error_names - run ACL name: an error whose log message names word */
+void fx_error_names(const char *name, const char *word);
 /* fx_done - free everything of the case */
 void fx_done(void);
 /* fx_ip - set the client address (v4 or v6 text) */

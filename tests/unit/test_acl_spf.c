@@ -87,18 +87,9 @@ test_spf_negation_and_order(void **state)
              "l:\n deny spf = <; neutral ; softfail ; fail\n accept\n"
              "c:\n accept !spf = fail : softfail\n deny\n");
     spf_answer = "pass";
-    assert_int_equal(fx_run("n"), ACL_ACCEPT);
-    acl_result_clear(&fx.res);
-    assert_int_equal(fx_run("l"), ACL_ACCEPT);
-    acl_result_clear(&fx.res);
-    assert_int_equal(fx_run("c"), ACL_ACCEPT);
-    acl_result_clear(&fx.res);
+    fx_expect("n l c", ACL_ACCEPT);
     spf_answer = "softfail";
-    assert_int_equal(fx_run("n"), ACL_DENY);
-    acl_result_clear(&fx.res);
-    assert_int_equal(fx_run("l"), ACL_DENY);
-    acl_result_clear(&fx.res);
-    assert_int_equal(fx_run("c"), ACL_DENY);
+    fx_expect("n l c", ACL_DENY);
     fx_done();
 }
 

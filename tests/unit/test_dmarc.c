@@ -23,7 +23,7 @@
 #define cases dmarc_cases
 #define NCASES dmarc_ncases
 
-    static struct dmarc_psl *psl;
+static struct dmarc_psl *psl;
 static char qlog[16][300]; /* the questions asked, for the walk cases */
 static size_t nq;
 
